@@ -1,0 +1,5 @@
+import sys
+
+from tinygen.cli import main
+
+sys.exit(main())

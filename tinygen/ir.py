@@ -1,0 +1,262 @@
+"""tinygen's intermediate representation: a graph of tensors and ops in topological order.
+
+Conventions (the TFLite ones, so importing a ``.tflite`` is a direct mapping):
+
+* Activations are NHWC. A fully connected input is flattened to ``[batch, features]``.
+* Conv weights are OHWI ``[out_c, kh, kw, in_c]``; depthwise weights are ``[1, kh, kw, in_c * mult]``;
+  fully connected weights are ``[out, in]``. Biases are int32 ``[out_c]``.
+* Quantization: ``real = scale * (q - zero_point)``. Scales are float32 (as TFLite stores them,
+  the arithmetic derives multipliers from these exact float32 values). Per-channel parameters
+  carry ``axis`` (the quantized dimension).
+* Op ``kind`` is one of :data:`OP_KINDS`; per-kind attributes are listed there.
+* The fused activation of an op is ``attrs["activation"]`` in :data:`ACTIVATIONS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tinygen.errors import TinygenError
+
+DTYPES = ("int8", "int16", "int32", "float32", "uint8")
+
+ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
+
+#: Each op kind and the attributes it carries (all required unless noted).
+OP_KINDS: dict[str, tuple[str, ...]] = {
+    # inputs: x, weights, [bias]. padding: "same" | "valid".
+    "conv2d": ("stride", "dilation", "padding", "activation"),
+    # inputs: x, weights [1, kh, kw, in_c*mult], [bias]
+    "depthwise_conv2d": ("stride", "dilation", "padding", "depth_multiplier", "activation"),
+    # inputs: x, weights [out, in], [bias]. keep_num_dims: TFLite's option.
+    "fully_connected": ("activation", "keep_num_dims"),
+    "add": ("activation",),
+    "mul": ("activation",),
+    "max_pool2d": ("filter", "stride", "padding", "activation"),
+    "avg_pool2d": ("filter", "stride", "padding", "activation"),
+    # mean over ``axes`` (e.g. (1, 2) for a global average pool)
+    "mean": ("axes", "keep_dims"),
+    "reshape": (),
+    "softmax": ("beta",),
+    "concatenation": ("axis", "activation"),
+    # paddings: ((before, after), ...) per dimension; the pad value is the output zero point
+    "pad": ("paddings",),
+    "relu": (),
+    "relu6": (),
+    # float32 -> int8, or int8 -> int8 requantization
+    "quantize": (),
+    # int8 -> float32
+    "dequantize": (),
+}
+
+
+@dataclass
+class Quantization:
+    """Affine quantization parameters: ``real = scale * (q - zero_point)``.
+
+    ``scale`` and ``zero_point`` are 1-D arrays: one element for per-tensor quantization, one per
+    channel of dimension ``axis`` for per-channel quantization.
+    """
+
+    scale: np.ndarray
+    zero_point: np.ndarray
+    axis: int | None = None
+
+    def __post_init__(self) -> None:
+        self.scale = np.atleast_1d(np.asarray(self.scale, dtype=np.float32))
+        self.zero_point = np.atleast_1d(np.asarray(self.zero_point, dtype=np.int64))
+        if self.scale.shape != self.zero_point.shape:
+            raise ValueError("scale and zero_point must have the same length")
+        if self.scale.size > 1 and self.axis is None:
+            raise ValueError("per-channel quantization needs an axis")
+
+    @property
+    def per_channel(self) -> bool:
+        return self.axis is not None and self.scale.size > 1
+
+    def scalar(self) -> tuple[float, int]:
+        """(scale, zero_point) of a per-tensor quantization."""
+        if self.scale.size != 1:
+            raise ValueError("per-channel quantization has no single scale")
+        return float(self.scale[0]), int(self.zero_point[0])
+
+
+@dataclass
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    quant: Quantization | None = None
+    #: constant data (weights, biases, shapes); None for activations
+    data: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.shape = tuple(int(d) for d in self.shape)
+        if self.dtype not in DTYPES:
+            raise ValueError(f"tensor {self.name!r}: unsupported dtype {self.dtype!r}")
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.itemsize
+
+
+@dataclass
+class Op:
+    kind: str
+    name: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def activation(self) -> str:
+        return str(self.attrs.get("activation", "none"))
+
+
+@dataclass
+class Graph:
+    """A model: tensors by name, ops in execution (topological) order, graph inputs/outputs."""
+
+    name: str
+    tensors: dict[str, Tensor] = field(default_factory=dict)
+    ops: list[Op] = field(default_factory=list)
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+    def add_tensor(self, tensor: Tensor) -> Tensor:
+        if tensor.name in self.tensors:
+            raise ValueError(f"duplicate tensor name {tensor.name!r}")
+        self.tensors[tensor.name] = tensor
+        return tensor
+
+    def add_op(self, op: Op) -> Op:
+        self.ops.append(op)
+        return op
+
+    def tensor(self, name: str) -> Tensor:
+        return self.tensors[name]
+
+    def producers(self) -> dict[str, Op]:
+        return {out: op for op in self.ops for out in op.outputs}
+
+    def consumers(self, name: str) -> list[Op]:
+        return [op for op in self.ops if name in op.inputs]
+
+    def activation_tensors(self) -> list[Tensor]:
+        """Non-constant tensors (graph inputs and op outputs)."""
+        return [t for t in self.tensors.values() if not t.is_const]
+
+    def validate(self) -> None:
+        """Check structure: known kinds and attributes, defined tensors, topological order."""
+        available = set(self.inputs) | {n for n, t in self.tensors.items() if t.is_const}
+        for name in self.inputs + self.outputs:
+            if name not in self.tensors:
+                raise TinygenError(f"graph {self.name!r}: input/output tensor {name!r} is not defined")
+        for index, op in enumerate(self.ops):
+            where = f"op {index} ({op.kind} {op.name!r})"
+            if op.kind not in OP_KINDS:
+                raise TinygenError(f"{where}: unknown op kind")
+            missing = [a for a in OP_KINDS[op.kind] if a not in op.attrs]
+            if missing:
+                raise TinygenError(f"{where}: missing attributes {missing}")
+            if op.activation not in ACTIVATIONS:
+                raise TinygenError(f"{where}: unknown activation {op.activation!r}")
+            for name in op.inputs:
+                if name not in self.tensors:
+                    raise TinygenError(f"{where}: input tensor {name!r} is not defined")
+                if name not in available:
+                    raise TinygenError(f"{where}: input tensor {name!r} is used before it is produced")
+            for name in op.outputs:
+                if name not in self.tensors:
+                    raise TinygenError(f"{where}: output tensor {name!r} is not defined")
+                if name in available:
+                    raise TinygenError(f"{where}: tensor {name!r} is produced twice")
+                available.add(name)
+        for name in self.outputs:
+            if name not in available:
+                raise TinygenError(f"graph {self.name!r}: output tensor {name!r} is never produced")
+        _check_shapes(self)
+
+
+def same_padding(in_size: int, filter_size: int, stride: int, dilation: int = 1) -> tuple[int, int, int]:
+    """TFLite's SAME padding: (output size, pad before, pad after) along one dimension."""
+    effective = (filter_size - 1) * dilation + 1
+    out = (in_size + stride - 1) // stride
+    total = max((out - 1) * stride + effective - in_size, 0)
+    return out, total // 2, total - total // 2
+
+
+def conv_output_size(in_size: int, filter_size: int, stride: int, dilation: int, padding: str) -> tuple[int, int]:
+    """(output size, pad before) along one dimension for ``padding`` "same" or "valid"."""
+    if padding == "same":
+        out, before, _ = same_padding(in_size, filter_size, stride, dilation)
+        return out, before
+    effective = (filter_size - 1) * dilation + 1
+    return (in_size - effective + stride) // stride, 0
+
+
+def _expected_output_shape(graph: Graph, op: Op) -> tuple[int, ...] | None:
+    """The output shape an op must have, or None where the op defines it (reshape, mean...)."""
+    shape = [graph.tensors[n].shape for n in op.inputs]
+    if op.kind in ("conv2d", "depthwise_conv2d", "max_pool2d", "avg_pool2d"):
+        n, h, w, c = shape[0]
+        if op.kind == "conv2d":
+            out_c, kh, kw = shape[1][0], shape[1][1], shape[1][2]
+            dil = op.attrs["dilation"]
+        elif op.kind == "depthwise_conv2d":
+            kh, kw, out_c = shape[1][1], shape[1][2], shape[1][3]
+            dil = op.attrs["dilation"]
+        else:
+            (kh, kw), out_c, dil = op.attrs["filter"], c, (1, 1)
+        sh, sw = op.attrs["stride"]
+        oh, _ = conv_output_size(h, kh, sh, dil[0], op.attrs["padding"])
+        ow, _ = conv_output_size(w, kw, sw, dil[1], op.attrs["padding"])
+        return (n, oh, ow, out_c)
+    if op.kind in ("relu", "relu6", "quantize", "dequantize", "softmax"):
+        return shape[0]
+    return None
+
+
+def _check_shapes(graph: Graph) -> None:
+    for index, op in enumerate(graph.ops):
+        expected = _expected_output_shape(graph, op)
+        actual = graph.tensors[op.outputs[0]].shape
+        if expected is not None and tuple(expected) != tuple(actual):
+            raise TinygenError(
+                f"op {index} ({op.kind} {op.name!r}): output {op.outputs[0]!r} has shape {actual}, "
+                f"expected {tuple(expected)} from its inputs"
+            )
+        if op.kind == "reshape":
+            src = graph.tensors[op.inputs[0]]
+            if src.size != graph.tensors[op.outputs[0]].size:
+                raise TinygenError(f"op {index} (reshape {op.name!r}): {src.shape} -> {actual} changes the size")
+
+
+def op_macs(graph: Graph, op: Op) -> int:
+    """Multiply-accumulates an op performs (0 for data movement ops)."""
+    out = graph.tensors[op.outputs[0]]
+    if op.kind == "conv2d":
+        w = graph.tensors[op.inputs[1]].shape
+        return out.size * w[1] * w[2] * w[3]
+    if op.kind == "depthwise_conv2d":
+        w = graph.tensors[op.inputs[1]].shape
+        return out.size * w[1] * w[2]
+    if op.kind == "fully_connected":
+        w = graph.tensors[op.inputs[1]].shape
+        return out.size * w[1]
+    return 0

@@ -1,0 +1,707 @@
+"""Import a full-integer int8 ``.tflite`` model into tinygen's IR.
+
+The flatbuffer is read with the ``tflite`` schema bindings in two phases: :func:`_parse` copies
+everything the importer needs into plain Python values (so a truncated or corrupt file fails there,
+as one clean error), then :func:`import_tflite` validates and maps each operator to an IR op.
+
+Mapping decisions (see docs/INTERNALS.md for the IR conventions):
+
+* IR tensor names are the ``.tflite`` tensor names, made unique by suffixing ``_1``, ``_2``...; an
+  unnamed tensor is called ``tensor<index>``. :func:`tensor_names` gives the IR name of every
+  ``.tflite`` tensor index: the oracle uses it to key TFLite Micro's tensors by IR name.
+* Only tensors that an IR op or the graph uses are kept. Operands TFLite passes as tensors but the IR
+  holds as attributes are dropped: RESHAPE/SQUEEZE's shape (the output shape says it), MEAN's axes,
+  PAD's paddings, PADV2's pad value (it must equal the output zero point).
+* A missing bias (optional input index -1) means no bias input: the op has two inputs.
+* Depthwise weights ``[1, kh, kw, channels]`` are per output channel; some older models (person_detect)
+  record quantized dimension 3, newer ones 0 — TFLite Micro ignores it, so the IR always uses axis 3.
+* ADD/MUL operands may broadcast (numpy rules, to the output shape), as TFLite allows: a BatchNorm with
+  nothing to fold into becomes MUL/ADD with per-channel constants.
+* Batch size: a ``shape_signature`` of -1 in dimension 0 (Keras' unknown batch) is read as batch 1;
+  -1 in any other dimension is a dynamic shape and an error.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tflite
+
+from tinygen import ir
+from tinygen.errors import TinygenError, UnsupportedError
+
+#: .tflite builtin operator -> IR op kind
+SUPPORTED_OPS: dict[str, str] = {
+    "CONV_2D": "conv2d",
+    "DEPTHWISE_CONV_2D": "depthwise_conv2d",
+    "FULLY_CONNECTED": "fully_connected",
+    "ADD": "add",
+    "MUL": "mul",
+    "MAX_POOL_2D": "max_pool2d",
+    "AVERAGE_POOL_2D": "avg_pool2d",
+    "MEAN": "mean",
+    "RESHAPE": "reshape",
+    "SQUEEZE": "reshape",
+    "SOFTMAX": "softmax",
+    "CONCATENATION": "concatenation",
+    "PAD": "pad",
+    "PADV2": "pad",
+    "RELU": "relu",
+    "RELU6": "relu6",
+    "QUANTIZE": "quantize",
+    "DEQUANTIZE": "dequantize",
+}
+
+_TYPE_NAMES = {v: k.lower() for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
+_NUMPY_TYPES = {
+    tflite.TensorType.INT8: np.int8,
+    tflite.TensorType.INT32: np.int32,
+    tflite.TensorType.INT64: np.int64,
+    tflite.TensorType.FLOAT32: np.float32,
+    tflite.TensorType.INT16: np.int16,
+    tflite.TensorType.UINT8: np.uint8,
+}
+_ACTIVATIONS = {
+    tflite.ActivationFunctionType.NONE: "none",
+    tflite.ActivationFunctionType.RELU: "relu",
+    tflite.ActivationFunctionType.RELU_N1_TO_1: "relu_n1_to_1",
+    tflite.ActivationFunctionType.RELU6: "relu6",
+}
+_ACTIVATION_NAMES = {v: k for k, v in vars(tflite.ActivationFunctionType).items() if not k.startswith("_")}
+
+#: options table class and the fields read from it, per builtin operator
+_OPTIONS: dict[str, tuple[type, tuple[str, ...]]] = {
+    "CONV_2D": (
+        tflite.Conv2DOptions,
+        ("Padding", "StrideH", "StrideW", "DilationHFactor", "DilationWFactor", "FusedActivationFunction"),
+    ),
+    "DEPTHWISE_CONV_2D": (
+        tflite.DepthwiseConv2DOptions,
+        (
+            "Padding",
+            "StrideH",
+            "StrideW",
+            "DilationHFactor",
+            "DilationWFactor",
+            "DepthMultiplier",
+            "FusedActivationFunction",
+        ),
+    ),
+    "FULLY_CONNECTED": (
+        tflite.FullyConnectedOptions,
+        ("FusedActivationFunction", "WeightsFormat", "KeepNumDims"),
+    ),
+    "ADD": (tflite.AddOptions, ("FusedActivationFunction",)),
+    "MUL": (tflite.MulOptions, ("FusedActivationFunction",)),
+    "MAX_POOL_2D": (
+        tflite.Pool2DOptions,
+        ("Padding", "StrideH", "StrideW", "FilterHeight", "FilterWidth", "FusedActivationFunction"),
+    ),
+    "AVERAGE_POOL_2D": (
+        tflite.Pool2DOptions,
+        ("Padding", "StrideH", "StrideW", "FilterHeight", "FilterWidth", "FusedActivationFunction"),
+    ),
+    "MEAN": (tflite.ReducerOptions, ("KeepDims",)),
+    "SOFTMAX": (tflite.SoftmaxOptions, ("Beta",)),
+    "CONCATENATION": (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
+}
+# Defaults where a model omits the options table (the schema's defaults).
+_DEFAULTS: dict[str, Any] = {
+    "Padding": tflite.Padding.SAME,
+    "StrideH": 1,
+    "StrideW": 1,
+    "DilationHFactor": 1,
+    "DilationWFactor": 1,
+    "DepthMultiplier": 0,
+    "FusedActivationFunction": tflite.ActivationFunctionType.NONE,
+    "WeightsFormat": 0,
+    "KeepNumDims": False,
+    "FilterHeight": 1,
+    "FilterWidth": 1,
+    "KeepDims": False,
+    "Beta": 1.0,
+    "Axis": 0,
+}
+
+
+@dataclass
+class _RawTensor:
+    index: int
+    name: str | None
+    shape: tuple[int, ...]
+    signature: tuple[int, ...] | None
+    type: int
+    data: bytes | None
+    scale: np.ndarray | None
+    zero_point: np.ndarray | None
+    quantized_dimension: int
+    sparse: bool
+
+
+@dataclass
+class _RawOp:
+    index: int
+    name: str  # builtin operator name, or the custom code
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _RawModel:
+    num_subgraphs: int
+    tensors: list[_RawTensor]
+    ops: list[_RawOp]
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+def _read(path_or_bytes: str | Path | bytes | bytearray | memoryview) -> tuple[bytes, str, str]:
+    """(bytes, default graph name, label for messages)."""
+    if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
+        return bytes(path_or_bytes), "model", "model"
+    path = Path(path_or_bytes)
+    try:
+        return path.read_bytes(), path.stem, str(path)
+    except FileNotFoundError:
+        raise TinygenError(f"{path}: no such file; give the path of an int8 .tflite model") from None
+    except IsADirectoryError:
+        raise TinygenError(f"{path}: is a directory, not a .tflite file") from None
+    except OSError as exc:
+        raise TinygenError(f"{path}: cannot read it ({exc.strerror})") from None
+
+
+def c_identifier(text: str) -> str:
+    """``text`` made a valid C identifier (the graph name prefixes every emitted C symbol)."""
+    name = re.sub(r"[^0-9A-Za-z_]", "_", text)
+    if not name:
+        return "model"
+    return f"m_{name}" if name[0].isdigit() else name
+
+
+def _op_name(model: Any, code_index: int) -> str:
+    code = model.OperatorCodes(code_index)
+    # Old files store the code in the deprecated int8 field; codes >= 127 only in the new one.
+    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+    if builtin == tflite.BuiltinOperator.CUSTOM:
+        custom = code.CustomCode()
+        return f"CUSTOM:{custom.decode('utf-8', 'replace') if custom else '?'}"
+    return str(tflite.BUILTIN_OPCODE2NAME.get(builtin, f"BUILTIN_{builtin}"))
+
+
+def _options(op: Any, op_name: str) -> dict[str, Any]:
+    if op_name not in _OPTIONS:
+        return {}
+    cls, fields = _OPTIONS[op_name]
+    table = op.BuiltinOptions()
+    if table is None:
+        return {f: _DEFAULTS[f] for f in fields}
+    options = cls()
+    options.Init(table.Bytes, table.Pos)
+    return {f: getattr(options, f)() for f in fields}
+
+
+def _vector(obj: Any, field_name: str) -> tuple[int, ...]:
+    if getattr(obj, f"{field_name}IsNone")():
+        return ()
+    return tuple(int(v) for v in getattr(obj, f"{field_name}AsNumpy")())
+
+
+def _buffer_data(buf: bytes, model: Any, index: int) -> bytes | None:
+    if index <= 0 or index >= model.BuffersLength():
+        return None  # buffer 0 is the empty sentinel
+    buffer = model.Buffers(index)
+    offset = buffer.Offset()
+    if offset > 1:  # models over 2 GB keep data after the flatbuffer, addressed by offset/size
+        size = buffer.Size()
+        if offset + size > len(buf):
+            raise ValueError("buffer beyond end of file")
+        return buf[offset : offset + size]
+    if buffer.DataIsNone() or buffer.DataLength() == 0:
+        return None
+    return buffer.DataAsNumpy().tobytes()
+
+
+def _parse_tensor(buf: bytes, model: Any, subgraph: Any, index: int) -> _RawTensor:
+    t = subgraph.Tensors(index)
+    name = t.Name()
+    q = t.Quantization()
+    scale = zero_point = None
+    qdim = 0
+    if q is not None and q.ScaleLength() > 0:
+        scale = q.ScaleAsNumpy().astype(np.float32)  # stored as float32: kept exactly
+        zero_point = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(scale.size, np.int64)
+        qdim = q.QuantizedDimension()
+        if zero_point.size != scale.size or not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise ValueError("invalid quantization parameters")
+    return _RawTensor(
+        index=index,
+        name=name.decode("utf-8", "replace") if name else None,
+        shape=_vector(t, "Shape"),
+        signature=_vector(t, "ShapeSignature") or None,
+        type=t.Type(),
+        data=_buffer_data(buf, model, t.Buffer()),
+        scale=scale,
+        zero_point=zero_point,
+        quantized_dimension=qdim,
+        sparse=t.Sparsity() is not None,
+    )
+
+
+def _parse(buf: bytes, label: str) -> _RawModel:
+    if len(buf) < 8 or not tflite.Model.ModelBufferHasIdentifier(buf, 0):
+        what = "too short to be" if len(buf) < 8 else "does not carry the file identifier 'TFL3' of"
+        raise TinygenError(f"{label}: not a TensorFlow Lite model (it {what} a .tflite flatbuffer); give an int8 .tflite file")
+    try:
+        model = tflite.Model.GetRootAs(buf, 0)
+        num_subgraphs = model.SubgraphsLength()
+        if num_subgraphs == 0:
+            raise TinygenError(f"{label}: the model has no subgraph; re-export it with the TFLite converter")
+        sg = model.Subgraphs(0)
+        tensors = [_parse_tensor(buf, model, sg, i) for i in range(sg.TensorsLength())]
+        ops = []
+        for i in range(sg.OperatorsLength()):
+            op = sg.Operators(i)
+            name = _op_name(model, op.OpcodeIndex())
+            ops.append(_RawOp(i, name, _vector(op, "Inputs"), _vector(op, "Outputs"), _options(op, name)))
+        raw = _RawModel(num_subgraphs, tensors, ops, _vector(sg, "Inputs"), _vector(sg, "Outputs"))
+        # Every tensor index must exist (a corrupt file may point anywhere).
+        for index in [*raw.inputs, *raw.outputs, *(i for o in ops for i in (*o.inputs, *o.outputs))]:
+            if index != -1 and not 0 <= index < len(tensors):
+                raise ValueError(f"tensor index {index} out of range")
+        return raw
+    except TinygenError:
+        raise
+    except (struct.error, IndexError, ValueError, TypeError, AttributeError, OverflowError, MemoryError) as exc:
+        raise TinygenError(
+            f"{label}: truncated or corrupt .tflite file ({len(buf)} bytes; its tables point past the end or "
+            "hold invalid data); re-export or re-download the model"
+        ) from None
+
+
+def _unique_names(tensors: list[_RawTensor]) -> list[str]:
+    names: list[str] = []
+    used: set[str] = set()
+    for t in tensors:
+        base = t.name or f"tensor{t.index}"
+        name, k = base, 0
+        while name in used:
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        names.append(name)
+    return names
+
+
+def tensor_names(path_or_bytes: str | Path | bytes) -> list[str]:
+    """The IR tensor name of every tensor index of the model's (first) subgraph."""
+    buf, _, label = _read(path_or_bytes)
+    return _unique_names(_parse(buf, label).tensors)
+
+
+class _Importer:
+    def __init__(self, raw: _RawModel, graph_name: str, label: str) -> None:
+        self.raw = raw
+        self.label = label
+        self.names = _unique_names(raw.tensors)
+        self.graph = ir.Graph(name=graph_name)
+        self.consumers: dict[int, list[_RawOp]] = {}
+        self.producer: dict[int, _RawOp] = {}
+        for op in raw.ops:
+            for i in op.inputs:
+                self.consumers.setdefault(i, []).append(op)
+            for o in op.outputs:
+                self.producer[o] = op
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def where(self, op: _RawOp) -> str:
+        if op.index < 0:
+            return f"{self.label}: {op.name}"
+        return f"{self.label}: op {op.index} ({op.name})"
+
+    def describe(self, index: int) -> str:
+        t = self.raw.tensors[index]
+        return f"tensor {self.names[index]!r} {list(t.shape)} {_TYPE_NAMES.get(t.type, t.type)}"
+
+    # -- whole-model checks ---------------------------------------------------------------------
+
+    def check_model(self) -> None:
+        raw = self.raw
+        if raw.num_subgraphs > 1:
+            raise UnsupportedError(
+                f"{self.label}: the model has {raw.num_subgraphs} subgraphs (control flow such as WHILE/IF, "
+                "or several signatures); tinygen supports single-subgraph models: export one function without control flow"
+            )
+        for role, indices in (("input", raw.inputs), ("output", raw.outputs)):
+            for index in indices:
+                t = raw.tensors[index]
+                if t.type in (tflite.TensorType.INT16, tflite.TensorType.UINT8):
+                    raise UnsupportedError(
+                        f"{self.label}: graph {role} {self.describe(index)}: tinygen supports int8 activations only "
+                        "(not 16x8 or uint8 quantization); re-convert with full-integer int8 quantization "
+                        "(TFLITE_BUILTINS_INT8, inference_input_type=tf.int8)"
+                    )
+        self.check_float()  # first: a float model's unsupported ops are not the real problem
+        for op in raw.ops:
+            if op.name not in SUPPORTED_OPS:
+                raise UnsupportedError(
+                    f"{self.label}: op {op.index} is {op.name}, which tinygen does not support; supported ops: "
+                    f"{', '.join(SUPPORTED_OPS)}; replace that layer in the model"
+                )
+
+    def check_float(self) -> None:
+        """A float (or dynamic-range) model: float32 tensors anywhere but at QUANTIZE/DEQUANTIZE edges."""
+        for op in self.raw.ops:
+            if op.name in ("QUANTIZE", "DEQUANTIZE"):
+                continue
+            for index in (*op.inputs, *op.outputs):
+                if index >= 0 and self.raw.tensors[index].type in (tflite.TensorType.FLOAT32, tflite.TensorType.FLOAT16):
+                    raise UnsupportedError(
+                        f"{self.label}: a float model (op {op.index} {op.name} uses float {self.describe(index)}); "
+                        "tinygen needs a full-integer int8 model: quantize it with representative data "
+                        "(TFLiteConverter with TFLITE_BUILTINS_INT8, or give tinygen the Keras model)"
+                    )
+
+    # -- tensors --------------------------------------------------------------------------------
+
+    def shape(self, index: int) -> tuple[int, ...]:
+        t = self.raw.tensors[index]
+        if any(d < 0 for d in t.shape) or (
+            t.signature is not None and any(d < 0 for d in t.signature[1:])
+        ):
+            raise UnsupportedError(
+                f"{self.label}: {self.describe(index)} has a dynamic shape (signature {list(t.signature or t.shape)}); "
+                "tinygen needs static shapes: build the model with fixed input sizes (batch_size=1)"
+            )
+        if any(d == 0 for d in t.shape):
+            raise TinygenError(f"{self.label}: {self.describe(index)} has a zero-sized dimension; corrupt model")
+        return t.shape
+
+    def ranked(self, op: _RawOp, index: int, rank: int, what: str) -> tuple[int, ...]:
+        """The shape of an operand that must have ``rank`` dimensions."""
+        shape = self.shape(index)
+        if len(shape) != rank:
+            raise UnsupportedError(
+                f"{self.where(op)}: {what} {self.describe(index)} must have {rank} dimensions"
+                + (" (NHWC)" if rank == 4 and what == "input" else "")
+            )
+        return shape
+
+    def tensor(self, index: int, *, axis: int | None = None) -> str:
+        """Add .tflite tensor ``index`` to the graph (once) and return its IR name."""
+        name = self.names[index]
+        if name in self.graph.tensors:
+            return name
+        t = self.raw.tensors[index]
+        if t.sparse:
+            raise UnsupportedError(f"{self.label}: {self.describe(index)} is sparse; convert the model without sparsity")
+        if t.type not in _NUMPY_TYPES:
+            raise UnsupportedError(
+                f"{self.label}: {self.describe(index)} has type {_TYPE_NAMES.get(t.type, t.type)}, which tinygen does "
+                "not support; use int8 weights and activations, int32 biases"
+            )
+        shape = self.shape(index)
+        dtype = np.dtype(_NUMPY_TYPES[t.type])
+        quant = None
+        if t.scale is not None and t.zero_point is not None:
+            per_channel = t.scale.size > 1
+            quant = ir.Quantization(
+                t.scale,
+                t.zero_point,
+                (axis if axis is not None else t.quantized_dimension) if per_channel else None,
+            )
+        data = None
+        if t.data is not None:
+            expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if len(t.data) != expected:
+                raise TinygenError(
+                    f"{self.label}: {self.describe(index)} holds {len(t.data)} bytes of data, expected {expected}: "
+                    "truncated or corrupt .tflite file; re-export the model"
+                )
+            data = np.frombuffer(t.data, dtype=dtype).reshape(shape).copy()
+        self.graph.add_tensor(ir.Tensor(name, shape, dtype.name, quant, data))
+        return name
+
+    def activation_tensor(self, op: _RawOp, index: int) -> str:
+        """An int8 activation operand (or a constant int8 operand of ADD/MUL/CONCATENATION)."""
+        t = self.raw.tensors[index]
+        if t.type != tflite.TensorType.INT8:
+            raise UnsupportedError(
+                f"{self.where(op)}: {self.describe(index)}: tinygen supports int8 activations only; "
+                "re-convert with full-integer int8 quantization"
+            )
+        if t.scale is None or t.scale.size != 1:
+            raise UnsupportedError(
+                f"{self.where(op)}: {self.describe(index)} needs per-tensor quantization (one scale and zero point)"
+            )
+        return self.tensor(index)
+
+    def const(self, op: _RawOp, index: int, what: str) -> np.ndarray:
+        t = self.raw.tensors[index]
+        if t.data is None:
+            raise UnsupportedError(f"{self.where(op)}: its {what} ({self.describe(index)}) must be a constant")
+        if t.type not in (tflite.TensorType.INT32, tflite.TensorType.INT64):
+            raise UnsupportedError(f"{self.where(op)}: its {what} ({self.describe(index)}) must be int32 or int64")
+        values = np.frombuffer(t.data, dtype=_NUMPY_TYPES[t.type])
+        if values.size != int(np.prod(self.shape(index))):
+            raise TinygenError(f"{self.where(op)}: its {what} ({self.describe(index)}) has the wrong size; corrupt model")
+        return values
+
+    def const_int8(self, op: _RawOp, index: int, what: str) -> np.ndarray:
+        t = self.raw.tensors[index]
+        if t.data is None or t.type != tflite.TensorType.INT8:
+            raise UnsupportedError(f"{self.where(op)}: its {what} ({self.describe(index)}) must be a constant int8")
+        return np.frombuffer(t.data, dtype=np.int8)
+
+    def weights(self, op: _RawOp, index: int, out_channels: int, axis: int) -> str:
+        t = self.raw.tensors[index]
+        if t.type != tflite.TensorType.INT8 or t.data is None or t.scale is None:
+            raise UnsupportedError(
+                f"{self.where(op)}: weights {self.describe(index)} must be constant int8 with quantization "
+                "(int4/int16/float weights are not supported); re-convert with int8 weights"
+            )
+        if t.scale.size not in (1, out_channels):
+            raise TinygenError(
+                f"{self.where(op)}: weights {self.describe(index)} have {t.scale.size} scales for {out_channels} "
+                "output channels; corrupt quantization parameters"
+            )
+        return self.tensor(index, axis=axis)
+
+    def bias(self, op: _RawOp, index: int, out_channels: int) -> list[str]:
+        if index == -1:
+            return []  # optional bias absent: no bias input
+        t = self.raw.tensors[index]
+        if t.type != tflite.TensorType.INT32 or t.data is None:
+            raise UnsupportedError(
+                f"{self.where(op)}: bias {self.describe(index)} must be a constant int32 tensor (int8 model)"
+            )
+        if int(np.prod(t.shape)) != out_channels:
+            raise TinygenError(f"{self.where(op)}: bias {self.describe(index)} does not have {out_channels} elements")
+        return [self.tensor(index, axis=0)]
+
+    # -- ops ------------------------------------------------------------------------------------
+
+    def activation(self, op: _RawOp) -> str:
+        code = op.options.get("FusedActivationFunction", tflite.ActivationFunctionType.NONE)
+        if code not in _ACTIVATIONS:
+            raise UnsupportedError(
+                f"{self.where(op)}: fused activation {_ACTIVATION_NAMES.get(code, code)} is not supported "
+                f"(supported: {', '.join(_ACTIVATIONS.values())})"
+            )
+        return _ACTIVATIONS[code]
+
+    def padding(self, op: _RawOp) -> str:
+        return "same" if op.options["Padding"] == tflite.Padding.SAME else "valid"
+
+    def stride(self, op: _RawOp) -> tuple[int, int]:
+        return (int(op.options["StrideH"]), int(op.options["StrideW"]))
+
+    def dilation(self, op: _RawOp) -> tuple[int, int]:
+        return (int(op.options["DilationHFactor"]), int(op.options["DilationWFactor"]))
+
+    def inputs(self, op: _RawOp, count: int) -> tuple[int, ...]:
+        if len(op.inputs) < count or len(op.outputs) != 1:
+            raise TinygenError(
+                f"{self.where(op)}: has {len(op.inputs)} inputs and {len(op.outputs)} outputs, expected at least "
+                f"{count} and 1; corrupt model"
+            )
+        return op.inputs
+
+    def convert(self, op: _RawOp) -> ir.Op:
+        kind = SUPPORTED_OPS[op.name]
+        handler = getattr(self, f"op_{kind}", None)
+        if handler is None:  # ops whose only operand is the data input
+            x = self.inputs(op, 1)[0]
+            return ir.Op(kind, "", [self.activation_tensor(op, x)], [], {})
+        result: ir.Op = handler(op)
+        return result
+
+    def op_conv2d(self, op: _RawOp) -> ir.Op:
+        x, w, *rest = self.inputs(op, 2)
+        in_c = self.ranked(op, x, 4, "input")[-1]
+        out_c, _, _, w_in = self.ranked(op, w, 4, "weights")
+        if w_in != in_c:
+            raise UnsupportedError(
+                f"{self.where(op)}: grouped convolution ({in_c} input channels, filter depth {w_in}) is not "
+                "supported; use a DepthwiseConv2D or groups=1"
+            )
+        ins = [self.activation_tensor(op, x), self.weights(op, w, out_c, 0), *self.bias(op, rest[0] if rest else -1, out_c)]
+        attrs = {"stride": self.stride(op), "dilation": self.dilation(op), "padding": self.padding(op), "activation": self.activation(op)}
+        return ir.Op("conv2d", "", ins, [], attrs)
+
+    def op_depthwise_conv2d(self, op: _RawOp) -> ir.Op:
+        x, w, *rest = self.inputs(op, 2)
+        in_c = self.ranked(op, x, 4, "input")[-1]
+        out_c = self.ranked(op, w, 4, "weights")[3]
+        if self.shape(w)[0] != 1 or out_c % in_c:
+            raise TinygenError(
+                f"{self.where(op)}: depthwise weights {self.describe(w)} do not fit {in_c} input channels; corrupt model"
+            )
+        # The multiplier follows from the shapes (TFLite Micro does the same; old files may store 0).
+        ins = [self.activation_tensor(op, x), self.weights(op, w, out_c, 3), *self.bias(op, rest[0] if rest else -1, out_c)]
+        attrs = {
+            "stride": self.stride(op),
+            "dilation": self.dilation(op),
+            "padding": self.padding(op),
+            "depth_multiplier": out_c // in_c,
+            "activation": self.activation(op),
+        }
+        return ir.Op("depthwise_conv2d", "", ins, [], attrs)
+
+    def op_fully_connected(self, op: _RawOp) -> ir.Op:
+        x, w, *rest = self.inputs(op, 2)
+        if op.options["WeightsFormat"] != 0:
+            raise UnsupportedError(f"{self.where(op)}: shuffled weights format is not supported; use the default format")
+        out_f, in_f = self.ranked(op, w, 2, "weights")
+        x_size = int(np.prod(self.shape(x)))
+        if x_size % in_f:
+            raise TinygenError(f"{self.where(op)}: input {self.describe(x)} does not flatten to rows of {in_f} features")
+        ins = [self.activation_tensor(op, x), self.weights(op, w, out_f, 0), *self.bias(op, rest[0] if rest else -1, out_f)]
+        attrs = {"activation": self.activation(op), "keep_num_dims": bool(op.options["KeepNumDims"])}
+        return ir.Op("fully_connected", "", ins, [], attrs)
+
+    def _binary(self, op: _RawOp, kind: str) -> ir.Op:
+        a, b = self.inputs(op, 2)[:2]
+        try:
+            broadcast = tuple(np.broadcast_shapes(self.shape(a), self.shape(b)))
+        except ValueError:
+            broadcast = None
+        # TFLite broadcasts ADD/MUL operands (e.g. a per-channel constant) numpy-style, up to rank 6.
+        if broadcast is None or broadcast != self.shape(op.outputs[0]) or len(broadcast) > 6:
+            raise UnsupportedError(
+                f"{self.where(op)}: {self.describe(a)} and {self.describe(b)} do not broadcast to the output "
+                f"{self.describe(op.outputs[0])}; corrupt model"
+            )
+        return ir.Op(kind, "", [self.activation_tensor(op, a), self.activation_tensor(op, b)], [], {"activation": self.activation(op)})
+
+    def op_add(self, op: _RawOp) -> ir.Op:
+        return self._binary(op, "add")
+
+    def op_mul(self, op: _RawOp) -> ir.Op:
+        return self._binary(op, "mul")
+
+    def _pool(self, op: _RawOp, kind: str) -> ir.Op:
+        x = self.inputs(op, 1)[0]
+        self.ranked(op, x, 4, "input")
+        attrs = {
+            "filter": (int(op.options["FilterHeight"]), int(op.options["FilterWidth"])),
+            "stride": self.stride(op),
+            "padding": self.padding(op),
+            "activation": self.activation(op),
+        }
+        return ir.Op(kind, "", [self.activation_tensor(op, x)], [], attrs)
+
+    def op_max_pool2d(self, op: _RawOp) -> ir.Op:
+        return self._pool(op, "max_pool2d")
+
+    def op_avg_pool2d(self, op: _RawOp) -> ir.Op:
+        return self._pool(op, "avg_pool2d")
+
+    def op_mean(self, op: _RawOp) -> ir.Op:
+        x, axes_index = self.inputs(op, 2)[:2]
+        rank = max(len(self.shape(x)), 1)
+        axes = tuple(sorted({int(a) % rank for a in self.const(op, axes_index, "axes")}))
+        if rank != 4 or axes != (1, 2):
+            raise UnsupportedError(
+                f"{self.where(op)}: mean over axes {list(axes)} of {self.describe(x)}; tinygen supports the spatial "
+                "mean (axes 1 and 2 of an NHWC tensor, i.e. GlobalAveragePooling2D)"
+            )
+        return ir.Op("mean", "", [self.activation_tensor(op, x)], [], {"axes": axes, "keep_dims": bool(op.options["KeepDims"])})
+
+    def op_softmax(self, op: _RawOp) -> ir.Op:
+        x = self.inputs(op, 1)[0]
+        return ir.Op("softmax", "", [self.activation_tensor(op, x)], [], {"beta": float(np.float32(op.options["Beta"]))})
+
+    def op_concatenation(self, op: _RawOp) -> ir.Op:
+        xs = self.inputs(op, 1)
+        rank = max(len(self.shape(xs[0])), 1)
+        axis = int(op.options["Axis"]) % rank
+        ins = [self.activation_tensor(op, x) for x in xs]
+        return ir.Op("concatenation", "", ins, [], {"axis": axis, "activation": self.activation(op)})
+
+    def op_pad(self, op: _RawOp) -> ir.Op:
+        x, paddings_index, *rest = self.inputs(op, 2)
+        rank = len(self.shape(x))
+        paddings = self.const(op, paddings_index, "paddings")
+        if paddings.size != 2 * rank:
+            raise TinygenError(f"{self.where(op)}: paddings {self.describe(paddings_index)} do not fit rank {rank}")
+        paddings = paddings.reshape(rank, 2)
+        if rest and rest[0] != -1:
+            value = self.const_int8(op, rest[0], "pad value")
+            out_zp = self.raw.tensors[op.outputs[0]].zero_point
+            if value.size != 1 or out_zp is None or int(value[0]) != int(out_zp[0]):
+                raise UnsupportedError(
+                    f"{self.where(op)}: padding with a value other than real 0.0 is not supported; use ZeroPadding2D"
+                )
+        pads = tuple((int(a), int(b)) for a, b in paddings)
+        return ir.Op("pad", "", [self.activation_tensor(op, x)], [], {"paddings": pads})
+
+    def op_quantize(self, op: _RawOp) -> ir.Op:
+        x = self.inputs(op, 1)[0]
+        t = self.raw.tensors[x]
+        if t.type == tflite.TensorType.FLOAT32:
+            if x not in self.raw.inputs:
+                raise UnsupportedError(f"{self.where(op)}: quantizes {self.describe(x)}, which is not a graph input: a float model")
+            return ir.Op("quantize", "", [self.tensor(x)], [], {})
+        return ir.Op("quantize", "", [self.activation_tensor(op, x)], [], {})
+
+    def op_dequantize(self, op: _RawOp) -> ir.Op:
+        x = self.inputs(op, 1)[0]
+        out = op.outputs[0]
+        if self.raw.tensors[out].type != tflite.TensorType.FLOAT32 or out not in self.raw.outputs:
+            raise UnsupportedError(
+                f"{self.where(op)}: dequantizes into {self.describe(out)}, which is not a float32 graph output: a float model"
+            )
+        return ir.Op("dequantize", "", [self.activation_tensor(op, x)], [], {})
+
+    def output(self, op: _RawOp, kind: str) -> str:
+        index = op.outputs[0]
+        t = self.raw.tensors[index]
+        if kind == "dequantize":
+            return self.tensor(index)
+        if t.type != tflite.TensorType.INT8 or t.scale is None or t.scale.size != 1:
+            raise UnsupportedError(
+                f"{self.where(op)}: output {self.describe(index)}: tinygen supports per-tensor int8 activations only; "
+                "re-convert with full-integer int8 quantization"
+            )
+        return self.tensor(index)
+
+    def run(self) -> ir.Graph:
+        self.check_model()
+        g = self.graph
+        for index in self.raw.inputs:
+            t = self.raw.tensors[index]
+            if t.type == tflite.TensorType.FLOAT32:
+                self.tensor(index)
+            else:
+                self.activation_tensor(_RawOp(-1, "graph input", (), ()), index)
+        g.inputs = [self.names[i] for i in self.raw.inputs]
+        for raw_op in self.raw.ops:
+            op = self.convert(raw_op)
+            if len(raw_op.outputs) != 1:
+                raise TinygenError(f"{self.where(raw_op)}: has {len(raw_op.outputs)} outputs, expected 1; corrupt model")
+            op.outputs = [self.output(raw_op, op.kind)]
+            op.name = op.outputs[0]
+            g.add_op(op)
+        g.outputs = [self.names[i] for i in self.raw.outputs]
+        for name in g.outputs:
+            if name not in g.tensors:
+                raise TinygenError(f"{self.label}: graph output {name!r} is not produced by any op; corrupt model")
+        g.validate()
+        return g
+
+
+def import_tflite(path_or_bytes: str | Path | bytes, name: str | None = None) -> ir.Graph:
+    """Import an int8 ``.tflite`` (path or bytes) as an IR graph named ``name`` (default: the file stem,
+    made a C identifier). Raises :class:`TinygenError` on anything tinygen cannot run."""
+    buf, stem, label = _read(path_or_bytes)
+    if name and not isinstance(path_or_bytes, (str, Path)):
+        label = name
+    raw = _parse(buf, label)
+    return _Importer(raw, c_identifier(name or stem), label).run()

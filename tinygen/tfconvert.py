@@ -1,0 +1,74 @@
+"""TensorFlow's own converter, full-integer post-training quantization (int8 weights and activations).
+
+Used by the test corpus, by ``--quantizer tflite`` and as a comparison point for tinygen's quantizer.
+TensorFlow is imported lazily: importing it takes seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+from tinygen.errors import TinygenError
+
+
+def _samples(model: Any, representative: Iterable[Any] | np.ndarray) -> list[list[np.ndarray]]:
+    """Materialise the calibration data once: the converter iterates the dataset more than once and
+    must see the same samples each time. Each sample becomes a list with one batch-1 array per input."""
+    inputs = model.inputs
+    samples: list[list[np.ndarray]] = []
+    for sample in representative:
+        arrays = list(sample) if isinstance(sample, (list, tuple)) else [sample]
+        if len(arrays) != len(inputs):
+            raise TinygenError(
+                f"calibration sample has {len(arrays)} arrays but the model has {len(inputs)} inputs; "
+                "give one array per input"
+            )
+        batch: list[np.ndarray] = []
+        for array, spec in zip(arrays, inputs):
+            array = np.asarray(array, dtype=np.float32)
+            want = tuple(1 if d is None else int(d) for d in spec.shape)
+            if array.shape != want:
+                if array.size != int(np.prod(want)):
+                    raise TinygenError(
+                        f"calibration sample of shape {array.shape} does not fit model input "
+                        f"{spec.name!r} of shape {want}"
+                    )
+                array = array.reshape(want)
+            batch.append(array)
+        samples.append(batch)
+    if not samples:
+        raise TinygenError("calibration data is empty; give at least one representative input sample")
+    return samples
+
+
+def keras_to_int8_tflite(model: Any, representative: Iterable[Any] | np.ndarray, float_io: bool = False) -> bytes:
+    """Convert a Keras model to a full-integer int8 ``.tflite`` (TFLITE_BUILTINS_INT8 only).
+
+    ``representative``: an array whose first axis enumerates samples, or an iterable of samples
+    (an array each, or a list/tuple of arrays for multi-input models). Input/output tensors are int8
+    unless ``float_io`` (then the converter adds QUANTIZE/DEQUANTIZE at the edges).
+    """
+    import tensorflow as tf
+
+    samples = _samples(model, representative)
+
+    def dataset() -> Iterator[list[np.ndarray]]:
+        yield from samples
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = dataset
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not float_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    try:
+        return bytes(converter.convert())
+    except Exception as exc:  # the converter raises many unrelated types; report it as one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TinygenError(
+            f"TensorFlow's converter could not quantize model {model.name!r} to int8: {first}; "
+            "use layers TFLite supports with int8 kernels, or --quantizer tinygen"
+        ) from exc

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# TensorFlow (imported lazily by the Keras paths) logs start-up chatter to stderr; keep the CLI quiet.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 __version__ = "0.1.0"
 
 from tinygen.errors import TinygenError  # noqa: E402

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 from pathlib import Path
 
 _NAMES = ("templates", "firmware", "boards")
@@ -15,7 +14,8 @@ def resource_dir(name: str) -> Path:
     checkout = Path(__file__).resolve().parent.parent / name
     if checkout.is_dir():
         return checkout
-    installed = Path(str(importlib.resources.files(f"tinygen._{name}")))
+    # In an installed wheel the data packages sit inside the tinygen package itself.
+    installed = Path(__file__).resolve().parent / f"_{name}"
     if installed.is_dir():
         return installed
     raise FileNotFoundError(f"tinygen's {name}/ folder is missing from this installation")

@@ -1,0 +1,199 @@
+"""SCons build script of tinygen's PlatformIO dev-platform.
+
+Everything board-specific comes from the board manifest's ``tinygen`` section (which a project
+may override with ``board_tinygen.<key> = value`` lines, e.g. to build a board's code for its
+QEMU stand-in): compiler flags, memory regions (rendered into the linker script), console and
+timer. The compiler is the system ``arm-none-eabi-gcc`` on PATH; nothing is downloaded.
+"""
+
+# pylint: disable=import-error,undefined-variable
+import os
+import shlex
+from string import Template
+
+from SCons.Script import AlwaysBuild, Builder, Default, DefaultEnvironment
+
+env = DefaultEnvironment()
+platform = env.PioPlatform()
+board = env.BoardConfig()
+PLATFORM_DIR = platform.get_dir()
+TG = board.get("tinygen")
+
+
+def _int(value):
+    return int(value, 0) if isinstance(value, str) else int(value)
+
+
+def _list(value):
+    # a list in the manifest; a string when a project overrides it on one line
+    return shlex.split(value) if isinstance(value, str) else list(value)
+
+
+PREFIX = os.environ.get("TINYGEN_ARM_PREFIX", "arm-none-eabi-")
+env.Replace(
+    AR=PREFIX + "gcc-ar",
+    AS=PREFIX + "gcc",
+    CC=PREFIX + "gcc",
+    CXX=PREFIX + "g++",
+    GDB=PREFIX + "gdb",
+    OBJCOPY=PREFIX + "objcopy",
+    RANLIB=PREFIX + "gcc-ranlib",
+    SIZETOOL=PREFIX + "size",
+    ARFLAGS=["rc"],
+    PROGNAME="firmware",
+    PROGSUFFIX=".elf",
+    # Flash = code + constants + the initial values of .data; RAM = .data + .bss + reserved stack.
+    SIZECHECKCMD="$SIZETOOL -A -d $SOURCES",
+    SIZEPROGREGEXP=r"^(?:\.isr_vector|\.text|\.ARM\.extab|\.ARM\.exidx|\.data)\s+(\d+).*",
+    SIZEDATAREGEXP=r"^(?:\.data|\.bss|\.stack)\s+(\d+).*",
+    SIZEPRINTCMD="$SIZETOOL -B -d $SOURCES",
+)
+
+CPU_FLAGS = _list(TG["cpu_flags"])
+env.Append(
+    ASFLAGS=CPU_FLAGS + ["-x", "assembler-with-cpp"],
+    CFLAGS=["-std=c99"],
+    CCFLAGS=CPU_FLAGS
+    + ["-O2", "-g", "-ffunction-sections", "-fdata-sections", "-Wall", "-Wextra", "-pedantic"],
+    LINKFLAGS=CPU_FLAGS
+    + [
+        "-nostartfiles",
+        "--specs=nano.specs",
+        "--specs=nosys.specs",
+        "-Wl,--gc-sections",
+        "-Wl,-Map=" + os.path.join("$BUILD_DIR", "firmware.map"),
+    ],
+    CPPPATH=[os.path.join(PLATFORM_DIR, "include")],
+    CPPDEFINES=[("TG_CPU_HZ", _int(TG["clock_hz"]))],
+)
+
+
+def _console_defines(console):
+    kind = console.get("kind", "none")
+    if kind == "semihosting":
+        return [("TG_CONSOLE_SEMIHOSTING", 1)]
+    if kind == "cmsdk_uart":
+        return [("TG_CONSOLE_CMSDK_UART", 1), ("TG_UART_BASE", console["base"])]
+    if kind == "stm32_usart":
+        enables = console["enable"]
+        if not 1 <= len(enables) <= 4:
+            raise ValueError("board %s: console.enable lists 1 to 4 registers" % board.id)
+        defines = [
+            ("TG_CONSOLE_STM32_USART", 1),
+            ("TG_UART_BASE", console["base"]),
+            ("TG_UART_BRR", _int(console.get("brr_scale", 1)) * _int(console["clock_hz"]) // _int(console["baud"])),
+            ("TG_UART_GPIO", console["tx"]["gpio"]),
+            ("TG_UART_PIN", _int(console["tx"]["pin"])),
+            ("TG_UART_AF", _int(console["tx"]["af"])),
+            ("TG_UART_NUM_ENABLES", len(enables)),
+        ]
+        for i, item in enumerate(enables):
+            defines += [("TG_UART_EN%d_REG" % i, item["reg"]), ("TG_UART_EN%d_BIT" % i, _int(item["bit"]))]
+        return defines
+    if kind == "nrf_uart":
+        # nRF52 UART BAUDRATE register values (product specification, UART chapter)
+        baud = {9600: "0x00275000", 115200: "0x01D7E000", 1000000: "0x10000000"}[_int(console["baud"])]
+        return [
+            ("TG_CONSOLE_NRF_UART", 1),
+            ("TG_UART_BASE", console["base"]),
+            ("TG_UART_PIN", _int(console["tx_pin"])),
+            ("TG_UART_BAUD", baud),
+        ]
+    if kind == "none":
+        return [("TG_CONSOLE_NONE", 1)]
+    raise ValueError("board %s: unknown console kind %r" % (board.id, kind))
+
+
+env.Append(CPPDEFINES=_console_defines(TG["console"]))
+
+
+def _timer_defines(timer):
+    # "systick" | "dwt" | "cmsdk@<base address>" | "sse_counter@<system timer frame>"
+    kind, _, base = str(timer).partition("@")
+    if kind == "systick":
+        return [("TG_TIMER_SYSTICK", 1)]
+    if kind == "dwt":
+        return [("TG_TIMER_DWT", 1)]
+    if kind == "cmsdk":
+        return [("TG_TIMER_CMSDK", 1), ("TG_TIMER_BASE", base)]
+    if kind == "sse_counter":
+        return [("TG_TIMER_SSE_COUNTER", 1), ("TG_TIMER_BASE", base)]
+    raise ValueError("board %s: unknown timer %r" % (board.id, timer))
+
+
+env.Append(CPPDEFINES=_timer_defines(TG["timer"]))
+
+# The linker script: the project's own (board_build.ldscript) or one rendered from tinygen.memory.
+if not env.get("LDSCRIPT_PATH"):
+    mem = TG["memory"]
+    with open(os.path.join(PLATFORM_DIR, "ldscripts", "tinygen.ld.in")) as fh:
+        script = Template(fh.read()).substitute(
+            FLASH_ORIGIN="0x%08X" % _int(mem["flash"]["origin"]),
+            FLASH_SIZE=_int(mem["flash"]["size"]),
+            RAM_ORIGIN="0x%08X" % _int(mem["ram"]["origin"]),
+            RAM_SIZE=_int(mem["ram"]["size"]),
+            STACK_SIZE=_int(TG["stack_size"]),
+        )
+    build_dir = env.subst("$BUILD_DIR")
+    os.makedirs(build_dir, exist_ok=True)
+    ldscript = os.path.join(build_dir, "tinygen.ld")
+    # rewrite only on change, so an unchanged project relinks nothing
+    if not os.path.isfile(ldscript) or open(ldscript).read() != script:
+        with open(ldscript, "w") as fh:
+            fh.write(script)
+    env.Replace(LDSCRIPT_PATH=ldscript)
+
+env.Append(
+    BUILDERS=dict(
+        ElfToBin=Builder(
+            action=env.VerboseAction("$OBJCOPY -O binary $SOURCES $TARGET", "Building $TARGET"),
+            suffix=".bin",
+        ),
+        ElfToHex=Builder(
+            action=env.VerboseAction("$OBJCOPY -O ihex $SOURCES $TARGET", "Building $TARGET"),
+            suffix=".hex",
+        ),
+    )
+)
+
+# startup code, console and timer
+env.BuildSources(os.path.join("$BUILD_DIR", "tinygen_platform"), os.path.join(PLATFORM_DIR, "src"))
+
+target_elf = env.BuildProgram()
+target_bin = env.ElfToBin(os.path.join("$BUILD_DIR", "${PROGNAME}"), target_elf)
+target_hex = env.ElfToHex(os.path.join("$BUILD_DIR", "${PROGNAME}"), target_elf)
+target_buildprog = env.Alias("buildprog", [target_bin, target_hex], target_bin)
+
+target_size = env.Alias("size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Calculating size $SOURCE"))
+AlwaysBuild(target_size)
+
+
+def _upload_command(protocol):
+    """The uploader command line for ``protocol``; tinygen checks the program is installed."""
+    flash_origin = "0x%08X" % _int(TG["memory"]["flash"]["origin"])
+    target = board.get("debug.openocd_target", "")
+    openocd = 'openocd -f interface/%s.cfg -f target/%s.cfg -c "program {${SOURCE.abspath}} verify reset exit"'
+    if protocol == "stlink":
+        return "st-flash --reset write ${SOURCE.abspath} " + flash_origin, target_bin
+    if protocol == "openocd":
+        return openocd % ("stlink", target), target_elf
+    if protocol == "cmsis-dap":
+        return openocd % ("cmsis-dap", target), target_elf
+    if protocol == "nrfjprog":
+        return "nrfjprog -f nrf52 --program ${SOURCE.abspath} --sectorerase --verify --reset", target_hex
+    if protocol == "jlink":
+        script = os.path.join("$BUILD_DIR", "upload.jlink")
+        return (
+            "printf 'r\\nloadfile ${SOURCE.abspath}\\nr\\ng\\nq\\n' > %s && JLinkExe -device %s -if SWD -speed 4000 "
+            "-autoconnect 1 -CommanderScript %s" % (script, board.get("build.mcu"), script),
+            target_hex,
+        )
+    raise ValueError("board %s: tinygen cannot upload with protocol %r" % (board.id, protocol))
+
+
+protocol = env.subst("$UPLOAD_PROTOCOL") or board.get("upload.protocol", "")
+if protocol and protocol != "qemu":
+    command, source = _upload_command(protocol)
+    AlwaysBuild(env.Alias("upload", source, [env.VerboseAction(command, "Uploading $SOURCE")]))
+
+Default([target_buildprog, target_size])

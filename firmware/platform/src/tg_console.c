@@ -1,0 +1,138 @@
+/* Console backends, chosen by the builder from the board manifest's tinygen.console. */
+#include <stdint.h>
+
+#include "tg_platform.h"
+
+#define TG_REG(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
+
+#if defined(TG_CONSOLE_SEMIHOSTING)
+
+/* Arm semihosting: BKPT 0xAB with the operation in r0 and its argument in r1. */
+static uint32_t tg_semihost(uint32_t op, const void *arg)
+{
+    register uint32_t r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+void tg_console_init(void) {}
+
+void tg_console_write(const char *s)
+{
+    (void)tg_semihost(0x04u, s); /* SYS_WRITE0 */
+}
+
+void tg_exit(int code)
+{
+    /* SYS_EXIT_EXTENDED with ADP_Stopped_ApplicationExit: QEMU exits with `code` (plain
+       SYS_EXIT can only report 0 or 1). */
+    uint32_t block[2];
+    block[0] = 0x20026u;
+    block[1] = (uint32_t)code;
+    (void)tg_semihost(0x20u, block);
+    for (;;) {
+    }
+}
+
+#else
+
+static void tg_putc(char c);
+
+void tg_console_write(const char *s)
+{
+    for (; *s; ++s) {
+        if (*s == '\n') {
+            tg_putc('\r');
+        }
+        tg_putc(*s);
+    }
+}
+
+void tg_exit(int code)
+{
+    (void)code;
+    for (;;) {
+        __asm__ volatile("wfi");
+    }
+}
+
+#if defined(TG_CONSOLE_CMSDK_UART)
+/* Arm CMSDK APB UART: DATA 0x00, STATE 0x04 (bit 0 TX full), CTRL 0x08, BAUDDIV 0x10. */
+void tg_console_init(void)
+{
+    TG_REG(TG_UART_BASE + 0x10u) = 16u;
+    TG_REG(TG_UART_BASE + 0x08u) = 1u;
+}
+
+static void tg_putc(char c)
+{
+    while (TG_REG(TG_UART_BASE + 0x04u) & 1u) {
+    }
+    TG_REG(TG_UART_BASE + 0x00u) = (uint8_t)c;
+}
+
+#elif defined(TG_CONSOLE_STM32_USART)
+/* STM32 "v2" USART and LPUART (F7, H7, L4, U5, G0): CR1 0x00 (UE bit 0, TE bit 3), BRR 0x0C,
+   ISR 0x1C (TXE bit 7), TDR 0x28. The TX pin is switched to its alternate function; the bus clock
+   is the reset one (no PLL), so the builder computes BRR (clock / baud; x256 for an LPUART). */
+void tg_console_init(void)
+{
+    const uint32_t pin = TG_UART_PIN;
+    /* clock (and power-domain) enables, in the manifest's order */
+    TG_REG(TG_UART_EN0_REG) |= 1u << TG_UART_EN0_BIT;
+#if TG_UART_NUM_ENABLES > 1
+    TG_REG(TG_UART_EN1_REG) |= 1u << TG_UART_EN1_BIT;
+#endif
+#if TG_UART_NUM_ENABLES > 2
+    TG_REG(TG_UART_EN2_REG) |= 1u << TG_UART_EN2_BIT;
+#endif
+#if TG_UART_NUM_ENABLES > 3
+    TG_REG(TG_UART_EN3_REG) |= 1u << TG_UART_EN3_BIT;
+#endif
+    (void)TG_REG(TG_UART_EN0_REG); /* read back: the clock is on before the first access */
+    TG_REG(TG_UART_GPIO + 0x00u) = (TG_REG(TG_UART_GPIO + 0x00u) & ~(3u << (2u * pin))) | (2u << (2u * pin));
+    TG_REG(TG_UART_GPIO + 0x20u + 4u * (pin / 8u)) =
+        (TG_REG(TG_UART_GPIO + 0x20u + 4u * (pin / 8u)) & ~(0xFu << (4u * (pin % 8u)))) |
+        ((uint32_t)TG_UART_AF << (4u * (pin % 8u)));
+    TG_REG(TG_UART_BASE + 0x0Cu) = TG_UART_BRR;
+    TG_REG(TG_UART_BASE + 0x00u) = (1u << 3) | 1u;
+}
+
+static void tg_putc(char c)
+{
+    while (!(TG_REG(TG_UART_BASE + 0x1Cu) & (1u << 7))) {
+    }
+    TG_REG(TG_UART_BASE + 0x28u) = (uint8_t)c;
+}
+
+#elif defined(TG_CONSOLE_NRF_UART)
+/* nRF52 UART (legacy, no EasyDMA): STARTTX 0x008, TXDRDY 0x11C, ENABLE 0x500, PSELTXD 0x50C,
+   TXD 0x51C, BAUDRATE 0x524. */
+void tg_console_init(void)
+{
+    TG_REG(TG_UART_BASE + 0x50Cu) = TG_UART_PIN;
+    TG_REG(TG_UART_BASE + 0x524u) = TG_UART_BAUD;
+    TG_REG(TG_UART_BASE + 0x500u) = 4u;
+    TG_REG(TG_UART_BASE + 0x008u) = 1u;
+}
+
+static void tg_putc(char c)
+{
+    TG_REG(TG_UART_BASE + 0x11Cu) = 0u;
+    TG_REG(TG_UART_BASE + 0x51Cu) = (uint8_t)c;
+    while (!TG_REG(TG_UART_BASE + 0x11Cu)) {
+    }
+}
+
+#else
+/* No console on this board (or none tinygen drives): output is discarded. */
+void tg_console_init(void) {}
+
+static void tg_putc(char c)
+{
+    (void)c;
+}
+#endif
+
+#endif

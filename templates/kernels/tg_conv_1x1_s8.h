@@ -1,0 +1,24 @@
+/*
+ * tg_conv_1x1_s8: int8 pointwise (1x1) convolution, the fast path of tg_conv_s8.
+ */
+#ifndef TG_CONV_1X1_S8_H
+#define TG_CONV_1X1_S8_H
+
+#include <stdint.h>
+
+/**
+ * @brief 1x1 convolution without padding or dilation: output pixel (oy, ox) is the GEMM of input
+ * pixel (oy * stride_h, ox * stride_w), which is already a contiguous column (no im2col gathering).
+ *
+ * Layouts: input NHWC [batches, in_h, in_w, in_c], filter [out_c, 1, 1, in_c], output NHWC
+ * [batches, out_h, out_w, out_c]. `bias` has the input offset folded in (bias - input_zp * sum(w));
+ * multiplier/shift are per channel; act_min..act_max within -128..127.
+ *
+ * @param scratch 2 * in_c int16 (two expanded input pixels)
+ */
+void tg_conv_1x1_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t in_c,
+                    const int8_t *filter, const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                    int8_t *output, int32_t out_h, int32_t out_w, int32_t out_c, int32_t stride_h, int32_t stride_w,
+                    int32_t output_offset, int32_t act_min, int32_t act_max, int16_t *scratch);
+
+#endif /* TG_CONV_1X1_S8_H */

@@ -1,0 +1,175 @@
+/*
+ * tg_conv_dsp_s8.h: header-only DSP helpers of the MAC kernels (conv, depthwise, fully connected).
+ *
+ * TG_DSP is 1 when the target has the DSP extension (__ARM_FEATURE_DSP: SXTB16, SMLAD), or on a
+ * host when TG_DSP_EMULATE is defined: then C stand-ins execute the same DSP code paths, so host
+ * tests check them bit for bit. Otherwise TG_DSP is 0 and the kernels use their portable C99 path.
+ *
+ * Columns (int16 copies of int8 activations used by tg_conv_gemm_s8): on the DSP path every
+ * complete group of four values a0 a1 a2 a3 is stored as a0 a2 a1 a3, so that SXTB16 of four weight
+ * bytes w0 w1 w2 w3 gives (w0, w2), SXTB16 of the bytes rotated by 8 gives (w1, w3), and two SMLADs
+ * add a0*w0 + a2*w2 + a1*w1 + a3*w3. Weights keep TFLite's layout on both paths.
+ */
+#ifndef TG_CONV_DSP_S8_H
+#define TG_CONV_DSP_S8_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "tg_common.h"
+
+#if defined(__ARM_FEATURE_DSP)
+#include <arm_acle.h>
+#define TG_DSP 1
+TG_INLINE int32_t tg_sxtb16(uint32_t x)
+{
+    return __sxtb16((int32_t)x);
+}
+/* SXTB16 with its free rotation (ACLE has no intrinsic for the rotated form) */
+TG_INLINE int32_t tg_sxtb16_ror8(uint32_t x)
+{
+    int32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+TG_INLINE int32_t tg_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlad(a, b, acc);
+}
+TG_INLINE int32_t tg_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlabb(a, b, acc);
+}
+TG_INLINE int32_t tg_smlatt(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlatt(a, b, acc);
+}
+#elif defined(TG_DSP_EMULATE)
+/* C stand-ins for SXTB16 and SMLAD, to test the DSP path bit for bit on a host. */
+#define TG_DSP 1
+TG_INLINE int32_t tg_sxtb16(uint32_t x)
+{
+    const uint32_t lo = (uint32_t)(uint16_t)(int16_t)(int8_t)(x & 0xffu);
+    const uint32_t hi = (uint32_t)(uint16_t)(int16_t)(int8_t)((x >> 16) & 0xffu);
+    return (int32_t)(lo | (hi << 16));
+}
+TG_INLINE int32_t tg_smlad(int32_t a, int32_t b, int32_t acc)
+{
+    const int32_t lo = (int32_t)(int16_t)((uint32_t)a & 0xffffu) * (int32_t)(int16_t)((uint32_t)b & 0xffffu);
+    const int32_t hi = (int32_t)(int16_t)((uint32_t)a >> 16) * (int32_t)(int16_t)((uint32_t)b >> 16);
+    return (int32_t)((uint32_t)acc + (uint32_t)lo + (uint32_t)hi);
+}
+TG_INLINE int32_t tg_smlabb(int32_t a, int32_t b, int32_t acc)
+{
+    const int32_t p = (int32_t)(int16_t)((uint32_t)a & 0xffffu) * (int32_t)(int16_t)((uint32_t)b & 0xffffu);
+    return (int32_t)((uint32_t)acc + (uint32_t)p);
+}
+TG_INLINE int32_t tg_smlatt(int32_t a, int32_t b, int32_t acc)
+{
+    const int32_t p = (int32_t)(int16_t)((uint32_t)a >> 16) * (int32_t)(int16_t)((uint32_t)b >> 16);
+    return (int32_t)((uint32_t)acc + (uint32_t)p);
+}
+#else
+#define TG_DSP 0
+#endif
+
+#if TG_DSP
+TG_INLINE uint32_t tg_ror8(uint32_t x)
+{
+    return (x >> 8) | (x << 24);
+}
+#if !defined(__ARM_FEATURE_DSP)
+TG_INLINE int32_t tg_sxtb16_ror8(uint32_t x)
+{
+    return tg_sxtb16(tg_ror8(x));
+}
+#endif
+TG_INLINE uint32_t tg_load32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v); /* one (unaligned) LDR on Cortex-M4/M7 */
+    return v;
+}
+TG_INLINE void tg_store32(void *p, int32_t v)
+{
+    memcpy(p, &v, sizeof v);
+}
+#endif
+
+/**
+ * TFLite's MultiplyByQuantizedMultiplier (tg_requantize) for the multipliers of the MAC kernels,
+ * which are never negative, in fewer instructions. With double rounding: the doubling high
+ * multiply cannot saturate (multiplier != INT32_MIN), and its "nudge by +-2^30, then divide by 2^31
+ * truncating" equals "add 2^30, then shift right by 31 (floor)" for either sign of the product
+ * (the identity CMSIS-NN uses), so one 64-bit multiply-accumulate and a shift replace the branches.
+ * Bit-exact with tg_requantize for multiplier >= 0 (checked by tests/test_kernels_mac.py).
+ */
+TG_INLINE int32_t tg_requantize_mac(int32_t x, int32_t multiplier, int32_t shift)
+{
+#if TG_SINGLE_ROUNDING
+    return tg_requantize(x, multiplier, shift);
+#else
+    const int left = shift > 0 ? (int)shift : 0;
+    const int right = shift > 0 ? 0 : (int)-shift;
+    const int64_t ab = (int64_t)tg_shl(x, left) * (int64_t)multiplier + (INT64_C(1) << 30);
+    return tg_divide_by_pot((int32_t)(ab >> 31), right);
+#endif
+}
+
+/**
+ * Copy n int8 values that start at position `start` of a column of `depth` values into the int16
+ * column `col`, in the DSP layout described above (natural order on the portable path).
+ */
+TG_INLINE void tg_conv_expand_s8(const int8_t *src, int16_t *col, int32_t start, int32_t n, int32_t depth)
+{
+    int32_t k = start;
+    const int32_t end = start + n;
+#if TG_DSP
+    const int32_t groups_end = depth & ~3;
+    const int32_t fast_end = TG_MIN(end, groups_end);
+    /* slot of value k: within a complete group, 1 and 2 swap places */
+    for (; k < end && (k & 3) != 0; ++k)
+    {
+        col[(k < groups_end && ((k & 3) == 1 || (k & 3) == 2)) ? (k ^ 3) : k] = *src++;
+    }
+    for (; k + 4 <= fast_end; k += 4)
+    {
+        const uint32_t x = tg_load32(src);
+        tg_store32(&col[k], tg_sxtb16(x));
+        tg_store32(&col[k + 2], tg_sxtb16_ror8(x));
+        src += 4;
+    }
+    for (; k < end; ++k)
+    {
+        col[(k < groups_end && ((k & 3) == 1 || (k & 3) == 2)) ? (k ^ 3) : k] = *src++;
+    }
+#else
+    (void)depth;
+    for (; k < end; ++k)
+    {
+        col[k] = *src++;
+    }
+#endif
+}
+
+/** Fill the values start..start+n-1 of an int16 column of `depth` values with `value` (a pad). */
+TG_INLINE void tg_conv_fill_s8(int16_t *col, int32_t start, int32_t n, int32_t value, int32_t depth)
+{
+    int32_t k;
+#if TG_DSP
+    const int32_t groups_end = depth & ~3;
+    for (k = start; k < start + n; ++k)
+    {
+        const int32_t slot = (k < groups_end && ((k & 3) == 1 || (k & 3) == 2)) ? (k ^ 3) : k;
+        col[slot] = (int16_t)value;
+    }
+#else
+    (void)depth;
+    for (k = start; k < start + n; ++k)
+    {
+        col[k] = (int16_t)value;
+    }
+#endif
+}
+
+#endif /* TG_CONV_DSP_S8_H */

@@ -1,0 +1,23 @@
+/* tinygen float32 -> int8 quantization (TFLite Micro's QUANTIZE float32 -> int8, bit-exact). */
+#ifndef TG_QUANTIZE_F32_S8_H
+#define TG_QUANTIZE_F32_S8_H
+
+#include <stdint.h>
+
+/**
+ * @brief out = sat8(roundf(x / scale) + zero_point), all in float32 as TFLite's AffineQuantize.
+ *
+ * The division is a float32 division (not a multiply by 1/scale, which rounds differently);
+ * roundf rounds half away from zero. Values whose rounded quotient is beyond +/-2^30 or NaN
+ * saturate (to 127 for large positive values, -128 otherwise) instead of TFLite's undefined
+ * float-to-int conversion.
+ *
+ * @param[in]  input       float32 input, `size` elements
+ * @param[in]  size        element count
+ * @param[in]  scale       output scale (the float32 stored in the model)
+ * @param[in]  zero_point  output zero point
+ * @param[out] output      int8 output
+ */
+void tg_quantize_f32_s8(const float *input, int32_t size, float scale, int32_t zero_point, int8_t *output);
+
+#endif /* TG_QUANTIZE_F32_S8_H */

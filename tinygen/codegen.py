@@ -1,0 +1,517 @@
+"""The C99 code generator: an int8 IR graph -> a self-contained inference library.
+
+For a model NAME (a C identifier; every global symbol starts with it) the library folder holds:
+
+* ``NAME.h`` - the API, I/O quantization, shapes, arena size and layer list, documented in the header;
+* ``NAME.c`` - the static arena and the op sequence as direct kernel calls (no interpreter);
+* ``NAME_weights.c``/``.h`` - every constant (weights, folded biases, multipliers, shifts), ``const``
+  and 16-byte aligned, so it stays in flash;
+* ``NAME_config.h`` - ``TG_SINGLE_ROUNDING`` and the alignment macro, included first by every source;
+* ``NAME_tg_<kernel>.c/.h`` - copies of only the kernels the model uses, **renamed with the model
+  prefix**. Two libraries therefore link into one firmware without duplicate symbols, each with its
+  own rounding mode, at the price of duplicated kernel code when both use the same kernel. Header-only
+  helpers (``tg_common.h``...) are copied unchanged: they are all ``static inline``;
+* ``manifest.json``, ``library.json`` (PlatformIO) and ``CMakeLists.txt``.
+
+Float32 I/O models (QUANTIZE first, DEQUANTIZE last) keep the int8 API on the int8 tensors between
+those two ops and add ``NAME_invoke_f32(const float *, float *)``, which runs them too.
+
+Generation is deterministic (same graph -> byte-identical files) and atomic: files are rendered in
+memory, written to a temporary sibling folder, then renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from tinygen import __version__
+from tinygen.errors import TinygenError, UnsupportedError
+from tinygen.ir import Graph, Op, op_macs
+from tinygen.lowering import LOWERINGS, KernelCall
+from tinygen.numerics import check_rounding
+from tinygen.planner import MemoryPlan, plan
+from tinygen.resources import resource_dir
+
+_C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if inline int long "
+    "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
+    "_Bool _Complex _Imaginary".split()
+)
+_CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
+_NP_OF_CTYPE = {"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16, "int32_t": np.int32, "float": np.float32}
+_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Library:
+    """A generated library: where it is, its files and its manifest."""
+
+    name: str
+    out_dir: Path
+    files: list[Path]
+    manifest: dict[str, Any]
+
+    @property
+    def header(self) -> Path:
+        return self.out_dir / f"{self.name}.h"
+
+    @property
+    def sources(self) -> list[Path]:
+        return [f for f in self.files if f.suffix == ".c"]
+
+
+def c_identifier(text: str) -> str:
+    """A valid C identifier from a model name: other characters become ``_``."""
+    ident = re.sub(r"[^0-9A-Za-z_]", "_", text.strip()) or "model"
+    if ident[0].isdigit():
+        ident = "m_" + ident
+    if ident in _C_KEYWORDS or keyword.iskeyword(ident):
+        ident = "model_" + ident
+    return ident
+
+
+def _c_string(text: str) -> str:
+    """Contents of a C string literal (printable ASCII, escaped)."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif " " <= ch <= "~" and ch != "?":  # '?' avoids trigraphs
+            out.append(ch)
+        else:
+            out.append("_")
+    return "".join(out)
+
+
+def _short_name(name: str) -> str:
+    """TFLite names a fused op "a;b;c" after every op folded into it: the first part names the layer."""
+    first, _, rest = name.partition(";")
+    return first + (";..." if rest else "")
+
+
+def _comment(text: str) -> str:
+    return text.replace("*/", "* /").replace("/*", "/ *").replace("\n", " ")
+
+
+def _float_c(value: float) -> str:
+    """A float32 as a C float literal that reads back exactly."""
+    v = float(np.float32(value))
+    if not np.isfinite(v):
+        raise TinygenError(f"scale {v!r} is not finite: fix the model's quantization parameters")
+    return f"{v:.9g}f" if ("e" in f"{v:.9g}" or "." in f"{v:.9g}") else f"{v:.9g}.0f"
+
+
+@dataclass
+class _Array:
+    symbol: str
+    ctype: str
+    values: np.ndarray
+    comment: str
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.values.nbytes)
+
+    def lines(self) -> list[str]:
+        flat = self.values.reshape(-1)
+        if self.ctype == "float":
+            items = [_float_c(v) for v in flat.tolist()]
+        else:
+            items = [str(v) for v in flat.tolist()]
+        per_line = 16 if self.ctype in ("int8_t", "uint8_t") else 8
+        return [", ".join(items[i : i + per_line]) + "," for i in range(0, len(items), per_line)]
+
+
+class _ConstPool:
+    """Named, deduplicated constant arrays (in order of first use, for deterministic output)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.arrays: list[_Array] = []
+        self._by_content: dict[tuple[str, bytes, tuple[int, ...]], str] = {}
+        self._names: set[str] = set()
+
+    def add(self, hint: str, values: np.ndarray, ctype: str, comment: str = "") -> str:
+        if ctype not in _NP_OF_CTYPE:
+            raise ValueError(f"unsupported const array type {ctype!r}")
+        data = np.ascontiguousarray(np.asarray(values).astype(_NP_OF_CTYPE[ctype], casting="unsafe"))
+        if data.size == 0:
+            data = np.zeros(1, dtype=data.dtype)  # C has no empty arrays
+        key = (ctype, data.tobytes(), ())
+        if key in self._by_content:
+            return self._by_content[key]
+        base = f"{self.prefix}_{re.sub(r'[^0-9A-Za-z_]', '_', hint)[:48]}"
+        symbol, n = base, 1
+        while symbol in self._names:
+            n += 1
+            symbol = f"{base}_{n}"
+        self._names.add(symbol)
+        self._by_content[key] = symbol
+        self.arrays.append(_Array(symbol, ctype, data, _comment(comment or f"{hint}: {ctype}[{data.size}]")))
+        return symbol
+
+
+class _Context:
+    """The LoweringContext of one op: pointers into the arena and the const pool."""
+
+    def __init__(self, graph: Graph, rounding: str, name: str, pool: _ConstPool, memory: MemoryPlan | None) -> None:
+        self.graph = graph
+        self.rounding = rounding
+        self.name = name
+        self.pool = pool
+        self.memory = memory
+        self.op_index = 0
+
+    def _arena(self, offset: int) -> str:
+        return f"({self.name}_arena + {offset})"
+
+    def tensor_ptr(self, name: str) -> str:
+        tensor = self.graph.tensor(name)
+        ctype = _CTYPES.get(tensor.dtype)
+        if ctype is None:
+            raise UnsupportedError(f"tensor {name!r} has dtype {tensor.dtype}, which tinygen cannot emit")
+        if self.memory is not None and name in self.memory.const_aliases:
+            tensor = self.graph.tensor(self.memory.const_aliases[name])
+        if tensor.is_const:
+            return self.pool.add(tensor.name, tensor.data, ctype, f"tensor {tensor.name} {tensor.dtype}{list(tensor.shape)}")
+        if self.memory is None:  # the sizing pass: any well-formed expression
+            return f"(({ctype} *)(void *){self._arena(0)})"
+        ptr = self._arena(self.memory.offsets[name])
+        return ptr if ctype == "int8_t" else f"(({ctype} *)(void *){ptr})"
+
+    def const_array(self, hint: str, values: np.ndarray, ctype: str) -> str:
+        return self.pool.add(hint, values, ctype)
+
+    def scratch_ptr(self) -> str:
+        if self.memory is None:
+            return self._arena(0)
+        offset, _ = self.memory.scratch.get(self.op_index, (0, 0))
+        return self._arena(offset)
+
+
+@dataclass
+class _Lowered:
+    index: int
+    op: Op
+    call: KernelCall | None  # None: a reshape (an alias, no code)
+
+
+def _edges(graph: Graph) -> tuple[Op | None, Op | None]:
+    """The float32 QUANTIZE that starts and the DEQUANTIZE that ends a float-I/O graph, if any."""
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UnsupportedError(
+            f"model {graph.name!r} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; tinygen's C API "
+            "takes exactly one input and one output: export the model with a single input and output"
+        )
+    first, last = graph.ops[0], graph.ops[-1]
+    in_t, out_t = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
+    lead = first if in_t.dtype == "float32" and first.kind == "quantize" and first.inputs[0] == in_t.name else None
+    trail = last if out_t.dtype == "float32" and last.kind == "dequantize" and last.outputs[0] == out_t.name else None
+    if (in_t.dtype == "float32") != (lead is not None) or (out_t.dtype == "float32") != (trail is not None) or (
+        (lead is None) != (trail is None)
+    ):
+        raise UnsupportedError(
+            f"model {graph.name!r}: input {in_t.name!r} is {in_t.dtype} and output {out_t.name!r} is {out_t.dtype}; "
+            "tinygen needs int8 input and output, or float32 at both ends through QUANTIZE/DEQUANTIZE ops: "
+            "convert with int8 (or float32) input and output"
+        )
+    if lead is not None and len(graph.consumers(in_t.name)) != 1:
+        raise UnsupportedError(f"model {graph.name!r}: float32 input {in_t.name!r} feeds more than the QUANTIZE op")
+    if lead is not None and lead is trail:
+        raise UnsupportedError(f"model {graph.name!r} has no int8 op between its QUANTIZE and DEQUANTIZE")
+    return lead, trail
+
+
+def _lower_all(graph: Graph, ctx: _Context) -> list[_Lowered]:
+    lowered = []
+    for index, op in enumerate(graph.ops):
+        ctx.op_index = index
+        if op.kind == "reshape":
+            lowered.append(_Lowered(index, op, None))
+            continue
+        lowering = LOWERINGS.get(op.kind)
+        if lowering is None:
+            raise UnsupportedError(
+                f"op {index} {op.name!r} of kind {op.kind!r} has no C lowering in this version of tinygen: "
+                "remove or replace that layer"
+            )
+        lowered.append(_Lowered(index, op, lowering(ctx, op)))
+    return lowered
+
+
+def _format_call(function: str, args: tuple[str, ...]) -> str:
+    lines, line = [], f"{function}("
+    for i, arg in enumerate(args):
+        piece = arg + (", " if i + 1 < len(args) else ");")
+        if len(line) + len(piece) > 110 and line.strip():
+            lines.append(line.rstrip())
+            line = "        "
+        line += piece
+    if not args:
+        line += ");"
+    lines.append(line.rstrip())
+    return "\n    ".join(lines)
+
+
+def _kernel_files(kernels: list[str], prefix: str) -> tuple[dict[str, str], list[str]]:
+    """Kernel sources (and the headers they include) for the library, renamed with ``prefix``.
+
+    Returns ({file name: text}, the renamed headers of ``kernels`` for NAME.c to include).
+    """
+    root = resource_dir("templates") / "kernels"
+    wanted: list[str] = []
+    pending = [f"{k}.c" for k in kernels] + [f"{k}.h" for k in kernels]
+    while pending:
+        fname = pending.pop(0)
+        if fname in wanted:
+            continue
+        path = root / fname
+        if not path.is_file():
+            raise TinygenError(f"kernel source templates/kernels/{fname} is missing from this tinygen installation")
+        wanted.append(fname)
+        pending += [inc for inc in _INCLUDE.findall(path.read_text()) if (root / inc).is_file()]
+        if fname.endswith(".h") and (root / (fname[:-2] + ".c")).is_file():
+            pending.append(fname[:-2] + ".c")
+    renamed = sorted({f[:-2] for f in wanted if f.endswith(".c")})
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, renamed)) + r")\b") if renamed else None
+    guard = re.compile(r"\b(" + "|".join(re.escape(k.upper() + "_H") for k in renamed) + r")\b") if renamed else None
+    files: dict[str, str] = {}
+    for fname in sorted(wanted):
+        text = (root / fname).read_text()
+        stem = fname.rsplit(".", 1)[0]
+        if pattern is not None:
+            text = pattern.sub(lambda m: f"{prefix}_{m.group(1)}", text)
+            assert guard is not None
+            text = guard.sub(lambda m: f"{prefix.upper()}_{m.group(1)}", text)
+        banner = f"/* Copied into library {prefix} by tinygen {__version__} from templates/kernels/{fname}. */\n"
+        if fname.endswith(".c"):
+            banner += f'#include "{prefix}_config.h"\n'
+        out_name = f"{prefix}_{fname}" if stem in renamed else fname
+        files[out_name] = banner + text
+    headers = [f"{prefix}_{k}.h" for k in sorted(set(kernels))]
+    return files, headers
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def _io_info(graph: Graph, tensor_name: str, memory: MemoryPlan) -> dict[str, Any]:
+    t = graph.tensor(tensor_name)
+    if t.dtype != "int8":
+        raise UnsupportedError(f"tensor {t.name!r} ({t.dtype}, shape {t.shape}) is a model input/output; tinygen needs int8")
+    if t.quant is None or t.quant.scale.size != 1:
+        raise UnsupportedError(f"model input/output {t.name!r} needs per-tensor int8 quantization")
+    scale, zp = t.quant.scalar()
+    return {
+        "name": _c_string(t.name),
+        "shape": list(t.shape),
+        "shape_text": "[" + ", ".join(map(str, t.shape)) + "]",
+        "size": t.size,
+        "scale": float(np.float32(scale)),
+        "scale_text": f"{float(np.float32(scale)):.9g}",
+        "scale_c": _float_c(scale),
+        "zero_point": zp,
+        "zp_text": f"- {zp}" if zp >= 0 else f"+ {-zp}",
+        "offset": memory.offsets[t.name],
+    }
+
+
+def generate(
+    graph: Graph,
+    out_dir: str | Path,
+    rounding: str = "double",
+    force: bool = False,
+    name: str | None = None,
+) -> Library:
+    """Emit the C99 library of ``graph`` into ``out_dir`` (see the module docstring)."""
+    check_rounding(rounding)
+    graph.validate()
+    if not graph.ops:
+        raise TinygenError(f"model {graph.name!r} has no ops: nothing to generate")
+    prefix = c_identifier(name or graph.name)
+    lead, trail = _edges(graph)
+
+    # Pass 1 sizes each op's scratch; pass 2, with the memory plan, emits the real pointers.
+    sizing = _lower_all(graph, _Context(graph, rounding, prefix, _ConstPool(prefix), None))
+    scratch = {lo.index: lo.call.scratch_bytes for lo in sizing if lo.call is not None and lo.call.scratch_bytes}
+    memory = plan(graph, scratch)
+    pool = _ConstPool(prefix)
+    ctx = _Context(graph, rounding, prefix, pool, memory)
+    lowered = _lower_all(graph, ctx)
+
+    core = [lo for lo in lowered if lo.op is not lead and lo.op is not trail]
+    core_in = lead.outputs[0] if lead else graph.inputs[0]
+    core_out = trail.inputs[0] if trail else graph.outputs[0]
+    kernels = sorted({k for lo in lowered if lo.call for k in (lo.call.kernel, *lo.call.extra_kernels)})
+    kernel_texts, kernel_headers = _kernel_files(kernels, prefix)
+
+    def call_text(lo: _Lowered) -> str:
+        assert lo.call is not None
+        return _format_call(f"{prefix}_{lo.call.kernel}", lo.call.args)
+
+    layers = []
+    for i, lo in enumerate(core):
+        out_t = graph.tensor(lo.op.outputs[0])
+        layers.append(
+            {
+                "index": i,
+                "op": lo.op.kind,
+                "name": _c_string(lo.op.name),
+                "c_name": _c_string(_short_name(lo.op.name)),
+                "kernel": lo.call.kernel if lo.call else None,
+                "comment": _comment(lo.call.comment if lo.call and lo.call.comment else f"{out_t.shape}"),
+                "call": call_text(lo) if lo.call else "",
+                "out_ptr": ctx.tensor_ptr(out_t.name),
+                "out_bytes": out_t.nbytes,
+                "output_shape": list(out_t.shape),
+                "output_shape_text": "[" + ", ".join(map(str, out_t.shape)) + "]",
+                "input_shapes": [list(graph.tensor(n).shape) for n in lo.op.inputs],
+                "output_tensor": out_t.name,
+                "arena_offset": memory.offsets.get(out_t.name),
+                "macs": op_macs(graph, lo.op),
+            }
+        )
+    f32 = None
+    if lead is not None and trail is not None:
+        in_f, out_f = graph.tensor(lead.inputs[0]), graph.tensor(trail.outputs[0])
+        f32 = {
+            "input_name": _c_string(in_f.name),
+            "output_name": _c_string(out_f.name),
+            "input_size": in_f.size,
+            "output_size": out_f.size,
+            "input_ptr": ctx.tensor_ptr(in_f.name),
+            "output_ptr": ctx.tensor_ptr(out_f.name),
+            "quantize_call": call_text(lowered[0]),
+            "dequantize_call": call_text(lowered[-1]),
+        }
+    weight_bytes = sum(a.nbytes for a in pool.arrays)
+    values: dict[str, Any] = {
+        "name": prefix,
+        "model": _c_string(graph.name),
+        "version": __version__,
+        "rounding": rounding,
+        "arena_size": memory.arena_size,
+        "scratch_size": memory.scratch_bytes,
+        "weight_bytes": weight_bytes,
+        "input": _io_info(graph, core_in, memory),
+        "output": _io_info(graph, core_out, memory),
+        "layers": layers,
+        "f32": f32,
+        "kernel_headers": kernel_headers,
+    }
+    env = _environment()
+    files: dict[str, str] = {}
+
+    def render(template: str, out: str, guard: str | None = None, **extra: Any) -> None:
+        files[out] = env.get_template(template).render(**values, guard=guard or "", **extra)
+
+    render("model.h.j2", f"{prefix}.h", f"{prefix.upper()}_H")
+    render("model_config.h.j2", f"{prefix}_config.h", f"{prefix.upper()}_CONFIG_H")
+    arrays = [{"symbol": a.symbol, "ctype": a.ctype, "length": a.values.size, "comment": a.comment, "lines": a.lines()} for a in pool.arrays]
+    render("model_weights.h.j2", f"{prefix}_weights.h", f"{prefix.upper()}_WEIGHTS_H", arrays=arrays)
+    render("model_weights.c.j2", f"{prefix}_weights.c", arrays=arrays)
+    render("model.c.j2", f"{prefix}.c")
+    files.update(kernel_texts)
+    sources = sorted(f for f in files if f.endswith(".c"))
+    render("library.json.j2", "library.json")
+    render("CMakeLists.txt.j2", "CMakeLists.txt", sources=sources)
+
+    manifest = {
+        "generator": "tinygen",
+        "tinygen_version": __version__,
+        "model": graph.name,
+        "name": prefix,
+        "rounding": rounding,
+        "arena_bytes": memory.arena_size,
+        "scratch_bytes": memory.scratch_bytes,
+        "weight_bytes": weight_bytes,
+        "total_macs": sum(layer["macs"] for layer in layers),
+        "input": {k: values["input"][k] for k in ("name", "shape", "scale", "zero_point")} | {"dtype": "int8"},
+        "output": {k: values["output"][k] for k in ("name", "shape", "scale", "zero_point")} | {"dtype": "int8"},
+        "input_tensor": core_in,
+        "output_tensor": core_out,
+        "f32_io": f32 is not None,
+        "kernels": kernels,
+        "layers": [
+            {k: layer[k] for k in ("index", "name", "op", "kernel", "input_shapes", "output_shape", "output_tensor", "arena_offset", "macs")}
+            for layer in layers
+        ],
+        "files": sorted([*files, MANIFEST]),
+    }
+    files[MANIFEST] = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    out = Path(out_dir)
+    _write_atomically(out, files, force)
+    return Library(prefix, out, [out / f for f in sorted(files)], manifest)
+
+
+def _foreign_files(out_dir: Path) -> list[str]:
+    """Files in ``out_dir`` that a previous tinygen generation did not write."""
+    present = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file() or p.is_symlink())
+    ours: set[str] = set()
+    manifest = out_dir / MANIFEST
+    if manifest.is_file():
+        try:
+            data = json.loads(manifest.read_text())
+            if isinstance(data, dict) and data.get("generator") == "tinygen":
+                ours = set(data.get("files", []))
+        except (OSError, ValueError):
+            ours = set()
+    return [p for p in present if p not in ours]
+
+
+def _write_file(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8", newline="\n")
+
+
+def _write_atomically(out_dir: Path, files: dict[str, str], force: bool) -> None:
+    if out_dir.exists() or out_dir.is_symlink():
+        if not out_dir.is_dir():
+            if not force:
+                raise TinygenError(f"{out_dir} exists and is not a directory: choose another output folder or pass --force")
+        else:
+            foreign = _foreign_files(out_dir)
+            if foreign and not force:
+                shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+                raise TinygenError(
+                    f"{out_dir} already holds files tinygen did not generate ({shown}): choose another output "
+                    "folder or pass --force to replace it"
+                )
+    parent = out_dir.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
+    old: Path | None = None
+    try:
+        for fname, text in files.items():
+            _write_file(tmp / fname, text)
+        if out_dir.exists() or out_dir.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=parent))
+            old.rmdir()
+            out_dir.rename(old)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not out_dir.exists():
+            old.rename(out_dir)
+        raise
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink()

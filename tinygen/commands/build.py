@@ -1,0 +1,146 @@
+"""``tinygen build``: model -> C library -> PlatformIO project -> firmware for a board, offline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from tinygen.commands.common import model_options, rounding_option
+from tinygen.errors import TinygenError
+
+if TYPE_CHECKING:
+    from tinygen.platformio import BuildResult
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    model: Path
+    board: str
+    out: Path
+    calibration: str | None
+    observer: str
+    quantizer: str
+    rounding: str
+
+
+def resolve_settings(
+    model: str | None,
+    board: str | None,
+    out: str | None,
+    calibration: str | None,
+    observer: str,
+    quantizer: str,
+    rounding: str,
+    explicit: frozenset[str] = frozenset(),
+) -> BuildSettings:
+    """Command-line values, completed from ./tinygen.toml where the command line leaves them out
+    (``explicit``: the options the user typed, which win over the file)."""
+    from tinygen import project
+
+    toml = None
+    if model is None or board is None:
+        found = project.find()
+        if found is not None:
+            toml = project.load(found)
+    if model is None:
+        if toml is None:
+            raise TinygenError("no model given and no tinygen.toml here; pass MODEL or run 'tinygen init MODEL --board BOARD'")
+        model_path = toml.model
+        calibration = calibration or toml.calibration
+        observer = observer if "observer" in explicit else toml.observer
+        quantizer = quantizer if "quantizer" in explicit else toml.quantizer
+        rounding = rounding if "rounding" in explicit else toml.rounding
+    else:
+        model_path = Path(model)
+    if board is None:
+        if toml is None or toml.board is None:
+            raise TinygenError("no board given; pass --board BOARD (see 'tinygen boards') or set [build] board in tinygen.toml")
+        board = toml.board
+    if out is None:
+        out_path = toml.out if toml is not None and toml.out is not None and model is None else None
+        out_path = out_path or Path("out") / f"{model_path.stem}-{board}"
+    else:
+        out_path = Path(out)
+    return BuildSettings(model_path, board, out_path, calibration, observer, quantizer, rounding)
+
+
+def explicit_options(ctx: click.Context) -> frozenset[str]:
+    """The options given on the command line (not defaulted)."""
+    return frozenset(
+        name for name in ctx.params if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+    )
+
+
+def build_firmware(
+    settings: BuildSettings, *, qemu: bool = False, vectors: str | None = None, num_vectors: int = 1
+) -> BuildResult:
+    """Load, generate, check the fit, write the project and compile it; return the BuildResult."""
+    import numpy as np
+
+    from tinygen import platformio
+    from tinygen.boards import get_board
+    from tinygen.codegen import c_identifier, generate
+    from tinygen.commands.common import load_from_options
+
+    board = get_board(settings.board)  # an unknown board fails before the (slow) model load
+    platformio.find_toolchain()
+    graph = load_from_options(str(settings.model), settings.calibration, settings.observer, settings.quantizer)
+    name = c_identifier(graph.name)
+    library = generate(graph, settings.out / "lib" / name, rounding=settings.rounding, force=True)
+    inputs = None
+    if vectors is not None:
+        try:
+            inputs = np.load(vectors)
+        except (OSError, ValueError) as exc:
+            raise TinygenError(f"{vectors}: cannot read input vectors ({exc}); give an int8 .npy file") from exc
+    elif num_vectors != 1:
+        size = int(np.prod(library.manifest["input"]["shape"]))
+        inputs = platformio.default_vectors(size, num_vectors)
+    project = platformio.prepare_firmware(
+        library.out_dir, board, settings.out, vectors=inputs, target="qemu" if qemu else "board"
+    )
+    return platformio.build(project)
+
+
+def _usage(used: int, total: int) -> str:
+    return f"{used:,} / {total:,} bytes ({100.0 * used / total:.1f}%)"
+
+
+def report(result: BuildResult) -> None:
+    board = result.project.board
+    where = f"{board.id} (QEMU stand-in {board.machine})" if result.project.target == "qemu" else board.id
+    click.echo(f"firmware for {where}: {result.elf}")
+    click.echo(f"  binary: {result.bin}")
+    click.echo(f"  flash:  {_usage(result.flash_used, result.flash_size)}")
+    click.echo(f"  RAM:    {_usage(result.ram_used, result.ram_size)} (incl. {board.stack_size:,} bytes of stack)")
+
+
+@click.command(name="build")
+@click.argument("model", required=False)
+@click.option("--board", "-b", default=None, help="Board id (see 'tinygen boards'); default: tinygen.toml's.")
+@click.option("--out", "-o", "out", default=None, metavar="DIR", help="Project folder [default: out/<model>-<board>].")
+@click.option("--qemu", is_flag=True, help="Build the board's code for its QEMU stand-in (memory map, semihosting).")
+@click.option("--vectors", default=None, metavar="NPY", help="int8 input vectors the firmware runs (.npy, one row each).")
+@click.option("--num-vectors", default=1, show_default=True, type=click.IntRange(1, 1024), help="Random input vectors when --vectors is not given.")
+@model_options
+@rounding_option
+def command(
+    model: str | None,
+    board: str | None,
+    out: str | None,
+    qemu: bool,
+    vectors: str | None,
+    num_vectors: int,
+    calibration: str | None,
+    observer: str,
+    quantizer: str,
+    rounding: str,
+) -> None:
+    """Generate a PlatformIO project for a board and build the firmware (offline)."""
+    settings = resolve_settings(
+        model, board, out, calibration, observer, quantizer, rounding, explicit_options(click.get_current_context())
+    )
+    report(build_firmware(settings, qemu=qemu, vectors=vectors, num_vectors=num_vectors))

@@ -1,0 +1,51 @@
+"""``tinygen flash``: build if needed, then upload through PlatformIO's upload target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tinygen.commands.common import model_options, rounding_option
+from tinygen.errors import TinygenError
+
+
+@click.command(name="flash")
+@click.argument("target", required=False, metavar="[MODEL|DIR]")
+@click.option("--board", "-b", default=None, help="Board id (see 'tinygen boards'); default: the project's or tinygen.toml's.")
+@click.option("--out", "-o", "out", default=None, metavar="DIR", help="Project folder when building [default: out/<model>-<board>].")
+@click.option("--protocol", default=None, help="Upload protocol (default: the board's, e.g. stlink, nrfjprog).")
+@model_options
+@rounding_option
+def command(
+    target: str | None,
+    board: str | None,
+    out: str | None,
+    protocol: str | None,
+    calibration: str | None,
+    observer: str,
+    quantizer: str,
+    rounding: str,
+) -> None:
+    """Build the firmware if needed and upload it to a board."""
+    from tinygen import platformio
+    from tinygen.boards import get_board
+    from tinygen.commands.build import build_firmware, explicit_options, report, resolve_settings
+
+    if target is not None and (Path(target) / platformio.PROJECT_MARKER).is_file():
+        # a project 'tinygen build -o DIR' wrote: pio rebuilds whatever changed, then uploads
+        project = platformio.load_project(target)
+        if board is not None and get_board(board).id != project.board.id:
+            raise TinygenError(
+                f"{target} was built for board {project.board.id}, not {board}; rebuild it with 'tinygen build --board {board}'"
+            )
+    else:
+        if target is not None and Path(target).is_dir() and not Path(target).suffix:
+            raise TinygenError(f"{target} is neither a model nor a firmware project built by tinygen")
+        explicit = explicit_options(click.get_current_context())
+        settings = resolve_settings(target, board, out, calibration, observer, quantizer, rounding, explicit)
+        result = build_firmware(settings)
+        report(result)
+        project = result.project
+    platformio.upload(project, protocol)
+    click.echo(f"flashed {project.build_dir} firmware to {project.board.id} with {protocol or project.board.upload_protocol}")

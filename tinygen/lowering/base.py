@@ -1,0 +1,64 @@
+"""The contract between the code generator and the per-op lowerings.
+
+A lowering turns one IR op into one kernel call: which kernel (``tg_<op>[_variant]_s8``, whose
+sources are ``templates/kernels/<kernel>.c`` and ``.h``), the C argument expressions, the
+``static const`` data the call needs (weights, biases, multipliers, shifts), and the scratch bytes
+it needs inside the arena. The code generator owns names, placement and emission; a lowering
+only asks the context for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from tinygen.ir import Graph, Op
+
+
+@dataclass(frozen=True)
+class KernelCall:
+    #: kernel function name; its sources are templates/kernels/<kernel>.{c,h}
+    kernel: str
+    #: C argument expressions, in order
+    args: tuple[str, ...]
+    #: other kernel sources this call needs (e.g. a helper shared by variants)
+    extra_kernels: tuple[str, ...] = ()
+    #: bytes of scratch the kernel needs in the arena while it runs (passed as an arg by the lowering)
+    scratch_bytes: int = 0
+    #: a one-line C comment describing the call (shapes, params)
+    comment: str = ""
+
+
+class LoweringContext(Protocol):
+    graph: Graph
+    rounding: str
+
+    def tensor_ptr(self, name: str) -> str:
+        """C expression of a tensor's data pointer: into the arena for activations, the const
+        array for constants (typed: ``(int8_t *)``/``(const int8_t *)``/``(const int32_t *)``)."""
+
+    def const_array(self, hint: str, values: np.ndarray, ctype: str) -> str:
+        """Emit ``static const <ctype> NAME_<hint>[] = {...}`` (aligned, deduplicated) and return
+        its C symbol. Use it for reordered weights, folded biases, multipliers and shifts."""
+
+    def scratch_ptr(self) -> str:
+        """C expression (``int8_t *``) of this op's scratch buffer inside the arena; its size is
+        the KernelCall's ``scratch_bytes``."""
+
+
+Lowering = Callable[[LoweringContext, Op], KernelCall]
+
+#: op kind -> lowering. Modules register with :func:`register`.
+LOWERINGS: dict[str, Lowering] = {}
+
+
+def register(*kinds: str) -> Callable[[Lowering], Lowering]:
+    def decorator(func: Lowering) -> Lowering:
+        for kind in kinds:
+            LOWERINGS[kind] = func
+        return func
+
+    return decorator
+

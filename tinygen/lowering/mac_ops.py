@@ -1,0 +1,196 @@
+"""Lowerings of the multiply-accumulate ops: conv2d, depthwise_conv2d, fully_connected.
+
+What is exact to precompute is precomputed here, offline:
+
+* the input offset is folded into the bias: TFLite Micro's ``sum(w * (x + input_offset)) + bias``
+  equals ``sum(w * x) + (bias + input_offset * sum(w))`` in int32 (wrapping) arithmetic, provided
+  padded taps read the input zero point (real 0.0, i.e. ``x + input_offset == 0``) instead of being
+  skipped. The kernels do exactly that.
+* multipliers and shifts are const arrays (from :func:`tinygen.qparams.op_params`).
+
+* depthwise 3x3 weights are reordered and sign-extended to int16 in the channel order SXTB16
+  produces, the operand layout of SMLABB/SMLATT (the portable path reads the same array).
+
+Conv and fully connected need no reordered weights: the conv DSP path stores its int16 im2col
+columns pre-permuted instead (see templates/kernels/tg_conv_dsp_s8.h), so both paths share the TFLite
+weight layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinygen.errors import UnsupportedError
+from tinygen.ir import Op, Tensor
+from tinygen.lowering.base import KernelCall, LoweringContext, register
+from tinygen.numerics import wrap_int32
+from tinygen.qparams import ConvParams, FullyConnectedParams, op_params
+
+
+def _bias(ctx: LoweringContext, op: Op) -> Tensor | None:
+    if len(op.inputs) > 2 and op.inputs[2]:
+        return ctx.graph.tensor(op.inputs[2])
+    return None
+
+
+def _folded_bias(ctx: LoweringContext, op: Op, weight_sums: np.ndarray, input_offset: int) -> np.ndarray:
+    """bias + input_offset * sum(weights of the channel), wrapped to int32 like the C accumulator."""
+    bias_t = _bias(ctx, op)
+    bias = np.zeros(weight_sums.shape, dtype=np.int64)
+    if bias_t is not None:
+        if bias_t.data is None or bias_t.dtype != "int32" or bias_t.size != weight_sums.size:
+            raise UnsupportedError(
+                f"{op.kind} op {op.name!r}: bias {bias_t.name!r} ({bias_t.dtype}, shape {bias_t.shape}) must be a "
+                f"constant int32 vector of {weight_sums.size} values: convert the model with int8 quantization"
+            )
+        bias = bias_t.data.astype(np.int64).reshape(-1)
+    return wrap_int32(bias + int(input_offset) * weight_sums).astype(np.int32)
+
+
+def _weights(ctx: LoweringContext, op: Op) -> Tensor:
+    w = ctx.graph.tensor(op.inputs[1])
+    if w.data is None:
+        raise UnsupportedError(
+            f"{op.kind} op {op.name!r}: weights {w.name!r} (shape {w.shape}) are not constant; tinygen compiles "
+            "constant weights into flash: freeze the weights"
+        )
+    return w
+
+
+def _requant_arrays(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnectedParams, hint: str) -> tuple[str, str]:
+    mult = ctx.const_array(f"{hint}_mult", np.asarray(p.multiplier, dtype=np.int32), "int32_t")
+    shift = ctx.const_array(f"{hint}_shift", np.asarray(p.shift, dtype=np.int32), "int32_t")
+    return mult, shift
+
+
+def _hint(op: Op) -> str:
+    return "".join(c if c.isalnum() else "_" for c in op.name)[:40] or op.kind
+
+
+def _int16_scratch(ctx: LoweringContext) -> str:
+    return f"(int16_t *)(void *){ctx.scratch_ptr()}"
+
+
+@register("conv2d")
+def lower_conv2d(ctx: LoweringContext, op: Op) -> KernelCall:
+    p = op_params(ctx.graph, op, ctx.rounding)
+    assert isinstance(p, ConvParams)
+    return _conv_call(ctx, op, p, _weights(ctx, op).data.astype(np.int8), "conv")
+
+
+def _conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, what: str) -> KernelCall:
+    """tg_conv_s8 / tg_conv_1x1_s8 for OHWI int8 ``weights``."""
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    n, h, wd, c = x.shape
+    out_c, kh, kw, _ = weights.shape
+    _, oh, ow, _ = out.shape
+    hint = _hint(op)
+    sums = weights.astype(np.int64).reshape(out_c, -1).sum(axis=1)
+    bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, sums, p.input_offset), "int32_t")
+    wsym = ctx.const_array(f"{hint}_w", weights, "int8_t")
+    mult, shift = _requant_arrays(ctx, op, p, hint)
+    act = (str(p.output_offset), str(p.act_min), str(p.act_max))
+    comment = (
+        f"{what} {kh}x{kw} stride {p.stride_h}x{p.stride_w} dil {p.dilation_h}x{p.dilation_w} "
+        f"{x.shape} -> {out.shape} {op.activation}"
+    )
+    if kh == 1 and kw == 1 and p.pad_top == 0 and p.pad_left == 0:
+        args = (
+            ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, bias, mult, shift,
+            ctx.tensor_ptr(out.name), str(oh), str(ow), str(out_c), str(p.stride_h), str(p.stride_w),
+            *act, _int16_scratch(ctx),
+        )
+        return KernelCall("tg_conv_1x1_s8", args, ("tg_conv_gemm_s8",), 2 * 2 * c, comment)
+    args = (
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), bias, mult, shift,
+        ctx.tensor_ptr(out.name), str(oh), str(ow), str(out_c), str(p.stride_h), str(p.stride_w),
+        str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left), str(-p.input_offset),
+        *act, _int16_scratch(ctx),
+    )
+    return KernelCall("tg_conv_s8", args, ("tg_conv_gemm_s8",), 2 * 2 * kh * kw * c, comment)
+
+
+def pack_depthwise_3x3(weights: np.ndarray) -> np.ndarray:
+    """TFLite depthwise 3x3 weights [1, 3, 3, C] -> tg_depthwise_3x3_s8's int16 layout.
+
+    packed[g, t, k] = w[tap t, channel 4g + (0, 2, 1, 3)[k]]: groups of four channels (the last one
+    padded with zeros) in the order SXTB16 splits four input bytes; see
+    templates/kernels/tg_depthwise_3x3_s8.h.
+    """
+    channels = weights.shape[3]
+    groups = (channels + 3) // 4
+    taps = np.zeros((9, groups * 4), dtype=np.int16)
+    taps[:, :channels] = weights.reshape(9, channels)
+    # [t, g, j] -> [g, t, j] with j reordered 0, 2, 1, 3
+    return taps.reshape(9, groups, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+
+
+@register("depthwise_conv2d")
+def lower_depthwise(ctx: LoweringContext, op: Op) -> KernelCall:
+    p = op_params(ctx.graph, op, ctx.rounding)
+    assert isinstance(p, ConvParams)
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    w = _weights(ctx, op)
+    n, h, wd, c = x.shape
+    _, kh, kw, out_c = w.shape
+    _, oh, ow, _ = out.shape
+    hint = _hint(op)
+    weights = w.data.astype(np.int8)
+    if c == 1:
+        # One input channel: output channel m is an ordinary convolution filter [1, kh, kw] -> conv
+        # with OHWI weights [M, kh, kw, 1], which runs as im2col + GEMM (exactly the same sums).
+        return _conv_call(ctx, op, p, np.ascontiguousarray(weights.transpose(3, 1, 2, 0)), "depthwise (as conv)")
+    sums = weights.astype(np.int64).reshape(kh * kw, out_c).sum(axis=0)
+    bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, sums, p.input_offset), "int32_t")
+    mult, shift = _requant_arrays(ctx, op, p, hint)
+    tail = (str(-p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max))
+    comment = (
+        f"depthwise {kh}x{kw} x{p.depth_multiplier} stride {p.stride_h}x{p.stride_w} "
+        f"dil {p.dilation_h}x{p.dilation_w} {x.shape} -> {out.shape} {op.activation}"
+    )
+    if kh == 3 and kw == 3 and p.depth_multiplier == 1 and p.dilation_h == 1 and p.dilation_w == 1:
+        packed = ctx.const_array(f"{hint}_w_packed", pack_depthwise_3x3(weights), "int16_t")
+        args = (
+            ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), packed, bias, mult, shift,
+            ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
+            str(p.pad_top), str(p.pad_left), *tail, ctx.scratch_ptr(),
+        )
+        return KernelCall("tg_depthwise_3x3_s8", args, (), c, comment)
+    wsym = ctx.const_array(f"{hint}_w", weights, "int8_t")
+    args = (
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), str(p.depth_multiplier),
+        bias, mult, shift, ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
+        str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left), *tail,
+        f"(int32_t *)(void *){ctx.scratch_ptr()}",
+    )
+    return KernelCall("tg_depthwise_s8", args, (), 4 * out_c, comment)
+
+
+@register("fully_connected")
+def lower_fully_connected(ctx: LoweringContext, op: Op) -> KernelCall:
+    p = op_params(ctx.graph, op, ctx.rounding)
+    assert isinstance(p, FullyConnectedParams)
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    w = _weights(ctx, op)
+    if p.weights_offset != 0:
+        raise UnsupportedError(
+            f"fully_connected op {op.name!r}: weights {w.name!r} have zero point {-p.weights_offset}; tinygen needs "
+            "symmetric int8 weights (zero point 0): re-quantize the model"
+        )
+    batches = x.size // p.in_features
+    hint = _hint(op)
+    weights = w.data.astype(np.int8)
+    sums = weights.astype(np.int64).sum(axis=1)
+    bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, sums, p.input_offset), "int32_t")
+    wsym = ctx.const_array(f"{hint}_w", weights, "int8_t")
+    mult, shift = _requant_arrays(ctx, op, p, hint)
+    args = (
+        ctx.tensor_ptr(x.name), str(batches), str(p.in_features), wsym, bias, mult, shift,
+        "1" if p.per_channel else "0", ctx.tensor_ptr(out.name), str(p.out_features), str(p.output_offset),
+        str(p.act_min), str(p.act_max),
+    )
+    comment = (
+        f"fully connected {p.in_features} -> {p.out_features} x{batches} "
+        f"{'per-channel' if p.per_channel else 'per-tensor'} {op.activation}"
+    )
+    return KernelCall("tg_fully_connected_s8", args, (), 0, comment)

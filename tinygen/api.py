@@ -1,0 +1,84 @@
+"""tinygen's public Python API for Keras models.
+
+    import tinygen.api as tg
+    graph = tg.quantize(model, calibration=x_train[:500])          # int8 IR graph
+    report = tg.quantization_report(model, calibration=x_train[:500])
+    tg.print_report(report)
+
+``model`` is an in-memory ``keras.Model`` or a path (``.keras``, ``.h5``; a SavedModel directory with
+``quantizer="tflite"``). ``calibration`` is an array of N samples shaped like the model input, an
+iterable of batches, a ``.npy``/``.npz`` path, or "random" (inaccurate; warns).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tinygen.ir import Graph
+from tinygen.quantize.report import DEFAULT_SAMPLES, QuantizationReport, print_report
+
+OBSERVERS = ("minmax", "percentile", "mse")
+
+
+def _model_and_name(model: Any, quantizer: str) -> tuple[Any, str | None]:
+    if isinstance(model, (str, Path)):
+        from tinygen.frontend.keras import is_saved_model, saved_model_as_keras, load_keras_model
+        from tinygen.quantize.extract import c_identifier
+
+        path = Path(model)
+        name = c_identifier(path.stem if path.is_file() else path.name)
+        if quantizer == "tflite" and is_saved_model(path):
+            return saved_model_as_keras(path), name
+        return load_keras_model(path), name
+    return model, None
+
+
+def quantize(model: Any, calibration: Any, observer: str = "minmax", quantizer: str = "tinygen") -> Graph:
+    """Quantize a Keras model to an int8 IR graph (TFLite's int8 scheme).
+
+    ``observer``: "minmax" (TFLite's calibration, default), "percentile" or "mse".
+    ``quantizer``: "tinygen" (this package) or "tflite" (TensorFlow's converter, then imported).
+    """
+    if isinstance(model, (str, Path)):
+        from tinygen.frontend.keras import load_keras_graph
+
+        return load_keras_graph(model, calibration=calibration, observer=observer, quantizer=quantizer)
+    from tinygen.frontend.keras import quantize_model
+
+    return quantize_model(model, calibration, observer, quantizer)
+
+
+def quantize_with_report(model: Any, calibration: Any, observer: str = "minmax", quantizer: str = "tinygen",
+                         max_samples: int = DEFAULT_SAMPLES) -> tuple[Graph, QuantizationReport]:
+    """Quantize once and report on it: ``(graph, report)`` (what ``tinygen convert --report`` needs)."""
+    from tinygen.frontend.keras import check_choices
+
+    check_choices(observer, quantizer)
+    model, name = _model_and_name(model, quantizer)
+    if quantizer == "tflite":
+        from tinygen.frontend.keras import input_shape_of, quantize_with_tflite
+        from tinygen.quantize.calibration import load_calibration
+        from tinygen.quantize.report import build_end_to_end_report
+
+        samples = load_calibration(calibration, input_shape_of(model))
+        graph = quantize_with_tflite(model, samples, name)
+        return graph, build_end_to_end_report(model, graph, samples, "tflite", max_samples)
+    from tinygen.quantize.pipeline import quantize_keras
+    from tinygen.quantize.report import build_report
+
+    result = quantize_keras(model, calibration, observer, name)
+    return result.graph, build_report(result.float_graph, result.graph, result.calibration, observer, max_samples)
+
+
+def quantization_report(model: Any, calibration: Any, observer: str = "minmax", quantizer: str = "tinygen",
+                        max_samples: int = DEFAULT_SAMPLES) -> QuantizationReport:
+    """Per-layer SQNR of the int8 graph (reference executor, dequantized) against the float model on the
+    first ``max_samples`` calibration samples, plus output SQNR and top-1 agreement.
+
+    With ``quantizer="tflite"`` only the end-to-end figures are available (the converter renames tensors).
+    """
+    return quantize_with_report(model, calibration, observer, quantizer, max_samples)[1]
+
+
+__all__ = ["OBSERVERS", "QuantizationReport", "print_report", "quantization_report", "quantize", "quantize_with_report"]

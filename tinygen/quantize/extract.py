@@ -1,0 +1,123 @@
+"""Keras model -> float32 IR graph (same op kinds and weight layouts as the int8 IR).
+
+The float graph is what the quantizer calibrates and quantizes. :mod:`tinygen.quantize.layers` converts
+each layer, :mod:`tinygen.quantize.passes` folds BatchNorm, fuses activations and padding. This module
+walks the Keras 3 functional graph from the model outputs back through ``_keras_history``, inlining
+nested models, and fixes the batch dimension to 1.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tinygen.errors import TinygenError, UnsupportedError
+from tinygen.ir import Graph
+from tinygen.quantize.builder import Builder
+from tinygen.quantize.layers import SUPPORTED_LAYERS, emit_layer, layer_error
+from tinygen.quantize.passes import simplify
+
+__all__ = ["SUPPORTED_LAYERS", "c_identifier", "fixed_shape", "keras_to_float_graph"]
+
+
+def c_identifier(name: str) -> str:
+    """A model name usable as a C identifier prefix."""
+    ident = re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_") or "model"
+    return ident if ident[0].isalpha() else f"m_{ident}"
+
+
+def fixed_shape(shape: Any, what: str) -> tuple[int, ...]:
+    dims = list(shape)
+    if not dims:
+        raise TinygenError(f"{what} is a scalar; tinygen needs a batched tensor input")
+    if dims[0] not in (None, 1):
+        raise TinygenError(
+            f"{what} has a fixed batch size {dims[0]}; tinygen runs one sample per inference: "
+            "rebuild the model with keras.Input(shape, batch_size=1) or batch_size=None"
+        )
+    if any(d is None for d in dims[1:]):
+        raise TinygenError(
+            f"{what} has shape {tuple(dims)} with unknown dimensions; tinygen needs every dimension but the batch "
+            "fixed: rebuild the model with a concrete keras.Input(shape=...)"
+        )
+    return (1, *(int(d) for d in dims[1:]))
+
+
+def _node_of(tensor: Any) -> tuple[Any, Any]:
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        raise TinygenError(f"tensor {tensor!r} has no Keras history; give a Keras functional or Sequential model")
+    operation, node_index, _ = history
+    return operation, operation._inbound_nodes[node_index]
+
+
+def _walk(b: Builder, model: Any, outer: dict[int, str]) -> list[str]:
+    """Emit the ops of ``model`` whose inputs are already named in ``outer`` (id -> name); return its outputs."""
+    import keras
+
+    names = dict(outer)
+    done: set[int] = set()
+
+    def visit(tensor: Any) -> str:
+        if id(tensor) in names:
+            return names[id(tensor)]
+        operation, node = _node_of(tensor)
+        if isinstance(operation, keras.layers.InputLayer):
+            raise TinygenError(f"model {model.name!r}: input {operation.name!r} is not connected")
+        if id(node) not in done:
+            done.add(id(node))
+            inputs = [visit(t) for t in node.input_tensors]
+            outputs = list(node.output_tensors)
+            if isinstance(operation, keras.Model):
+                results = _walk(b, operation, {id(t): n for t, n in zip(operation.inputs, inputs)})
+            elif not isinstance(operation, keras.layers.Layer):
+                raise UnsupportedError(
+                    f"operation {operation.name!r} ({type(operation).__name__}, a keras.ops call in the model) is not "
+                    f"supported by tinygen; use layers: {', '.join(SUPPORTED_LAYERS)}"
+                )
+            else:
+                if len(outputs) != 1:
+                    raise layer_error(operation, f"has {len(outputs)} outputs; tinygen supports single-output layers")
+                results = [emit_layer(b, operation, inputs)]
+            for t, n in zip(outputs, results):
+                names[id(t)] = n
+        if id(tensor) not in names:
+            raise TinygenError(f"model {model.name!r}: could not resolve tensor {tensor!r}")
+        return names[id(tensor)]
+
+    return [visit(t) for t in model.outputs]
+
+
+def keras_to_float_graph(model: Any, name: str | None = None) -> Graph:
+    """Extract the float32 IR graph of a built Keras model (one input, batch fixed to 1)."""
+    try:
+        inputs, outputs = list(model.inputs), list(model.outputs)
+    except (AttributeError, ValueError) as exc:
+        raise TinygenError(
+            f"model {getattr(model, 'name', '?')!r} has no defined inputs (a Sequential model that was never built); "
+            "start it with keras.Input(shape=...) so its input shape is known"
+        ) from exc
+    if len(inputs) != 1:
+        raise UnsupportedError(
+            f"model {model.name!r} has {len(inputs)} inputs ({', '.join(t.name for t in inputs)}); "
+            "tinygen supports single-input models: split it or merge the inputs into one tensor"
+        )
+    if len(outputs) != 1:
+        raise UnsupportedError(
+            f"model {model.name!r} has {len(outputs)} outputs; tinygen supports single-output models: "
+            "build a model with one output (e.g. concatenate the heads)"
+        )
+    graph = Graph(c_identifier(name or model.name))
+    b = Builder(graph)
+    in_layer, _ = _node_of(inputs[0])
+    in_name = b.act(in_layer.name, fixed_shape(inputs[0].shape, f"model {model.name!r} input {in_layer.name!r}"))
+    dtype = str(getattr(inputs[0], "dtype", "float32"))
+    if dtype not in ("float32", "float16", "float64"):
+        raise TinygenError(f"model {model.name!r} input {in_layer.name!r} has dtype {dtype}; tinygen needs a float input")
+    graph.inputs = [in_name]
+    graph.outputs = _walk(b, model, {id(inputs[0]): in_name})
+    if in_name in graph.outputs:
+        raise UnsupportedError(f"model {model.name!r}: its output is its input; there is nothing to compute")
+    simplify(graph)
+    graph.validate()
+    return graph

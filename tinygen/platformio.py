@@ -15,6 +15,7 @@ about a minute, so tinygen never lets PlatformIO ask it for anything:
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -46,7 +47,11 @@ def tinygen_home() -> Path:
 
 
 def core_dir() -> Path:
-    return tinygen_home() / "pio"
+    """One core per tinygen installation: the core links tinygen's platform by its path, so two
+    installations (a checkout and a wheel, say) sharing a core would keep re-linking it under
+    each other's running builds."""
+    platform = str(resource_dir("firmware") / "platform")
+    return tinygen_home() / "pio" / hashlib.sha1(platform.encode()).hexdigest()[:12]
 
 
 def pio_environ() -> dict[str, str]:

@@ -191,7 +191,8 @@ class _Context:
         return ptr if ctype == "int8_t" else f"(({ctype} *)(void *){ptr})"
 
     def const_array(self, hint: str, values: np.ndarray, ctype: str) -> str:
-        return self.pool.add(hint, values, ctype)
+        # the layer index keeps names short and unique: NAME_op<index>_<hint>
+        return self.pool.add(f"op{self.op_index}_{hint}", values, ctype)
 
     def scratch_ptr(self) -> str:
         if self.memory is None:

@@ -28,9 +28,13 @@ TG_INLINE int32_t tg_sxtb16(uint32_t x)
 /* SXTB16 with its free rotation (ACLE has no intrinsic for the rotated form) */
 TG_INLINE int32_t tg_sxtb16_ror8(uint32_t x)
 {
+#if defined(__GNUC__) || defined(__clang__)
     int32_t r;
     __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
     return r;
+#else
+    return __sxtb16((int32_t)((x >> 8) | (x << 24)));
+#endif
 }
 TG_INLINE int32_t tg_smlad(int32_t a, int32_t b, int32_t acc)
 {
@@ -45,7 +49,7 @@ TG_INLINE int32_t tg_smlatt(int32_t a, int32_t b, int32_t acc)
     return __smlatt(a, b, acc);
 }
 #elif defined(TG_DSP_EMULATE)
-/* C stand-ins for SXTB16 and SMLAD, to test the DSP path bit for bit on a host. */
+/* C stand-ins for SXTB16, SMLAD, SMLABB and SMLATT, to test the DSP paths bit for bit on a host. */
 #define TG_DSP 1
 TG_INLINE int32_t tg_sxtb16(uint32_t x)
 {

@@ -14,7 +14,7 @@
  * (bias - input_zp * sum(weights[o])). `multiplier`/`shift` have out_features entries when
  * `per_channel` is 1, one entry otherwise. act_min..act_max within -128..127.
  * Needs no scratch: the DSP path sign-extends each group of four inputs once (SXTB16) and uses it
- * for two weight rows (SMLAD).
+ * for four weight rows (SMLAD).
  */
 void tg_fully_connected_s8(const int8_t *input, int32_t batches, int32_t in_features, const int8_t *weights,
                            const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t per_channel,

@@ -64,7 +64,8 @@ def _requant_arrays(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnected
 
 
 def _hint(op: Op) -> str:
-    return "".join(c if c.isalnum() else "_" for c in op.name)[:40] or op.kind
+    """Name stem of the op's const arrays (the code generator prefixes model name and layer index)."""
+    return {"conv2d": "conv", "depthwise_conv2d": "dw", "fully_connected": "fc"}.get(op.kind, op.kind)
 
 
 def _int16_scratch(ctx: LoweringContext) -> str:

@@ -1,0 +1,54 @@
+"""``tinygen convert MODEL -o OUT``: import or quantize a model and emit its C99 inference library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tinygen.commands.common import load_from_options, model_options, rounding_option
+
+
+def _name_from(model: str) -> str:
+    path = Path(model)
+    return path.stem if path.suffix else path.name
+
+
+@click.command(name="convert")
+@click.argument("model", metavar="MODEL")
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder to write the library into (created; replaced when it holds a previous tinygen library).")
+@click.option("--name", default=None,
+              help="C prefix of every symbol (default: the model file's name, made a C identifier).")
+@click.option("--force", is_flag=True, help="Replace the output folder even if it holds files tinygen did not write.")
+@rounding_option
+@model_options
+def command(
+    model: str,
+    out_dir: str,
+    name: str | None,
+    force: bool,
+    rounding: str,
+    calibration: str | None,
+    observer: str,
+    quantizer: str,
+) -> None:
+    """Quantize/import MODEL (int8 .tflite or Keras) and emit its C99 inference library into OUT."""
+    from tinygen.codegen import c_identifier, generate
+
+    graph = load_from_options(model, calibration, observer, quantizer)
+    # --- quantization report (Keras models): the quantizer's --report output goes here ---
+    library = generate(graph, out_dir, rounding=rounding, force=force, name=c_identifier(name or _name_from(model)))
+    m = library.manifest
+    kernels = len(m["kernels"])
+    click.echo(f"{library.name}: {len(m['layers'])} layers, {m['total_macs']:,} MACs, rounding {m['rounding']}")
+    click.echo(f"  arena   {m['arena_bytes']:,} bytes (scratch {m['scratch_bytes']:,})")
+    click.echo(f"  weights {m['weight_bytes']:,} bytes (const, flash)")
+    click.echo(f"  input   int8 {m['input']['shape']}  scale {m['input']['scale']:.9g}  zero point {m['input']['zero_point']}")
+    click.echo(f"  output  int8 {m['output']['shape']}  scale {m['output']['scale']:.9g}  zero point {m['output']['zero_point']}")
+    if m["f32_io"]:
+        click.echo(f"  float32 I/O: {library.name}_invoke_f32()")
+    click.echo(
+        f"  code    {library.out_dir}/: {library.name}.h (API), {library.name}.c, {library.name}_weights.c, "
+        f"{kernels} kernels, library.json, CMakeLists.txt, manifest.json"
+    )

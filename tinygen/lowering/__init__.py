@@ -1,19 +1,11 @@
 """Op lowerings: importing this package registers every lowering into ``LOWERINGS``.
 
-``mac_ops`` holds conv/depthwise/fully connected; ``other_ops`` (written separately) holds the rest.
+``mac_ops`` holds conv and fully connected, ``depthwise_ops`` depthwise, ``other_ops`` the rest.
 """
 
 from __future__ import annotations
 
-import importlib
-
-from tinygen.lowering import mac_ops  # noqa: F401  (registers on import)
+from tinygen.lowering import depthwise_ops, mac_ops, other_ops  # noqa: F401  (register on import)
 from tinygen.lowering.base import LOWERINGS, KernelCall, LoweringContext, register
-
-try:
-    importlib.import_module("tinygen.lowering.other_ops")
-except ModuleNotFoundError as exc:  # not written yet: only a missing other_ops itself is tolerated
-    if exc.name != "tinygen.lowering.other_ops":
-        raise
 
 __all__ = ["LOWERINGS", "KernelCall", "LoweringContext", "register"]

@@ -54,6 +54,23 @@ Lowering = Callable[[LoweringContext, Op], KernelCall]
 LOWERINGS: dict[str, Lowering] = {}
 
 
+#: op kind -> predicate(graph, op): True when the op's kernel may write its output over its first
+#: input (both starting at the same arena offset) once that input dies at this op. A kernel module
+#: registers a predicate only for the configurations its kernel really supports (reading every input
+#: element it still needs before overwriting it); the planner consults this table.
+InPlacePredicate = Callable[[Graph, Op], bool]
+IN_PLACE: dict[str, InPlacePredicate] = {}
+
+
+def register_in_place(*kinds: str) -> Callable[[InPlacePredicate], InPlacePredicate]:
+    def decorator(func: InPlacePredicate) -> InPlacePredicate:
+        for kind in kinds:
+            IN_PLACE[kind] = func
+        return func
+
+    return decorator
+
+
 def register(*kinds: str) -> Callable[[Lowering], Lowering]:
     def decorator(func: Lowering) -> Lowering:
         for kind in kinds:

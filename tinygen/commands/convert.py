@@ -7,11 +7,29 @@ from pathlib import Path
 import click
 
 from tinygen.commands.common import load_from_options, model_options, rounding_option
+from tinygen.errors import TinygenError
+from tinygen.ir import Graph
 
 
 def _name_from(model: str) -> str:
     path = Path(model)
     return path.stem if path.suffix else path.name
+
+
+def _quantize_with_report(model: str, calibration: str | None, observer: str, quantizer: str) -> Graph:
+    """Quantize a Keras model once and print its quantization report."""
+    from tinygen.loader import KERAS_SUFFIXES
+
+    path = Path(model)
+    if not path.exists():
+        raise TinygenError(f"{path}: no such file or directory")
+    if not (path.suffix.lower() in KERAS_SUFFIXES or path.is_dir()):
+        raise TinygenError(f"{path}: --report compares int8 with float activations, so it needs a Keras model")
+    from tinygen.api import print_report, quantize_with_report
+
+    graph, quantization_report = quantize_with_report(path, calibration, observer, quantizer)
+    print_report(quantization_report)
+    return graph
 
 
 @click.command(name="convert")
@@ -21,6 +39,8 @@ def _name_from(model: str) -> str:
 @click.option("--name", default=None,
               help="C prefix of every symbol (default: the model file's name, made a C identifier).")
 @click.option("--force", is_flag=True, help="Replace the output folder even if it holds files tinygen did not write.")
+@click.option("--report", is_flag=True,
+              help="Keras models: print per-layer SQNR of int8 vs float activations and end-to-end agreement.")
 @rounding_option
 @model_options
 def command(
@@ -28,6 +48,7 @@ def command(
     out_dir: str,
     name: str | None,
     force: bool,
+    report: bool,
     rounding: str,
     calibration: str | None,
     observer: str,
@@ -36,8 +57,10 @@ def command(
     """Quantize/import MODEL (int8 .tflite or Keras) and emit its C99 inference library into OUT."""
     from tinygen.codegen import c_identifier, generate
 
-    graph = load_from_options(model, calibration, observer, quantizer)
-    # --- quantization report (Keras models): the quantizer's --report output goes here ---
+    if report:
+        graph = _quantize_with_report(model, calibration, observer, quantizer)
+    else:
+        graph = load_from_options(model, calibration, observer, quantizer)
     library = generate(graph, out_dir, rounding=rounding, force=force, name=c_identifier(name or _name_from(model)))
     m = library.manifest
     kernels = len(m["kernels"])

@@ -69,7 +69,8 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="tinygen", standalone_mode=False)
+        # Without standalone mode click returns ctx.exit(n)'s code instead of exiting with it.
+        result = cli.main(args=argv, prog_name="tinygen", standalone_mode=False)
     except TinygenError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,151 @@
+"""``tinygen bench [MODEL] --board BOARD``: exact instructions per layer and per inference in QEMU.
+
+Instructions (not cycles) are counted by the QEMU plugin between the firmware's tg_mark() calls,
+so a layer's figure includes the few instructions of its profiling hook. Memory figures come from
+the generated manifest (arena, weights), the firmware ELF (flash, library code) and the firmware's
+stack high-water mark.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tinygen.commands.test import (
+    DEFAULT_SEED,
+    make_vectors,
+    prepare,
+    resolve,
+    shared_options,
+    work_directory,
+)
+
+
+def library_code_bytes(elf: Path, prefix: str) -> int:
+    """Bytes of the functions whose names start with the library's prefix (its ops and kernels)."""
+    from elftools.elf.elffile import ELFFile
+
+    total = 0
+    with open(elf, "rb") as handle:
+        symtab = ELFFile(handle).get_section_by_name(".symtab")
+        for sym in symtab.iter_symbols() if symtab is not None else []:
+            if sym["st_info"]["type"] == "STT_FUNC" and sym.name.startswith(prefix + "_"):
+                total += int(sym["st_size"])
+    return total
+
+
+def bench(prep: Any, timeout: float = 300.0, seed: int = DEFAULT_SEED) -> dict[str, Any]:
+    """Build and run one inference; return the report as a JSON-ready dict."""
+    from tinygen.commands.test import build_firmware
+    from tinygen.emulator import run_firmware
+
+    built = build_firmware(prep, make_vectors(prep, 1, seed))
+    result = run_firmware(built.elf, prep.board.machine, timeout=timeout, num_layers=prep.num_layers)
+    result.check()
+    manifest = prep.manifest
+    layers = []
+    counts = result.layer_instructions[0] if result.layer_instructions else [None] * prep.num_layers
+    for layer, count in zip(manifest["layers"], counts):
+        macs = int(layer["macs"])
+        layers.append(
+            {
+                "index": layer["index"],
+                "name": layer["name"],
+                "op": layer["op"],
+                "output_shape": layer["output_shape"],
+                "macs": macs,
+                "instructions": count,
+                "macs_per_instruction": round(macs / count, 3) if count else None,
+            }
+        )
+    weights = int(manifest["weight_bytes"])
+    return {
+        "model": prep.library.name,
+        "board": prep.board.id,
+        "machine": prep.board.machine,
+        "method": result.method,
+        "instructions_per_inference": result.inference_instructions[0] if result.inference_instructions else None,
+        "macs": int(manifest["total_macs"]),
+        #: the physical floor on a core with SMLAD (two MACs per instruction), for comparison
+        "floor_instructions": int(manifest["total_macs"]) // 2 if prep.board.has_dsp else None,
+        "arena_bytes": int(manifest["arena_bytes"]),
+        "stack_bytes": result.stack_bytes,
+        "flash_bytes": built.flash_used,
+        "weight_bytes": weights,
+        "code_bytes": built.flash_used - weights,
+        "library_code_bytes": library_code_bytes(built.elf, prep.library.name),
+        "ram_bytes": built.ram_used,
+        "layers": layers,
+    }
+
+
+def render(report: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{report['model']} on {report['board']} (QEMU {report['machine']}, {report['method']})")
+    for column, justify in (("#", "right"), ("op", "left"), ("output shape", "left"), ("MACs", "right"),
+                            ("instructions", "right"), ("MACs/instr", "right")):  # fmt: skip
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for layer in report["layers"]:
+        count = layer["instructions"]
+        table.add_row(
+            str(layer["index"]),
+            layer["op"],
+            "×".join(map(str, layer["output_shape"])),
+            f"{layer['macs']:,}",
+            f"{count:,}" if count is not None else "-",
+            f"{layer['macs_per_instruction']:.3f}" if layer["macs_per_instruction"] is not None else "-",
+        )
+    return table
+
+
+def totals_lines(report: dict[str, Any]) -> list[str]:
+    per_inference = report["instructions_per_inference"]
+    ratio = f" ({report['macs'] / per_inference:.3f} MACs/instruction)" if per_inference else ""
+    stack = f"{report['stack_bytes']:,}" if report["stack_bytes"] is not None else "not reported"
+    return [
+        f"instructions / inference: {per_inference:,}{ratio}" if per_inference else "instructions / inference: -",
+        f"MACs / inference:         {report['macs']:,}"
+        + (f" (floor with SMLAD: {report['floor_instructions']:,} instructions)" if report["floor_instructions"] else ""),
+        f"arena:                    {report['arena_bytes']:,} bytes",
+        f"stack high-water mark:    {stack} bytes",
+        f"flash:                    {report['flash_bytes']:,} bytes = code {report['code_bytes']:,} "
+        f"(library {report['library_code_bytes']:,}) + weights {report['weight_bytes']:,}",
+    ]
+
+
+@click.command("bench")
+@shared_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def command(
+    ctx: click.Context, model: str | None, board: str | None, work_dir: str | None, timeout: float, rounding: str,
+    calibration: str | None, observer: str, quantizer: str, as_json: bool,
+) -> None:  # fmt: skip
+    """Count instructions per inference and per layer in QEMU."""
+    settings = resolve(ctx, model, board, calibration, observer, quantizer, rounding)
+    path, cleanup = work_directory(work_dir)
+    try:
+        prep = prepare(
+            settings.model, settings.board, path, calibration=settings.calibration,
+            observer=settings.observer, quantizer=settings.quantizer, rounding=settings.rounding,
+        )  # fmt: skip
+        report = bench(prep, timeout=timeout)
+    finally:
+        if cleanup is not None:
+            cleanup.cleanup()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(render(report))
+    for line in totals_lines(report):
+        console.print(line, highlight=False)
+    if report["method"] != "plugin":
+        click.echo("note: per-layer counts need the QEMU plugin, which could not be built here (install gcc); "
+                   "the total comes from SysTick under -icount (±1 instruction)", err=True)  # fmt: skip

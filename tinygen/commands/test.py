@@ -1,0 +1,325 @@
+"""``tinygen test [MODEL] --board BOARD``: run the model in QEMU and compare every output bit for bit.
+
+The firmware for the board's QEMU stand-in embeds N int8 input vectors (random with a fixed seed,
+plus calibration samples when given). Its outputs must equal tinygen's numpy reference and, for an
+imported ``.tflite``, TFLite Micro's interpreter, byte for byte. On a difference the firmware is
+rebuilt with per-layer tensor dumps to name the first layer that goes wrong.
+
+The helpers here (``prepare``, ``make_vectors``, ``build_firmware``, ``golden``) are shared with
+``tinygen bench`` and the emulator tests.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+import numpy as np
+
+from tinygen.errors import TinygenError
+
+DEFAULT_VECTORS = 8
+DEFAULT_SEED = 0
+
+
+@dataclass
+class Prepared:
+    """A model ready to build: its graph, generated library and the board."""
+
+    graph: Any  # tinygen.ir.Graph
+    library: Any  # tinygen.codegen.Library
+    board: Any  # tinygen.boards.Board
+    #: the .tflite bytes when the model is a .tflite (TFLite Micro can then be the oracle)
+    model_bytes: bytes | None
+    rounding: str
+    work_dir: Path
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        return self.library.manifest  # type: ignore[no-any-return]
+
+    @property
+    def input_tensor(self) -> Any:
+        return self.graph.tensor(self.manifest["input_tensor"])
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.manifest["layers"])
+
+
+def prepare(
+    model: str | Path,
+    board_name: str,
+    work_dir: Path,
+    *,
+    calibration: str | None = None,
+    observer: str = "minmax",
+    quantizer: str = "tinygen",
+    rounding: str = "double",
+) -> Prepared:
+    """Load ``model``, generate its library under ``work_dir/lib`` and look up the board."""
+    from tinygen.boards import get_board
+    from tinygen.codegen import generate
+    from tinygen.loader import load_graph
+
+    board = get_board(board_name)
+    path = Path(model)
+    graph = load_graph(path, calibration=calibration, observer=observer, quantizer=quantizer)
+    model_bytes = path.read_bytes() if path.suffix.lower() == ".tflite" else None
+    library = generate(graph, work_dir / "lib", rounding=rounding, force=True)
+    return Prepared(graph, library, board, model_bytes, rounding, work_dir)
+
+
+def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED, calibration: str | None = None) -> np.ndarray:
+    """``count`` random int8 vectors (fixed seed), then up to ``count`` calibration samples."""
+    if count < 1:
+        raise TinygenError(f"--vectors must be at least 1, not {count}")
+    size = prep.input_tensor.size
+    rng = np.random.default_rng(seed)
+    vectors = [rng.integers(-128, 128, size=(count, size), dtype=np.int8)]
+    if calibration and calibration != "random":
+        vectors.append(_calibration_vectors(prep, Path(calibration))[:count])
+    return np.concatenate(vectors)
+
+
+def _calibration_vectors(prep: Prepared, path: Path) -> np.ndarray:
+    """Calibration samples as the int8 input of the generated library."""
+    size = prep.input_tensor.size
+    try:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.lib.npyio.NpzFile):
+            with data:
+                data = data[next(iter(data.keys()))]
+    except (OSError, ValueError, StopIteration) as exc:
+        raise TinygenError(f"calibration file {path}: cannot read it as .npy/.npz ({exc})") from exc
+    data = np.asarray(data)
+    if data.size % size:
+        raise TinygenError(
+            f"calibration file {path}: shape {data.shape} does not split into inputs of {size} values "
+            f"(model input {prep.input_tensor.shape})"
+        )
+    data = data.reshape(-1, size)
+    if data.dtype == np.int8:
+        return data
+    scale, zero_point = prep.input_tensor.quant.scalar()
+    q = np.round(data.astype(np.float64) / scale) + zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def build_firmware(prep: Prepared, vectors: np.ndarray, dump_tensors: bool = False) -> Any:
+    """Build the test firmware for the board's QEMU stand-in; return tinygen.platformio's BuildResult."""
+    from tinygen import platformio
+
+    project_dir = prep.work_dir / ("firmware-dump" if dump_tensors else "firmware")
+    project = platformio.write_project(
+        project_dir,
+        board=prep.board,
+        library_dir=prep.library.out_dir,
+        model=prep.library.name,
+        input_size=prep.input_tensor.size,
+        vectors=vectors,
+        target="qemu",
+        dump_tensors=dump_tensors,
+    )
+    return platformio.build(project)
+
+
+def graph_input(prep: Prepared, vector: np.ndarray) -> np.ndarray:
+    """The graph input that makes the library's int8 input equal ``vector``.
+
+    For float32-I/O models the int8 input sits after a QUANTIZE op: feed its exact dequantized
+    value, which quantizes back to the same int8 (|q - zp| <= 255 is far inside float32 precision).
+    """
+    graph_in = prep.graph.tensor(prep.graph.inputs[0])
+    core = prep.input_tensor
+    if graph_in.name == core.name:
+        return vector.reshape(core.shape)
+    scale, zero_point = core.quant.scalar()
+    values = (vector.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+    return values.astype(np.float32).reshape(graph_in.shape)
+
+
+def golden(prep: Prepared, vectors: np.ndarray) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]] | None]:
+    """Every tensor of tinygen's reference per vector, and TFLite Micro's (None when not applicable)."""
+    from tinygen import reference
+
+    refs, oracle = [], []
+    use_tflm = prep.model_bytes is not None and prep.rounding == "double" and tflm_available()
+    for vector in vectors:
+        x = graph_input(prep, vector)
+        ref = reference.run(prep.graph, x, rounding=prep.rounding)
+        core_in = ref[prep.input_tensor.name].astype(np.int8).reshape(-1)
+        if not np.array_equal(core_in, vector.reshape(-1)):
+            raise TinygenError(f"internal error: the reference quantized the test input differently from {vector[:4]}...")
+        refs.append(ref)
+        if use_tflm:
+            from tinygen.oracle import tflm_run
+
+            assert prep.model_bytes is not None
+            oracle.append(tflm_run(prep.model_bytes, x))
+    return refs, (oracle if use_tflm else None)
+
+
+def tflm_available() -> bool:
+    """TFLite Micro's interpreter is an optional (test) dependency."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("tflite_micro") is not None
+    except ValueError:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
+@dataclass
+class TestOutcome:
+    ok: bool
+    lines: list[str]
+    run: Any  # tinygen.emulator.Result
+
+
+def run_test(
+    prep: Prepared,
+    vectors: np.ndarray,
+    timeout: float = 300.0,
+    locate: bool = True,
+    builder: Callable[..., Any] | None = None,
+) -> TestOutcome:
+    """Build, run in QEMU, compare; on a difference rebuild with dumps to find the first bad layer.
+
+    ``builder(prep, vectors, dump_tensors=...)`` replaces :func:`build_firmware` (tests cache ELFs).
+    """
+    build = builder or build_firmware
+    from tinygen.compare import compare_outputs, first_differing_layer, first_differing_tensor
+    from tinygen.emulator import run_firmware
+
+    machine = prep.board.machine
+    built = build(prep, vectors)
+    result = run_firmware(built.elf, machine, timeout=timeout, num_layers=prep.num_layers)
+    plural = "" if len(vectors) == 1 else "s"
+    lines = [f"{prep.library.name} on {prep.board.id} (QEMU {machine}), {len(vectors)} input vector{plural}"]
+    if not result.ok:
+        lines.append(f"FAIL: the firmware did not complete: {result.status}: {result.problem}")
+        return TestOutcome(False, lines, result)
+    out_name = prep.manifest["output_tensor"]
+    refs, oracle = golden(prep, vectors)
+    comparisons = [compare_outputs("tinygen reference", [r[out_name] for r in refs], result.outputs)]
+    if oracle is None and prep.model_bytes is not None:
+        lines.append(
+            "note: not compared with TFLite Micro: "
+            + ("--rounding single is not TFLite Micro's arithmetic" if prep.rounding != "double"
+               else "its interpreter is not installed (pip install tflite-micro)")
+        )  # fmt: skip
+    oracle_bad: str | None = None
+    if oracle is not None:
+        comparisons.append(compare_outputs("TFLite Micro", [o[out_name] for o in oracle], result.outputs))
+        order = [op.outputs[0] for op in prep.graph.ops]
+        for v, (r, o) in enumerate(zip(refs, oracle)):
+            oracle_bad = first_differing_tensor(order, r, o)
+            if oracle_bad is not None:
+                lines.append(f"note: tinygen's reference and TFLite Micro differ on vector {v}, first at tensor {oracle_bad!r}")
+                break
+    ok = all(c.ok for c in comparisons)
+    lines += [("ok    " if c.ok else "FAIL  ") + c.summary() for c in comparisons]
+    if not comparisons[0].ok and locate:
+        # The firmware disagrees with the reference: rebuild with per-layer dumps to find where.
+        dumped = run_firmware(
+            build(prep, vectors, dump_tensors=True).elf, machine, timeout=timeout,
+            num_layers=prep.num_layers, count_instructions=False,
+        )  # fmt: skip
+        if not dumped.ok:
+            lines.append(f"the tensor-dump build did not complete: {dumped.status}: {dumped.problem}")
+        else:
+            layer = first_differing_layer(prep.manifest["layers"], refs, dumped.tensors)
+            lines.append(layer.describe() if layer else "every layer's dump matches: the difference is in the output copy")
+    elif not ok and oracle_bad is not None:
+        # The firmware agrees with the reference, which disagrees with TFLite Micro.
+        layer_of = {layer["output_tensor"]: layer for layer in prep.manifest["layers"]}
+        where = layer_of.get(oracle_bad)
+        what = f"{where['index']} ({where['op']} {where['name']!r})" if where else f"the op producing {oracle_bad!r}"
+        lines.append(f"first differing layer: {what}: the firmware matches tinygen's reference, TFLite Micro differs")
+    lines += instruction_lines(result)
+    return TestOutcome(ok, lines, result)
+
+
+def instruction_lines(result: Any) -> list[str]:
+    counts = result.inference_instructions
+    if not counts:
+        return ["instructions per inference: not measured"]
+    how = "exact, QEMU plugin" if result.method == "plugin" else "SysTick under -icount, ±1"
+    spread = f" (vectors: min {min(counts):,}, max {max(counts):,})" if min(counts) != max(counts) else ""
+    lines = [f"instructions per inference: {counts[0]:,}{spread} [{how}]"]
+    if result.stack_bytes is not None:
+        lines.append(f"stack high-water mark: {result.stack_bytes:,} bytes")
+    return lines
+
+
+def resolve(ctx: click.Context, model: str | None, board: str | None, calibration: str | None,
+            observer: str, quantizer: str, rounding: str) -> Any:  # fmt: skip
+    """Command-line values completed from ./tinygen.toml (tinygen build's rules); a BuildSettings."""
+    from tinygen.commands.build import explicit_options, resolve_settings
+
+    return resolve_settings(
+        model, board, None, calibration, observer, quantizer, rounding, explicit=explicit_options(ctx)
+    )
+
+
+def work_directory(work_dir: str | None) -> tuple[Path, Any]:
+    """(directory, cleanup handle): the given one, or a temporary one removed afterwards."""
+    if work_dir:
+        path = Path(work_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        return path, None
+    tmp = tempfile.TemporaryDirectory(prefix="tinygen-test-")
+    return Path(tmp.name), tmp
+
+
+def shared_options(func: Any) -> Any:
+    from tinygen.commands.common import model_options, rounding_option
+
+    func = rounding_option(model_options(func))
+    func = click.option("--timeout", type=float, default=300.0, show_default=True,
+                        help="Seconds before a hung firmware run is stopped.")(func)  # fmt: skip
+    func = click.option("--work-dir", type=click.Path(file_okay=False), default=None,
+                        help="Keep the generated library and firmware projects here (default: a temporary folder).")(func)  # fmt: skip
+    func = click.option("--board", "-b", "board", default=None, help="Board id (its QEMU stand-in runs the firmware).")(func)
+    func = click.argument("model", required=False)(func)
+    return func
+
+
+@click.command("test")
+@shared_options
+@click.option("--vectors", "-n", "num_vectors", type=int, default=DEFAULT_VECTORS, show_default=True,
+              help="Random int8 input vectors to run (calibration samples are added when given).")  # fmt: skip
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seed of the random input vectors.")
+@click.pass_context
+def command(
+    ctx: click.Context, model: str | None, board: str | None, work_dir: str | None, timeout: float, rounding: str,
+    calibration: str | None, observer: str, quantizer: str, num_vectors: int, seed: int,
+) -> None:  # fmt: skip
+    """Run the model in QEMU and compare every output bit for bit."""
+    settings = resolve(ctx, model, board, calibration, observer, quantizer, rounding)
+    path, cleanup = work_directory(work_dir)
+    try:
+        prep = prepare(
+            settings.model, settings.board, path, calibration=settings.calibration,
+            observer=settings.observer, quantizer=settings.quantizer, rounding=settings.rounding,
+        )  # fmt: skip
+        vectors = make_vectors(prep, num_vectors, seed, settings.calibration)
+        outcome = run_test(prep, vectors, timeout=timeout)
+    finally:
+        if cleanup is not None:
+            cleanup.cleanup()
+    for line in outcome.lines:
+        click.echo(line)
+    if not outcome.run.ok:
+        raise TinygenError(f"the {prep.library.name} firmware did not complete on {prep.board.id}: {outcome.run.status}")
+    if not outcome.ok:
+        raise TinygenError(f"model {prep.library.name} is not bit-exact on {prep.board.id} (details above)")
+    click.echo("PASS: every output is bit-exact")

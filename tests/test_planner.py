@@ -1,5 +1,6 @@
 """The memory planner: sound (proved by a shadow-memory simulation, independent of the planner's own
-self-check), compact (arena figures of the MLPerf Tiny models vs TFLite Micro's), aliases and scratch."""
+self-checks), compact (arena figures of the MLPerf Tiny models vs TFLite Micro's and the lower bound),
+reshape aliases, in-place ops from the kernels' IN_PLACE table, and scratch."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 from tinygen import codegen
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op, Quantization, Tensor
-from tinygen.planner import ALIGN, IN_PLACE_KINDS, Buffer, MemoryPlan, check, plan
+from tinygen.lowering.base import IN_PLACE
+from tinygen.planner import ALIGN, Buffer, MemoryPlan, check, check_tensors, lower_bound, plan
 
 
 def _t(name: str, shape: tuple[int, ...], dtype: str = "int8") -> Tensor:
@@ -24,8 +26,9 @@ def simulate(graph: Graph, memory: MemoryPlan) -> None:
     """Execute the graph on a shadow arena that records which tensor each byte holds.
 
     Every op must find each input's bytes still holding that tensor; outputs must not overlap inputs
-    (except an in-place elementwise op writing exactly over a same-shaped input) nor the op's scratch;
-    at the end the graph outputs must still be intact.
+    (except an op the plan runs in place, writing from its first input's offset) nor the op's scratch;
+    at the end the graph outputs must still be intact. An in-place input's bytes hold the output after
+    its op, so any later read of it fails here.
     """
     alias: dict[str, str] = {}
     for op in graph.ops:
@@ -66,7 +69,9 @@ def simulate(graph: Graph, memory: MemoryPlan) -> None:
             if op.kind == "reshape":
                 assert r == o
             elif r.start < o.stop and o.start < r.stop:
-                assert op.kind in IN_PLACE_KINDS and r == o, f"op {index} {op.kind}: output {out} overlaps input {name}"
+                assert memory.in_place.get(index) == name == op.inputs[0] and r.start == o.start, (
+                    f"op {index} {op.kind}: output {out} overlaps input {name}"
+                )
         if index in memory.scratch:
             s0, size = memory.scratch[index]
             assert s0 % ALIGN == 0 and s0 + size <= memory.arena_size
@@ -88,7 +93,7 @@ def random_graph(seed: int) -> tuple[Graph, dict[int, int]]:
     available = ["in"]
     scratch: dict[int, int] = {}
     for i in range(int(rng.integers(1, 25))):
-        kind = str(rng.choice(["conv2d", "conv2d", "add", "relu", "reshape", "concatenation"]))
+        kind = str(rng.choice(["conv_like", "conv_like", "add", "relu", "reshape", "concatenation"]))
         a = str(rng.choice(available[-6:]))
         out = f"t{i}"
         if kind == "reshape":
@@ -103,23 +108,120 @@ def random_graph(seed: int) -> tuple[Graph, dict[int, int]]:
             inputs = [a, str(rng.choice(available))] if kind == "concatenation" else [a]
         g.add_tensor(_t(out, shape))
         g.add_op(Op(kind, f"op{i}", inputs, [out]))
-        if kind == "conv2d" and rng.random() < 0.5:
+        if kind == "conv_like" and rng.random() < 0.5:
             scratch[i] = int(rng.integers(1, 200))
         available.append(out)
     g.outputs = [available[-1]]
     return g, scratch
 
 
+def _always(graph: Graph, op: Op) -> bool:
+    return True
+
+
+#: a table where a conv-like kernel may write over its first input, whatever the sizes (synthetic graphs
+#: use the kind "conv_like", which no real predicate inspects)
+CONV_IN_PLACE = {**IN_PLACE, "conv_like": _always}
+
+
 @settings(max_examples=300, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1))
-def test_random_graphs_plan_soundly(seed: int) -> None:
+@given(seed=st.integers(0, 2**32 - 1), conv_in_place=st.booleans())
+def test_random_graphs_plan_soundly(seed: int, conv_in_place: bool) -> None:
     graph, scratch = random_graph(seed)
-    memory = plan(graph, scratch)
+    memory = plan(graph, scratch, CONV_IN_PLACE if conv_in_place else None)
     simulate(graph, memory)
     assert all(o % ALIGN == 0 for o in memory.offsets.values())
     assert memory.arena_size % ALIGN == 0
-    # never worse than giving every buffer its own memory
-    assert memory.arena_size <= sum(b.size for b in memory.buffers)
+    # never worse than giving every buffer its own memory, never better than the bound
+    assert memory.lower_bound <= memory.arena_size <= sum(b.size for b in memory.buffers)
+    for index, src in memory.in_place.items():
+        assert graph.ops[index].inputs[0] == src
+        assert graph.ops[index].kind in (CONV_IN_PLACE if conv_in_place else IN_PLACE)
+
+
+def test_elementwise_kernels_register_in_place() -> None:
+    import tinygen.lowering  # noqa: F401  (registers)
+
+    g = Graph("ew")
+    for name, shape in (("x", (1, 4, 4, 8)), ("b", (1, 1, 1, 8)), ("y", (1, 4, 4, 8)), ("s", (1, 8))):
+        g.add_tensor(_t(name, shape))
+    assert {"add", "mul", "relu", "relu6", "quantize"} <= set(IN_PLACE)
+    assert IN_PLACE["relu"](g, Op("relu", "r", ["x"], ["y"]))
+    assert not IN_PLACE["relu"](g, Op("relu", "r", ["x"], ["s"]))  # another shape
+    assert IN_PLACE["add"](g, Op("add", "a", ["x", "b"], ["y"]))  # broadcast second input: fine
+    assert not IN_PLACE["add"](g, Op("add", "a", ["b", "x"], ["y"]))  # the first input is broadcast
+    g.add_tensor(Tensor("f", (1, 4, 4, 8), "float32"))
+    g.add_tensor(Tensor("d", (1, 4, 4, 8), "float32"))
+    assert IN_PLACE["quantize"](g, Op("quantize", "q", ["f"], ["y"]))  # float32 -> int8 shrinks
+    assert "dequantize" not in IN_PLACE  # int8 -> float32 grows: a forward loop would clobber unread input
+
+
+def _chain(sizes: list[int], kind: str = "conv_like") -> Graph:
+    g = Graph("chain")
+    names = [f"t{i}" for i in range(len(sizes))]
+    for name, size in zip(names, sizes):
+        g.add_tensor(_t(name, (1, size)))
+    g.inputs, g.outputs = names[:1], names[-1:]
+    for i in range(1, len(sizes)):
+        g.add_op(Op(kind, f"op{i}", [names[i - 1]], [names[i]]))
+    return g
+
+
+def test_in_place_table_is_consulted() -> None:
+    g = _chain([64, 96, 32])
+    separate = plan(g, {}, {})
+    assert not separate.in_place and separate.arena_size == 64 + 96  # peak: t0 and t1 (then t1 and t2)
+    joined = plan(g, {0: 20}, {"conv_like": _always})
+    assert joined.in_place == {0: "t0", 1: "t1"}
+    assert joined.offsets["t0"] == joined.offsets["t1"] == joined.offsets["t2"]
+    # one buffer as large as its largest tensor, plus the scratch (never over the in-place pair)
+    assert joined.arena_size == 96 + 32
+    simulate(g, joined)
+    refused = plan(g, {}, {"conv_like": lambda graph, op: op.outputs[0] != "t1"})
+    assert refused.in_place == {1: "t1"}
+    simulate(g, refused)
+
+
+def test_no_in_place_over_an_input_read_twice_or_later() -> None:
+    g = Graph("twice")
+    for name in ("x", "y", "z"):
+        g.add_tensor(_t(name, (1, 64)))
+    g.inputs, g.outputs = ["x"], ["z"]
+    g.add_op(Op("add", "a", ["x", "x"], ["y"]))  # x is also the second input: not in place
+    g.add_op(Op("conv_like", "c", ["y"], ["z"]))
+    memory = plan(g, {}, CONV_IN_PLACE)
+    assert memory.in_place == {1: "y"}
+    simulate(g, memory)
+    g2 = _chain([64, 64, 64])
+    g2.outputs = ["t2", "t0"]  # t0 lives to the end: nothing may overwrite it
+    memory = plan(g2, {}, CONV_IN_PLACE)
+    assert memory.in_place == {1: "t1"}
+    simulate(g2, memory)
+
+
+def test_check_tensors_rejects_a_write_over_live_data() -> None:
+    g = _chain([64, 64, 64])
+    memory = plan(g, {}, {})
+    check_tensors(g, memory)
+    bad = MemoryPlan(128, memory.buffers, {"t0": 0, "t1": 0, "t2": 64}, {})
+    with pytest.raises(TinygenError, match="over live tensor 't0'"):
+        check_tensors(g, bad)
+    # declaring op 0 in place makes the same offsets legal: t0 dies at op 0
+    check_tensors(g, MemoryPlan(128, bad.buffers, bad.offsets, {}, in_place={0: "t0"}))
+    with pytest.raises(TinygenError, match="in place"):  # but not over a tensor read later
+        check_tensors(g, MemoryPlan(128, bad.buffers, {"t0": 0, "t1": 64, "t2": 64}, {}, in_place={1: "t0"}))
+    with pytest.raises(TinygenError, match="scratch"):
+        check_tensors(g, MemoryPlan(memory.arena_size, memory.buffers, memory.offsets, {1: (memory.offsets["t1"], 16)}))
+
+
+def test_placement_reaches_the_bound_where_largest_first_does_not() -> None:
+    # the start of MobileNet-v1 0.25 at 96x96: largest-first greedy alone needs 64,512 bytes
+    g = _chain([27648, 18432, 18432, 36864, 9216, 18432])
+    memory = plan(g, {0: 112, 1: 16, 2: 32, 3: 16}, {})
+    simulate(g, memory)
+    assert memory.lower_bound == 18432 + 36864 + 32
+    assert memory.arena_size == memory.lower_bound
+    assert lower_bound(memory.buffers) == memory.lower_bound
 
 
 def test_reshape_aliases_and_in_place_elementwise() -> None:
@@ -128,7 +230,7 @@ def test_reshape_aliases_and_in_place_elementwise() -> None:
         g.add_tensor(_t(name, shape))
     g.inputs, g.outputs = ["x"], ["z"]
     g.add_op(Op("reshape", "r", ["x"], ["r"]))
-    g.add_op(Op("conv2d", "c", ["r"], ["a"]))
+    g.add_op(Op("conv_like", "c", ["r"], ["a"]))
     g.add_op(Op("relu", "relu", ["a"], ["y"]))  # a dies here: in place
     g.add_op(Op("add", "add", ["y", "r"], ["z"]))  # y dies here, r too: in place over one of them
     memory = plan(g)
@@ -156,7 +258,7 @@ def test_scratch_lives_inside_the_arena() -> None:
     g.add_tensor(_t("x", (1, 100)))
     g.add_tensor(_t("y", (1, 50)))
     g.inputs, g.outputs = ["x"], ["y"]
-    g.add_op(Op("conv2d", "c", ["x"], ["y"]))
+    g.add_op(Op("conv_like", "c", ["x"], ["y"]))
     memory = plan(g, {0: 33})
     offset, size = memory.scratch[0]
     assert size == 48 and memory.scratch_bytes == 48
@@ -184,18 +286,31 @@ TFLM_ARENA = {
 }
 
 
+#: the "Performance" issue's arena targets the planner meets on its own (KWS <= 13,692 and IC <= 43,996
+#: also need in-place conv kernels: their figures are printed)
+ARENA_TARGET = {"mlperf_ad01_int8": 9573, "person_detect": 60386}
+
+
 @pytest.mark.parametrize("name", list(TFLM_ARENA))
 def test_mlperf_arena_figures(name: str, shared_models: Path, tmp_path: Path) -> None:
-    """The four MLPerf Tiny models (person_detect stands for VWW): sound plans, smaller than TFLM's."""
+    """The four MLPerf Tiny models (person_detect stands for VWW): sound plans, smaller than TFLM's,
+    and placed optimally (arena == the peak of simultaneously live bytes)."""
     from tinygen.frontend.tflite import import_tflite
 
     graph = import_tflite(shared_models / f"{name}.tflite")
     bare = plan(graph)
     simulate(graph, bare)
+    assert bare.arena_size == bare.lower_bound
     lib = codegen.generate(graph, tmp_path / "lib")
     activations = sum(t.nbytes for t in graph.activation_tensors())
     print(
         f"\n{name}: arena {lib.manifest['arena_bytes']} B (scratch {lib.manifest['scratch_bytes']} B, "
-        f"tensors alone {bare.arena_size} B, all activations {activations} B; TFLite Micro {TFLM_ARENA[name]} B)"
+        f"tensors alone {bare.arena_size} B, all activations {activations} B, in place: ops {sorted(bare.in_place)}; "
+        f"TFLite Micro {TFLM_ARENA[name]} B)"
     )
-    assert lib.manifest["arena_bytes"] <= TFLM_ARENA[name]
+    assert lib.manifest["arena_bytes"] <= min(TFLM_ARENA[name], ARENA_TARGET.get(name, TFLM_ARENA[name]))
+    assert lib.manifest["arena_bytes"] == lib.manifest["arena_lower_bound"]  # scratch included
+    offsets = {layer["output_tensor"]: layer["arena_offset"] for layer in lib.manifest["layers"]}
+    for layer in lib.manifest["layers"]:  # an in-place layer's output starts where its input did
+        if layer["in_place"] in offsets:
+            assert layer["arena_offset"] == offsets[layer["in_place"]]

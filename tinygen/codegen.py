@@ -386,6 +386,8 @@ def generate(
                 "input_shapes": [list(graph.tensor(n).shape) for n in lo.op.inputs],
                 "output_tensor": out_t.name,
                 "arena_offset": memory.offsets.get(out_t.name),
+                # the input tensor this layer overwrites in place (same offset), if any
+                "in_place": memory.in_place.get(lo.index),
                 "macs": op_macs(graph, lo.op),
             }
         )
@@ -441,6 +443,8 @@ def generate(
         "name": prefix,
         "rounding": rounding,
         "arena_bytes": memory.arena_size,
+        # the peak of simultaneously live bytes: arena_bytes equal to it means the placement is optimal
+        "arena_lower_bound": memory.lower_bound,
         "scratch_bytes": memory.scratch_bytes,
         "weight_bytes": weight_bytes,
         "total_macs": sum(layer["macs"] for layer in layers),
@@ -451,7 +455,7 @@ def generate(
         "f32_io": f32 is not None,
         "kernels": kernels,
         "layers": [
-            {k: layer[k] for k in ("index", "name", "op", "kernel", "input_shapes", "output_shape", "output_tensor", "arena_offset", "macs")}
+            {k: layer[k] for k in ("index", "name", "op", "kernel", "input_shapes", "output_shape", "output_tensor", "arena_offset", "in_place", "macs")}
             for layer in layers
         ],
         "files": sorted([*files, MANIFEST]),

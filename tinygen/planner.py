@@ -5,28 +5,42 @@ the start) to its last consumer (graph outputs: to the end). Tensors that must s
 one *buffer*:
 
 * a ``reshape`` output is an alias of its input (same bytes, no copy);
-* an elementwise op (add, mul, relu, relu6) whose output has the shape and element size of an input
-  that dies at that op writes over that input; this is safe because these kernels read element
-  ``i`` of every input before writing element ``i`` of the output, and nothing reads the input after.
+* an op whose kernel may write its output over its first input (``IN_PLACE`` of
+  :mod:`tinygen.lowering.base`: elementwise ops, and conv/depthwise kernels that register it) writes
+  over that input when the input dies at that op and is not also read through another input: input
+  and output become one buffer, as large as the larger of the two.
 
-Buffers are placed greedily, largest first (like TFLite Micro's GreedyMemoryPlanner), each into the
-gap among the time-overlapping buffers already placed that fits it best (first fit is also tried;
-the smaller arena wins). Offsets and sizes are multiples of :data:`ALIGN`. :func:`check` proves that
-no two simultaneously live buffers overlap; :func:`plan` always runs it.
+Buffers are placed greedily, each into the gap among the time-overlapping buffers already placed
+that fits it best (or first), in several orders (largest first like TFLite Micro's
+GreedyMemoryPlanner, by start, by size x lifetime, ...); then a seeded local search swaps pairs in
+the best order. The smallest arena wins; the search stops early at the lower bound (the largest
+sum of buffers live during one op), which proves that arena optimal. Offsets and sizes are
+multiples of :data:`ALIGN`.
+
+:func:`check` proves that no two simultaneously live buffers overlap and :func:`check_tensors`, from
+the graph alone, that every op writes its output and scratch over no byte still needed (except the
+declared in-place input); :func:`plan` always runs both.
 """
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
+from typing import Callable, Mapping
 
 from tinygen.errors import TinygenError
-from tinygen.ir import Graph
+from tinygen.ir import Graph, Op
+from tinygen.lowering.base import IN_PLACE
 
 #: arena alignment of every buffer (bytes): enough for int32/float and 128-bit loads
 ALIGN = 16
 
-#: op kinds whose output may reuse the memory of a dying input of the same shape and element size
-IN_PLACE_KINDS = ("add", "mul", "relu", "relu6")
+#: placements the local search tries at most per plan, and its total work budget (buffers^2 per try):
+#: big graphs get fewer tries, so planning stays well under a second
+SEARCH_STEPS = 300
+SEARCH_BUDGET = 2_000_000
+
+InPlaceTable = Mapping[str, Callable[[Graph, Op], bool]]
 
 
 def _align(n: int) -> int:
@@ -61,6 +75,10 @@ class MemoryPlan:
     scratch: dict[int, tuple[int, int]]
     #: constant tensor a reshape aliases: reshape output name -> the constant's name
     const_aliases: dict[str, str] = field(default_factory=dict)
+    #: op index -> the input tensor its output overwrites in place (same offset)
+    in_place: dict[int, str] = field(default_factory=dict)
+    #: the largest sum of buffers live during one op: no placement can beat it
+    lower_bound: int = 0
 
     @property
     def scratch_bytes(self) -> int:
@@ -85,8 +103,19 @@ class _Groups:
         self.parent[self.find(other)] = self.find(keep)
 
 
-def _lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
-    """Activation tensor -> (first op index, last op index) during which it is live."""
+def _const_aliases(graph: Graph) -> dict[str, str]:
+    """Reshape outputs that are views of a constant: output name -> the constant's name."""
+    aliases: dict[str, str] = {}
+    for op in graph.ops:
+        if op.kind == "reshape" and op.inputs:
+            src = op.inputs[0]
+            if src in aliases or graph.tensor(src).is_const:
+                aliases[op.outputs[0]] = aliases.get(src, src)
+    return aliases
+
+
+def _lifetimes(graph: Graph, const_aliases: Mapping[str, str]) -> dict[str, tuple[int, int]]:
+    """Activation tensor in the arena -> (first op index, last op index) during which it is live."""
     end = max(len(graph.ops) - 1, 0)
     life: dict[str, list[int]] = {}
     for name in graph.inputs:
@@ -96,52 +125,57 @@ def _lifetimes(graph: Graph) -> dict[str, tuple[int, int]]:
             if name in life:
                 life[name][1] = index
         for name in op.outputs:
-            life[name] = [index, index]
+            if name not in const_aliases:
+                life[name] = [index, index]
     for name in graph.outputs:
-        life[name][1] = end
+        if name in life:
+            life[name][1] = end
     return {name: (a, b) for name, (a, b) in life.items()}
 
 
-def plan(graph: Graph, scratch_bytes_by_op: dict[int, int] | None = None) -> MemoryPlan:
-    """Assign arena offsets to the activation tensors of ``graph`` and to each op's scratch."""
-    scratch_bytes_by_op = scratch_bytes_by_op or {}
-    life = _lifetimes(graph)
-    groups = _Groups()
-    const_aliases: dict[str, str] = {}
-    for name in life:
-        groups.find(name)
+def plan(
+    graph: Graph, scratch_bytes_by_op: dict[int, int] | None = None, in_place: InPlaceTable | None = None
+) -> MemoryPlan:
+    """Assign arena offsets to the activation tensors of ``graph`` and to each op's scratch.
 
-    def group_last(root: str) -> int:
-        return max(life[n][1] for n in life if groups.find(n) == root)
+    ``in_place`` (default: the kernels' ``IN_PLACE`` table) says which ops may overwrite their first input.
+    """
+    scratch_bytes_by_op = scratch_bytes_by_op or {}
+    table = IN_PLACE if in_place is None else in_place
+    const_aliases = _const_aliases(graph)
+    life = _lifetimes(graph, const_aliases)
+    groups = _Groups()
+    in_place_ops: dict[int, str] = {}
+    group_last: dict[str, int] = {}  # root -> last op index any member is live
+    for name, (_, last) in life.items():
+        group_last[groups.find(name)] = last
+
+    def join(keep: str, other: str) -> None:
+        last = max(group_last[groups.find(keep)], group_last[groups.find(other)])
+        groups.union(keep, other)
+        group_last[groups.find(keep)] = last
 
     for index, op in enumerate(graph.ops):
-        out = op.outputs[0]
+        if not op.inputs or len(op.outputs) != 1:
+            continue
+        src, out = op.inputs[0], op.outputs[0]
+        if src not in life or out not in life:
+            continue
         if op.kind == "reshape":
-            src = op.inputs[0]
-            if graph.tensors[src].is_const:
-                const_aliases[out] = const_aliases.get(src, src)
-                continue
-            groups.union(src, out)
-        elif op.kind in IN_PLACE_KINDS and all(graph.tensors[n].shape == graph.tensors[out].shape for n in op.inputs):
-            # no broadcasting: element i of the output depends on element i of each input only
-            out_t = graph.tensors[out]
-            for src in op.inputs:
-                src_t = graph.tensors[src]
-                if src not in life or src_t.shape != out_t.shape or src_t.itemsize != out_t.itemsize:
-                    continue
-                # the input must die here, and not also be read through another input of this op
-                if op.inputs.count(src) != 1 or any(
-                    groups.find(o) == groups.find(src) for o in op.inputs if o != src and o in life
-                ):
-                    continue
-                if group_last(groups.find(src)) == index:
-                    groups.union(src, out)
-                    break
+            join(src, out)
+            continue
+        predicate = table.get(op.kind)
+        if predicate is None or group_last[groups.find(src)] != index:
+            continue
+        # the input's bytes must not also be read through another input of this op
+        if any(groups.find(o) == groups.find(src) for o in op.inputs[1:] if o in life):
+            continue
+        if predicate(graph, op):
+            join(src, out)
+            in_place_ops[index] = src
 
     members: dict[str, list[str]] = {}
     for name in life:
-        if name in const_aliases:
-            continue
         members.setdefault(groups.find(name), []).append(name)
     buffers: list[Buffer] = []
     for root, names in members.items():
@@ -162,44 +196,103 @@ def plan(graph: Graph, scratch_bytes_by_op: dict[int, int] | None = None) -> Mem
             scratch_buffers[index] = buf
             buffers.append(buf)
 
-    arena = _place_best(buffers)
+    bound = lower_bound(buffers)
+    arena = _place_best(buffers, bound)
     check(buffers, arena)
     offsets = {n: b.offset for b in buffers for n in b.tensors}
     scratch = {i: (b.offset, b.size) for i, b in scratch_buffers.items()}
-    return MemoryPlan(arena, buffers, offsets, scratch, const_aliases)
+    memory = MemoryPlan(arena, buffers, offsets, scratch, const_aliases, in_place_ops, bound)
+    check_tensors(graph, memory)
+    return memory
 
 
-def _place_best(buffers: list[Buffer]) -> int:
-    """Place with best fit and with first fit; keep the smaller arena. Returns the arena size."""
-    results = []
-    for best in (True, False):
-        placed = _place(buffers, best)
-        results.append((max((b.offset + b.size for b in buffers), default=0), placed))
-    size, placed = min(results, key=lambda r: r[0])
-    for buf, offset in zip(buffers, placed):
+def lower_bound(buffers: list[Buffer]) -> int:
+    """The largest total size of the buffers live during one op."""
+    if not buffers:
+        return 0
+    end = max(b.last for b in buffers)
+    live = [0] * (end + 2)
+    for b in buffers:  # difference array over op indices
+        live[b.first] += b.size
+        live[b.last + 1] -= b.size
+    best = total = 0
+    for delta in live:
+        total += delta
+        best = max(best, total)
+    return best
+
+
+def _orders(buffers: list[Buffer]) -> list[list[int]]:
+    """Candidate placement orders: the classic greedy ones."""
+    idx = range(len(buffers))
+    keys: list[Callable[[int], tuple[int, ...]]] = [
+        lambda i: (-buffers[i].size, buffers[i].first, i),  # largest first (TFLite Micro)
+        lambda i: (-buffers[i].size, -buffers[i].last, i),
+        lambda i: (-buffers[i].size * (buffers[i].last - buffers[i].first + 1), i),  # largest area first
+        lambda i: (buffers[i].first, -buffers[i].size, i),  # chronological (linear scan)
+        lambda i: (-(buffers[i].last - buffers[i].first), -buffers[i].size, i),  # longest-lived first
+    ]
+    return [sorted(idx, key=k) for k in keys]
+
+
+def _place_best(buffers: list[Buffer], bound: int) -> int:
+    """Try several orders with best and first fit, then locally search the best order; keep the
+    smallest arena (stop as soon as it equals ``bound``). Returns the arena size."""
+    best: tuple[int, list[int], list[int], bool] | None = None
+    for order in _orders(buffers):
+        for best_fit in (True, False):
+            offsets = _place(buffers, order, best_fit)
+            size = _extent(buffers, offsets)
+            if best is None or size < best[0]:
+                best = (size, offsets, order, best_fit)
+            if size <= bound:
+                break
+        if best is not None and best[0] <= bound:
+            break
+    if best is None:
+        return 0
+    size, offsets, order, best_fit = best
+    rng = random.Random(len(buffers))  # seeded: the same graph always gets the same plan
+    steps = min(SEARCH_STEPS, SEARCH_BUDGET // len(buffers) ** 2) if len(buffers) > 2 else 0
+    for _ in range(steps):
+        if size <= bound:
+            break
+        trial = list(order)
+        i, j = rng.randrange(len(trial)), rng.randrange(len(trial))
+        trial[i], trial[j] = trial[j], trial[i]
+        trial_offsets = _place(buffers, trial, best_fit)
+        trial_size = _extent(buffers, trial_offsets)
+        if trial_size <= size:  # accept sideways moves too: they let the search cross plateaus
+            size, offsets, order = trial_size, trial_offsets, trial
+    for buf, offset in zip(buffers, offsets):
         buf.offset = offset
     return size
 
 
-def _place(buffers: list[Buffer], best_fit: bool) -> list[int]:
-    order = sorted(range(len(buffers)), key=lambda i: (-buffers[i].size, buffers[i].first, buffers[i].name))
-    for buf in buffers:
-        buf.offset = -1
-    done: list[Buffer] = []
+def _extent(buffers: list[Buffer], offsets: list[int]) -> int:
+    return max((o + b.size for b, o in zip(buffers, offsets)), default=0)
+
+
+def _place(buffers: list[Buffer], order: list[int], best_fit: bool) -> list[int]:
+    """Offsets of ``buffers`` placed in ``order``, each into a gap (best or first fit) or at the top."""
+    offsets = [-1] * len(buffers)
+    done: list[int] = []
     for i in order:
         buf = buffers[i]
-        busy = sorted((b for b in done if b.live_with(buf)), key=lambda b: b.offset)
+        busy = sorted(
+            (offsets[j], buffers[j].size) for j in done if buffers[j].first <= buf.last and buf.first <= buffers[j].last
+        )
         choice, choice_gap, cursor = -1, -1, 0
-        for other in busy:
-            gap = other.offset - cursor
+        for offset, size in busy:
+            gap = offset - cursor
             if gap >= buf.size and (choice < 0 or (best_fit and gap < choice_gap)):
                 choice, choice_gap = cursor, gap
                 if not best_fit:
                     break
-            cursor = max(cursor, other.offset + other.size)
-        buf.offset = choice if choice >= 0 else cursor
-        done.append(buf)
-    return [b.offset for b in buffers]
+            cursor = max(cursor, offset + size)
+        offsets[i] = choice if choice >= 0 else cursor
+        done.append(i)
+    return offsets
 
 
 def check(buffers: list[Buffer], arena_size: int) -> None:
@@ -214,3 +307,47 @@ def check(buffers: list[Buffer], arena_size: int) -> None:
                     f"memory plan: buffers {a.name!r} [{a.offset}, {a.offset + a.size}) ops {a.first}-{a.last} and "
                     f"{b.name!r} [{b.offset}, {b.offset + b.size}) ops {b.first}-{b.last} overlap (internal error)"
                 )
+
+
+def check_tensors(graph: Graph, memory: MemoryPlan) -> None:
+    """Prove, tensor by tensor, that no op writes (output or scratch) over a byte that another live
+    tensor still needs; the only exception is the in-place input of an op, which must start at the
+    output's offset and die at that op (no alias of it may live on)."""
+    life = _lifetimes(graph, memory.const_aliases)
+    alias: dict[str, str] = {}  # reshape output -> the tensor whose bytes it is
+    for op in graph.ops:
+        if op.kind == "reshape" and op.outputs[0] in life and op.inputs[0] in life:
+            alias[op.outputs[0]] = alias.get(op.inputs[0], op.inputs[0])
+
+    def span(name: str) -> tuple[int, int]:
+        start = memory.offsets[name]
+        return start, start + graph.tensor(name).nbytes
+
+    def fail(index: int, what: str, name: str) -> TinygenError:
+        return TinygenError(f"memory plan: op {index} ({graph.ops[index].kind}) writes its {what} over live tensor {name!r} (internal error)")
+
+    for name in life:
+        start, stop = span(name)
+        if start % ALIGN or start < 0 or stop > memory.arena_size:
+            raise TinygenError(f"memory plan: tensor {name!r} at [{start}, {stop}) is misplaced (internal error)")
+    for index, op in enumerate(graph.ops):
+        live = [n for n, (a, b) in life.items() if a <= index <= b]
+        writes: list[tuple[str, tuple[int, int]]] = []
+        out = op.outputs[0] if op.outputs else None
+        if out in life and out not in alias:
+            writes.append(("output", span(out)))
+        if index in memory.scratch:
+            s0, size = memory.scratch[index]
+            if s0 % ALIGN or s0 < 0 or s0 + size > memory.arena_size:
+                raise TinygenError(f"memory plan: scratch of op {index} at [{s0}, {s0 + size}) is misplaced (internal error)")
+            writes.append(("scratch", (s0, s0 + size)))
+        src = memory.in_place.get(index)
+        if src is not None and (src != op.inputs[0] or life[src][1] != index or memory.offsets[src] != memory.offsets[out]):
+            raise TinygenError(f"memory plan: op {index} ({op.kind}) cannot run in place over {src!r} (internal error)")
+        for what, (w0, w1) in writes:
+            for name in live:
+                if what == "output" and name == out:
+                    continue
+                t0, t1 = span(name)
+                if t0 < w1 and w0 < t1 and not (what == "output" and name == src):
+                    raise fail(index, what, name)

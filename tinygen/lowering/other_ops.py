@@ -33,8 +33,8 @@ import numpy as np
 
 from tinygen import numerics
 from tinygen.errors import TinygenError, UnsupportedError
-from tinygen.ir import Op, Tensor
-from tinygen.lowering.base import KernelCall, LoweringContext, register
+from tinygen.ir import Graph, Op, Tensor
+from tinygen.lowering.base import KernelCall, LoweringContext, register, register_in_place
 from tinygen.qparams import (
     AddParams,
     ConcatParams,
@@ -419,6 +419,39 @@ def lower_relu6(ctx: LoweringContext, op: Op) -> KernelCall:
     x, out = _tensors(ctx, op)
     args = (_const_ptr(ctx, x.name), str(x.size), str(p.zero), str(p.six), ctx.tensor_ptr(out.name))
     return KernelCall("tg_relu_clamp_s8", args, comment=f"relu6 {_shape_str(x)}: clamp [{p.zero}, {p.six}]")
+
+
+# --------------------------------------------------------------------------- in place
+#
+# These kernels run one forward loop that reads element i of each input right before writing element
+# i of the output, and output elements are no wider than input elements: writing output element i
+# only clobbers input bytes of elements <= i, all already read. So the output may start at its first
+# input's offset when that input dies here (the planner checks the death; see planner.py).
+
+
+def _same_layout(graph: Graph, op: Op) -> bool:
+    """First input of the output's shape and element size: element i of each is at the same byte."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    return x.shape == out.shape and x.itemsize == out.itemsize
+
+
+@register_in_place("relu", "relu6")
+def in_place_activation(graph: Graph, op: Op) -> bool:
+    return _same_layout(graph, op)
+
+
+@register_in_place("add", "mul")
+def in_place_binary(graph: Graph, op: Op) -> bool:
+    # the broadcasting kernels too: an input of the output's shape has the output's flat index, and
+    # the other (broadcast) input is a different buffer the planner never overlaps with the output
+    return _same_layout(graph, op)
+
+
+@register_in_place("quantize")
+def in_place_quantize(graph: Graph, op: Op) -> bool:
+    # int8 -> int8 element for element; float32 -> int8 writes byte i over float element i // 4
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    return x.size == out.size and out.dtype == "int8" and x.dtype in ("int8", "float32")
 
 
 # --------------------------------------------------------------------------- quantize / dequantize

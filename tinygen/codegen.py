@@ -23,11 +23,10 @@ memory, written to a temporary sibling folder, then renamed into place.
 from __future__ import annotations
 
 import json
-import keyword
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +36,12 @@ import numpy as np
 from tinygen import __version__
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, op_macs
+from tinygen.naming import c_identifier
 from tinygen.lowering import LOWERINGS, KernelCall
 from tinygen.numerics import check_rounding
 from tinygen.planner import MemoryPlan, plan
 from tinygen.resources import resource_dir
 
-_C_KEYWORDS = frozenset(
-    "auto break case char const continue default do double else enum extern float for goto if inline int long "
-    "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
-    "_Bool _Complex _Imaginary".split()
-)
 _CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
 _NP_OF_CTYPE = {"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16, "int32_t": np.int32, "float": np.float32}
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
@@ -69,16 +64,6 @@ class Library:
     @property
     def sources(self) -> list[Path]:
         return [f for f in self.files if f.suffix == ".c"]
-
-
-def c_identifier(text: str) -> str:
-    """A valid C identifier from a model name: other characters become ``_``."""
-    ident = re.sub(r"[^0-9A-Za-z_]", "_", text.strip()) or "model"
-    if ident[0].isdigit():
-        ident = "m_" + ident
-    if ident in _C_KEYWORDS or keyword.iskeyword(ident):
-        ident = "model_" + ident
-    return ident
 
 
 def _c_string(text: str) -> str:

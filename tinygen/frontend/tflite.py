@@ -23,7 +23,6 @@ Mapping decisions (see docs/INTERNALS.md for the IR conventions):
 
 from __future__ import annotations
 
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ import tflite
 
 from tinygen import ir
 from tinygen.errors import TinygenError, UnsupportedError
+from tinygen.naming import c_identifier
 
 #: .tflite builtin operator -> IR op kind
 SUPPORTED_OPS: dict[str, str] = {
@@ -176,14 +176,6 @@ def _read(path_or_bytes: str | Path | bytes | bytearray | memoryview) -> tuple[b
         raise TinygenError(f"{path}: cannot read it ({exc.strerror})") from None
 
 
-def c_identifier(text: str) -> str:
-    """``text`` made a valid C identifier (the graph name prefixes every emitted C symbol)."""
-    name = re.sub(r"[^0-9A-Za-z_]", "_", text)
-    if not name:
-        return "model"
-    return f"m_{name}" if name[0].isdigit() else name
-
-
 def _op_name(model: Any, code_index: int) -> str:
     code = model.OperatorCodes(code_index)
     # Old files store the code in the deprecated int8 field; codes >= 127 only in the new one.
@@ -277,7 +269,7 @@ def _parse(buf: bytes, label: str) -> _RawModel:
         return raw
     except TinygenError:
         raise
-    except (struct.error, IndexError, ValueError, TypeError, AttributeError, OverflowError, MemoryError) as exc:
+    except (struct.error, IndexError, ValueError, TypeError, AttributeError, OverflowError, MemoryError):
         raise TinygenError(
             f"{label}: truncated or corrupt .tflite file ({len(buf)} bytes; its tables point past the end or "
             "hold invalid data); re-export or re-download the model"

@@ -8,7 +8,6 @@ nested models, and fixes the batch dimension to 1.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from tinygen.errors import TinygenError, UnsupportedError
@@ -16,14 +15,9 @@ from tinygen.ir import Graph
 from tinygen.quantize.builder import Builder
 from tinygen.quantize.layers import SUPPORTED_LAYERS, emit_layer, layer_error
 from tinygen.quantize.passes import simplify
+from tinygen.naming import c_identifier
 
 __all__ = ["SUPPORTED_LAYERS", "c_identifier", "fixed_shape", "keras_to_float_graph"]
-
-
-def c_identifier(name: str) -> str:
-    """A model name usable as a C identifier prefix."""
-    ident = re.sub(r"[^0-9A-Za-z_]", "_", name).strip("_") or "model"
-    return ident if ident[0].isalpha() else f"m_{ident}"
 
 
 def fixed_shape(shape: Any, what: str) -> tuple[int, ...]:

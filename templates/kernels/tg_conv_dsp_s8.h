@@ -94,6 +94,21 @@ TG_INLINE uint32_t tg_load32(const void *p)
     memcpy(&v, p, sizeof v); /* one (unaligned) LDR on Cortex-M4/M7 */
     return v;
 }
+/* lo, hi = the 32-bit words at byte offset `off` (a literal) and off + 4 of p, p + off 4-byte aligned:
+   one LDRD (GCC does not pair the two loads on Thumb-2 by itself) */
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+#define TG_LDRD(lo, hi, p, off)                                                                                \
+    __asm__("ldrd %0, %1, [%2, #" #off "]"                                                                     \
+            : "=&r"(lo), "=&r"(hi)                                                                              \
+            : "r"(p), "m"(*(const char(*)[(off) + 8])(const void *)(p)))
+#else
+#define TG_LDRD(lo, hi, p, off)                                                                                \
+    do                                                                                                         \
+    {                                                                                                          \
+        (lo) = tg_load32((const char *)(p) + (off));                                                           \
+        (hi) = tg_load32((const char *)(p) + (off) + 4);                                                       \
+    } while (0)
+#endif
 TG_INLINE void tg_store32(void *p, int32_t v)
 {
     memcpy(p, &v, sizeof v);

@@ -1,111 +1,388 @@
 /*
  * tg_depthwise_3x3_s8: 3x3 depthwise convolution fast path (see tg_depthwise_3x3_s8.h).
+ *
+ * The kernel sees the image as "lines" (ring rows) of "values": lines are image rows, or image
+ * columns when the image is taller than wide (so that a narrow image, e.g. KWS's 25x5, still gives
+ * long lines); the weights are transposed to match.
  */
 #include "tg_depthwise_3x3_s8.h"
 
 #include "tg_conv_dsp_s8.h"
 
-/* position of channel j (0..3) of a group in the packed order 0, 2, 1, 3 */
-#define TG_DW3_SLOT(j) ((((j) & 1) << 1) | ((j) >> 1))
-
-TG_INLINE int8_t tg_dw3_out(int32_t acc, int32_t multiplier, int32_t shift, int32_t output_offset, int32_t act_min,
-                            int32_t act_max)
-{
-    const int32_t v = tg_requantize_mac(acc, multiplier, shift) + output_offset;
-    return (int8_t)TG_CLAMP(v, act_min, act_max);
-}
+/* requantization variants */
+#define TG_DW3_GENERIC 0 /* tg_requantize_mac */
+#define TG_DW3_FAST_SAT 1 /* fast form, clamp range -128..127 */
+#define TG_DW3_FAST_CLAMP 2 /* fast form, narrower clamp range */
 
 #if TG_DSP
-/* One tap of four channels: x holds channels 0..3, w the packed int16 weights 0, 2, 1, 3. */
-#define TG_DW3_TAP(px, w)                                                                                           \
-    do                                                                                                             \
-    {                                                                                                              \
-        const uint32_t x_ = tg_load32(px);                                                                         \
-        const int32_t e_ = tg_sxtb16(x_), o_ = tg_sxtb16_ror8(x_);                                                 \
-        const int32_t we_ = (int32_t)tg_load32(w), wo_ = (int32_t)tg_load32((w) + 2);                              \
-        acc0 = tg_smlabb(e_, we_, acc0);                                                                           \
-        acc2 = tg_smlatt(e_, we_, acc2);                                                                           \
-        acc1 = tg_smlabb(o_, wo_, acc1);                                                                           \
-        acc3 = tg_smlatt(o_, wo_, acc3);                                                                           \
-    } while (0)
+#if defined(__ARM_FEATURE_DSP)
+TG_INLINE int32_t tg_dw3_smlabt(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlabt(a, b, acc);
+}
+TG_INLINE int32_t tg_dw3_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlatb(a, b, acc);
+}
+TG_INLINE int32_t tg_dw3_sat8(int32_t x)
+{
+    return __ssat(x, 8);
+}
+#else
+/* host stand-ins (TG_DSP_EMULATE) */
+TG_INLINE int32_t tg_dw3_smlabt(int32_t a, int32_t b, int32_t acc)
+{
+    const int32_t p = (int32_t)(int16_t)((uint32_t)a & 0xffffu) * (int32_t)(int16_t)((uint32_t)b >> 16);
+    return (int32_t)((uint32_t)acc + (uint32_t)p);
+}
+TG_INLINE int32_t tg_dw3_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return tg_dw3_smlabt(b, a, acc);
+}
+TG_INLINE int32_t tg_dw3_sat8(int32_t x)
+{
+    return TG_CLAMP(x, -128, 127);
+}
 #endif
 
+/* SMMLAR: acc + ((a * b + 2^31) >> 32), no ACLE intrinsic */
+TG_INLINE int32_t tg_dw3_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    return acc + (int32_t)(((int64_t)a * b + (INT64_C(1) << 31)) >> 32);
+#endif
+}
+
+/* two int16 values as one SMLAD operand: lo in bits 0..15, hi in 16..31 */
+TG_INLINE int32_t tg_dw3_pair(int32_t lo, int32_t hi)
+{
+    return (int32_t)(((uint32_t)lo & 0xffffu) | ((uint32_t)hi << 16));
+}
+
+/*
+ * The output value of accumulator `acc`. Fast variants (exact within the bounds the lowering checks, see
+ * tg_depthwise_3x3_s8.h): the kernel
+ * accumulates 2 * acc (doubled weights and bias), and
+ *   SaturatingRoundingDoublingHighMul(acc, m) = (acc * m + 2^30) >> 31 = SMMULR(2 * acc, m) = v,
+ *   RoundingDivideByPOT(v, r) + offset = (v + (v < 0 ? -1 : 0) + 2^(r-1) + offset * 2^r) >> r
+ * (half away from zero); rnd = 2^(r-1) + offset * 2^r. The sign of 2 * acc may stand for the sign
+ * of v: they differ only when v = 0, and then (-1 + rnd) >> r = rnd >> r = offset.
+ */
+TG_INLINE int32_t tg_dw3_out(int32_t acc, int mode, int32_t multiplier, int32_t shift, int32_t rnd, int32_t offset,
+                             int32_t act_min, int32_t act_max)
+{
+    int32_t v;
+    if (mode == TG_DW3_GENERIC)
+    {
+        v = tg_requantize_mac(acc, multiplier, shift) + offset;
+        return TG_MIN(TG_MAX(v, act_min), act_max);
+    }
+    v = tg_dw3_smmlar(acc, multiplier, rnd + (acc >> 31)) >> -shift;
+    if (mode == TG_DW3_FAST_SAT)
+    {
+        return tg_dw3_sat8(v);
+    }
+    return TG_MIN(TG_MAX(v, act_min), act_max);
+}
+
+/*
+ * One output line of one channel from the ring on the DSP path. ws holds, for ring slot s, the weight
+ * pairs (w[3k], w[3k+1]) and (w[3k+1], w[3k+2]) of the kernel line k in that slot at ws[2s], ws[2s+1],
+ * and us[s] its lone weight w[3k+2]. The ring interleaves its slots by pairs of values (see
+ * TG_DW3_AT), so the six words of a block hold values 2j, 2j+1 of slots 0, 1, 2 and then 2j+2, 2j+3.
+ */
+/* slot s of four stride-1 outputs (see tg_dw3_line_dsp) */
+#define TG_DW3_QUAD(s)                                                                                             \
+    do                                                                                                             \
+    {                                                                                                              \
+        const int32_t p_ = ws[2 * (s)], q_ = ws[2 * (s) + 1];                                                      \
+        const int32_t va_ = (int32_t)tg_load32(blk + 2 * (s)), vb_ = (int32_t)tg_load32(blk + 6 + 2 * (s));       \
+        const int32_t vc_ = (int32_t)tg_load32(blk + 12 + 2 * (s));                                                \
+        a0 = tg_smlad(va_, p_, a0);                                                                                \
+        a1 = tg_dw3_smlatb(va_, p_, a1);                                                                           \
+        a0 = tg_dw3_smlabt(vb_, q_, a0);                                                                           \
+        a1 = tg_smlad(vb_, q_, a1);                                                                                \
+        a2 = tg_smlad(vb_, p_, a2);                                                                                \
+        a3 = tg_dw3_smlatb(vb_, p_, a3);                                                                           \
+        a2 = tg_dw3_smlabt(vc_, q_, a2);                                                                           \
+        a3 = tg_smlad(vc_, q_, a3);                                                                                \
+    } while (0)
+
+TG_INLINE void tg_dw3_line_dsp(const int16_t *ring, const int32_t *ws, const int32_t *us, int8_t *out, int32_t step,
+                               int32_t n, int32_t stride, int32_t bias, int mode, int32_t multiplier, int32_t shift,
+                               int32_t rnd, int32_t offset, int32_t act_min, int32_t act_max)
+{
+    const int16_t *blk = ring;
+    int32_t i = 0;
+    if (stride == 1)
+    {
+        /*
+         * outputs i..i+3 from values i..i+5 of each slot: A = (i, i+1), B = (i+2, i+3), C = (i+4, i+5).
+         * The weights are reloaded per slot (two loads for eight MACs), which leaves registers for
+         * the four accumulators and the requantization constants.
+         */
+        for (; i + 4 <= n; i += 4)
+        {
+            int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+            TG_DW3_QUAD(0);
+            TG_DW3_QUAD(1);
+            TG_DW3_QUAD(2);
+            out[0] = (int8_t)tg_dw3_out(a0, mode, multiplier, shift, rnd, offset, act_min, act_max);
+            out += step;
+            out[0] = (int8_t)tg_dw3_out(a1, mode, multiplier, shift, rnd, offset, act_min, act_max);
+            out += step;
+            out[0] = (int8_t)tg_dw3_out(a2, mode, multiplier, shift, rnd, offset, act_min, act_max);
+            out += step;
+            out[0] = (int8_t)tg_dw3_out(a3, mode, multiplier, shift, rnd, offset, act_min, act_max);
+            out += step;
+            blk += 12;
+        }
+    }
+    {
+        const int32_t p0 = ws[0], q0 = ws[1], p1 = ws[2], q1 = ws[3], p2 = ws[4], q2 = ws[5];
+        if (stride == 1)
+        {
+            /* outputs i, i+1 from values i..i+3 of each slot: A = (i, i+1), B = (i+2, i+3) */
+            for (; i + 2 <= n; i += 2)
+            {
+                int32_t a0, a1;
+                int32_t va = (int32_t)tg_load32(blk), vb = (int32_t)tg_load32(blk + 6);
+                a0 = tg_smlad(va, p0, bias);
+                a1 = tg_dw3_smlatb(va, p0, bias);
+                a0 = tg_dw3_smlabt(vb, q0, a0);
+                a1 = tg_smlad(vb, q0, a1);
+                va = (int32_t)tg_load32(blk + 2);
+                vb = (int32_t)tg_load32(blk + 8);
+                a0 = tg_smlad(va, p1, a0);
+                a1 = tg_dw3_smlatb(va, p1, a1);
+                a0 = tg_dw3_smlabt(vb, q1, a0);
+                a1 = tg_smlad(vb, q1, a1);
+                va = (int32_t)tg_load32(blk + 4);
+                vb = (int32_t)tg_load32(blk + 10);
+                a0 = tg_smlad(va, p2, a0);
+                a1 = tg_dw3_smlatb(va, p2, a1);
+                a0 = tg_dw3_smlabt(vb, q2, a0);
+                a1 = tg_smlad(vb, q2, a1);
+                out[0] = (int8_t)tg_dw3_out(a0, mode, multiplier, shift, rnd, offset, act_min, act_max);
+                out[step] = (int8_t)tg_dw3_out(a1, mode, multiplier, shift, rnd, offset, act_min, act_max);
+                out += 2 * step;
+                blk += 6;
+            }
+            if (i < n)
+            {
+                int32_t a = tg_smlad((int32_t)tg_load32(blk), p0, bias);
+                a = tg_dw3_smlabt((int32_t)tg_load32(blk + 6), q0, a);
+                a = tg_smlad((int32_t)tg_load32(blk + 2), p1, a);
+                a = tg_dw3_smlabt((int32_t)tg_load32(blk + 8), q1, a);
+                a = tg_smlad((int32_t)tg_load32(blk + 4), p2, a);
+                a = tg_dw3_smlabt((int32_t)tg_load32(blk + 10), q2, a);
+                *out = (int8_t)tg_dw3_out(a, mode, multiplier, shift, rnd, offset, act_min, act_max);
+            }
+            return;
+        }
+        /* stride 2: output i from values 2i..2i+2, SMLAD of (2i, 2i+1), SMLABB of 2i+2 with the lone weight */
+        for (; i < n; ++i)
+        {
+            int32_t a = tg_smlad((int32_t)tg_load32(blk), p0, bias);
+            a = tg_smlabb((int32_t)tg_load32(blk + 6), us[0], a);
+            a = tg_smlad((int32_t)tg_load32(blk + 2), p1, a);
+            a = tg_smlabb((int32_t)tg_load32(blk + 8), us[1], a);
+            a = tg_smlad((int32_t)tg_load32(blk + 4), p2, a);
+            a = tg_smlabb((int32_t)tg_load32(blk + 10), us[2], a);
+            *out = (int8_t)tg_dw3_out(a, mode, multiplier, shift, rnd, offset, act_min, act_max);
+            out += step;
+            blk += 6;
+        }
+    }
+}
+#endif
+
+/* halfword index of value i of ring slot s: blocks of six halfwords hold values 2j, 2j+1 of slots 0..2 */
+#define TG_DW3_AT(s, i) (((i) >> 1) * 6 + 2 * (s) + ((i)&1))
+
+/*
+ * Copy an input line (`src`: its first value, values `step` apart; NULL: a padding line) into ring
+ * slot `slot`: values pad..pad+len-1 of the slot, the others (up to `width`) input_zp.
+ */
+static void tg_dw3_fill(int16_t *ring, int32_t slot, const int8_t *src, int32_t len, int32_t step, int32_t pad,
+                        int32_t width, int32_t zp)
+{
+    int16_t *line = ring + 2 * slot;
+    const int32_t lo = src != NULL ? TG_MIN(pad, width) : width, hi = src != NULL ? TG_MIN(pad + len, width) : width;
+    int16_t *d;
+    int32_t i;
+    /* whole blocks holding a padding value: zero points first, the input values overwrite theirs */
+    for (i = 0, d = line; i < lo; i += 2, d += 6)
+    {
+        d[0] = d[1] = (int16_t)zp;
+    }
+    for (i = hi & ~1, d = line + TG_DW3_AT(0, i); i < width; i += 2, d += 6)
+    {
+        d[0] = d[1] = (int16_t)zp;
+    }
+    if (lo < hi)
+    {
+        const int32_t step2 = 2 * step;
+        i = lo;
+        d = line + TG_DW3_AT(0, i & ~1);
+        if ((i & 1) != 0)
+        {
+            d[1] = *src;
+            src += step;
+            ++i;
+            d += 6;
+        }
+        {
+            /* four values per step, all loads at register offsets from one pointer */
+            const int32_t step3 = 3 * step, step4 = 4 * step;
+            const int8_t *end = src + ((hi - i) >> 2) * step4;
+            i += (hi - i) & ~3;
+            while (src != end)
+            {
+                d[0] = src[0];
+                d[1] = src[step];
+                d[6] = src[step2];
+                d[7] = src[step3];
+                src += step4;
+                d += 12;
+            }
+        }
+        for (; i + 2 <= hi; i += 2, d += 6)
+        {
+            d[0] = src[0];
+            d[1] = src[step];
+            src += step2;
+        }
+        if (i < hi)
+        {
+            d[0] = *src;
+        }
+    }
+}
+
 void tg_depthwise_3x3_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t channels,
-                         const int16_t *packed, const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                         const int8_t *filter, const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                          int8_t *output, int32_t out_h, int32_t out_w, int32_t stride_h, int32_t stride_w,
                          int32_t pad_top, int32_t pad_left, int32_t input_zp, int32_t output_offset, int32_t act_min,
-                         int32_t act_max, int8_t *scratch)
+                         int32_t act_max, int32_t fast, int16_t *scratch)
 {
-    int32_t b, oy, ox, c, t;
-    int32_t tap_offset[9]; /* of tap t from the window's top-left input pixel */
-    for (t = 0; t < 9; ++t)
+    /* columns as lines when that makes the lines longer */
+    const int cols = out_h > out_w;
+    const int32_t lines = cols ? in_w : in_h, len = cols ? in_h : in_w;
+    const int32_t line_step = cols ? channels : in_w * channels, value_step = cols ? in_w * channels : channels;
+    const int32_t out_lines = cols ? out_w : out_h, out_len = cols ? out_h : out_w;
+    const int32_t out_line_step = cols ? channels : out_w * channels, out_step = cols ? out_w * channels : channels;
+    const int32_t line_stride = cols ? stride_w : stride_h, stride = cols ? stride_h : stride_w;
+    const int32_t line_pad = cols ? pad_left : pad_top, pad = cols ? pad_top : pad_left;
+    /* values per ring slot: + 1 as the DSP path's pair loads read one value more, even for the blocks */
+    const int32_t width = ((out_len - 1) * stride + 4 + 1) & ~1;
+    /* line l of the image sits in ring slot (l + line_pad) % 3, kept incrementally */
+    const int32_t slot_step = line_stride % 3;
+    int32_t b, c, ol, a, k, toff[9];
+    for (a = 0; a < 3; ++a)
     {
-        tap_offset[t] = ((t / 3) * in_w + t % 3) * channels;
-    }
-    for (c = 0; c < channels; ++c)
-    {
-        scratch[c] = (int8_t)input_zp;
+        for (k = 0; k < 3; ++k)
+        {
+            toff[3 * a + k] = (cols ? 3 * k + a : 3 * a + k) * channels;
+        }
     }
     for (b = 0; b < batches; ++b)
     {
-        const int8_t *image = input + b * in_h * in_w * channels;
-        for (oy = 0; oy < out_h; ++oy)
+        for (c = 0; c < channels; ++c)
         {
-            const int32_t y0 = oy * stride_h - pad_top;
-            for (ox = 0; ox < out_w; ++ox)
+            const int8_t *src = input + b * in_h * in_w * channels + c;
+            int8_t *dst = output + b * out_h * out_w * channels + c;
+            int32_t w[9];
+            int32_t next = -line_pad, next_slot = 0; /* first input line not in the ring, its slot */
+            int32_t s0 = 0;                          /* slot of the current output line's first input line */
+            for (k = 0; k < 9; ++k)
             {
-                const int32_t x0 = ox * stride_w - pad_left;
-                int8_t *out = output + ((b * out_h + oy) * out_w + ox) * channels;
-                /* tap t reads channel c at taps[t][c]: the input pixel, or the zero-point row */
-                const int8_t *taps[9];
-                if (y0 >= 0 && y0 + 3 <= in_h && x0 >= 0 && x0 + 3 <= in_w)
-                {
-                    const int8_t *origin = image + (y0 * in_w + x0) * channels;
-                    for (t = 0; t < 9; ++t)
-                    {
-                        taps[t] = origin + tap_offset[t];
-                    }
-                }
-                else
-                {
-                    for (t = 0; t < 9; ++t)
-                    {
-                        const int32_t y = y0 + t / 3, x = x0 + t % 3;
-                        taps[t] = (y >= 0 && y < in_h && x >= 0 && x < in_w) ? image + (y * in_w + x) * channels
-                                                                            : scratch;
-                    }
-                }
-                c = 0;
+                w[k] = filter[toff[k] + c];
+            }
 #if TG_DSP
-                for (; c + 4 <= channels; c += 4)
+            {
+                /* fast: 2^(r-1) + offset * 2^r for the right shift r = -shift >= 1 (in uint32: no overflow UB) */
+                const int32_t rnd = fast ? (int32_t)((UINT32_C(1) << (-shift[c] - 1)) +
+                                                     (uint32_t)output_offset * (UINT32_C(1) << -shift[c]))
+                                         : 0;
+                /* fast variants accumulate 2 * acc: doubled weights, and `bias` holds 2 * bias already */
+                const int32_t m = fast ? 2 : 1, bias_c = bias[c];
+                const int sat = act_min == -128 && act_max == 127;
+                /* weights of kernel lines 0, 1, 2, 0, 1, 2: ring slots 0..2 hold kernel lines r.. r+2 */
+                int32_t pq[12], u[6];
+                for (a = 0; a < 3; ++a)
                 {
-                    const int16_t *w = packed + (c >> 2) * 36;
-                    int32_t acc0 = bias[c], acc1 = bias[c + 1], acc2 = bias[c + 2], acc3 = bias[c + 3];
-                    TG_DW3_TAP(taps[0] + c, w);
-                    TG_DW3_TAP(taps[1] + c, w + 4);
-                    TG_DW3_TAP(taps[2] + c, w + 8);
-                    TG_DW3_TAP(taps[3] + c, w + 12);
-                    TG_DW3_TAP(taps[4] + c, w + 16);
-                    TG_DW3_TAP(taps[5] + c, w + 20);
-                    TG_DW3_TAP(taps[6] + c, w + 24);
-                    TG_DW3_TAP(taps[7] + c, w + 28);
-                    TG_DW3_TAP(taps[8] + c, w + 32);
-                    out[c] = tg_dw3_out(acc0, multiplier[c], shift[c], output_offset, act_min, act_max);
-                    out[c + 1] = tg_dw3_out(acc1, multiplier[c + 1], shift[c + 1], output_offset, act_min, act_max);
-                    out[c + 2] = tg_dw3_out(acc2, multiplier[c + 2], shift[c + 2], output_offset, act_min, act_max);
-                    out[c + 3] = tg_dw3_out(acc3, multiplier[c + 3], shift[c + 3], output_offset, act_min, act_max);
+                    pq[2 * a] = pq[2 * a + 6] = tg_dw3_pair(m * w[3 * a], m * w[3 * a + 1]);
+                    pq[2 * a + 1] = pq[2 * a + 7] = tg_dw3_pair(m * w[3 * a + 1], m * w[3 * a + 2]);
+                    u[a] = u[a + 3] = m * w[3 * a + 2];
                 }
 #endif
-                for (; c < channels; ++c)
+                for (ol = 0; ol < out_lines; ++ol)
                 {
-                    const int16_t *w = packed + (c >> 2) * 36 + TG_DW3_SLOT(c & 3); /* tap t at w[4t] */
-                    int32_t acc = bias[c];
-                    acc += taps[0][c] * w[0] + taps[1][c] * w[4] + taps[2][c] * w[8];
-                    acc += taps[3][c] * w[12] + taps[4][c] * w[16] + taps[5][c] * w[20];
-                    acc += taps[6][c] * w[24] + taps[7][c] * w[28] + taps[8][c] * w[32];
-                    out[c] = tg_dw3_out(acc, multiplier[c], shift[c], output_offset, act_min, act_max);
+                    const int32_t l0 = ol * line_stride - line_pad;
+                    int8_t *out = dst + ol * out_line_step;
+                    if (next < l0)
+                    {
+                        next = l0;
+                        next_slot = s0;
+                    }
+                    for (; next < l0 + 3; ++next)
+                    {
+                        tg_dw3_fill(scratch, next_slot, next >= 0 && next < lines ? src + next * line_step : NULL, len,
+                                    value_step, pad, width, input_zp);
+                        next_slot = next_slot == 2 ? 0 : next_slot + 1;
+                    }
+#if TG_DSP
+                    if (stride <= 2)
+                    {
+                        const int32_t r = s0 == 0 ? 0 : 3 - s0; /* kernel line in slot 0 */
+                        const int32_t *ws = pq + 2 * r, *us = u + r;
+                        if (fast && sat)
+                        {
+                            tg_dw3_line_dsp(scratch, ws, us, out, out_step, out_len, stride, bias_c, TG_DW3_FAST_SAT,
+                                            multiplier[c], shift[c], rnd, output_offset, act_min, act_max);
+                        }
+                        else if (fast)
+                        {
+                            tg_dw3_line_dsp(scratch, ws, us, out, out_step, out_len, stride, bias_c,
+                                            TG_DW3_FAST_CLAMP, multiplier[c], shift[c], rnd, output_offset, act_min,
+                                            act_max);
+                        }
+                        else
+                        {
+                            tg_dw3_line_dsp(scratch, ws, us, out, out_step, out_len, stride, bias_c, TG_DW3_GENERIC,
+                                            multiplier[c], shift[c], rnd, output_offset, act_min, act_max);
+                        }
+                    }
+                    else
+#endif
+                    {
+                        /* portable path (and strides > 2): plain sums, TFLite's requantization */
+                        const int32_t s1 = (s0 + 1) % 3, s2 = (s0 + 2) % 3;
+                        int32_t i;
+                        for (i = 0; i < out_len; ++i)
+                        {
+                            const int32_t x = i * stride;
+                            int32_t v = fast ? bias[c] / 2 : bias[c];
+                            for (k = 0; k < 3; ++k)
+                            {
+                                v += scratch[TG_DW3_AT(s0, x + k)] * w[k] + scratch[TG_DW3_AT(s1, x + k)] * w[3 + k] +
+                                     scratch[TG_DW3_AT(s2, x + k)] * w[6 + k];
+                            }
+                            v = tg_requantize_mac(v, multiplier[c], shift[c]) + output_offset;
+                            out[i * out_step] = (int8_t)TG_MIN(TG_MAX(v, act_min), act_max);
+                        }
+                    }
+                    s0 += slot_step;
+                    s0 = s0 >= 3 ? s0 - 3 : s0;
                 }
+#if TG_DSP
             }
+#endif
         }
     }
 }

@@ -7,31 +7,40 @@
 
 #include <stdint.h>
 
+/** Bytes of `scratch` tg_depthwise_3x3_s8 needs: a ring of three int16 input rows. */
+#define TG_DEPTHWISE_3X3_SCRATCH_BYTES(out_h, out_w, stride_h, stride_w) \
+    (3 * ((TG_DEPTHWISE_3X3_MAX(((out_h)-1) * (stride_h), ((out_w)-1) * (stride_w)) + 5) & ~1) * 2)
+#define TG_DEPTHWISE_3X3_MAX(a, b) ((a) > (b) ? (a) : (b))
+
 /**
- * @brief 3x3 depthwise convolution, any stride and padding.
+ * @brief 3x3 depthwise convolution, any stride and padding; `output` may equal `input`.
  *
- * Layouts: input NHWC [batches, in_h, in_w, channels], output NHWC [batches, out_h, out_w, channels].
- * Taps t = 3 * ky + kx outside the image read `input_zp` (real 0.0).
+ * Layouts: input NHWC [batches, in_h, in_w, channels], output NHWC [batches, out_h, out_w, channels],
+ * filter TFLite's [1, 3, 3, channels] int8 (unchanged). Taps outside the image read `input_zp`.
  *
- * `packed` holds the TFLite weights [1, 3, 3, channels] reordered and sign-extended offline
- * (exactly) to int16: for each group g of four channels (the last one zero-padded) and each tap t,
- * the weights of channels 4g+0, 4g+2, 4g+1, 4g+3 at packed[(g * 9 + t) * 4 + 0..3]. That is the
- * order SXTB16 leaves four input bytes in, so on the DSP path each tap of four channels costs one
- * input load, two SXTB16, one doubleword weight load and four SMLABB/SMLATT; the portable path
- * reads the same array.
+ * The kernel works one channel at a time: it copies the input rows of the channel it needs, as int16
+ * with the padding filled in, into a ring of three rows in `scratch`, and computes the channel's
+ * output row by row from the ring. On the DSP path two horizontally adjacent taps are one 32-bit
+ * load of the ring and one SMLAD, and the requantization constants of the channel stay in registers.
  *
- * Every output pixel reads its nine taps through nine row pointers; a tap outside the image points
- * into `scratch`, which the kernel fills with `input_zp` once, so border pixels run the same code.
+ * In place: every input row of a channel is in the ring before any output of that channel is
+ * written, and a channel's outputs only overwrite that channel's inputs. So with stride 1 and the
+ * output the input's shape (same padding), `output == input` is exact: output row oy is written
+ * after input row oy + 1 entered the ring.
  *
  * @param bias    [channels] int32: bias - input_zp * sum of the nine taps (offline)
  * @param multiplier, shift  [channels] per-channel requantization (shift > 0: left)
  * @param act_min, act_max   clamp range within -128..127
- * @param scratch  `channels` bytes (the zero-point row)
+ * @param fast    nonzero when the lowering proved, for every channel, that the DSP path's fast
+ *                requantization is exact (double rounding, multiplier >= 0, shift in -30..-1, and
+ *                bound = |bias| + 128 * sum |w| with 2 * bound and bound + 2 + 2^(-shift-1) +
+ *                128 * 2^-shift within int32); then `bias` holds 2 * the folded bias
+ * @param scratch  TG_DEPTHWISE_3X3_SCRATCH_BYTES(out_h, out_w, stride_h, stride_w) bytes, 2-byte aligned
  */
 void tg_depthwise_3x3_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t channels,
-                         const int16_t *packed, const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                         const int8_t *filter, const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                          int8_t *output, int32_t out_h, int32_t out_w, int32_t stride_h, int32_t stride_w,
                          int32_t pad_top, int32_t pad_left, int32_t input_zp, int32_t output_offset, int32_t act_min,
-                         int32_t act_max, int8_t *scratch);
+                         int32_t act_max, int32_t fast, int16_t *scratch);
 
 #endif /* TG_DEPTHWISE_3X3_S8_H */

@@ -9,16 +9,18 @@
 /**
  * @brief output[b, o] = clamp(requant(bias[o] + sum_i input[b, i] * weights[o, i]) + output_offset)
  *
- * Layouts: input [batches, in_features], weights [out_features, in_features] (TFLite's),
- * output [batches, out_features]; all int8. `bias` is int32 with the input offset folded in
- * (bias - input_zp * sum(weights[o])). `multiplier`/`shift` have out_features entries when
- * `per_channel` is 1, one entry otherwise. act_min..act_max within -128..127.
+ * Layouts: input [batches, in_features], output [batches, out_features]; all int8. Weights
+ * [out_features, in_features] reordered offline (tinygen/lowering/mac_ops.py, same size): for each
+ * quad of rows o..o+3 (o a multiple of 4), per complete group of four inputs the four bytes of row o,
+ * then of o+1, o+2, o+3; then the depth % 4 tail bytes of rows o, o+1, o+2, o+3. Rows after the last
+ * complete quad keep their natural layout. `bias` is int32 with the input offset folded in
+ * (bias - input_zp * sum(weights[o])); rq/mode: tg_requant_fast.h, output o uses rq[rq_step * o ..]:
+ * rq_step 3 per channel ([out_features][3]), 0 per tensor (one triple). act_min..act_max within -128..127.
  * Needs no scratch: the DSP path sign-extends each group of four inputs once (SXTB16) and uses it
- * for four weight rows (SMLAD).
+ * for four weight rows (SMLAD), whose bytes sit next to each other.
  */
 void tg_fully_connected_s8(const int8_t *input, int32_t batches, int32_t in_features, const int8_t *weights,
-                           const int32_t *bias, const int32_t *multiplier, const int32_t *shift, int32_t per_channel,
-                           int8_t *output, int32_t out_features, int32_t output_offset, int32_t act_min,
-                           int32_t act_max);
+                           const int32_t *bias, const int32_t *rq, int32_t rq_step, int32_t mode, int8_t *output,
+                           int32_t out_features, int32_t output_offset, int32_t act_min, int32_t act_max);
 
 #endif /* TG_FULLY_CONNECTED_S8_H */

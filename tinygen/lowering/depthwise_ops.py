@@ -1,33 +1,91 @@
 """Lowering of depthwise_conv2d (general kernel and the 3x3 fast path).
 
 It shares the bias folding and requantization helpers of :mod:`tinygen.lowering.mac_ops`.
-Depthwise 3x3 weights are reordered and sign-extended to int16 in the channel order SXTB16
-produces, the operand layout of SMLABB/SMLATT (the portable path reads the same array).
+Weights stay int8 with exactly the .tflite bytes: tg_depthwise_s8 and the 3x3 ring kernel
+tg_depthwise_3x3_s8 read TFLite's layout [1, kh, kw, C]; tg_depthwise_3x3_ch_s8 (small images) reads
+it reordered by channel groups. The ring kernel may run in place (see :func:`depthwise_in_place`).
+Both 3x3 kernels get a per-layer ``fast`` flag: the lowering proves here, offline, that their
+SMMLAR requantization is exact, and then passes doubled biases.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tinygen.ir import Op
-from tinygen.lowering.base import KernelCall, LoweringContext, register
+from tinygen.ir import Graph, Op
+from tinygen.lowering.base import KernelCall, LoweringContext, register, register_in_place
 from tinygen.lowering.mac_ops import _conv_call, _folded_bias, _hint, _requant_arrays, _weights
 from tinygen.qparams import ConvParams, op_params
 
 
-def pack_depthwise_3x3(weights: np.ndarray) -> np.ndarray:
-    """TFLite depthwise 3x3 weights [1, 3, 3, C] -> tg_depthwise_3x3_s8's int16 layout.
+def scratch_3x3(out_h: int, out_w: int, stride_h: int, stride_w: int) -> int:
+    """Bytes of tg_depthwise_3x3_s8's ring of three int16 input lines (TG_DEPTHWISE_3X3_SCRATCH_BYTES)."""
+    return 3 * ((max((out_h - 1) * stride_h, (out_w - 1) * stride_w) + 5) & ~1) * 2
 
-    packed[g, t, k] = w[tap t, channel 4g + (0, 2, 1, 3)[k]]: groups of four channels (the last one
-    padded with zeros) in the order SXTB16 splits four input bytes; see
-    templates/kernels/tg_depthwise_3x3_s8.h.
-    """
-    channels = weights.shape[3]
-    groups = (channels + 3) // 4
-    taps = np.zeros((9, groups * 4), dtype=np.int16)
-    taps[:, :channels] = weights.reshape(9, channels)
-    # [t, g, j] -> [g, t, j] with j reordered 0, 2, 1, 3
-    return taps.reshape(9, groups, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+
+def _is_3x3(graph: Graph, op: Op) -> bool:
+    w = graph.tensor(op.inputs[1])
+    x = graph.tensor(op.inputs[0])
+    stride = op.attrs.get("stride", (1, 1))
+    dilation = op.attrs.get("dilation", (1, 1))
+    return (
+        len(w.shape) == 4 and tuple(w.shape[1:3]) == (3, 3) and x.shape[-1] > 1
+        and op.attrs.get("depth_multiplier", 1) == 1 and tuple(dilation) == (1, 1) and min(stride) >= 1
+    )
+
+
+def fast_requantization(bias: np.ndarray, weights: np.ndarray, p: ConvParams, rounding: str) -> bool:
+    """Whether the 3x3 kernels' DSP requantization (SMMLAR of the doubled accumulator, one
+    rounding shift) is exact for every channel: TFLite's double rounding, multipliers >= 0, right
+    shifts 1..30, and no int32 overflow for any int8 input (see tg_depthwise_3x3_s8.h)."""
+    mult = np.asarray(p.multiplier, dtype=np.int64).reshape(-1)
+    shift = np.asarray(p.shift, dtype=np.int64).reshape(-1)
+    mult, shift = np.broadcast_to(mult, bias.shape), np.broadcast_to(shift, bias.shape)
+    if rounding != "double" or (mult < 0).any() or (shift > -1).any() or (shift < -30).any():
+        return False
+    bound = np.abs(bias.astype(np.int64)) + 128 * np.abs(weights.astype(np.int64)).reshape(-1, bias.size).sum(axis=0)
+    right = -shift
+    limit = 2**31 - 1
+    return bool((2 * bound <= limit).all() and (bound + 2 + 2 ** (right - 1) + 128 * 2**right <= limit).all())
+
+
+#: tg_depthwise_3x3_s8 (a ring of int16 lines per channel) pays off from this output line length on
+#: (measured on person_detect: 12x12 lines run faster in the ring, 6x6 four channels at a time);
+#: with shorter lines, layers of CHANNELS_MIN or more channels (a multiple of 4: the
+#: per-pixel set-up is shared by channels / 4 groups) run four channels at a time in
+#: tg_depthwise_3x3_ch_s8
+RING_MIN_LINE = 8
+CHANNELS_MIN = 16
+
+
+def uses_ring(graph: Graph, op: Op) -> bool:
+    """Whether a 3x3 depthwise op runs as tg_depthwise_3x3_s8 (else tg_depthwise_3x3_ch_s8)."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    channels = x.shape[-1]
+    if channels % 4 != 0 or channels < CHANNELS_MIN:
+        return True
+    return max(out.shape[1], out.shape[2]) >= RING_MIN_LINE
+
+
+def pack_channel_groups(weights: np.ndarray) -> np.ndarray:
+    """TFLite [1, 3, 3, C] -> tg_depthwise_3x3_ch_s8's order (the same bytes): per group of four
+    channels its nine taps' four weights, then the channels past the last group tap by tap."""
+    taps = weights.reshape(9, -1)
+    groups = taps.shape[1] // 4
+    head = taps[:, : 4 * groups].reshape(9, groups, 4).transpose(1, 0, 2).reshape(-1)
+    tail = taps[:, 4 * groups :].T.reshape(-1)
+    return np.concatenate([head, tail]).astype(np.int8)
+
+
+@register_in_place("depthwise_conv2d")
+def depthwise_in_place(graph: Graph, op: Op) -> bool:
+    """tg_depthwise_3x3_s8 may overwrite its input with stride 1 and output shape == input shape:
+    each channel's input rows enter its scratch ring before that channel's outputs overwrite them."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    return (
+        _is_3x3(graph, op) and uses_ring(graph, op) and tuple(op.attrs.get("stride", (1, 1))) == (1, 1)
+        and tuple(x.shape) == tuple(out.shape)
+    )
 
 
 @register("depthwise_conv2d")
@@ -46,7 +104,7 @@ def lower_depthwise(ctx: LoweringContext, op: Op) -> KernelCall:
         # with OHWI weights [M, kh, kw, 1], which runs as im2col + GEMM (exactly the same sums).
         return _conv_call(ctx, op, p, np.ascontiguousarray(weights.transpose(3, 1, 2, 0)), "depthwise (as conv)")
     sums = weights.astype(np.int64).reshape(kh * kw, out_c).sum(axis=0)
-    bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, sums, p.input_offset), "int32_t")
+    folded = _folded_bias(ctx, op, sums, p.input_offset)
     mult, shift = _requant_arrays(ctx, op, p, hint)
     tail = (str(-p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max))
     comment = (
@@ -54,13 +112,23 @@ def lower_depthwise(ctx: LoweringContext, op: Op) -> KernelCall:
         f"dil {p.dilation_h}x{p.dilation_w} {x.shape} -> {out.shape} {op.activation}"
     )
     if kh == 3 and kw == 3 and p.depth_multiplier == 1 and p.dilation_h == 1 and p.dilation_w == 1:
-        packed = ctx.const_array(f"{hint}_w_packed", pack_depthwise_3x3(weights), "int16_t")
+        fast = fast_requantization(folded, weights, p, ctx.rounding)
+        # the fast path accumulates twice the sum (exact: fast_requantization bounds it)
+        bias = ctx.const_array(f"{hint}_bias", folded * np.int32(2) if fast else folded, "int32_t")
+        ring = uses_ring(ctx.graph, op)
+        wsym = ctx.const_array(f"{hint}_w", weights if ring else pack_channel_groups(weights), "int8_t")
         args = (
-            ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), packed, bias, mult, shift,
+            ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, bias, mult, shift,
             ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
-            str(p.pad_top), str(p.pad_left), *tail, ctx.scratch_ptr(),
+            str(p.pad_top), str(p.pad_left), *tail, "1" if fast else "0",
         )
-        return KernelCall("tg_depthwise_3x3_s8", args, (), c, comment)
+        if ring:
+            args += (f"(int16_t *)(void *){ctx.scratch_ptr()}",)
+            return KernelCall("tg_depthwise_3x3_s8", args, (), scratch_3x3(oh, ow, p.stride_h, p.stride_w), comment)
+        # TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES: requantization values and sign-extended weights
+        scratch = 17 * c + 72 * (c // 4)
+        return KernelCall("tg_depthwise_3x3_ch_s8", args + (ctx.scratch_ptr(),), (), scratch, comment)
+    bias = ctx.const_array(f"{hint}_bias", folded, "int32_t")
     wsym = ctx.const_array(f"{hint}_w", weights, "int8_t")
     args = (
         ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), str(p.depth_multiplier),

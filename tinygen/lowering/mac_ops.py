@@ -6,11 +6,12 @@ What is exact to precompute is precomputed here, offline:
   equals ``sum(w * x) + (bias + input_offset * sum(w))`` in int32 (wrapping) arithmetic, provided
   padded taps read the input zero point (real 0.0, i.e. ``x + input_offset == 0``) instead of being
   skipped. The kernels do exactly that.
-* multipliers and shifts are const arrays (from :func:`tinygen.qparams.op_params`).
-
-Conv and fully connected need no reordered weights: the conv DSP path stores its int16 im2col
-columns pre-permuted instead (see templates/kernels/tg_conv_dsp_s8.h), so both paths share the TFLite
-weight layout.
+* requantization: three int32 per output channel for templates/kernels/tg_requant_fast.h; when every
+  channel shifts right by at least 2 (nearly always) they are the constants of its exact 5-instruction
+  form (right shift 2..22, output offset folded in), otherwise TFLite's multiplier and shift.
+* weights are reordered (same int8 bytes, same size) so the DSP loops load the rows they block
+  together from one pointer: channel pairs for the conv GEMM (tg_conv_gemm_s8.h), row quads for
+  fully connected (tg_fully_connected_s8.h). The portable paths read the same layouts.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from tinygen.errors import UnsupportedError
-from tinygen.ir import Op, Tensor
-from tinygen.lowering.base import KernelCall, LoweringContext, register
+from tinygen.ir import Graph, Op, Tensor
+from tinygen.lowering.base import KernelCall, LoweringContext, register, register_in_place
 from tinygen.numerics import wrap_int32
 from tinygen.qparams import ConvParams, FullyConnectedParams, op_params
 
@@ -60,6 +61,51 @@ def _requant_arrays(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnected
     return mult, shift
 
 
+#: tg_requant_fast.h modes
+RQ_GENERAL, RQ_FAST, RQ_FAST_FULL = 0, 1, 2
+
+
+def _rq_array(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnectedParams, hint: str, n: int) -> tuple[str, str]:
+    """The [n][3] int32 requantization values and the mode for tg_requant_fast.h."""
+    mult = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (n,))
+    shift = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (n,))
+    if np.any(mult < 0):
+        raise UnsupportedError(
+            f"{op.kind} op {op.name!r}: negative requantization multiplier (a negative weight or output scale); "
+            "re-quantize the model with positive scales"
+        )
+    if np.all((shift <= -2) & (shift >= -22)):
+        e = -shift
+        values = np.stack([mult, np.left_shift(1, e - 2) + p.output_offset * np.left_shift(1, e - 1), e - 1], axis=1)
+        mode = RQ_FAST_FULL if (p.act_min, p.act_max) == (-128, 127) else RQ_FAST
+    else:
+        values = np.stack([mult, shift, np.zeros_like(shift)], axis=1)
+        mode = RQ_GENERAL
+    return ctx.const_array(f"{hint}_rq", values.astype(np.int32), "int32_t"), str(mode)
+
+
+def _pair_layout(w2d: np.ndarray) -> np.ndarray:
+    """[out_c, depth] rows -> tg_conv_gemm_s8's pair-interleaved layout (same bytes, reordered)."""
+    return _blocked_layout(w2d, 2)
+
+
+def _blocked_layout(w2d: np.ndarray, rows: int) -> np.ndarray:
+    """Each block of ``rows`` rows: per complete group of four columns the rows' four bytes in turn,
+    then the rows' tails in turn; rows after the last complete block stay natural."""
+    out_c, depth = w2d.shape
+    full = depth & ~3
+    parts: list[np.ndarray] = []
+    blocks = out_c // rows
+    for blk in range(blocks):
+        r = w2d[blk * rows : (blk + 1) * rows]
+        parts.append(r[:, :full].reshape(rows, -1, 4).transpose(1, 0, 2).reshape(-1))
+        parts.append(r[:, full:].reshape(-1))
+    parts.append(w2d[blocks * rows :].reshape(-1))
+    out = np.concatenate(parts)
+    assert out.size == w2d.size
+    return out
+
+
 def _hint(op: Op) -> str:
     """Name stem of the op's const arrays (the code generator prefixes model name and layer index)."""
     return {"conv2d": "conv", "depthwise_conv2d": "dw", "fully_connected": "fc"}.get(op.kind, op.kind)
@@ -85,8 +131,8 @@ def _conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray,
     hint = _hint(op)
     sums = weights.astype(np.int64).reshape(out_c, -1).sum(axis=1)
     bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, sums, p.input_offset), "int32_t")
-    wsym = ctx.const_array(f"{hint}_w", weights, "int8_t")
-    mult, shift = _requant_arrays(ctx, op, p, hint)
+    wsym = ctx.const_array(f"{hint}_w", _pair_layout(weights.reshape(out_c, -1)), "int8_t")
+    rq, mode = _rq_array(ctx, op, p, hint, out_c)
     act = (str(p.output_offset), str(p.act_min), str(p.act_max))
     comment = (
         f"{what} {kh}x{kw} stride {p.stride_h}x{p.stride_w} dil {p.dilation_h}x{p.dilation_w} "
@@ -94,18 +140,37 @@ def _conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray,
     )
     if kh == 1 and kw == 1 and p.pad_top == 0 and p.pad_left == 0:
         args = (
-            ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, bias, mult, shift,
+            ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, bias, rq, mode,
             ctx.tensor_ptr(out.name), str(oh), str(ow), str(out_c), str(p.stride_h), str(p.stride_w),
             *act, _int16_scratch(ctx),
         )
         return KernelCall("tg_conv_1x1_s8", args, ("tg_conv_gemm_s8",), 2 * 2 * c, comment)
     args = (
-        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), bias, mult, shift,
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), bias, rq, mode,
         ctx.tensor_ptr(out.name), str(oh), str(ow), str(out_c), str(p.stride_h), str(p.stride_w),
         str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left), str(-p.input_offset),
         *act, _int16_scratch(ctx),
     )
-    return KernelCall("tg_conv_s8", args, ("tg_conv_gemm_s8",), 2 * 2 * kh * kw * c, comment)
+    # the column pair (int16), then an int8 column staged when kernel rows are not groups of four
+    return KernelCall("tg_conv_s8", args, ("tg_conv_gemm_s8",), 2 * 2 * kh * kw * c + kh * kw * c, comment)
+
+
+@register_in_place("conv2d")
+def conv2d_in_place(graph: Graph, op: Op) -> bool:
+    """tg_conv_1x1_s8 may write over its input when stride is 1 and out_c <= in_c: it copies each pixel
+    pair into its scratch before writing the pair's outputs, and those end where the next pair's input
+    begins at the earliest."""
+    x, w, out = (graph.tensor(name) for name in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    if len(x.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4:
+        return False
+    out_c, kh, kw, in_c = w.shape
+    return (
+        (kh, kw) == (1, 1)
+        and tuple(op.attrs.get("stride", (1, 1))) == (1, 1)
+        and x.shape[:3] == out.shape[:3]
+        and x.shape[3] == in_c
+        and out.shape[3] == out_c <= in_c
+    )
 
 
 @register("fully_connected")
@@ -124,12 +189,12 @@ def lower_fully_connected(ctx: LoweringContext, op: Op) -> KernelCall:
     weights = w.data.astype(np.int8)
     sums = weights.astype(np.int64).sum(axis=1)
     bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, sums, p.input_offset), "int32_t")
-    wsym = ctx.const_array(f"{hint}_w", weights, "int8_t")
-    mult, shift = _requant_arrays(ctx, op, p, hint)
+    wsym = ctx.const_array(f"{hint}_w", _blocked_layout(weights.reshape(p.out_features, -1), 4), "int8_t")
+    # per-tensor layers keep one requantization triple (rq_step 0)
+    rq, mode = _rq_array(ctx, op, p, hint, p.out_features if p.per_channel else 1)
     args = (
-        ctx.tensor_ptr(x.name), str(batches), str(p.in_features), wsym, bias, mult, shift,
-        "1" if p.per_channel else "0", ctx.tensor_ptr(out.name), str(p.out_features), str(p.output_offset),
-        str(p.act_min), str(p.act_max),
+        ctx.tensor_ptr(x.name), str(batches), str(p.in_features), wsym, bias, rq, "3" if p.per_channel else "0", mode,
+        ctx.tensor_ptr(out.name), str(p.out_features), str(p.output_offset), str(p.act_min), str(p.act_max),
     )
     comment = (
         f"fully connected {p.in_features} -> {p.out_features} x{batches} "

@@ -323,17 +323,22 @@ def _mult(real: float, op: Op, what: str, rounding: numerics.Rounding) -> tuple[
 # --------------------------------------------------------------------------- per kind
 
 
-def _conv(graph: Graph, op: Op, rounding: numerics.Rounding) -> ConvParams:
+def _weighted_op_tensors(graph: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, tuple[float, int], tuple[float, int]]:
+    """Input, weights and output of a conv/depthwise/fully connected op, checked int8 with constant
+    quantized weights; plus the input's and output's (scale, zero point)."""
     x, w = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
     out = graph.tensor(op.outputs[0])
     for t in (x, w, out):
         _require_int8(t, op)
     _require_const(graph, op, 1)
-    in_scale, in_zp = _qp(x, op)
-    out_scale, out_zp = _qp(out, op)
     if w.quant is None:
         raise UnsupportedError(f"{_where(op)}: weights {w.name!r} are not quantized: quantize the model to int8")
     _check_scales(w, op)
+    return x, w, out, _qp(x, op), _qp(out, op)
+
+
+def _conv(graph: Graph, op: Op, rounding: numerics.Rounding) -> ConvParams:
+    x, w, out, (in_scale, in_zp), (out_scale, out_zp) = _weighted_op_tensors(graph, op)
     depthwise = op.kind == "depthwise_conv2d"
     out_c = w.shape[3] if depthwise else w.shape[0]
     scales = w.quant.scale
@@ -369,16 +374,7 @@ def _conv(graph: Graph, op: Op, rounding: numerics.Rounding) -> ConvParams:
 
 
 def _fully_connected(graph: Graph, op: Op, rounding: numerics.Rounding) -> FullyConnectedParams:
-    x, w = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
-    out = graph.tensor(op.outputs[0])
-    for t in (x, w, out):
-        _require_int8(t, op)
-    _require_const(graph, op, 1)
-    in_scale, in_zp = _qp(x, op)
-    out_scale, out_zp = _qp(out, op)
-    if w.quant is None:
-        raise UnsupportedError(f"{_where(op)}: weights {w.name!r} are not quantized: quantize the model to int8")
-    _check_scales(w, op)
+    x, w, out, (in_scale, in_zp), (out_scale, out_zp) = _weighted_op_tensors(graph, op)
     out_f, in_f = w.shape
     if x.size % in_f != 0:
         raise TinygenError(f"{_where(op)}: input {x.name!r} shape {x.shape} cannot be flattened to rows of {in_f} features")

@@ -116,8 +116,9 @@ TG_INLINE void tg_dw3_line_dsp(const int16_t *ring, const int32_t *ws, const int
                                int32_t n, int32_t stride, int32_t bias, int mode, int32_t multiplier, int32_t shift,
                                int32_t rnd, int32_t offset, int32_t act_min, int32_t act_max)
 {
+    /* outputs at out[o], o advanced by index (a pointer stepped past the last output would leave the array) */
     const int16_t *blk = ring;
-    int32_t i = 0;
+    int32_t i = 0, o = 0;
     if (stride == 1)
     {
         /*
@@ -131,14 +132,14 @@ TG_INLINE void tg_dw3_line_dsp(const int16_t *ring, const int32_t *ws, const int
             TG_DW3_QUAD(0);
             TG_DW3_QUAD(1);
             TG_DW3_QUAD(2);
-            out[0] = (int8_t)tg_dw3_out(a0, mode, multiplier, shift, rnd, offset, act_min, act_max);
-            out += step;
-            out[0] = (int8_t)tg_dw3_out(a1, mode, multiplier, shift, rnd, offset, act_min, act_max);
-            out += step;
-            out[0] = (int8_t)tg_dw3_out(a2, mode, multiplier, shift, rnd, offset, act_min, act_max);
-            out += step;
-            out[0] = (int8_t)tg_dw3_out(a3, mode, multiplier, shift, rnd, offset, act_min, act_max);
-            out += step;
+            out[o] = (int8_t)tg_dw3_out(a0, mode, multiplier, shift, rnd, offset, act_min, act_max);
+            o += step;
+            out[o] = (int8_t)tg_dw3_out(a1, mode, multiplier, shift, rnd, offset, act_min, act_max);
+            o += step;
+            out[o] = (int8_t)tg_dw3_out(a2, mode, multiplier, shift, rnd, offset, act_min, act_max);
+            o += step;
+            out[o] = (int8_t)tg_dw3_out(a3, mode, multiplier, shift, rnd, offset, act_min, act_max);
+            o += step;
             blk += 12;
         }
     }
@@ -167,9 +168,9 @@ TG_INLINE void tg_dw3_line_dsp(const int16_t *ring, const int32_t *ws, const int
                 a1 = tg_dw3_smlatb(va, p2, a1);
                 a0 = tg_dw3_smlabt(vb, q2, a0);
                 a1 = tg_smlad(vb, q2, a1);
-                out[0] = (int8_t)tg_dw3_out(a0, mode, multiplier, shift, rnd, offset, act_min, act_max);
-                out[step] = (int8_t)tg_dw3_out(a1, mode, multiplier, shift, rnd, offset, act_min, act_max);
-                out += 2 * step;
+                out[o] = (int8_t)tg_dw3_out(a0, mode, multiplier, shift, rnd, offset, act_min, act_max);
+                out[o + step] = (int8_t)tg_dw3_out(a1, mode, multiplier, shift, rnd, offset, act_min, act_max);
+                o += 2 * step;
                 blk += 6;
             }
             if (i < n)
@@ -180,7 +181,7 @@ TG_INLINE void tg_dw3_line_dsp(const int16_t *ring, const int32_t *ws, const int
                 a = tg_dw3_smlabt((int32_t)tg_load32(blk + 8), q1, a);
                 a = tg_smlad((int32_t)tg_load32(blk + 4), p2, a);
                 a = tg_dw3_smlabt((int32_t)tg_load32(blk + 10), q2, a);
-                *out = (int8_t)tg_dw3_out(a, mode, multiplier, shift, rnd, offset, act_min, act_max);
+                out[o] = (int8_t)tg_dw3_out(a, mode, multiplier, shift, rnd, offset, act_min, act_max);
             }
             return;
         }
@@ -193,8 +194,8 @@ TG_INLINE void tg_dw3_line_dsp(const int16_t *ring, const int32_t *ws, const int
             a = tg_smlabb((int32_t)tg_load32(blk + 8), us[1], a);
             a = tg_smlad((int32_t)tg_load32(blk + 4), p2, a);
             a = tg_smlabb((int32_t)tg_load32(blk + 10), us[2], a);
-            *out = (int8_t)tg_dw3_out(a, mode, multiplier, shift, rnd, offset, act_min, act_max);
-            out += step;
+            out[o] = (int8_t)tg_dw3_out(a, mode, multiplier, shift, rnd, offset, act_min, act_max);
+            o += step;
             blk += 6;
         }
     }
@@ -211,55 +212,60 @@ TG_INLINE void tg_dw3_line_dsp(const int16_t *ring, const int32_t *ws, const int
 static void tg_dw3_fill(int16_t *ring, int32_t slot, const int8_t *src, int32_t len, int32_t step, int32_t pad,
                         int32_t width, int32_t zp)
 {
+    /*
+     * Input values and ring slots are addressed by index from `src` and `line` (a pointer stepped past
+     * the last value copied could leave the input or the ring: formally undefined even when unused).
+     */
     int16_t *line = ring + 2 * slot;
     const int32_t lo = src != NULL ? TG_MIN(pad, width) : width, hi = src != NULL ? TG_MIN(pad + len, width) : width;
-    int16_t *d;
-    int32_t i;
+    int32_t i, o; /* o: halfword index of value i's block in `line` */
     /* whole blocks holding a padding value: zero points first, the input values overwrite theirs */
-    for (i = 0, d = line; i < lo; i += 2, d += 6)
+    for (i = 0, o = 0; i < lo; i += 2, o += 6)
     {
-        d[0] = d[1] = (int16_t)zp;
+        line[o] = line[o + 1] = (int16_t)zp;
     }
-    for (i = hi & ~1, d = line + TG_DW3_AT(0, i); i < width; i += 2, d += 6)
+    for (i = hi & ~1, o = TG_DW3_AT(0, i); i < width; i += 2, o += 6)
     {
-        d[0] = d[1] = (int16_t)zp;
+        line[o] = line[o + 1] = (int16_t)zp;
     }
     if (lo < hi)
     {
         const int32_t step2 = 2 * step;
+        int32_t x = 0; /* index in `src` of input value i - pad */
         i = lo;
-        d = line + TG_DW3_AT(0, i & ~1);
+        o = TG_DW3_AT(0, i & ~1);
         if ((i & 1) != 0)
         {
-            d[1] = *src;
-            src += step;
+            line[o + 1] = src[0];
+            x = step;
             ++i;
-            d += 6;
+            o += 6;
         }
         {
             /* four values per step, all loads at register offsets from one pointer */
             const int32_t step3 = 3 * step, step4 = 4 * step;
-            const int8_t *end = src + ((hi - i) >> 2) * step4;
+            const int32_t end = x + ((hi - i) >> 2) * step4;
             i += (hi - i) & ~3;
-            while (src != end)
+            while (x != end)
             {
-                d[0] = src[0];
-                d[1] = src[step];
-                d[6] = src[step2];
-                d[7] = src[step3];
-                src += step4;
-                d += 12;
+                const int8_t *p = src + x;
+                line[o] = p[0];
+                line[o + 1] = p[step];
+                line[o + 6] = p[step2];
+                line[o + 7] = p[step3];
+                x += step4;
+                o += 12;
             }
         }
-        for (; i + 2 <= hi; i += 2, d += 6)
+        for (; i + 2 <= hi; i += 2, o += 6)
         {
-            d[0] = src[0];
-            d[1] = src[step];
-            src += step2;
+            line[o] = src[x];
+            line[o + 1] = src[x + step];
+            x += step2;
         }
         if (i < hi)
         {
-            d[0] = *src;
+            line[o] = src[x];
         }
     }
 }

@@ -109,6 +109,13 @@ TG_INLINE uint32_t tg_load32(const void *p)
         (hi) = tg_load32((const char *)(p) + (off) + 4);                                                       \
     } while (0)
 #endif
+/* lo, hi = the 32-bit words at byte offset `off` and off + 4 of the int8 pointer p, any alignment */
+#define TG_LDR2(lo, hi, p, off)                                                                                \
+    do                                                                                                         \
+    {                                                                                                          \
+        (lo) = tg_load32((p) + (off));                                                                         \
+        (hi) = tg_load32((p) + (off) + 4);                                                                     \
+    } while (0)
 TG_INLINE void tg_store32(void *p, int32_t v)
 {
     memcpy(p, &v, sizeof v);

@@ -28,12 +28,6 @@
         a10 = tg_smlad((int32_t)v, (int32_t)wa, a10);                                                          \
         a11 = tg_smlad((int32_t)v, (int32_t)wb, a11);                                                          \
     } while (0)
-#define TG_LDR2(lo, hi, p, off)                                                                                \
-    do                                                                                                         \
-    {                                                                                                          \
-        (lo) = tg_load32((p) + (off));                                                                         \
-        (hi) = tg_load32((p) + (off) + 4);                                                                     \
-    } while (0)
 #endif
 
 /* lo, hi = words i, i + 1 of an int32 array (one LDRD on the DSP path: int32 arrays are 4-byte aligned) */

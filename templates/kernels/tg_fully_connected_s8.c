@@ -26,12 +26,6 @@
         a3 = tg_smlad(x02, tg_sxtb16(w3), a3);                                                                 \
         a3 = tg_smlad(x13, tg_sxtb16_ror8(w3), a3);                                                            \
     } while (0)
-#define TG_FC_LDR2(lo, hi, p, off)                                                                             \
-    do                                                                                                         \
-    {                                                                                                          \
-        (lo) = tg_load32((p) + (off));                                                                         \
-        (hi) = tg_load32((p) + (off) + 4);                                                                     \
-    } while (0)
 #endif
 
 /* four weight rows (quad layout) against one input vector; two groups per iteration on the DSP path */
@@ -55,15 +49,15 @@ static void tg_fc_quad(const int8_t *x, const int8_t *w, int32_t n, int32_t acc[
     {
         for (g = n >> 3; g > 0; --g)
         {
-            TG_FC_GROUP(0, TG_FC_LDR2);
-            TG_FC_GROUP(4, TG_FC_LDR2);
+            TG_FC_GROUP(0, TG_LDR2);
+            TG_FC_GROUP(4, TG_LDR2);
             x += 8;
             w += 32;
         }
     }
     if (n & 4)
     {
-        TG_FC_GROUP(0, TG_FC_LDR2);
+        TG_FC_GROUP(0, TG_LDR2);
         x += 4;
         w += 16;
     }

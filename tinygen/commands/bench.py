@@ -17,7 +17,7 @@ import click
 from tinygen.commands.test import (
     DEFAULT_SEED,
     make_vectors,
-    prepare,
+    prepare_settings,
     resolve,
     shared_options,
     work_directory,
@@ -129,10 +129,7 @@ def command(
     settings = resolve(ctx, model, board, calibration, observer, quantizer, rounding)
     path, cleanup = work_directory(work_dir)
     try:
-        prep = prepare(
-            settings.model, settings.board, path, calibration=settings.calibration,
-            observer=settings.observer, quantizer=settings.quantizer, rounding=settings.rounding,
-        )  # fmt: skip
+        prep = prepare_settings(settings, path)
         report = bench(prep, timeout=timeout)
     finally:
         if cleanup is not None:

@@ -73,6 +73,14 @@ def prepare(
     return Prepared(graph, library, board, model_bytes, rounding, work_dir)
 
 
+def prepare_settings(settings: Any, work_dir: Path) -> Prepared:
+    """:func:`prepare` from the resolved command-line/tinygen.toml settings (a BuildSettings)."""
+    return prepare(
+        settings.model, settings.board, work_dir, calibration=settings.calibration,
+        observer=settings.observer, quantizer=settings.quantizer, rounding=settings.rounding,
+    )  # fmt: skip
+
+
 def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED, calibration: str | None = None) -> np.ndarray:
     """``count`` random int8 vectors (fixed seed), then up to ``count`` calibration samples."""
     if count < 1:
@@ -307,10 +315,7 @@ def command(
     settings = resolve(ctx, model, board, calibration, observer, quantizer, rounding)
     path, cleanup = work_directory(work_dir)
     try:
-        prep = prepare(
-            settings.model, settings.board, path, calibration=settings.calibration,
-            observer=settings.observer, quantizer=settings.quantizer, rounding=settings.rounding,
-        )  # fmt: skip
+        prep = prepare_settings(settings, path)
         vectors = make_vectors(prep, num_vectors, seed, settings.calibration)
         outcome = run_test(prep, vectors, timeout=timeout)
     finally:

@@ -331,7 +331,8 @@ def test_general_requantization_mode(ratio: float, tmp_path: Path) -> None:
     from test_codegen import conv_graph
 
     from tinygen.ir import Quantization
-    from tinygen.lowering.mac_ops import RQ_GENERAL, lower_conv2d
+    from tinygen.lowering.mac_common import RQ_GENERAL
+    from tinygen.lowering.mac_ops import lower_conv2d
 
     graph = conv_graph(2, {**_CONV, "c": 5, "out_c": 3, "per_channel": False})
     x, w, y = (graph.tensor(n) for n in ("x", "w", "y"))

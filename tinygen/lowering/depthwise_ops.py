@@ -1,6 +1,6 @@
 """Lowering of depthwise_conv2d (general kernel and the 3x3 fast path).
 
-It shares the bias folding and requantization helpers of :mod:`tinygen.lowering.mac_ops`.
+It shares the bias folding and requantization helpers of :mod:`tinygen.lowering.mac_common`.
 Weights stay int8 with exactly the .tflite bytes: tg_depthwise_s8 and the 3x3 ring kernel
 tg_depthwise_3x3_s8 read TFLite's layout [1, kh, kw, C]; tg_depthwise_3x3_ch_s8 (small images) reads
 it reordered by channel groups. The ring kernel may run in place (see :func:`depthwise_in_place`).
@@ -14,7 +14,8 @@ import numpy as np
 
 from tinygen.ir import Graph, Op
 from tinygen.lowering.base import KernelCall, LoweringContext, register, register_in_place
-from tinygen.lowering.mac_ops import _conv_call, _folded_bias, _hint, _requant_arrays, _weights
+from tinygen.lowering.mac_common import _folded_bias, _hint, _requant_arrays, _weights
+from tinygen.lowering.mac_ops import _conv_call
 from tinygen.qparams import ConvParams, op_params
 
 

@@ -371,8 +371,10 @@ def generate(
                 "input_shapes": [list(graph.tensor(n).shape) for n in lo.op.inputs],
                 "output_tensor": out_t.name,
                 "arena_offset": memory.offsets.get(out_t.name),
-                # the input tensor this layer overwrites in place (same offset), if any
+                # the input tensor this layer overwrites in place, if any, and how many bytes before
+                # that input its output starts (0: same offset)
                 "in_place": memory.in_place.get(lo.index),
+                "in_place_lag": memory.in_place_lag.get(lo.index, 0),
                 "macs": op_macs(graph, lo.op),
             }
         )
@@ -440,7 +442,7 @@ def generate(
         "f32_io": f32 is not None,
         "kernels": kernels,
         "layers": [
-            {k: layer[k] for k in ("index", "name", "op", "kernel", "input_shapes", "output_shape", "output_tensor", "arena_offset", "in_place", "macs")}
+            {k: layer[k] for k in ("index", "name", "op", "kernel", "input_shapes", "output_shape", "output_tensor", "arena_offset", "in_place", "in_place_lag", "macs")}
             for layer in layers
         ],
         "files": sorted([*files, MANIFEST]),

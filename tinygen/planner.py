@@ -8,7 +8,9 @@ one *buffer*:
 * an op whose kernel may write its output over its first input (``IN_PLACE`` of
   :mod:`tinygen.lowering.base`: elementwise ops, and conv/depthwise kernels that register it) writes
   over that input when the input dies at that op and is not also read through another input: input
-  and output become one buffer, as large as the larger of the two.
+  and output become one buffer, as large as the larger of the two. A windowed kernel (``IN_PLACE_LAG``:
+  convolution) may need its output to start a few bytes (about one input row) *before* its input;
+  then the buffer holds both at those relative offsets.
 
 Buffers are placed greedily, each into the gap among the time-overlapping buffers already placed
 that fits it best (or first), in several orders (largest first like TFLite Micro's
@@ -30,7 +32,7 @@ from typing import Callable, Mapping
 
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op
-from tinygen.lowering.base import IN_PLACE
+from tinygen.lowering.base import IN_PLACE, IN_PLACE_LAG
 
 #: arena alignment of every buffer (bytes): enough for int32/float and 128-bit loads
 ALIGN = 16
@@ -41,6 +43,7 @@ SEARCH_STEPS = 300
 SEARCH_BUDGET = 2_000_000
 
 InPlaceTable = Mapping[str, Callable[[Graph, Op], bool]]
+LagTable = Mapping[str, Callable[[Graph, Op], "int | None"]]
 
 
 def _align(n: int) -> int:
@@ -79,6 +82,8 @@ class MemoryPlan:
     in_place: dict[int, str] = field(default_factory=dict)
     #: the largest sum of buffers live during one op: no placement can beat it
     lower_bound: int = 0
+    #: op index -> bytes its in-place output starts before its input (ops missing here: 0)
+    in_place_lag: dict[int, int] = field(default_factory=dict)
 
     @property
     def scratch_bytes(self) -> int:
@@ -134,25 +139,41 @@ def _lifetimes(graph: Graph, const_aliases: Mapping[str, str]) -> dict[str, tupl
 
 
 def plan(
-    graph: Graph, scratch_bytes_by_op: dict[int, int] | None = None, in_place: InPlaceTable | None = None
+    graph: Graph,
+    scratch_bytes_by_op: dict[int, int] | None = None,
+    in_place: InPlaceTable | None = None,
+    lags: LagTable | None = None,
 ) -> MemoryPlan:
     """Assign arena offsets to the activation tensors of ``graph`` and to each op's scratch.
 
-    ``in_place`` (default: the kernels' ``IN_PLACE`` table) says which ops may overwrite their first input.
+    ``in_place`` (default: the kernels' ``IN_PLACE`` table) says which ops may overwrite their first
+    input at the same offset; ``lags`` (default: the kernels' ``IN_PLACE_LAG`` table when ``in_place``
+    is the default, else none) which may do so with their output starting some bytes before the input.
     """
     scratch_bytes_by_op = scratch_bytes_by_op or {}
     table = IN_PLACE if in_place is None else in_place
+    lag_table = (IN_PLACE_LAG if in_place is None else {}) if lags is None else lags
     const_aliases = _const_aliases(graph)
     life = _lifetimes(graph, const_aliases)
     groups = _Groups()
     in_place_ops: dict[int, str] = {}
+    in_place_lags: dict[int, int] = {}
     group_last: dict[str, int] = {}  # root -> last op index any member is live
+    rel: dict[str, int] = {name: 0 for name in life}  # byte offset of each tensor within its buffer
     for name, (_, last) in life.items():
         group_last[groups.find(name)] = last
 
-    def join(keep: str, other: str) -> None:
-        last = max(group_last[groups.find(keep)], group_last[groups.find(other)])
-        groups.union(keep, other)
+    def join(keep: str, out: str, lag: int = 0) -> None:
+        """Add the fresh tensor ``out`` to ``keep``'s buffer, starting ``lag`` bytes before ``keep``."""
+        root = groups.find(keep)
+        last = max(group_last[root], group_last[groups.find(out)])
+        rel[out] = rel[keep] - lag
+        if rel[out] < 0:  # the buffer grows downwards: shift every member up
+            shift = -rel[out]
+            for name in rel:
+                if groups.find(name) == root or name == out:
+                    rel[name] += shift
+        groups.union(keep, out)
         group_last[groups.find(keep)] = last
 
     for index, op in enumerate(graph.ops):
@@ -164,22 +185,24 @@ def plan(
         if op.kind == "reshape":
             join(src, out)
             continue
-        predicate = table.get(op.kind)
-        if predicate is None or group_last[groups.find(src)] != index:
+        if group_last[groups.find(src)] != index:
             continue
         # the input's bytes must not also be read through another input of this op
         if any(groups.find(o) == groups.find(src) for o in op.inputs[1:] if o in life):
             continue
-        if predicate(graph, op):
-            join(src, out)
+        lag = _in_place_lag(graph, op, table, lag_table)
+        if lag is not None:
+            join(src, out, lag)
             in_place_ops[index] = src
+            if lag:
+                in_place_lags[index] = lag
 
     members: dict[str, list[str]] = {}
     for name in life:
         members.setdefault(groups.find(name), []).append(name)
     buffers: list[Buffer] = []
     for root, names in members.items():
-        size = max(graph.tensors[n].nbytes for n in names)
+        size = max(rel[n] + graph.tensors[n].nbytes for n in names)
         buffers.append(
             Buffer(
                 name=root,
@@ -199,11 +222,22 @@ def plan(
     bound = lower_bound(buffers)
     arena = _place_best(buffers, bound)
     check(buffers, arena)
-    offsets = {n: b.offset for b in buffers for n in b.tensors}
+    offsets = {n: b.offset + rel[n] for b in buffers for n in b.tensors}
     scratch = {i: (b.offset, b.size) for i, b in scratch_buffers.items()}
-    memory = MemoryPlan(arena, buffers, offsets, scratch, const_aliases, in_place_ops, bound)
+    memory = MemoryPlan(arena, buffers, offsets, scratch, const_aliases, in_place_ops, bound, in_place_lags)
     check_tensors(graph, memory)
     return memory
+
+
+def _in_place_lag(graph: Graph, op: Op, table: InPlaceTable, lags: LagTable) -> int | None:
+    """Bytes the op's output must start before its first input to overwrite it (0: same offset), rounded
+    up to ALIGN so both stay aligned; None when its kernel cannot run over its input."""
+    lag_of = lags.get(op.kind)
+    lag = lag_of(graph, op) if lag_of is not None else None
+    if lag is not None:
+        return _align(lag)
+    predicate = table.get(op.kind)
+    return 0 if predicate is not None and predicate(graph, op) else None
 
 
 def lower_bound(buffers: list[Buffer]) -> int:
@@ -312,7 +346,7 @@ def check(buffers: list[Buffer], arena_size: int) -> None:
 def check_tensors(graph: Graph, memory: MemoryPlan) -> None:
     """Prove, tensor by tensor, that no op writes (output or scratch) over a byte that another live
     tensor still needs; the only exception is the in-place input of an op, which must start at the
-    output's offset and die at that op (no alias of it may live on)."""
+    output's offset plus the op's lag and die at that op (no alias of it may live on)."""
     life = _lifetimes(graph, memory.const_aliases)
     alias: dict[str, str] = {}  # reshape output -> the tensor whose bytes it is
     for op in graph.ops:
@@ -342,7 +376,10 @@ def check_tensors(graph: Graph, memory: MemoryPlan) -> None:
                 raise TinygenError(f"memory plan: scratch of op {index} at [{s0}, {s0 + size}) is misplaced (internal error)")
             writes.append(("scratch", (s0, s0 + size)))
         src = memory.in_place.get(index)
-        if src is not None and (src != op.inputs[0] or life[src][1] != index or memory.offsets[src] != memory.offsets[out]):
+        lag = memory.in_place_lag.get(index, 0)
+        if src is not None and (
+            src != op.inputs[0] or life[src][1] != index or memory.offsets[src] - memory.offsets[out] != lag
+        ):
             raise TinygenError(f"memory plan: op {index} ({op.kind}) cannot run in place over {src!r} (internal error)")
         for what, (w0, w1) in writes:
             for name in live:

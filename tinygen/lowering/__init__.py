@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from tinygen.lowering import depthwise_ops, fc_ops, mac_ops, other_ops  # noqa: F401  (register on import)
+from tinygen.lowering import depthwise_ops, fc_ops, mac_ops, other_ops, window_lag  # noqa: F401  (register on import)
 from tinygen.lowering.base import LOWERINGS, KernelCall, LoweringContext, register
 
 __all__ = ["LOWERINGS", "KernelCall", "LoweringContext", "register"]

@@ -71,6 +71,24 @@ def register_in_place(*kinds: str) -> Callable[[InPlacePredicate], InPlacePredic
     return decorator
 
 
+#: op kind -> lag(graph, op): the op's kernel may write its output over its first input (once that input
+#: dies at this op) when the output starts ``lag`` bytes *before* the input: it only ever writes below
+#: input bytes it has already read. ``None``: not in this configuration. This generalises ``IN_PLACE``
+#: (lag 0) to windowed kernels such as a 3x3 convolution, whose output must trail its input by about one
+#: input row; the planner consults this table first, then ``IN_PLACE``.
+InPlaceLag = Callable[[Graph, Op], "int | None"]
+IN_PLACE_LAG: dict[str, InPlaceLag] = {}
+
+
+def register_in_place_lag(*kinds: str) -> Callable[[InPlaceLag], InPlaceLag]:
+    def decorator(func: InPlaceLag) -> InPlaceLag:
+        for kind in kinds:
+            IN_PLACE_LAG[kind] = func
+        return func
+
+    return decorator
+
+
 def register(*kinds: str) -> Callable[[Lowering], Lowering]:
     def decorator(func: Lowering) -> Lowering:
         for kind in kinds:

@@ -22,12 +22,16 @@ MAC_SOURCES = [
     "tg_depthwise_s8.c",
     "tg_depthwise_3x3_s8.c",
     "tg_depthwise_3x3_ch_s8.c",
+    "tg_depthwise_3x3_vp_s8.c",
     "tg_fully_connected_s8.c",
+    "tg_fully_connected_dual_s8.c",
 ]
 #: the DSP instruction each kernel's DSP path must use
 DSP_INSTRUCTION = {
     "tg_conv_gemm_s8.c": "smlad",
     "tg_fully_connected_s8.c": "smlad",
+    "tg_fully_connected_dual_s8.c": "smlad",
+    "tg_depthwise_3x3_vp_s8.c": "smlad",
     "tg_depthwise_3x3_s8.c": "smlabb",
     "tg_depthwise_3x3_ch_s8.c": "smlabb",
     "tg_conv_s8.c": "sxtb16",
@@ -159,6 +163,10 @@ CONV_CASES = {
     "1x1_odd_pixels_odd_channels_tail": {"h": 3, "w": 3, "c": 7, "out_c": 5, "activation": "relu"},
     "1x1_stride2_tail2": {"h": 6, "w": 7, "c": 6, "out_c": 9, "stride": (2, 2), "activation": "relu6"},
     "1x1_depth1": {"c": 1, "out_c": 3, "batch": 2},
+    # depth tails as one more group (T0 / T1): t = 1 after a group, t = 2 and 3 without any group
+    "1x1_tail1_after_group": {"c": 5, "out_c": 4, "activation": "relu"},
+    "1x1_depth2": {"c": 2, "out_c": 4},
+    "1x1_depth3_odd_channels": {"c": 3, "out_c": 5, "h": 3, "w": 3},
     "1x1_per_tensor_relu_n1": {"c": 12, "out_c": 16, "per_channel": False, "activation": "relu_n1_to_1"},
     "3x3_same": {"k": (3, 3), "padding": "same", "c": 3, "out_c": 16, "h": 7, "w": 6, "activation": "relu"},
     "3x3_stride2_batch2": {"k": (3, 3), "padding": "same", "c": 8, "out_c": 7, "stride": (2, 2), "batch": 2},
@@ -228,17 +236,18 @@ _IN_PLACE_MAIN = r"""
 #include <stdio.h>
 #include <string.h>
 #include "tg_conv_1x1_s8.h"
+#include "tg_conv_gemm_s8.h"
 #include "data.h"
 
 int main(void)
 {
     static int8_t buf[sizeof input];
     static int8_t separate[sizeof expected];
-    static int16_t scratch[2 * IN_C];
+    static int16_t scratch[TG_CONV_BLOCK_INT16(IN_C)];
     memcpy(buf, input, sizeof input);
-    tg_conv_1x1_s8(input, BATCHES, H, W, IN_C, weights, bias, rq, MODE, separate, H, W, OUT_C, 1, 1, OUT_OFFSET,
+    tg_conv_1x1_s8(input, BATCHES, H, W, IN_C, weights, params, MODE, separate, H, W, OUT_C, 1, 1, OUT_OFFSET,
                    ACT_MIN, ACT_MAX, scratch);
-    tg_conv_1x1_s8(buf, BATCHES, H, W, IN_C, weights, bias, rq, MODE, buf, H, W, OUT_C, 1, 1, OUT_OFFSET, ACT_MIN,
+    tg_conv_1x1_s8(buf, BATCHES, H, W, IN_C, weights, params, MODE, buf, H, W, OUT_C, 1, 1, OUT_OFFSET, ACT_MIN,
                    ACT_MAX, scratch);
     printf("separate %s, in place %s\n", memcmp(separate, expected, sizeof expected) ? "DIFFER" : "equal",
            memcmp(buf, expected, sizeof expected) ? "DIFFER" : "equal");
@@ -290,11 +299,11 @@ def test_1x1_conv_runs_in_place(shape: tuple[int, ...], dsp: bool, tmp_path: Pat
     want = reference.run(graph, {"x": x})["y"].reshape(-1)
     a = call.args
     data = "".join(_c_array(n, v, t) for n, (v, t) in ctx.arrays.items()).replace("conv_w", "weights")
-    data = data.replace("conv_bias", "bias").replace("conv_rq", "rq")
+    data = data.replace("conv_params", "params")
     data += _c_array("input", x.reshape(-1), "int8_t") + _c_array("expected", want, "int8_t")
     data += "".join(f"#define {k} ({v})\n" for k, v in {
-        "BATCHES": batch, "H": h, "W": w, "IN_C": in_c, "OUT_C": out_c, "MODE": a[8], "OUT_OFFSET": a[15],
-        "ACT_MIN": a[16], "ACT_MAX": a[17]}.items())
+        "BATCHES": batch, "H": h, "W": w, "IN_C": in_c, "OUT_C": out_c, "MODE": a[7], "OUT_OFFSET": a[14],
+        "ACT_MIN": a[15], "ACT_MAX": a[16]}.items())
     (tmp_path / "data.h").write_text(data)
     (tmp_path / "main.c").write_text(_IN_PLACE_MAIN)
     exe = tmp_path / "inplace"
@@ -338,6 +347,6 @@ def test_general_requantization_mode(ratio: float, tmp_path: Path) -> None:
     x, w, y = (graph.tensor(n) for n in ("x", "w", "y"))
     scale = float(np.float32(float(x.quant.scale[0]) * float(w.quant.scale[0]) / ratio))
     y.quant = Quantization([scale], [int(y.quant.zero_point[0])])
-    assert lower_conv2d(_Ctx(graph), graph.ops[0]).args[8] == str(RQ_GENERAL)
+    assert lower_conv2d(_Ctx(graph), graph.ops[0]).args[7] == str(RQ_GENERAL)
     for rounding in ("double", "single"):
         _check(graph, tmp_path / rounding, rounding)

@@ -11,16 +11,24 @@
  * pixel (oy * stride_h, ox * stride_w), which is already a contiguous column (no im2col gathering).
  *
  * Layouts: input NHWC [batches, in_h, in_w, in_c], output NHWC [batches, out_h, out_w, out_c];
- * filter [out_c, in_c] in tg_conv_gemm_s8's pair-interleaved layout. `bias` has the input offset
- * folded in (bias - input_zp * sum(w)); rq/mode: tg_requant_fast.h; act_min..act_max within -128..127.
+ * filter [out_c, in_c] in tg_conv_gemm_s8's layout; params: biases (input offset folded in) and
+ * requantization values per channel pair (tg_conv_gemm_s8.h), `mode` TG_RQ_*; act_min..act_max within
+ * -128..127.
  *
- * In place: with stride 1 and out_c <= in_c, `output` may equal `input`: each pixel pair is copied
- * into the scratch before its outputs are written, and those outputs end before the next pair's input.
+ * Order: output pixels in raster order, in blocks of TG_CONV_1X1_BLOCK_PIXELS consecutive pixels (the
+ * last block may hold one); a block's input pixels are copied into the scratch before any of its
+ * outputs is written.
  *
- * @param scratch 2 * in_c int16 (one column pair), not overlapping input or output
+ * In place: with stride 1 and out_c <= in_c, `output` may equal `input`: each block of pixels is
+ * copied into the scratch before its outputs are written, and those outputs end before the next block's
+ * input.
+ *
+ * @param scratch TG_CONV_BLOCK_INT16(in_c) int16 (one column block, tg_conv_gemm_s8.h; 4-byte aligned), not
+ *                overlapping input or output
  */
+#define TG_CONV_1X1_BLOCK_PIXELS 3 /* TG_CONV_COLS of tg_conv_gemm_s8.h */
 void tg_conv_1x1_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t in_c,
-                    const int8_t *filter, const int32_t *bias, const int32_t *rq, int32_t mode, int8_t *output,
+                    const int8_t *filter, const int32_t *params, int32_t mode, int8_t *output,
                     int32_t out_h, int32_t out_w, int32_t out_c, int32_t stride_h, int32_t stride_w,
                     int32_t output_offset, int32_t act_min, int32_t act_max, int16_t *scratch);
 

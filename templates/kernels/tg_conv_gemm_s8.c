@@ -1,191 +1,305 @@
 /*
- * tg_conv_gemm_s8: a column pair times pair-interleaved int8 weights, requantized (see the header).
+ * tg_conv_gemm_s8: a column block times channel-pair-interleaved int8 weights, requantized (see the header).
  */
 #include "tg_conv_gemm_s8.h"
 
 #if TG_DSP
-/* one group of four depth values at byte offset OFF (a literal) of the pair / 2 x OFF of the weights:
-   2 columns x 2 channels; WLOAD is TG_LDRD when the weights are 4-byte aligned */
-#define TG_GEMM_GROUP(OFF, WOFF, WLOAD)                                                                        \
+/* the same for int8 weights of any alignment (two LDRs, post-indexed by the compiler) */
+#define TG_LDR2_NEXT(lo, hi, p)                                                                                \
     do                                                                                                         \
     {                                                                                                          \
-        /* ordered to keep 13 registers live: 4 weight halves, 2 column words, 4 sums, 3 pointers */          \
+        (lo) = tg_load32(p);                                                                                   \
+        (hi) = tg_load32((p) + 4);                                                                             \
+        (p) += 8;                                                                                              \
+    } while (0)
+
+/* one group of four depth values: 3 columns x 2 channels, 24 MACs in 20 instructions (WLOAD is
+   TG_LDRD_NEXT for 4-byte aligned weights); at most 15 values live: 4 weight halves, 2 column words,
+   6 sums, 3 pointers (x, w and the loop end, which the compiler may keep on the stack) */
+#define TG_GEMM_GROUP(WLOAD)                                                                                   \
+    do                                                                                                         \
+    {                                                                                                          \
         uint32_t wa, wb, u, v;                                                                                 \
         int32_t wa02, wb02;                                                                                    \
-        WLOAD(wa, wb, w, WOFF);                                                                                \
+        WLOAD(wa, wb, w);                                                                                      \
         wa02 = tg_sxtb16(wa);                                                                                  \
         wb02 = tg_sxtb16(wb);                                                                                  \
         wa = (uint32_t)tg_sxtb16_ror8(wa);                                                                     \
         wb = (uint32_t)tg_sxtb16_ror8(wb);                                                                     \
-        TG_LDRD(u, v, x, OFF);                                                                                 \
+        TG_LDRD_NEXT(u, v, x);                                                                                 \
         a00 = tg_smlad((int32_t)u, wa02, a00);                                                                 \
         a01 = tg_smlad((int32_t)u, wb02, a01);                                                                 \
         a00 = tg_smlad((int32_t)v, (int32_t)wa, a00);                                                          \
         a01 = tg_smlad((int32_t)v, (int32_t)wb, a01);                                                          \
-        TG_LDRD(u, v, x, OFF + 8);                                                                             \
+        TG_LDRD_NEXT(u, v, x);                                                                                 \
         a10 = tg_smlad((int32_t)u, wa02, a10);                                                                 \
         a11 = tg_smlad((int32_t)u, wb02, a11);                                                                 \
         a10 = tg_smlad((int32_t)v, (int32_t)wa, a10);                                                          \
         a11 = tg_smlad((int32_t)v, (int32_t)wb, a11);                                                          \
+        TG_LDRD_NEXT(u, v, x);                                                                                 \
+        a20 = tg_smlad((int32_t)u, wa02, a20);                                                                 \
+        a21 = tg_smlad((int32_t)u, wb02, a21);                                                                 \
+        a20 = tg_smlad((int32_t)v, (int32_t)wa, a20);                                                          \
+        a21 = tg_smlad((int32_t)v, (int32_t)wb, a21);                                                          \
     } while (0)
 #endif
 
-/* lo, hi = words i, i + 1 of an int32 array (one LDRD on the DSP path: int32 arrays are 4-byte aligned) */
-#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
-#define TG_WORDS2(lo, hi, p, i) TG_LDRD(lo, hi, p, i * 4)
+/* lo, hi = the next two words of the int32 array p, then p advances by two (one post-indexed LDRD on the
+   DSP path: int32 arrays are 4-byte aligned) */
+#if TG_DSP
+#define TG_NEXT2(lo, hi, p) TG_LDRD_NEXT(lo, hi, p)
 #else
-#define TG_WORDS2(lo, hi, p, i)                                                                                \
+#define TG_NEXT2(lo, hi, p)                                                                                    \
     do                                                                                                         \
     {                                                                                                          \
-        (lo) = (p)[i];                                                                                         \
-        (hi) = (p)[(i) + 1];                                                                                   \
+        (lo) = (p)[0];                                                                                         \
+        (hi) = (p)[1];                                                                                         \
+        (p) += 2;                                                                                              \
     } while (0)
 #endif
 
 /*
- * The whole GEMM. `full` (TG_RQ_FAST_FULL) and `wal` (weights 4-byte aligned: LDRD) are literals at
- * each call below, so the compiler emits one lean copy per combination. A single column was copied
- * into both columns of the pair, so the second column's results equal the first's: with
- * store_second 0 they are written to the same bytes (o1 == out) instead of being branched around.
+ * tg_rq_sat8(tg_rq_fast(acc, m, hk, e1)) (tg_requant_fast.h), with the 64-bit constant built by OR instead
+ * of addition (equal: its low word is below 2^32 and its high word's low half is zero), which lets GCC use
+ * the two words directly as SMLAL's accumulator instead of adding them with carries.
  */
-TG_INLINE void tg_gemm_body(const int16_t *pair, int32_t store_second, int32_t depth, const int8_t *weights,
-                            const int32_t *bias, const int32_t *rq, int32_t mode, int32_t out_ch,
-                            int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride,
-                            const int full, const int wal)
+TG_INLINE int8_t tg_gemm_rq8(int32_t acc, int32_t m, int32_t hk, int32_t e1)
+{
+#if TG_SINGLE_ROUNDING
+    const uint32_t lo = 0u;
+    const uint32_t hi = (uint32_t)hk;
+#else
+    const uint32_t lo = ((uint32_t)acc & UINT32_C(0x80000000)) | UINT32_C(0x40000000);
+    const uint32_t hi = (uint32_t)hk - ((uint32_t)acc >> 31);
+#endif
+    const uint64_t s = (((uint64_t)hi << 32) | lo) + (uint64_t)((int64_t)acc * (int64_t)m);
+    /* arithmetic shift of the high word (two's complement, as tg_rq_fast's int64 shift) */
+    const int32_t high = (int32_t)(uint32_t)(s >> 32);
+    return (int8_t)tg_rq_sat8(high >> e1);
+}
+
+/* the tails of channels c (wc) and c + 1 (wd) against T0 / T1 of column j at tt (tg_conv_gemm_s8.h) */
+#if TG_DSP
+#define TG_GEMM_TAIL(ACC0, ACC1, OFF)                                                                          \
+    do                                                                                                         \
+    {                                                                                                          \
+        uint32_t u, v;                                                                                         \
+        TG_LDRD(u, v, tt, OFF);                                                                                \
+        ACC0 = tg_smlad((int32_t)u, wa02, ACC0);                                                               \
+        ACC0 = tg_smlad((int32_t)v, (int32_t)wa, ACC0);                                                        \
+        TG_LDRD(u, v, tt, OFF + 8);                                                                            \
+        ACC1 = tg_smlad((int32_t)u, wb02, ACC1);                                                               \
+        ACC1 = tg_smlad((int32_t)v, (int32_t)wb, ACC1);                                                        \
+    } while (0)
+#else
+#define TG_GEMM_TAIL(ACC0, ACC1, OFF)                                                                          \
+    do                                                                                                         \
+    {                                                                                                          \
+        int32_t i;                                                                                             \
+        for (i = 0; i < 4; ++i)                                                                                \
+        {                                                                                                      \
+            ACC0 += tt[(OFF) / 2 + i] * wc[i];                                                                 \
+            ACC1 += tt[(OFF) / 2 + 4 + i] * wd[i];                                                             \
+        }                                                                                                      \
+    } while (0)
+#endif
+
+/*
+ * The whole GEMM. `full` (TG_RQ_FAST_FULL), `wal` (weights 4-byte aligned: LDRD) and `even` (depth a
+ * multiple of 8: no odd group, no tail) are literals at each call below, so the compiler emits one lean
+ * copy per combination. Columns past `cols` are copies of the last real one, so their results equal
+ * its results: they are written to the same bytes (o1, o2) instead of being branched around.
+ */
+TG_INLINE void tg_gemm_body(const int16_t *block, int32_t cols, int32_t depth, const int8_t *weights,
+                            const int32_t *params, int32_t mode, int32_t out_ch, int32_t output_offset,
+                            int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride, const int full,
+                            const int wal, const int even)
 {
     const int32_t groups = depth >> 2;
-    const int32_t tail = depth & 3;
-    const int16_t *t0 = pair + 8 * groups; /* column tails */
-    const int16_t *t1 = t0 + tail;
-    int8_t *o1 = out + (store_second ? out_stride : 0);
+    const int32_t tail = even ? 0 : depth & 3;
+    const int16_t *tt = block + 4 * TG_CONV_COLS * groups; /* T0 / T1 of every column */
+    const int32_t o1 = cols > 1 ? out_stride : 0;
+    const int32_t o2 = cols > 2 ? 2 * out_stride : o1;
+    int8_t *const out_end = out + (out_ch & ~1);
     const int8_t *w = weights;
-    const int32_t *q = rq;
-    int32_t n;
-    for (n = out_ch >> 1; n > 0; --n)
+    /* the channel pairs' tails, after every pair's groups (then an odd last channel's row) */
+    const int8_t *wt = weights + (out_ch >> 1) * 8 * groups;
+    const int32_t *prm = params;
+#if TG_DSP
+    const int16_t *const x_end = block + 4 * TG_CONV_COLS * (groups & ~1);
+    const int16_t *const x_end4 = block + 4 * TG_CONV_COLS * (groups & ~3);
+#endif
+    while (out != out_end)
     {
-        const int16_t *x = pair;
-        int32_t a00, a01, a10, a11;
-        int32_t g, r;
-        TG_WORDS2(a00, a01, bias, 0);
+        const int16_t *x = block;
+        int32_t a00, a01, a10, a11, a20, a21;
+#if !TG_DSP
+        int32_t r;
+#endif
+        TG_NEXT2(a00, a01, prm); /* the biases */
         a10 = a00;
         a11 = a01;
+        a20 = a00;
+        a21 = a01;
 #if TG_DSP
-        /* two groups per iteration; the column pair is 16-byte aligned */
-        for (g = groups >> 1; g > 0; --g)
+        /* two groups per iteration (four while at least four remain) */
+        if (wal)
         {
-            if (wal)
+            while (x != x_end4)
             {
-                TG_GEMM_GROUP(0, 0, TG_LDRD);
-                TG_GEMM_GROUP(16, 8, TG_LDRD);
+                TG_GEMM_GROUP(TG_LDRD_NEXT);
+                TG_GEMM_GROUP(TG_LDRD_NEXT);
+                TG_GEMM_GROUP(TG_LDRD_NEXT);
+                TG_GEMM_GROUP(TG_LDRD_NEXT);
             }
-            else
+            if (x != x_end)
             {
-                TG_GEMM_GROUP(0, 0, TG_LDR2);
-                TG_GEMM_GROUP(16, 8, TG_LDR2);
+                TG_GEMM_GROUP(TG_LDRD_NEXT);
+                TG_GEMM_GROUP(TG_LDRD_NEXT);
             }
-            w += 16;
-            x += 16;
         }
-        if (groups & 1)
+        else
         {
-            TG_GEMM_GROUP(0, 0, TG_LDR2);
-            w += 8;
-            x += 8;
+            while (x != x_end)
+            {
+                TG_GEMM_GROUP(TG_LDR2_NEXT);
+                TG_GEMM_GROUP(TG_LDR2_NEXT);
+            }
+        }
+        if (!even && (groups & 1) && wal)
+        {
+            TG_GEMM_GROUP(TG_LDRD_NEXT);
+        }
+        else if (!even && (groups & 1))
+        {
+            TG_GEMM_GROUP(TG_LDR2_NEXT);
         }
 #else
         (void)wal;
-        for (g = groups; g > 0; --g)
+        for (r = groups; r > 0; --r)
         {
-            for (r = 0; r < 4; ++r)
+            int32_t i;
+            for (i = 0; i < 4; ++i)
             {
-                a00 += x[r] * w[r];
-                a10 += x[4 + r] * w[r];
-                a01 += x[r] * w[4 + r];
-                a11 += x[4 + r] * w[4 + r];
+                a00 += x[i] * w[i];
+                a01 += x[i] * w[4 + i];
+                a10 += x[4 + i] * w[i];
+                a11 += x[4 + i] * w[4 + i];
+                a20 += x[8 + i] * w[i];
+                a21 += x[8 + i] * w[4 + i];
             }
             w += 8;
-            x += 8;
+            x += 4 * TG_CONV_COLS;
         }
 #endif
-        for (r = 0; r < tail; ++r)
+        if (tail != 0 && depth > 1)
         {
-            a00 += t0[r] * w[r];
-            a10 += t1[r] * w[r];
-            a01 += t0[r] * w[tail + r];
-            a11 += t1[r] * w[tail + r];
+            /* the tails as one more group: T0 / T1 of every column times the two weight words */
+            const int8_t *wc = wt + tg_tail_word(tail, 0);
+            const int8_t *wd = wt + tg_tail_word(tail, 1);
+#if TG_DSP
+            uint32_t wa = tg_load32(wc), wb = tg_load32(wd);
+            const int32_t wa02 = tg_sxtb16(wa), wb02 = tg_sxtb16(wb);
+            wa = (uint32_t)tg_sxtb16_ror8(wa);
+            wb = (uint32_t)tg_sxtb16_ror8(wb);
+#endif
+            TG_GEMM_TAIL(a00, a01, 0);
+            TG_GEMM_TAIL(a10, a11, 16);
+            TG_GEMM_TAIL(a20, a21, 32);
         }
-        w += 2 * tail;
+        else if (tail != 0)
+        {
+            /* depth 1: one value per column, at position tg_tail_pos(1, d, 0) */
+            const int32_t slot = tg_group_slot(tg_tail_pos(1, 0, 0));
+            a00 += tt[slot] * wt[0];
+            a01 += tt[slot] * wt[1];
+            a10 += tt[8 + slot] * wt[0];
+            a11 += tt[8 + slot] * wt[1];
+            a20 += tt[16 + slot] * wt[0];
+            a21 += tt[16 + slot] * wt[1];
+        }
+        wt += 2 * tail;
         if (full)
         {
             int32_t m0, h0, e0, m1, h1, e1;
-            TG_WORDS2(m0, h0, q, 0);
-            TG_WORDS2(e0, m1, q, 2);
-            TG_WORDS2(h1, e1, q, 4);
-            o1[0] = (int8_t)tg_rq_sat8(tg_rq_fast(a10, m0, h0, e0));
-            o1[1] = (int8_t)tg_rq_sat8(tg_rq_fast(a11, m1, h1, e1));
-            out[0] = (int8_t)tg_rq_sat8(tg_rq_fast(a00, m0, h0, e0));
-            out[1] = (int8_t)tg_rq_sat8(tg_rq_fast(a01, m1, h1, e1));
+            TG_NEXT2(m0, h0, prm);
+            TG_NEXT2(e0, m1, prm);
+            TG_NEXT2(h1, e1, prm);
+            out[o2] = tg_gemm_rq8(a20, m0, h0, e0);
+            out[o2 + 1] = tg_gemm_rq8(a21, m1, h1, e1);
+            out[o1] = tg_gemm_rq8(a10, m0, h0, e0);
+            out[o1 + 1] = tg_gemm_rq8(a11, m1, h1, e1);
+            out[0] = tg_gemm_rq8(a00, m0, h0, e0);
+            out[1] = tg_gemm_rq8(a01, m1, h1, e1);
         }
         else
         {
-            o1[0] = tg_rq_any(a10, q, mode, output_offset, act_min, act_max);
-            o1[1] = tg_rq_any(a11, q + 3, mode, output_offset, act_min, act_max);
-            out[0] = tg_rq_any(a00, q, mode, output_offset, act_min, act_max);
-            out[1] = tg_rq_any(a01, q + 3, mode, output_offset, act_min, act_max);
+            out[o2] = tg_rq_any(a20, prm, mode, output_offset, act_min, act_max);
+            out[o2 + 1] = tg_rq_any(a21, prm + 3, mode, output_offset, act_min, act_max);
+            out[o1] = tg_rq_any(a10, prm, mode, output_offset, act_min, act_max);
+            out[o1 + 1] = tg_rq_any(a11, prm + 3, mode, output_offset, act_min, act_max);
+            out[0] = tg_rq_any(a00, prm, mode, output_offset, act_min, act_max);
+            out[1] = tg_rq_any(a01, prm + 3, mode, output_offset, act_min, act_max);
+            prm += 6;
         }
-        bias += 2;
-        q += 6;
         out += 2;
-        o1 += 2;
     }
     if (out_ch & 1)
     {
-        /* odd last channel: natural row */
-        const int16_t *x = pair;
-        int32_t a0 = bias[0], a1 = bias[0];
-        int32_t g, r;
-        for (g = groups; g > 0; --g)
+        /* odd last channel: natural row; params: bias, then its three rq values */
+        int32_t acc[TG_CONV_COLS];
+        int32_t j;
+        for (j = 0; j < TG_CONV_COLS; ++j)
         {
-            for (r = 0; r < 4; ++r)
+            const int16_t *x = block + 4 * j;
+            int32_t a = prm[0];
+            int32_t g, r;
+            w = wt;
+            for (g = groups; g > 0; --g)
             {
-                a0 += x[tg_pair_slot(r, 0, 4)] * w[r];
-                a1 += x[tg_pair_slot(r, 1, 4)] * w[r];
+                for (r = 0; r < 4; ++r)
+                {
+                    a += x[tg_group_slot(r)] * w[r];
+                }
+                w += 4;
+                x += 4 * TG_CONV_COLS;
             }
-            w += 4;
-            x += 8;
+            for (r = 0; r < (depth & 3); ++r)
+            {
+                a += tt[8 * j + tg_group_slot(tg_tail_pos(depth & 3, 0, r))] * w[r];
+            }
+            acc[j] = a;
         }
-        for (r = 0; r < tail; ++r)
-        {
-            a0 += t0[r] * w[r];
-            a1 += t1[r] * w[r];
-        }
-        o1[0] = tg_rq_any(a1, q, mode, output_offset, act_min, act_max);
-        out[0] = tg_rq_any(a0, q, mode, output_offset, act_min, act_max);
+        out[o2] = tg_rq_any(acc[2], prm + 1, mode, output_offset, act_min, act_max);
+        out[o1] = tg_rq_any(acc[1], prm + 1, mode, output_offset, act_min, act_max);
+        out[0] = tg_rq_any(acc[0], prm + 1, mode, output_offset, act_min, act_max);
     }
 }
 
-void tg_conv_gemm_s8(const int16_t *pair, int32_t store_second, int32_t depth, const int8_t *weights,
-                     const int32_t *bias, const int32_t *rq, int32_t mode, int32_t out_ch, int32_t output_offset,
-                     int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride)
+void tg_conv_gemm_s8(const int16_t *block, int32_t cols, int32_t depth, const int8_t *weights,
+                     const int32_t *params, int32_t mode, int32_t out_ch, int32_t output_offset, int32_t act_min,
+                     int32_t act_max, int8_t *out, int32_t out_stride)
 {
-    /* every channel pair's weights start 4-byte aligned (LDRD) when the array does and depth is even */
-    const int wal = ((uintptr_t)weights & 3u) == 0 && (depth & 1) == 0;
-    if (mode == TG_RQ_FAST_FULL)
+    /* every channel pair's groups start 8-byte aligned when the array does (the lowering aligns it) */
+    const int wal = ((uintptr_t)weights & 3u) == 0;
+    if (!wal)
     {
-        if (wal)
-        {
-            tg_gemm_body(pair, store_second, depth, weights, bias, rq, mode, out_ch, output_offset, act_min,
-                         act_max, out, out_stride, 1, 1);
-        }
-        else
-        {
-            tg_gemm_body(pair, store_second, depth, weights, bias, rq, mode, out_ch, output_offset, act_min,
-                         act_max, out, out_stride, 1, 0);
-        }
+        tg_gemm_body(block, cols, depth, weights, params, mode, out_ch, output_offset, act_min, act_max,
+                     out, out_stride, 0, 0, 0);
+    }
+    else if (mode == TG_RQ_FAST_FULL && (depth & 7) == 0)
+    {
+        tg_gemm_body(block, cols, depth, weights, params, mode, out_ch, output_offset, act_min, act_max,
+                     out, out_stride, 1, 1, 1);
+    }
+    else if (mode == TG_RQ_FAST_FULL)
+    {
+        tg_gemm_body(block, cols, depth, weights, params, mode, out_ch, output_offset, act_min, act_max,
+                     out, out_stride, 1, 1, 0);
     }
     else
     {
-        tg_gemm_body(pair, store_second, depth, weights, bias, rq, mode, out_ch, output_offset, act_min, act_max,
-                     out, out_stride, 0, 0);
+        tg_gemm_body(block, cols, depth, weights, params, mode, out_ch, output_offset, act_min, act_max,
+                     out, out_stride, 0, 1, 0);
     }
 }

@@ -1,43 +1,77 @@
 /*
- * tg_conv_s8: general int8 convolution, im2col into a column pair + tg_conv_gemm_s8 (see tg_conv_s8.h).
+ * tg_conv_s8: general int8 convolution, im2col into a column block + tg_conv_gemm_s8 (see tg_conv_s8.h).
  */
 #include "tg_conv_s8.h"
 
+#include <string.h>
+
 #include "tg_conv_gemm_s8.h"
 
-/* im2col of output pixel (oy, ox) into column j of the pair */
-static void tg_conv_im2col(const int8_t *image, int32_t in_h, int32_t in_w, int32_t in_c, int32_t k_h, int32_t k_w,
-                           int32_t oy, int32_t ox, int32_t stride_h, int32_t stride_w, int32_t dil_h, int32_t dil_w,
-                           int32_t pad_top, int32_t pad_left, int32_t input_zp, int16_t *pair, int32_t j)
+/* n bytes from src to dst (n small: a kernel row), word by word, then byte by byte */
+static void tg_conv_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
-    const int32_t depth = k_h * k_w * in_c;
+    for (; n >= 4; n -= 4)
+    {
+        uint32_t v;
+        memcpy(&v, src, sizeof v); /* one unaligned LDR / STR each on Cortex-M3 and up */
+        memcpy(dst, &v, sizeof v);
+        src += 4;
+        dst += 4;
+    }
+    for (; n > 0; --n)
+    {
+        *dst++ = *src++;
+    }
+}
+
+static void tg_conv_pad(int8_t *dst, int32_t n, int8_t pad)
+{
+    for (; n > 0; --n)
+    {
+        *dst++ = pad;
+    }
+}
+
+/* taps inside the image of a kernel row starting at input column x0 (dilation 1): left..k_w-right-1 */
+typedef struct
+{
+    int32_t left, inside, right;
+} tg_conv_row_split;
+
+static tg_conv_row_split tg_conv_split(int32_t x0, int32_t k_w, int32_t in_w)
+{
+    tg_conv_row_split s;
+    s.left = x0 < 0 ? TG_MIN(-x0, k_w) : 0;
+    s.right = TG_MIN(TG_MAX(x0 + k_w - in_w, 0), k_w - s.left);
+    s.inside = k_w - s.left - s.right;
+    return s;
+}
+
+/*
+ * im2col of the output pixel whose window starts at input (y0, x0) into column j of the block, when
+ * in_c % 4 == 0: every tap is whole groups, so spans and pads go straight in group by group.
+ */
+static void tg_conv_im2col_groups(const int8_t *image, int32_t in_h, int32_t in_w, int32_t in_c, int32_t k_h,
+                                  int32_t k_w, int32_t y0, int32_t x0, int32_t dil_h, int32_t dil_w,
+                                  int32_t input_zp, int16_t *pair, int32_t j)
+{
     const int32_t span = k_w * in_c;
-    const int32_t x0 = ox * stride_w - pad_left;
-    const int32_t y0 = oy * stride_h - pad_top;
+    const tg_conv_row_split s = tg_conv_split(x0, k_w, in_w);
     int32_t ky, kx, k = 0;
-    for (ky = 0; ky < k_h; ++ky)
+    for (ky = 0; ky < k_h; ++ky, k += span)
     {
         const int32_t y = y0 + ky * dil_h;
+        /* the row's address only once it is known to be inside the image */
+        const int8_t *row = image + (y < 0 || y >= in_h ? 0 : y * in_w * in_c);
         if (y < 0 || y >= in_h)
         {
-            tg_pair_fill(pair, j, depth, k, span, input_zp);
-            k += span;
+            tg_pair_fill_groups(pair, j, k, span, input_zp);
         }
         else if (dil_w == 1)
         {
-            /* the taps of one kernel row are one contiguous span of the input row */
-            const int32_t left = x0 < 0 ? TG_MIN(-x0, k_w) : 0;
-            const int32_t right = TG_MIN(TG_MAX(x0 + k_w - in_w, 0), k_w - left);
-            const int32_t inside = k_w - left - right;
-            tg_pair_fill(pair, j, depth, k, left * in_c, input_zp);
-            k += left * in_c;
-            if (inside > 0)
-            {
-                tg_pair_put(pair, j, depth, k, image + (y * in_w + x0 + left) * in_c, inside * in_c);
-                k += inside * in_c;
-            }
-            tg_pair_fill(pair, j, depth, k, right * in_c, input_zp);
-            k += right * in_c;
+            tg_pair_fill_groups(pair, j, k, s.left * in_c, input_zp);
+            tg_pair_put_groups(pair, j, k + s.left * in_c, row + (x0 + s.left) * in_c, s.inside * in_c);
+            tg_pair_fill_groups(pair, j, k + (k_w - s.right) * in_c, s.right * in_c, input_zp);
         }
         else
         {
@@ -46,97 +80,139 @@ static void tg_conv_im2col(const int8_t *image, int32_t in_h, int32_t in_w, int3
                 const int32_t x = x0 + kx * dil_w;
                 if (x >= 0 && x < in_w)
                 {
-                    tg_pair_put(pair, j, depth, k, image + (y * in_w + x) * in_c, in_c);
+                    tg_pair_put_groups(pair, j, k + kx * in_c, row + x * in_c, in_c);
                 }
                 else
                 {
-                    tg_pair_fill(pair, j, depth, k, in_c, input_zp);
+                    tg_pair_fill_groups(pair, j, k + kx * in_c, in_c, input_zp);
                 }
-                k += in_c;
             }
         }
     }
 }
 
 /*
- * im2col of output pixel (oy, ox) as `depth` int8 values into stage (natural order), for kernel rows
- * that are not groups of four values: byte copies, then one aligned tg_pair_put.
+ * im2col of the output pixel whose window starts at input (y0, x0) as k_h * k_w * in_c int8 values
+ * into stage (natural order), for any in_c: kernel rows are copied word by word, pads byte by byte.
  */
 static void tg_conv_im2col_staged(const int8_t *image, int32_t in_h, int32_t in_w, int32_t in_c, int32_t k_h,
-                                  int32_t k_w, int32_t oy, int32_t ox, int32_t stride_h, int32_t stride_w,
-                                  int32_t dil_h, int32_t dil_w, int32_t pad_top, int32_t pad_left, int32_t input_zp,
-                                  int8_t *stage)
+                                  int32_t k_w, int32_t y0, int32_t x0, int32_t dil_h, int32_t dil_w,
+                                  int32_t input_zp, int8_t *stage)
 {
-    const int32_t x0 = ox * stride_w - pad_left;
-    const int32_t y0 = oy * stride_h - pad_top;
     const int8_t pad = (int8_t)input_zp;
+    const int32_t span = k_w * in_c;
+    const tg_conv_row_split s = tg_conv_split(x0, k_w, in_w);
     int8_t *dst = stage;
-    int32_t ky, kx, i;
-    for (ky = 0; ky < k_h; ++ky)
+    int32_t ky, kx;
+    for (ky = 0; ky < k_h; ++ky, dst += span)
     {
         const int32_t y = y0 + ky * dil_h;
-        for (kx = 0; kx < k_w; ++kx)
+        /* the row's address only once it is known to be inside the image */
+        const int8_t *row = image + (y < 0 || y >= in_h ? 0 : y * in_w * in_c);
+        if (y < 0 || y >= in_h)
         {
-            const int32_t x = x0 + kx * dil_w;
-            if (y >= 0 && y < in_h && x >= 0 && x < in_w)
+            tg_conv_pad(dst, span, pad);
+        }
+        else if (dil_w == 1)
+        {
+            tg_conv_pad(dst, s.left * in_c, pad);
+            tg_conv_copy(dst + s.left * in_c, row + (x0 + s.left) * in_c, s.inside * in_c);
+            tg_conv_pad(dst + (k_w - s.right) * in_c, s.right * in_c, pad);
+        }
+        else
+        {
+            for (kx = 0; kx < k_w; ++kx)
             {
-                const int8_t *src = image + (y * in_w + x) * in_c;
-                for (i = 0; i < in_c; ++i)
+                const int32_t x = x0 + kx * dil_w;
+                if (x >= 0 && x < in_w)
                 {
-                    dst[i] = src[i];
+                    tg_conv_copy(dst + kx * in_c, row + x * in_c, in_c);
+                }
+                else
+                {
+                    tg_conv_pad(dst + kx * in_c, in_c, pad);
                 }
             }
-            else
-            {
-                for (i = 0; i < in_c; ++i)
-                {
-                    dst[i] = pad;
-                }
-            }
-            dst += in_c;
+        }
+    }
+}
+
+/*
+ * im2col of an output pixel whose window lies inside the image (dilation 1 across): its k_h kernel
+ * rows are spans of `span` values, `row_step` bytes apart from `src` on. With in_c % 4 == 0 (grouped)
+ * they go straight into column j of the block, otherwise they are gathered as int8 into stage.
+ */
+static void tg_conv_im2col_inside(const int8_t *src, int32_t row_step, int32_t k_h, int32_t span, int grouped,
+                                  int16_t *pair, int32_t j, int8_t *stage)
+{
+    int32_t ky;
+    if (grouped)
+    {
+        for (ky = 0; ky < k_h; ++ky, src += row_step)
+        {
+            tg_pair_put_groups(pair, j, ky * span, src, span);
+        }
+    }
+    else
+    {
+        for (ky = 0; ky < k_h; ++ky, src += row_step)
+        {
+            tg_conv_copy(stage + ky * span, src, span);
         }
     }
 }
 
 void tg_conv_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t in_c, const int8_t *filter,
-                int32_t k_h, int32_t k_w, const int32_t *bias, const int32_t *rq, int32_t mode, int8_t *output,
+                int32_t k_h, int32_t k_w, const int32_t *params, int32_t mode, int8_t *output,
                 int32_t out_h, int32_t out_w, int32_t out_c, int32_t stride_h, int32_t stride_w, int32_t dil_h,
                 int32_t dil_w, int32_t pad_top, int32_t pad_left, int32_t input_zp, int32_t output_offset,
                 int32_t act_min, int32_t act_max, int16_t *scratch)
 {
     const int32_t depth = k_h * k_w * in_c;
     const int32_t pixels = out_h * out_w;
-    /* kernel rows that are not whole groups of four values go through the int8 staging column */
-    const int32_t staged = ((k_w * in_c) & 3) != 0 || (dil_w != 1 && (in_c & 3) != 0);
+    const int grouped = (in_c & 3) == 0;
+    const int32_t y_extent = (k_h - 1) * dil_h + 1; /* input rows and columns a window spans */
+    const int32_t x_extent = (k_w - 1) * dil_w + 1;
+    /* the int8 staging column follows the column block (a multiple of 8 bytes) */
+    int8_t *stage = (int8_t *)(void *)(scratch + TG_CONV_BLOCK_INT16(depth));
     int32_t b;
     for (b = 0; b < batches; ++b)
     {
         const int8_t *image = input + b * in_h * in_w * in_c;
         int8_t *out = output + b * pixels * out_c;
         int32_t p;
-        for (p = 0; p < pixels; p += 2)
+        /* TG_CONV_COLS output pixels per block, in raster order; all columns are built before any output
+           of the block is written (a short last block repeats its last pixel) */
+        for (p = 0; p < pixels; p += TG_CONV_COLS)
         {
-            /* a last odd pixel fills both columns */
-            const int32_t second = pixels - p >= 2 ? 1 : 0;
+            const int32_t cols = TG_MIN(pixels - p, TG_CONV_COLS);
             int32_t j;
-            for (j = 0; j < 2; ++j)
+            for (j = 0; j < TG_CONV_COLS; ++j)
             {
-                const int32_t q = p + j * second;
+                const int32_t q = p + TG_MIN(j, cols - 1);
                 const int32_t oy = q / out_w;
-                if (staged)
+                const int32_t y0 = oy * stride_h - pad_top;
+                const int32_t x0 = (q - oy * out_w) * stride_w - pad_left;
+                if (dil_w == 1 && y0 >= 0 && y0 + y_extent <= in_h && x0 >= 0 && x0 + x_extent <= in_w)
                 {
-                    int8_t *stage = (int8_t *)(void *)(scratch + 2 * depth);
-                    tg_conv_im2col_staged(image, in_h, in_w, in_c, k_h, k_w, oy, q - oy * out_w, stride_h, stride_w,
-                                          dil_h, dil_w, pad_top, pad_left, input_zp, stage);
-                    tg_pair_put(scratch, j, depth, 0, stage, depth);
+                    tg_conv_im2col_inside(image + (y0 * in_w + x0) * in_c, dil_h * in_w * in_c, k_h, k_w * in_c,
+                                          grouped, scratch, j, stage);
+                }
+                else if (grouped)
+                {
+                    tg_conv_im2col_groups(image, in_h, in_w, in_c, k_h, k_w, y0, x0, dil_h, dil_w, input_zp, scratch,
+                                          j);
                 }
                 else
                 {
-                    tg_conv_im2col(image, in_h, in_w, in_c, k_h, k_w, oy, q - oy * out_w, stride_h, stride_w, dil_h,
-                                   dil_w, pad_top, pad_left, input_zp, scratch, j);
+                    tg_conv_im2col_staged(image, in_h, in_w, in_c, k_h, k_w, y0, x0, dil_h, dil_w, input_zp, stage);
+                }
+                if (!grouped)
+                {
+                    tg_pair_put_column(scratch, j, depth, stage);
                 }
             }
-            tg_conv_gemm_s8(scratch, second, depth, filter, bias, rq, mode, out_c, output_offset, act_min, act_max,
+            tg_conv_gemm_s8(scratch, cols, depth, filter, params, mode, out_c, output_offset, act_min, act_max,
                             out + p * out_c, out_c);
         }
     }

@@ -62,7 +62,7 @@ def _requant_arrays(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnected
 RQ_GENERAL, RQ_FAST, RQ_FAST_FULL = 0, 1, 2
 
 
-def _rq_array(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnectedParams, hint: str, n: int) -> tuple[str, str]:
+def rq_values(op: Op, p: ConvParams | FullyConnectedParams, n: int) -> tuple[np.ndarray, int]:
     """The [n][3] int32 requantization values and the mode for tg_requant_fast.h."""
     mult = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (n,))
     shift = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (n,))
@@ -78,7 +78,13 @@ def _rq_array(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnectedParams
     else:
         values = np.stack([mult, shift, np.zeros_like(shift)], axis=1)
         mode = RQ_GENERAL
-    return ctx.const_array(f"{hint}_rq", values.astype(np.int32), "int32_t"), str(mode)
+    return values.astype(np.int32), mode
+
+
+def _rq_array(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnectedParams, hint: str, n: int) -> tuple[str, str]:
+    """Emit :func:`rq_values` as a const array; returns its symbol and the mode (as C text)."""
+    values, mode = rq_values(op, p, n)
+    return ctx.const_array(f"{hint}_rq", values, "int32_t"), str(mode)
 
 
 def _blocked_layout(w2d: np.ndarray, rows: int) -> np.ndarray:

@@ -85,6 +85,7 @@ def run_kernel(graph: Graph, x: np.ndarray, work: Path, in_place: bool, dsp: boo
     src = "\n".join([
         "#include <stdio.h>", "#include <stdlib.h>", "#include <string.h>", "#include <stdint.h>",
         f'#include "{call.kernel}.c"',
+        '#include "tg_depthwise_3x3_vp_s8.c"',  # the DSP pair path both 3x3 kernels call (a library gets it too)
         *ctx.arrays,
         f"static const int8_t x_data[{in_size}] = {{{', '.join(str(int(v)) for v in x.reshape(-1))}}};",
         "int main(void) {",
@@ -135,9 +136,12 @@ CONFIGS = [
     (2, 7, 5, 20, (2, 2), "same", "none"),
     (1, 3, 3, 32, (1, 1), "valid", "relu"),
     (1, 5, 4, 16, (2, 1), "valid", "relu_n1_to_1"),
+    # the DSP pair path (stride 1, lines >= 6) with a partial channel group and valid padding; by columns
+    (1, 8, 9, 10, (1, 1), "valid", "relu"),
+    (1, 7, 6, 20, (1, 1), "same", "none"),
 ]
 #: the kernel each config must select
-KERNEL = ["tg_depthwise_3x3_s8"] * 10 + ["tg_depthwise_3x3_ch_s8"] * 4
+KERNEL = ["tg_depthwise_3x3_s8"] * 10 + ["tg_depthwise_3x3_ch_s8"] * 4 + ["tg_depthwise_3x3_s8", "tg_depthwise_3x3_ch_s8"]
 
 
 @pytest.mark.parametrize("dsp", [False, True])
@@ -184,9 +188,10 @@ def test_fast_requantization_bounds(channels: int, bias_range: int, tmp_path: Pa
 
 
 @pytest.mark.parametrize("core", ["cortex-m7", "cortex-m4", "cortex-m3", "cortex-m0"])
-@pytest.mark.parametrize("kernel", ["tg_depthwise_3x3_s8", "tg_depthwise_3x3_ch_s8"])
+@pytest.mark.parametrize("kernel", ["tg_depthwise_3x3_s8", "tg_depthwise_3x3_ch_s8", "tg_depthwise_3x3_vp_s8"])
 def test_kernels_cross_compile(kernel: str, core: str, tmp_path: Path) -> None:
-    """-Werror clean for Cortex-M; the DSP path (SMLAD/SMLABB, SMMLAR) exactly on M4/M7."""
+    """-Werror clean for Cortex-M; the DSP path (SMLAD/SMLABB, SMMLAR) exactly on M4/M7 (the pair path
+    has no code elsewhere)."""
     gcc = shutil.which("arm-none-eabi-gcc")
     if gcc is None:
         pytest.skip("arm-none-eabi-gcc is not installed")
@@ -197,8 +202,13 @@ def test_kernels_cross_compile(kernel: str, core: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     asm = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], capture_output=True, text=True, check=True).stdout
     dsp = core in ("cortex-m7", "cortex-m4")
+    if kernel == "tg_depthwise_3x3_vp_s8":
+        assert ("smlad" in asm and "smlatb" in asm and "smmlar" in asm and "pkhbt" in asm) == dsp
+        assert "tg_depthwise_3x3_vp_s8" in asm or not dsp
+        return
     assert ("smlabb" in asm and "smmlar" in asm) == dsp
     assert ("smlad" in asm) == (dsp and kernel == "tg_depthwise_3x3_s8")
+    assert ("tg_depthwise_3x3_vp_s8" in asm) == dsp  # stride 1 with longer lines: the pair path
 
 
 def test_channel_group_packing_keeps_the_bytes() -> None:

@@ -4,6 +4,7 @@
 #include "tg_depthwise_3x3_ch_s8.h"
 
 #include "tg_conv_dsp_s8.h"
+#include "tg_depthwise_3x3_vp_s8.h"
 
 #if TG_DSP
 /* SMMLAR: acc + ((a * b + 2^31) >> 32), no ACLE intrinsic */
@@ -55,11 +56,20 @@ TG_INLINE int8_t tg_dw3c_out(int32_t acc, int32_t fast, const int32_t *q, int32_
     return (int8_t)TG_MIN(TG_MAX(v, act_min), act_max);
 }
 
-void tg_depthwise_3x3_ch_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t channels,
-                            const int8_t *packed, const int32_t *bias, const int32_t *multiplier,
-                            const int32_t *shift, int8_t *output, int32_t out_h, int32_t out_w, int32_t stride_h,
-                            int32_t stride_w, int32_t pad_top, int32_t pad_left, int32_t input_zp,
-                            int32_t output_offset, int32_t act_min, int32_t act_max, int32_t fast, int8_t *scratch)
+/* the four-channel path: all layers on cores without DSP (inlined into the kernel there), on the DSP path
+   the layers TG_DWVP_USE leaves (a function of its own, compiled as before the pair path existed) */
+#if TG_DSP && (defined(__GNUC__) || defined(__clang__))
+#define TG_DW3C_RUN static __attribute__((noinline)) void
+#elif TG_DSP
+#define TG_DW3C_RUN static void
+#else
+#define TG_DW3C_RUN TG_INLINE void
+#endif
+TG_DW3C_RUN tg_dw3c_run(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t channels,
+                        const int8_t *packed, const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                        int8_t *output, int32_t out_h, int32_t out_w, int32_t stride_h, int32_t stride_w,
+                        int32_t pad_top, int32_t pad_left, int32_t input_zp, int32_t output_offset, int32_t act_min,
+                        int32_t act_max, int32_t fast, int8_t *scratch)
 {
     /* scratch: per channel {start of the sum, multiplier, rounding constant, shift}, the weights of
      * the complete groups sign-extended once (DSP path: tap t of group g at ext[18g + 2t], +1), then
@@ -162,4 +172,24 @@ void tg_depthwise_3x3_ch_s8(const int8_t *input, int32_t batches, int32_t in_h, 
             }
         }
     }
+}
+
+void tg_depthwise_3x3_ch_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t channels,
+                            const int8_t *packed, const int32_t *bias, const int32_t *multiplier,
+                            const int32_t *shift, int8_t *output, int32_t out_h, int32_t out_w, int32_t stride_h,
+                            int32_t stride_w, int32_t pad_top, int32_t pad_left, int32_t input_zp,
+                            int32_t output_offset, int32_t act_min, int32_t act_max, int32_t fast, int8_t *scratch)
+{
+#if TG_DSP
+    if (TG_DWVP_USE(out_h, out_w, stride_h, stride_w))
+    {
+        /* the pair path; its scratch is 8-byte aligned (the arena's 16) */
+        tg_depthwise_3x3_vp_s8(input, batches, in_h, in_w, channels, packed, 1, bias, multiplier, shift, output,
+                               out_h, out_w, pad_top, pad_left, input_zp, output_offset, act_min, act_max, fast,
+                               (int32_t *)(void *)scratch);
+        return;
+    }
+#endif
+    tg_dw3c_run(input, batches, in_h, in_w, channels, packed, bias, multiplier, shift, output, out_h, out_w, stride_h,
+                stride_w, pad_top, pad_left, input_zp, output_offset, act_min, act_max, fast, scratch);
 }

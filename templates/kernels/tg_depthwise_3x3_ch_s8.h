@@ -9,8 +9,14 @@
 #include <stdint.h>
 
 /** Bytes of `scratch`: per channel four int32 requantization values, per group of four channels the
- * sign-extended weights (72 bytes), then a zero-point row. */
-#define TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES(channels) (17 * (channels) + 72 * ((channels) / 4))
+ * sign-extended weights (72 bytes), then a zero-point row; at least, where the DSP path takes the pair
+ * path (stride 1, lines of 6 or more: TG_DWVP_USE in tg_depthwise_3x3_vp_s8.h), that path's slots. */
+#define TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES(channels, out_h, out_w, stride_h, stride_w)                         \
+    TG_DEPTHWISE_3X3_CH_MAX(17 * (channels) + 72 * ((channels) / 4),                                           \
+                            ((stride_h) == 1 && (stride_w) == 1 && TG_DEPTHWISE_3X3_CH_MAX(out_h, out_w) >= 6)  \
+                                ? 64 * ((TG_DEPTHWISE_3X3_CH_MAX(out_h, out_w) + 3) / 2)                        \
+                                : 0)
+#define TG_DEPTHWISE_3X3_CH_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /**
  * @brief 3x3 depthwise convolution, any stride and padding.
@@ -23,7 +29,7 @@
  *
  * @param bias    [channels] int32: bias - input_zp * sum of the nine taps (offline); 2 * that when `fast`
  * @param fast    as for tg_depthwise_3x3_s8 (the fast requantization is exact for every channel)
- * @param scratch TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES(channels) bytes, 4-byte aligned
+ * @param scratch TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES(channels, out_h, out_w, stride_h, stride_w) bytes, 8-byte aligned
  */
 void tg_depthwise_3x3_ch_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t channels,
                             const int8_t *packed, const int32_t *bias, const int32_t *multiplier,

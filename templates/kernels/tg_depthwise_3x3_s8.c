@@ -8,6 +8,7 @@
 #include "tg_depthwise_3x3_s8.h"
 
 #include "tg_conv_dsp_s8.h"
+#include "tg_depthwise_3x3_vp_s8.h"
 
 /* requantization variants */
 #define TG_DW3_GENERIC 0 /* tg_requantize_mac */
@@ -289,6 +290,16 @@ void tg_depthwise_3x3_s8(const int8_t *input, int32_t batches, int32_t in_h, int
     /* line l of the image sits in ring slot (l + line_pad) % 3, kept incrementally */
     const int32_t slot_step = line_stride % 3;
     int32_t b, c, ol, a, k, toff[9];
+#if TG_DSP
+    if (TG_DWVP_USE(out_h, out_w, stride_h, stride_w))
+    {
+        /* the pair path; its scratch is 8-byte aligned (the arena's 16) */
+        tg_depthwise_3x3_vp_s8(input, batches, in_h, in_w, channels, filter, 0, bias, multiplier, shift, output,
+                               out_h, out_w, pad_top, pad_left, input_zp, output_offset, act_min, act_max, fast,
+                               (int32_t *)(void *)scratch);
+        return;
+    }
+#endif
     for (a = 0; a < 3; ++a)
     {
         for (k = 0; k < 3; ++k)

@@ -7,9 +7,15 @@
 
 #include <stdint.h>
 
-/** Bytes of `scratch` tg_depthwise_3x3_s8 needs: a ring of three int16 input rows. */
-#define TG_DEPTHWISE_3X3_SCRATCH_BYTES(out_h, out_w, stride_h, stride_w) \
-    (3 * ((TG_DEPTHWISE_3X3_MAX(((out_h)-1) * (stride_h), ((out_w)-1) * (stride_w)) + 5) & ~1) * 2)
+/** Bytes of `scratch` tg_depthwise_3x3_s8 needs: the larger of its ring of three int16 input rows and,
+ * where its DSP path takes the pair path (stride 1, lines of 6 or more: TG_DWVP_USE in
+ * tg_depthwise_3x3_vp_s8.h), that path's two slots. */
+#define TG_DEPTHWISE_3X3_SCRATCH_BYTES(out_h, out_w, stride_h, stride_w)                                      \
+    TG_DEPTHWISE_3X3_MAX(                                                                                       \
+        3 * ((TG_DEPTHWISE_3X3_MAX(((out_h)-1) * (stride_h), ((out_w)-1) * (stride_w)) + 5) & ~1) * 2,          \
+        ((stride_h) == 1 && (stride_w) == 1 && TG_DEPTHWISE_3X3_MAX(out_h, out_w) >= 6)                         \
+            ? 64 * ((TG_DEPTHWISE_3X3_MAX(out_h, out_w) + 3) / 2)                                               \
+            : 0)
 #define TG_DEPTHWISE_3X3_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 /**
@@ -28,6 +34,9 @@
  * output the input's shape (same padding), `output == input` is exact: output row oy is written
  * after input row oy + 1 entered the ring.
  *
+ * On the DSP path, stride 1 with output lines of 6 or more (TG_DWVP_USE) runs as tg_depthwise_3x3_vp_s8
+ * (int16 pairs of two input lines, four channels at a time; also exact in place).
+ *
  * @param bias    [channels] int32: bias - input_zp * sum of the nine taps (offline)
  * @param multiplier, shift  [channels] per-channel requantization (shift > 0: left)
  * @param act_min, act_max   clamp range within -128..127
@@ -35,7 +44,7 @@
  *                requantization is exact (double rounding, multiplier >= 0, shift in -30..-1, and
  *                bound = |bias| + 128 * sum |w| with 2 * bound and bound + 2 + 2^(-shift-1) +
  *                128 * 2^-shift within int32); then `bias` holds 2 * the folded bias
- * @param scratch  TG_DEPTHWISE_3X3_SCRATCH_BYTES(out_h, out_w, stride_h, stride_w) bytes, 2-byte aligned
+ * @param scratch  TG_DEPTHWISE_3X3_SCRATCH_BYTES(out_h, out_w, stride_h, stride_w) bytes, 8-byte aligned
  */
 void tg_depthwise_3x3_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t channels,
                          const int8_t *filter, const int32_t *bias, const int32_t *multiplier, const int32_t *shift,

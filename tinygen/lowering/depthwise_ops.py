@@ -5,7 +5,9 @@ Weights stay int8 with exactly the .tflite bytes: tg_depthwise_s8 and the 3x3 ri
 tg_depthwise_3x3_s8 read TFLite's layout [1, kh, kw, C]; tg_depthwise_3x3_ch_s8 (small images) reads
 it reordered by channel groups. The ring kernel may run in place (see :func:`depthwise_in_place`).
 Both 3x3 kernels get a per-layer ``fast`` flag: the lowering proves here, offline, that their
-SMMLAR requantization is exact, and then passes doubled biases.
+SMMLAR requantization is exact, and then passes doubled biases. On the DSP path, both run stride-1
+layers with output lines of PAIRS_MIN_LINE or more as tg_depthwise_3x3_vp_s8 (int16 pairs of two
+input lines, 9 MACs in 6 instructions), so their scratch covers that path's slots too.
 """
 
 from __future__ import annotations
@@ -19,9 +21,28 @@ from tinygen.lowering.mac_ops import _conv_call
 from tinygen.qparams import ConvParams, op_params
 
 
+#: the 3x3 kernels' DSP path runs as the pair path (tg_depthwise_3x3_vp_s8) from this output line length on
+PAIRS_MIN_LINE = 6
+
+
+def uses_pairs(out_h: int, out_w: int, stride_h: int, stride_w: int) -> bool:
+    """Whether the 3x3 kernels' DSP path takes the pair path (TG_DWVP_USE in tg_depthwise_3x3_vp_s8.h)."""
+    return stride_h == 1 and stride_w == 1 and max(out_h, out_w) >= PAIRS_MIN_LINE
+
+
+def scratch_pairs(out_h: int, out_w: int, stride_h: int, stride_w: int) -> int:
+    """Bytes of the 3x3 kernels' DSP pair path (0 where it does not run): two slots of four channels'
+    int16 pair words over the padded output line (TG_DWVP_SCRATCH_BYTES in tg_depthwise_3x3_vp_s8.h)."""
+    if not uses_pairs(out_h, out_w, stride_h, stride_w):
+        return 0
+    return 64 * ((max(out_h, out_w) + 3) // 2)
+
+
 def scratch_3x3(out_h: int, out_w: int, stride_h: int, stride_w: int) -> int:
-    """Bytes of tg_depthwise_3x3_s8's ring of three int16 input lines (TG_DEPTHWISE_3X3_SCRATCH_BYTES)."""
-    return 3 * ((max((out_h - 1) * stride_h, (out_w - 1) * stride_w) + 5) & ~1) * 2
+    """Bytes of tg_depthwise_3x3_s8's scratch (TG_DEPTHWISE_3X3_SCRATCH_BYTES): its portable path's ring of
+    three int16 input lines, or its DSP pair path's slots."""
+    ring = 3 * ((max((out_h - 1) * stride_h, (out_w - 1) * stride_w) + 5) & ~1) * 2
+    return max(ring, scratch_pairs(out_h, out_w, stride_h, stride_w))
 
 
 def _is_3x3(graph: Graph, op: Op) -> bool:
@@ -126,8 +147,8 @@ def lower_depthwise(ctx: LoweringContext, op: Op) -> KernelCall:
         if ring:
             args += (f"(int16_t *)(void *){ctx.scratch_ptr()}",)
             return KernelCall("tg_depthwise_3x3_s8", args, (), scratch_3x3(oh, ow, p.stride_h, p.stride_w), comment)
-        # TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES: requantization values and sign-extended weights
-        scratch = 17 * c + 72 * (c // 4)
+        # TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES: requantization values and sign-extended weights, or the pair slots
+        scratch = max(17 * c + 72 * (c // 4), scratch_pairs(oh, ow, p.stride_h, p.stride_w))
         return KernelCall("tg_depthwise_3x3_ch_s8", args + (ctx.scratch_ptr(),), (), scratch, comment)
     bias = ctx.const_array(f"{hint}_bias", folded, "int32_t")
     wsym = ctx.const_array(f"{hint}_w", weights, "int8_t")

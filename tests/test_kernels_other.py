@@ -334,7 +334,7 @@ def _graph(kind: str, ins: list[Tensor], out: Tensor, attrs: dict, consts: list[
 def pool_cases(draw, kind: str, big: bool = False) -> Case:
     n = draw(st.integers(1, 2))
     h, w = (draw(st.integers(17, 20)), draw(st.integers(17, 20))) if big else (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
-    c = draw(st.integers(1, 11))
+    c = draw(st.one_of(st.integers(1, 11), st.integers(16, 37)))  # the DSP avg pool blocks 16, then 4 channels
     fh = draw(st.integers(1, min(h, 4) if not big else 17))
     fw = draw(st.integers(1, min(w, 4) if not big else 17))
     sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
@@ -610,15 +610,22 @@ def _extreme_cases() -> list[Case]:
     """Saturated inputs at the limits of the DSP paths: 16-bit lane sums of 256-cell windows, -128 maxima."""
     cases = []
     q = _q(0.1, -128)
-    for kind, hw, filt in (("avg_pool2d", 16, 16), ("avg_pool2d", 17, 17), ("max_pool2d", 16, 16)):
+    for kind, hw, filt, c in (("avg_pool2d", 16, 16, 7), ("avg_pool2d", 16, 16, 21), ("avg_pool2d", 17, 17, 7),
+                              ("max_pool2d", 16, 16, 7)):
         for value in (-128, 127):
-            x = Tensor("x", (1, hw, hw, 7), "int8", q)
-            y = Tensor("y", (1, 1, 1, 7), "int8", q)
+            x = Tensor("x", (1, hw, hw, c), "int8", q)
+            y = Tensor("y", (1, 1, 1, c), "int8", q)
             g = _graph(kind, [x], y, {"filter": (filt, filt), "stride": (1, 1), "padding": "valid", "activation": "none"})
             cases.append(Case(g, [np.full(x.shape, value, dtype=np.int8)]))
     x = Tensor("x", (1, 37), "int8", q)
     g = _graph("relu6", [x], Tensor("y", (1, 37), "int8", q), {})
     cases.append(Case(g, [np.arange(-128, 128, 7, dtype=np.int64).astype(np.int8)]))
+    # softmax rows holding every int8 value: every entry of tg_softmax_lut_s8's exp table, below diff_min too
+    for scale in (0.02, 0.5, 3.0):
+        x = Tensor("x", (2, 256), "int8", _q(scale, 0))
+        g = _graph("softmax", [x], Tensor("y", (2, 256), "int8", _q(1.0 / 256, -128)), {"beta": 1.0})
+        values = np.arange(-128, 128, dtype=np.int64)
+        cases.append(Case(g, [np.stack([values, np.roll(values[::-1], 77)]).astype(np.int8)]))
     return cases
 
 
@@ -665,7 +672,8 @@ def test_kernels_compile_with_clang_for_cortex_m(cpu: str) -> None:
 _OWN_KERNELS = (
     "tg_max_pool_s8", "tg_avg_pool_s8", "tg_mean_s8", "tg_add_s8", "tg_add_broadcast_s8", "tg_mul_s8",
     "tg_mul_broadcast_s8", "tg_softmax_s8", "tg_concat_s8", "tg_pad_s8", "tg_relu_s8", "tg_relu_clamp_s8",
-    "tg_quantize_s8", "tg_quantize_f32_s8", "tg_dequantize_s8", "tg_copy_s8", "tg_add_lut_s8",
+    "tg_quantize_s8", "tg_quantize_f32_s8", "tg_dequantize_s8", "tg_copy_s8", "tg_add_lut_s8", "tg_add_table_s8",
+    "tg_softmax_lut_s8",
 )
 
 
@@ -694,18 +702,57 @@ def test_broadcast_layout_merges_dimensions() -> None:
     assert drv.decls[2].endswith("{0, 0, 0, 1};")
 
 
-def test_large_same_shape_add_uses_rescaling_tables() -> None:
+def _same_shape_add(q1, q2, qo, act: str, shape: tuple[int, ...] = (1, 16, 16, 4)) -> Graph:
+    return _graph("add", [Tensor("a", shape, "int8", q1), Tensor("b", shape, "int8", q2)], Tensor("y", shape, "int8", qo),
+                  {"activation": act})
+
+
+def test_large_same_shape_add_uses_sum_tables() -> None:
+    """Generic scales: the two-table kernel; TFLite-style ties it cannot reproduce: the rescaling tables."""
     q1, q2 = _q(0.05, 3), _q(0.02, -7)
-    shape = (1, 16, 16, 4)
-    g = _graph("add", [Tensor("a", shape, "int8", q1), Tensor("b", shape, "int8", q2)], Tensor("y", shape, "int8", q1),
-               {"activation": "relu"})
-    drv = Driver(g, "p_")
-    call = lower_add(drv, g.ops[0])
-    assert call.kernel == "tg_add_lut_s8"
+    drv = Driver(_same_shape_add(q1, q2, q1, "relu"), "p_")
+    call = lower_add(drv, drv.graph.ops[0])
+    assert call.kernel == "tg_add_table_s8" and call.args[5] in ("16", "20", "24")
     assert len(drv.decls) == 2 and all(d.count(",") == 255 for d in drv.decls)  # two int32[256] tables
+    # equal input scales and an output of twice that scale put many exact ties on both sides of zero
+    ties = _same_shape_add(_q(0.05, 0), _q(0.05, 0), _q(0.1, 0), "none")
+    drv = Driver(ties, "p_")
+    assert lower_add(drv, ties.ops[0]).kernel == "tg_add_lut_s8"
+    assert len(drv.decls) == 2 and all(d.count(",") == 255 for d in drv.decls)
     small = _graph("add", [Tensor("a", (1, 4), "int8", q1), Tensor("b", (1, 4), "int8", q2)], Tensor("y", (1, 4), "int8", q1),
                    {"activation": "none"})
     assert lower_add(Driver(small, "p_"), small.ops[0]).kernel == "tg_add_s8"
+
+
+def _all_pairs_add_cases() -> list[Case]:
+    """Adds over all 65,536 int8 pairs (x1, x2), for the table kernel (several scale ratios, activations,
+    shifts) and its fallback, tg_add_lut_s8."""
+    shape = (1, 256, 256, 1)
+    x1 = np.tile(np.arange(-128, 128), 256).astype(np.int8).reshape(shape)
+    x2 = np.repeat(np.arange(-128, 128), 256).astype(np.int8).reshape(shape)
+    configs = [
+        (_q(0.05, 3), _q(0.02, -7), _q(0.05, 3), "relu"),
+        (_q(0.00599653, -128), _q(0.00769332, -55), _q(0.00549561, -128), "relu"),  # IC ResNet-8's first add
+        (_q(0.0394, -128), _q(0.1042, 4), _q(0.0509, -128), "none"),
+        (_q(0.3, 10), _q(0.01, 0), _q(0.02, -5), "relu6"),  # a large ratio: a coarser shift
+        (_q(0.05, 0), _q(0.05, 0), _q(0.1, 0), "none"),  # ties: the fallback
+    ]
+    return [Case(_same_shape_add(a, b, o, act, shape), [x1, x2]) for a, b, o, act in configs]
+
+
+def test_add_tables_equal_tflite_on_every_input_pair() -> None:
+    """The exhaustive offline check and the C kernels agree with the reference on all 65,536 pairs (host)."""
+    cases = _all_pairs_add_cases()
+    kernels = {lower_add(Driver(c.graph, "p_"), c.graph.ops[0]).kernel for c in cases}
+    assert kernels == {"tg_add_table_s8", "tg_add_lut_s8"}
+    for rounding in ("double", "single"):
+        check_cases(cases, builds=("gcc-O2",), rounding=rounding)
+
+
+@needs_arm
+@pytest.mark.parametrize("cpu", sorted(ARM_TARGETS))
+def test_add_tables_on_every_input_pair_in_qemu(cpu: str) -> None:
+    check_cases(_all_pairs_add_cases(), builds=(cpu,))
 
 
 def test_pool_window_in_padding_is_a_user_error() -> None:

@@ -9,6 +9,29 @@
 #include <arm_acle.h>
 #endif
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* acc + the sign-extended bytes 1 and 3 of v, as two 16-bit lanes (SXTAB16 with its free rotation) */
+TG_INLINE uint32_t tg_avg_sxtab16_ror8(uint32_t acc, uint32_t v)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    __asm__("sxtab16 %0, %0, %1, ror #8" : "+r"(acc) : "r"(v));
+    return acc;
+#else
+    return (uint32_t)__sxtab16((int16x2_t)acc, (int8x4_t)((v >> 8) | (v << 24)));
+#endif
+}
+
+/* add the 4 bytes at p to two 16-bit-lane sums: even = channels 0, 2; odd = channels 1, 3 */
+#define TG_AVG_ACC4(even, odd, p)                                                                              \
+    do                                                                                                         \
+    {                                                                                                          \
+        uint32_t v_;                                                                                           \
+        memcpy(&v_, (p), sizeof v_);                                                                           \
+        (even) = (uint32_t)__sxtab16((int16x2_t)(even), (int8x4_t)v_);                                         \
+        (odd) = tg_avg_sxtab16_ror8((odd), v_);                                                                \
+    } while (0)
+#endif
+
 /* TFLite's average: round half away from zero with truncating division, then clamp. */
 TG_INLINE int8_t tg_avg_round(int32_t sum, int32_t count, int32_t act_min, int32_t act_max)
 {
@@ -40,6 +63,47 @@ void tg_avg_pool_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
                 if (count <= 256)
                 {
+                    /* 16 channels per pass: eight lane sums stay in registers across the window */
+                    for (; c + 16 <= channels; c += 16)
+                    {
+                        uint32_t e0 = 0, o0 = 0, e1 = 0, o1 = 0, e2 = 0, o2 = 0, e3 = 0, o3 = 0;
+                        int32_t fy, fx;
+                        for (fy = fy_start; fy < fy_end; ++fy)
+                        {
+                            /* indexed from the first valid column: no pointer ever points outside the input */
+                            const int8_t *row = in_b + ((y0 + fy) * in_w + x0 + fx_start) * channels + c;
+                            const int8_t *p = row;
+                            for (fx = fx_end - fx_start;;)
+                            {
+                                TG_AVG_ACC4(e0, o0, p);
+                                TG_AVG_ACC4(e1, o1, p + 4);
+                                TG_AVG_ACC4(e2, o2, p + 8);
+                                TG_AVG_ACC4(e3, o3, p + 12);
+                                if (--fx == 0)
+                                {
+                                    break; /* before stepping past the last cell */
+                                }
+                                p += channels;
+                            }
+                        }
+                        output[0] = tg_avg_round((int16_t)(e0 & 0xFFFFu), count, act_min, act_max);
+                        output[1] = tg_avg_round((int16_t)(o0 & 0xFFFFu), count, act_min, act_max);
+                        output[2] = tg_avg_round((int16_t)(e0 >> 16), count, act_min, act_max);
+                        output[3] = tg_avg_round((int16_t)(o0 >> 16), count, act_min, act_max);
+                        output[4] = tg_avg_round((int16_t)(e1 & 0xFFFFu), count, act_min, act_max);
+                        output[5] = tg_avg_round((int16_t)(o1 & 0xFFFFu), count, act_min, act_max);
+                        output[6] = tg_avg_round((int16_t)(e1 >> 16), count, act_min, act_max);
+                        output[7] = tg_avg_round((int16_t)(o1 >> 16), count, act_min, act_max);
+                        output[8] = tg_avg_round((int16_t)(e2 & 0xFFFFu), count, act_min, act_max);
+                        output[9] = tg_avg_round((int16_t)(o2 & 0xFFFFu), count, act_min, act_max);
+                        output[10] = tg_avg_round((int16_t)(e2 >> 16), count, act_min, act_max);
+                        output[11] = tg_avg_round((int16_t)(o2 >> 16), count, act_min, act_max);
+                        output[12] = tg_avg_round((int16_t)(e3 & 0xFFFFu), count, act_min, act_max);
+                        output[13] = tg_avg_round((int16_t)(o3 & 0xFFFFu), count, act_min, act_max);
+                        output[14] = tg_avg_round((int16_t)(e3 >> 16), count, act_min, act_max);
+                        output[15] = tg_avg_round((int16_t)(o3 >> 16), count, act_min, act_max);
+                        output += 16;
+                    }
                     for (; c + 4 <= channels; c += 4)
                     {
                         /* Lanes: even = channels c, c+2; odd = channels c+1, c+3 (16-bit halves). */
@@ -51,10 +115,7 @@ void tg_avg_pool_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
                         const int8_t *row = in_b + ((y0 + fy) * in_w + x0 + fx_start) * channels + c;
                             for (fx = 0; fx < fx_end - fx_start; ++fx)
                             {
-                                uint32_t v;
-                                memcpy(&v, row + fx * channels, sizeof v);
-                                even = (uint32_t)__sxtab16((int16x2_t)even, (int8x4_t)v);
-                                odd = (uint32_t)__sxtab16((int16x2_t)odd, (int8x4_t)((v >> 8) | (v << 24)));
+                                TG_AVG_ACC4(even, odd, row + fx * channels);
                             }
                         }
                         output[0] = tg_avg_round((int16_t)(even & 0xFFFFu), count, act_min, act_max);

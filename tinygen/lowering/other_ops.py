@@ -9,15 +9,19 @@ precompute is precomputed here, offline:
   add/mul, reduced/kept axes of mean, unpadded inner dimensions of pad), so kernels run at most
   4 loops with the longest possible inner one; an unpadded trailing dimension turns pad's row copy
   into one memcpy;
+* a softmax of at least :data:`SOFTMAX_LUT_MIN_ELEMENTS` values tabulates TFLite's exp of the 256 possible
+  differences to the row maximum (``tg_softmax_lut_s8``);
 * a relu whose requantization is exactly the identity (equal scales and zero points:
   QuantizeMultiplier(1.0) = (2^30, 1), and MultiplyByQuantizedMultiplier(x, 2^30, 1) == x for every
   int8 difference, in both rounding modes) becomes a plain clamp (``tg_relu_clamp_s8``, SIMD on DSP
   cores), like relu6;
 * add/mul parameters are passed as a compound literal of the kernel's parameter struct;
-* a same-shape add of at least :data:`ADD_LUT_MIN_ELEMENTS` elements tabulates each input's rescaling
-  ``requantize((x + offset) << 20, multiplier, shift)`` for all 256 int8 values (two 1 KiB int32
-  tables in flash, one when both inputs share a quantization): ``tg_add_lut_s8`` then does one
-  requantization per element instead of three.
+* a same-shape add of at least :data:`ADD_LUT_MIN_ELEMENTS` elements becomes ``tg_add_table_s8``,
+  ``out = clamp((T1[x1] + T2[x2]) >> k)``, when two int32 tables exist for which that equals TFLite's
+  three requantizations for all 65,536 input pairs (checked here, exhaustively; see :func:`_add_tables`);
+  otherwise it tabulates each input's rescaling ``requantize((x + offset) << 20, multiplier, shift)`` for
+  all 256 int8 values (two 1 KiB int32 tables in flash): ``tg_add_lut_s8`` then does one requantization
+  per element instead of three.
 
 Reshape contract: the planner aliases a reshape's output to its input (constants included), and
 :mod:`tinygen.codegen` emits no code for a reshape (it does not call this lowering). For any other
@@ -55,6 +59,9 @@ _IDENTITY = (1 << 30, 1)
 
 #: smallest same-shape add that gets rescaling tables (2 KiB of flash save ~30 instructions per element)
 ADD_LUT_MIN_ELEMENTS = 512
+
+#: smallest softmax that gets a 1 KiB exp table (each element's exp costs ~200 instructions twice otherwise)
+SOFTMAX_LUT_MIN_ELEMENTS = 8
 
 #: the int8 value of each table index 0..255 (the kernels index with (uint8_t)x)
 _INT8_BY_INDEX = np.arange(256, dtype=np.int64) - ((np.arange(256) >= 128) * 256)
@@ -255,17 +262,76 @@ def _binary(ctx: LoweringContext, op: Op, name: str, struct: str, fields: str) -
     return KernelCall(f"tg_{name}_broadcast_s8", args, extra_kernels=(f"tg_{name}_s8",), comment=comment)
 
 
-def _add_lut(ctx: LoweringContext, op: Op, p: AddParams) -> KernelCall:
-    """Same-shape add with tabulated input rescaling (exact: the same arithmetic, done offline)."""
-    a, b, out = (ctx.graph.tensor(n) for n in (*op.inputs[:2], op.outputs[0]))
-    luts = []
+def _rescaled_inputs(p: AddParams, rounding: str) -> list[np.ndarray]:
+    """TFLite's rescaled value of each input for the 256 int8 values (table index order), int64."""
+    tables = []
     inputs = (
         (p.input1_offset, p.input1_multiplier, p.input1_shift),
         (p.input2_offset, p.input2_multiplier, p.input2_shift),
     )
-    for which, (offset, mult, shift) in enumerate(inputs, 1):
+    for offset, mult, shift in inputs:
         shifted = numerics.wrap_int32((_INT8_BY_INDEX + offset) << p.left_shift)
-        table = numerics.multiply_by_quantized_multiplier(shifted, mult, shift, ctx.rounding)  # type: ignore[arg-type]
+        tables.append(np.asarray(numerics.multiply_by_quantized_multiplier(shifted, mult, shift, rounding),  # type: ignore[arg-type]
+                                 dtype=np.int64))
+    return tables
+
+
+#: the shifts tg_add_table_s8 has a specialised loop for, finest first
+ADD_TABLE_SHIFTS = (24, 20, 16)
+
+
+def _add_tables(p: AddParams, rounding: str) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """(k, T1, T2) with clamp((T1[x1] + T2[x2]) >> k) == TFLite's add for every int8 pair, or None.
+
+    TFLite computes out = requantize(s1 + s2, M, shift) + offset with exactly rescaled inputs s1(x1), s2(x2);
+    the real value is (s1 + s2) * M / 2^(31 + e) + offset (e = -shift). Tables holding s_i * M / 2^(31 + e - k)
+    (floored), the offset and the rounding constant in fixed point with k fraction bits give that value to
+    within 2^-k, so the floor of their sum rounds like TFLite wherever no pair lies that close to a rounding
+    threshold. Whether that holds is not assumed: every candidate is compared with TFLite's arithmetic on all
+    65,536 pairs, and only an exact match is used. |T1| + |T2| < 2^31 keeps the C sum from overflowing.
+    """
+    s1, s2 = _rescaled_inputs(p, rounding)
+    sums = s1[:, None] + s2[None, :]
+    ref = numerics.multiply_by_quantized_multiplier(sums, p.output_multiplier, p.output_shift, rounding)  # type: ignore[arg-type]
+    want = np.clip(np.asarray(ref, dtype=np.int64) + p.output_offset, p.act_min, p.act_max)
+    e = -p.output_shift
+    m = int(p.output_multiplier)
+    for k in ADD_TABLE_SHIFTS:
+        r = 31 + e - k
+        if r < 1:
+            continue
+        a1, a2 = (s1 * m) >> r, (s2 * m) >> r  # |s| < 2^31, m < 2^31: exact in int64
+        # TFLite's double rounding moves positive results up at h >= tie - 2^30 (in s * M units)
+        base = (((2 * p.output_offset + 1) << (30 + e)) - (1 << 30)) >> r
+        for d in (0, 1, -1, 2, -2):
+            t1, t2 = a1 + base + d, a2
+            if int(np.abs(t1).max()) + int(np.abs(t2).max()) >= 1 << 31:
+                break
+            got = np.clip((t1[:, None] + t2[None, :]) >> k, -128, 127)
+            if np.array_equal(np.clip(got, p.act_min, p.act_max), want):
+                return k, t1, t2
+    return None
+
+
+def _add_table(ctx: LoweringContext, op: Op, p: AddParams) -> KernelCall | None:
+    """Same-shape add as one table sum and one shift per element (tg_add_table_s8), where exact."""
+    found = _add_tables(p, ctx.rounding)
+    if found is None:
+        return None
+    k, t1, t2 = found
+    a, b, out = (ctx.graph.tensor(n) for n in (*op.inputs[:2], op.outputs[0]))
+    tables = [ctx.const_array(_hint(op, f"sum{i}"), t.astype(np.int32), "int32_t") for i, t in ((1, t1), (2, t2))]
+    args = (_const_ptr(ctx, a.name), _const_ptr(ctx, b.name), str(out.size), tables[0], tables[1], str(k),
+            str(p.act_min), str(p.act_max), ctx.tensor_ptr(out.name))
+    return KernelCall("tg_add_table_s8", args, comment=f"add {_shape_str(out)} elementwise: (T1[x1] + T2[x2]) >> {k}, "
+                      "exact for every input pair")
+
+
+def _add_lut(ctx: LoweringContext, op: Op, p: AddParams) -> KernelCall:
+    """Same-shape add with tabulated input rescaling (exact: the same arithmetic, done offline)."""
+    a, b, out = (ctx.graph.tensor(n) for n in (*op.inputs[:2], op.outputs[0]))
+    luts = []
+    for which, table in enumerate(_rescaled_inputs(p, ctx.rounding), 1):
         luts.append(ctx.const_array(_hint(op, f"lut{which}"), np.asarray(table, dtype=np.int32), "int32_t"))
     args = (_const_ptr(ctx, a.name), _const_ptr(ctx, b.name), str(out.size), luts[0], luts[1], str(p.output_offset),
             str(p.output_multiplier), str(p.output_shift), str(p.act_min), str(p.act_max), ctx.tensor_ptr(out.name))
@@ -278,7 +344,7 @@ def lower_add(ctx: LoweringContext, op: Op) -> KernelCall:
     assert isinstance(p, AddParams)
     out = ctx.graph.tensor(op.outputs[0])
     if out.size >= ADD_LUT_MIN_ELEMENTS and all(ctx.graph.tensor(n).size == out.size for n in op.inputs[:2]):
-        return _add_lut(ctx, op, p)
+        return _add_table(ctx, op, p) or _add_lut(ctx, op, p)
     # Field order of tg_add_params_t.
     fields = ", ".join(str(v) for v in (
         p.input1_offset, p.input1_multiplier, p.input1_shift, p.input2_offset, p.input2_multiplier, p.input2_shift,
@@ -313,6 +379,17 @@ def lower_softmax(ctx: LoweringContext, op: Op) -> KernelCall:
             "give the softmax input at least one non-empty dimension"
         )
     rows = x.size // depth
+    if x.size >= SOFTMAX_LUT_MIN_ELEMENTS:
+        # TFLite's exp of each possible difference to the row maximum (0, -1, ..., -255), 0 below diff_min
+        diff = -np.arange(256, dtype=np.int64)
+        rescaled = numerics.multiply_by_quantized_multiplier_greater_than_one(
+            diff, p.input_multiplier, p.input_left_shift, ctx.rounding)  # type: ignore[arg-type]
+        exps = numerics.exp_on_negative_values(rescaled)
+        table = np.where(diff >= p.diff_min, exps, 0).astype(np.int32)
+        args = (_const_ptr(ctx, x.name), str(rows), str(depth), ctx.const_array(_hint(op, "exp"), table, "int32_t"),
+                ctx.tensor_ptr(out.name))
+        return KernelCall("tg_softmax_lut_s8", args, comment=f"softmax {rows} rows of {depth}, tabulated exp "
+                          f"(beta*scale multiplier {p.input_multiplier} << {p.input_left_shift}, diff_min {p.diff_min})")
     args = (_const_ptr(ctx, x.name), str(rows), str(depth), str(p.input_multiplier), str(p.input_left_shift),
             str(p.diff_min), ctx.tensor_ptr(out.name))
     return KernelCall("tg_softmax_s8", args, comment=f"softmax {rows} rows of {depth}, beta*scale multiplier "

@@ -237,8 +237,9 @@ def _prepare_graph(graph: Any, board: str, out: Path) -> Any:
     from tinygen.codegen import generate
     from tinygen.commands.test import Prepared
 
-    library = generate(graph, out / "lib", force=True)
-    return Prepared(graph, library, get_board(board), None, "double", out)
+    target = get_board(board)
+    library = generate(graph, out / "lib", force=True, mve=target.has_mve)  # MVE kernels where the core has them
+    return Prepared(graph, library, target, None, "double", out)
 
 
 def _prepare_file(path: Path, board: str, out: Path) -> Any:

@@ -38,6 +38,7 @@ from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, op_macs
 from tinygen.naming import c_identifier
 from tinygen.lowering import LOWERINGS, KernelCall
+from tinygen.lowering.mve_ops import MVE_LOWERINGS
 from tinygen.numerics import check_rounding
 from tinygen.planner import MemoryPlan, plan
 from tinygen.resources import resource_dir
@@ -150,9 +151,12 @@ class _ConstPool:
 class _Context:
     """The LoweringContext of one op: pointers into the arena and the const pool."""
 
-    def __init__(self, graph: Graph, rounding: str, name: str, pool: _ConstPool, memory: MemoryPlan | None) -> None:
+    def __init__(
+        self, graph: Graph, rounding: str, name: str, pool: _ConstPool, memory: MemoryPlan | None, mve: bool = False
+    ) -> None:
         self.graph = graph
         self.rounding = rounding
+        self.mve = mve
         self.name = name
         self.pool = pool
         self.memory = memory
@@ -225,6 +229,12 @@ def _lower_all(graph: Graph, ctx: _Context) -> list[_Lowered]:
         ctx.op_index = index
         if op.kind == "reshape":
             lowered.append(_Lowered(index, op, None))
+            continue
+        # an MVE target tries the Helium kernels first; None means "not this configuration"
+        mve_lowering = MVE_LOWERINGS.get(op.kind) if ctx.mve else None
+        call = mve_lowering(ctx, op) if mve_lowering is not None else None
+        if call is not None:
+            lowered.append(_Lowered(index, op, call))
             continue
         lowering = LOWERINGS.get(op.kind)
         if lowering is None:
@@ -325,8 +335,14 @@ def generate(
     rounding: str = "double",
     force: bool = False,
     name: str | None = None,
+    mve: bool = False,
 ) -> Library:
-    """Emit the C99 library of ``graph`` into ``out_dir`` (see the module docstring)."""
+    """Emit the C99 library of ``graph`` into ``out_dir`` (see the module docstring).
+
+    ``mve``: target a core with Helium (Cortex-M55; a board manifest's ``has_mve``): conv and fully
+    connected layers use the MVE kernels (tinygen/lowering/mve_ops.py), and the library then only
+    compiles for such a core (an ``#error`` elsewhere). False keeps the portable + DSP library.
+    """
     check_rounding(rounding)
     graph.validate()
     if not graph.ops:
@@ -335,11 +351,11 @@ def generate(
     lead, trail = _edges(graph)
 
     # Pass 1 sizes each op's scratch; pass 2, with the memory plan, emits the real pointers.
-    sizing = _lower_all(graph, _Context(graph, rounding, prefix, _ConstPool(prefix), None))
+    sizing = _lower_all(graph, _Context(graph, rounding, prefix, _ConstPool(prefix), None, mve))
     scratch = {lo.index: lo.call.scratch_bytes for lo in sizing if lo.call is not None and lo.call.scratch_bytes}
     memory = plan(graph, scratch)
     pool = _ConstPool(prefix)
-    ctx = _Context(graph, rounding, prefix, pool, memory)
+    ctx = _Context(graph, rounding, prefix, pool, memory, mve)
     lowered = _lower_all(graph, ctx)
 
     core = [lo for lo in lowered if lo.op is not lead and lo.op is not trail]
@@ -429,6 +445,7 @@ def generate(
         "model": graph.name,
         "name": prefix,
         "rounding": rounding,
+        "mve": mve,
         "arena_bytes": memory.arena_size,
         # the peak of simultaneously live bytes: arena_bytes equal to it means the placement is optimal
         "arena_lower_bound": memory.lower_bound,

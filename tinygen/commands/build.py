@@ -89,7 +89,8 @@ def build_firmware(
     platformio.find_toolchain()
     graph = load_from_options(str(settings.model), settings.calibration, settings.observer, settings.quantizer)
     name = c_identifier(graph.name)
-    library = generate(graph, settings.out / "lib" / name, rounding=settings.rounding, force=True)
+    # the board's core picks the kernels: Helium (MVE) ones where it has MVE
+    library = generate(graph, settings.out / "lib" / name, rounding=settings.rounding, force=True, mve=board.has_mve)
     inputs = None
     if vectors is not None:
         try:

@@ -69,7 +69,8 @@ def prepare(
     path = Path(model)
     graph = load_graph(path, calibration=calibration, observer=observer, quantizer=quantizer)
     model_bytes = path.read_bytes() if path.suffix.lower() == ".tflite" else None
-    library = generate(graph, work_dir / "lib", rounding=rounding, force=True)
+    # the board's core picks the kernels: Helium (MVE) ones where it has MVE
+    library = generate(graph, work_dir / "lib", rounding=rounding, force=True, mve=board.has_mve)
     return Prepared(graph, library, board, model_bytes, rounding, work_dir)
 
 

@@ -161,11 +161,19 @@ def test_random_graphs_with_lags_plan_soundly(seed: int) -> None:
 
 
 def test_lag_chain_shares_one_buffer() -> None:
-    g = _chain([64, 64, 64])
+    g = _chain([96, 96, 96])
     memory = plan(g, {}, {}, {"conv_like": lambda graph, op: 20})
     assert memory.in_place == {0: "t0", 1: "t1"} and memory.in_place_lag == {0: 32, 1: 32}
     assert memory.offsets["t0"] - memory.offsets["t1"] == 32 and memory.offsets["t1"] - memory.offsets["t2"] == 32
-    assert memory.arena_size == 64 + 64  # t2 at 0, t1 at 32, t0 at 64
+    assert memory.arena_size == 96 + 64  # t2 at 0, t1 at 32, t0 at 64: less than two separate tensors
+    simulate(g, memory)
+
+
+def test_lagged_joins_only_where_they_pay() -> None:
+    """A lag as large as the tensors would make the joined buffer bigger than two separate ones."""
+    g = _chain([64, 64, 64])
+    memory = plan(g, {}, {}, {"conv_like": lambda graph, op: 64})
+    assert not memory.in_place and memory.arena_size == 128
     simulate(g, memory)
 
 

@@ -149,10 +149,25 @@ def plan(
     ``in_place`` (default: the kernels' ``IN_PLACE`` table) says which ops may overwrite their first
     input at the same offset; ``lags`` (default: the kernels' ``IN_PLACE_LAG`` table when ``in_place``
     is the default, else none) which may do so with their output starting some bytes before the input.
+
+    Joining an input and its lagged output into one buffer usually saves memory, but not always (the
+    joined buffer lives as long as both and is as large as both with the lag): the plan is made with
+    and without the lagged joins and the smaller arena wins (on a tie, the one without).
     """
     scratch_bytes_by_op = scratch_bytes_by_op or {}
     table = IN_PLACE if in_place is None else in_place
     lag_table = (IN_PLACE_LAG if in_place is None else {}) if lags is None else lags
+    plain = _plan(graph, scratch_bytes_by_op, table, lag_table, allow_lag=False)
+    if not lag_table:
+        return plain
+    lagged = _plan(graph, scratch_bytes_by_op, table, lag_table, allow_lag=True)
+    return lagged if lagged.arena_size < plain.arena_size else plain
+
+
+def _plan(
+    graph: Graph, scratch_bytes_by_op: dict[int, int], table: InPlaceTable, lag_table: LagTable, allow_lag: bool
+) -> MemoryPlan:
+    """:func:`plan` with the in-place joins of ``table`` and ``lag_table`` (lagged ones if ``allow_lag``)."""
     const_aliases = _const_aliases(graph)
     life = _lifetimes(graph, const_aliases)
     groups = _Groups()
@@ -191,7 +206,7 @@ def plan(
         if any(groups.find(o) == groups.find(src) for o in op.inputs[1:] if o in life):
             continue
         lag = _in_place_lag(graph, op, table, lag_table)
-        if lag is not None:
+        if lag is not None and (allow_lag or lag == 0):
             join(src, out, lag)
             in_place_ops[index] = src
             if lag:

@@ -269,20 +269,12 @@ def test_shared_models_with_clang_and_sanitizers(shared_models: Path, tmp_path: 
     check_library(graph, tmp_path / "asan", vectors=2, compilers=("gcc",), dsp=(False, True), sanitize=True)
 
 
-def chain_graph(seed: int) -> Graph:
-    """conv (dilated, same) -> depthwise x2 (general kernel, strided) -> depthwise 3x3 -> 1x1 conv -> fc."""
+def mac_chain(name: str, seed: int, input_shape: tuple[int, ...], specs: list[tuple], fc_out: int) -> Graph:
+    """A chain of per-channel conv/depthwise ops (kind, weight shape, channel axis, attrs, output shape),
+    each with bias and relu, then a per-tensor fully connected layer with ``fc_out`` outputs."""
     rng = np.random.default_rng(seed)
-    g = Graph("chain")
-    x = g.add_tensor(_act(rng, "x", (1, 11, 9, 3)))
-    specs = [
-        ("conv2d", (5, 3, 3, 3), 0, {"stride": (1, 1), "dilation": (2, 1), "padding": "same"}, (1, 11, 9, 5)),
-        ("depthwise_conv2d", (1, 3, 2, 10), 3, {"stride": (2, 2), "dilation": (1, 1), "padding": "same",
-                                                "depth_multiplier": 2}, (1, 6, 5, 10)),
-        ("depthwise_conv2d", (1, 3, 3, 10), 3, {"stride": (1, 1), "dilation": (1, 1), "padding": "same",
-                                                "depth_multiplier": 1}, (1, 6, 5, 10)),
-        ("conv2d", (7, 1, 1, 10), 0, {"stride": (1, 1), "dilation": (1, 1), "padding": "valid"}, (1, 6, 5, 7)),
-    ]
-    prev = x
+    g = Graph(name)
+    prev = g.add_tensor(_act(rng, "x", input_shape))
     for i, (kind, wshape, axis, attrs, out_shape) in enumerate(specs):
         w = _weights(rng, wshape, axis, True)
         w.name = f"w{i}"
@@ -294,13 +286,27 @@ def chain_graph(seed: int) -> Graph:
         y = g.add_tensor(_act(rng, f"y{i}", out_shape, _out_scale(rng, prev, w, depth)))
         g.add_op(Op(kind, f"op{i}", [prev.name, w.name, b.name], [y.name], {**attrs, "activation": "relu"}))
         prev = y
-    w = _weights(rng, (4, 6 * 5 * 7), 0, False)
+    features = prev.size
+    w = _weights(rng, (fc_out, features), 0, False)
     w.name = "wf"
     g.add_tensor(w)
-    g.add_tensor(_act(rng, "out", (1, 4), _out_scale(rng, prev, w, 210)))
+    g.add_tensor(_act(rng, "out", (1, fc_out), _out_scale(rng, prev, w, features)))
     g.add_op(Op("fully_connected", "fc", [prev.name, "wf"], ["out"], {"activation": "none", "keep_num_dims": False}))
     g.inputs, g.outputs = ["x"], ["out"]
     return g
+
+
+def chain_graph(seed: int) -> Graph:
+    """conv (dilated, same) -> depthwise x2 (general kernel, strided) -> depthwise 3x3 -> 1x1 conv -> fc."""
+    specs = [
+        ("conv2d", (5, 3, 3, 3), 0, {"stride": (1, 1), "dilation": (2, 1), "padding": "same"}, (1, 11, 9, 5)),
+        ("depthwise_conv2d", (1, 3, 2, 10), 3, {"stride": (2, 2), "dilation": (1, 1), "padding": "same",
+                                                "depth_multiplier": 2}, (1, 6, 5, 10)),
+        ("depthwise_conv2d", (1, 3, 3, 10), 3, {"stride": (1, 1), "dilation": (1, 1), "padding": "same",
+                                                "depth_multiplier": 1}, (1, 6, 5, 10)),
+        ("conv2d", (7, 1, 1, 10), 0, {"stride": (1, 1), "dilation": (1, 1), "padding": "valid"}, (1, 6, 5, 7)),
+    ]
+    return mac_chain("chain", seed, (1, 11, 9, 3), specs, 4)
 
 
 def test_every_mac_kernel_under_sanitizers(tmp_path: Path) -> None:

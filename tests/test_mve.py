@@ -20,7 +20,7 @@ import pytest
 import hostbuild
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_codegen import _act, _bias, _out_scale, _weights, conv_configs, conv_graph, fc_configs, fc_graph, random_inputs
+from test_codegen import _act, _bias, _out_scale, _weights, conv_configs, mac_chain, conv_graph, fc_configs, fc_graph, random_inputs
 from tinygen import codegen, reference
 from tinygen.ir import Graph, Op
 from tinygen.lowering.mve_ops import quad_layout, quad_params
@@ -181,33 +181,13 @@ def test_depthwise_channel_tail_falls_back_to_the_normal_kernels(tmp_path: Path)
 
 def _mobilenet_block(seed: int, width: int = 6) -> Graph:
     """1x1 conv -> 3x3 depthwise (stride 1, same: the planner lets it run over its input) -> 1x1 conv -> fc."""
-    rng = np.random.default_rng(seed)
-    g = Graph("mve_chain")
-    prev = g.add_tensor(_act(rng, "x", (1, 7, width, 5)))
     specs = [
         ("conv2d", (12, 1, 1, 5), 0, {"stride": (1, 1), "dilation": (1, 1), "padding": "valid"}, (1, 7, width, 12)),
         ("depthwise_conv2d", (1, 3, 3, 12), 3, {"stride": (1, 1), "dilation": (1, 1), "padding": "same",
                                                 "depth_multiplier": 1}, (1, 7, width, 12)),
         ("conv2d", (6, 1, 1, 12), 0, {"stride": (1, 1), "dilation": (1, 1), "padding": "valid"}, (1, 7, width, 6)),
     ]
-    for i, (kind, wshape, axis, attrs, out_shape) in enumerate(specs):
-        w = _weights(rng, wshape, axis, True)
-        w.name = f"w{i}"
-        g.add_tensor(w)
-        b = _bias(rng, wshape[axis])
-        b.name = f"b{i}"
-        g.add_tensor(b)
-        depth = int(np.prod(wshape)) // wshape[axis]
-        y = g.add_tensor(_act(rng, f"y{i}", out_shape, _out_scale(rng, prev, w, depth)))
-        g.add_op(Op(kind, f"op{i}", [prev.name, w.name, b.name], [y.name], {**attrs, "activation": "relu"}))
-        prev = y
-    wf = _weights(rng, (3, 7 * width * 6), 0, False)
-    wf.name = "wf"
-    g.add_tensor(wf)
-    g.add_tensor(_act(rng, "out", (1, 3), _out_scale(rng, prev, wf, 7 * width * 6)))
-    g.add_op(Op("fully_connected", "fc", [prev.name, "wf"], ["out"], {"activation": "none", "keep_num_dims": False}))
-    g.inputs, g.outputs = ["x"], ["out"]
-    return g
+    return mac_chain("mve_chain", seed, (1, 7, width, 5), specs, 3)
 
 
 @pytest.mark.parametrize("width", [6, 90])  # the gather ring, the four-lane ring

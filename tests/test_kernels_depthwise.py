@@ -62,7 +62,7 @@ class _Ctx:
             return "(const int8_t *)io_in"
         return "io_in" if self.in_place else "io_out"
 
-    def const_array(self, hint: str, values: np.ndarray, ctype: str) -> str:
+    def const_array(self, hint: str, values: np.ndarray, ctype: str, kind: object) -> str:
         flat = np.asarray(values).reshape(-1)
         if hint.endswith("_w"):
             self.weight_bytes += flat.size * np.dtype(values.dtype).itemsize

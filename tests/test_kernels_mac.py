@@ -262,7 +262,7 @@ class _Ctx:
     def __init__(self, graph) -> None:
         self.graph, self.rounding, self.arrays = graph, "double", {}
 
-    def const_array(self, hint: str, values: np.ndarray, ctype: str) -> str:
+    def const_array(self, hint: str, values: np.ndarray, ctype: str, kind: object) -> str:
         self.arrays[hint] = (np.asarray(values).reshape(-1), ctype)
         return hint
 

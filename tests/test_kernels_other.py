@@ -90,7 +90,7 @@ class Driver:
         t = self.graph.tensor(name)
         return f"(const int8_t *){self.symbol(name)}" if t.is_const else f"(int8_t *){self.symbol(name)}"
 
-    def const_array(self, hint: str, values: np.ndarray, ctype: str) -> str:
+    def const_array(self, hint: str, values: np.ndarray, ctype: str, kind: object) -> str:
         sym = f"{self.prefix}c{len(self.decls)}_{hint}"
         self.decls.append(f"static const {ctype} {sym}[] = {{{', '.join(str(int(v)) for v in values.reshape(-1))}}};")
         return sym

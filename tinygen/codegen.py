@@ -38,6 +38,7 @@ from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, op_macs
 from tinygen.naming import c_identifier
 from tinygen.lowering import LOWERINGS, KernelCall
+from tinygen.lowering.base import CONST_KINDS, WEIGHTS, ConstKind
 from tinygen.lowering.mve_ops import MVE_LOWERINGS
 from tinygen.numerics import check_rounding
 from tinygen.planner import MemoryPlan, plan
@@ -104,6 +105,8 @@ class _Array:
     ctype: str
     values: np.ndarray
     comment: str
+    #: bytes per const kind (tinygen.lowering.base.CONST_KINDS)
+    kinds: dict[str, int]
 
     @property
     def nbytes(self) -> int:
@@ -128,12 +131,15 @@ class _ConstPool:
         self._by_content: dict[tuple[str, bytes, tuple[int, ...]], str] = {}
         self._names: set[str] = set()
 
-    def add(self, hint: str, values: np.ndarray, ctype: str, comment: str = "") -> str:
+    def add(self, hint: str, values: np.ndarray, ctype: str, kind: ConstKind, comment: str = "") -> str:
         if ctype not in _NP_OF_CTYPE:
             raise ValueError(f"unsupported const array type {ctype!r}")
         data = np.ascontiguousarray(np.asarray(values).astype(_NP_OF_CTYPE[ctype], casting="unsafe"))
         if data.size == 0:
             data = np.zeros(1, dtype=data.dtype)  # C has no empty arrays
+        kinds = {kind: int(data.nbytes)} if isinstance(kind, str) else {k: int(v) for k, v in kind.items() if v}
+        if set(kinds) - set(CONST_KINDS) or sum(kinds.values()) != data.nbytes:
+            raise ValueError(f"const array {hint!r}: kinds {kinds} do not split its {data.nbytes} bytes")
         key = (ctype, data.tobytes(), ())
         if key in self._by_content:
             return self._by_content[key]
@@ -144,7 +150,7 @@ class _ConstPool:
             symbol = f"{base}_{n}"
         self._names.add(symbol)
         self._by_content[key] = symbol
-        self.arrays.append(_Array(symbol, ctype, data, _comment(comment or f"{hint}: {ctype}[{data.size}]")))
+        self.arrays.append(_Array(symbol, ctype, data, _comment(comment or f"{hint}: {ctype}[{data.size}]"), kinds))
         return symbol
 
 
@@ -173,15 +179,15 @@ class _Context:
         if self.memory is not None and name in self.memory.const_aliases:
             tensor = self.graph.tensor(self.memory.const_aliases[name])
         if tensor.is_const:
-            return self.pool.add(tensor.name, tensor.data, ctype, f"tensor {tensor.name} {tensor.dtype}{list(tensor.shape)}")
+            return self.pool.add(tensor.name, tensor.data, ctype, WEIGHTS, f"tensor {tensor.name} {tensor.dtype}{list(tensor.shape)}")
         if self.memory is None:  # the sizing pass: any well-formed expression
             return f"(({ctype} *)(void *){self._arena(0)})"
         ptr = self._arena(self.memory.offsets[name])
         return ptr if ctype == "int8_t" else f"(({ctype} *)(void *){ptr})"
 
-    def const_array(self, hint: str, values: np.ndarray, ctype: str) -> str:
+    def const_array(self, hint: str, values: np.ndarray, ctype: str, kind: ConstKind) -> str:
         # the layer index keeps names short and unique: NAME_op<index>_<hint>
-        return self.pool.add(f"op{self.op_index}_{hint}", values, ctype)
+        return self.pool.add(f"op{self.op_index}_{hint}", values, ctype, kind)
 
     def scratch_ptr(self) -> str:
         if self.memory is None:
@@ -408,6 +414,8 @@ def generate(
             "dequantize_call": call_text(lowered[-1]),
         }
     weight_bytes = sum(a.nbytes for a in pool.arrays)
+    const_bytes = {kind: sum(a.kinds.get(kind, 0) for a in pool.arrays) for kind in CONST_KINDS}
+    variants = sorted({v for lo in lowered if lo.call for v in lo.call.variants})
     values: dict[str, Any] = {
         "name": prefix,
         "model": _c_string(graph.name),
@@ -416,6 +424,7 @@ def generate(
         "arena_size": memory.arena_size,
         "scratch_size": memory.scratch_bytes,
         "weight_bytes": weight_bytes,
+        "variants": variants,
         "input": _io_info(graph, core_in, memory),
         "output": _io_info(graph, core_out, memory),
         "layers": layers,
@@ -450,7 +459,12 @@ def generate(
         # the peak of simultaneously live bytes: arena_bytes equal to it means the placement is optimal
         "arena_lower_bound": memory.lower_bound,
         "scratch_bytes": memory.scratch_bytes,
+        # every constant byte in flash (weights, folded biases, requantization constants, tables) ...
         "weight_bytes": weight_bytes,
+        # ... by kind (tinygen.lowering.base.CONST_KINDS)
+        "const_bytes": const_bytes,
+        # the kernel specialisations compiled into the library (KernelCall.variants)
+        "variants": variants,
         "total_macs": sum(layer["macs"] for layer in layers),
         "input": {k: values["input"][k] for k in ("name", "shape", "scale", "zero_point")} | {"dtype": "int8"},
         "output": {k: values["output"][k] for k in ("name", "shape", "scale", "zero_point")} | {"dtype": "int8"},

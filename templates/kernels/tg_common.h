@@ -26,6 +26,16 @@
 #define TG_INLINE static inline
 #endif
 
+/*
+ * TG_VARIANT(NAME): whether the kernel specialisation NAME is compiled (`#if TG_VARIANT(NAME)`). A library's
+ * config header selects the specialisations its calls run (TG_SELECTED_VARIANTS, TG_VARIANT_<NAME>: see
+ * KernelCall.variants in tinygen/lowering/base.py); without it every specialisation is compiled.
+ */
+#ifndef TG_SELECTED_VARIANTS
+#define TG_SELECTED_VARIANTS 0
+#endif
+#define TG_VARIANT(name) (!TG_SELECTED_VARIANTS || TG_VARIANT_##name)
+
 #define TG_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define TG_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TG_CLAMP(x, lo, hi) TG_MAX((lo), TG_MIN((x), (hi)))

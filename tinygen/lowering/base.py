@@ -10,7 +10,7 @@ only asks the context for them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Mapping, Protocol, Union
 
 import numpy as np
 
@@ -29,6 +29,24 @@ class KernelCall:
     scratch_bytes: int = 0
     #: a one-line C comment describing the call (shapes, params)
     comment: str = ""
+    #: the kernel specialisations this call runs (``TG_VARIANT(NAME)`` blocks in the kernel sources): the
+    #: library compiles only the specialisations its calls name, which keeps unused copies out of flash.
+    #: A kernel with selectable specialisations must be given every one its arguments dispatch to.
+    variants: tuple[str, ...] = ()
+
+
+#: What a const array holds, for the flash accounting (the manifest's ``const_bytes``):
+#: WEIGHTS: the model's own constants, reordered (int8 weights, int32 biases with the input offset folded
+#: in, constant tensors): what a .tflite file keeps in its buffers;
+#: QUANT: requantization constants (multipliers, shifts, rounding terms): what a .tflite file keeps as
+#: scales and zero points in its quantization tables;
+#: TABLE: lookup tables computed offline from quantization parameters, in place of run-time arithmetic.
+WEIGHTS, QUANT, TABLE = "weights", "quant", "table"
+CONST_KINDS = (WEIGHTS, QUANT, TABLE)
+
+#: a const array's kind, or its bytes per kind for an array that interleaves several (e.g. biases and
+#: requantization constants side by side, so one pointer walks both)
+ConstKind = Union[str, Mapping[str, int]]
 
 
 class LoweringContext(Protocol):
@@ -39,9 +57,10 @@ class LoweringContext(Protocol):
         """C expression of a tensor's data pointer: into the arena for activations, the const
         array for constants (typed: ``(int8_t *)``/``(const int8_t *)``/``(const int32_t *)``)."""
 
-    def const_array(self, hint: str, values: np.ndarray, ctype: str) -> str:
+    def const_array(self, hint: str, values: np.ndarray, ctype: str, kind: ConstKind) -> str:
         """Emit ``static const <ctype> NAME_<hint>[] = {...}`` (aligned, deduplicated) and return
-        its C symbol. Use it for reordered weights, folded biases, multipliers and shifts."""
+        its C symbol. Use it for reordered weights, folded biases, multipliers and shifts; ``kind``
+        says which of :data:`CONST_KINDS` it holds."""
 
     def scratch_ptr(self) -> str:
         """C expression (``int8_t *``) of this op's scratch buffer inside the arena; its size is

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygen.ir import Graph, Op
-from tinygen.lowering.base import KernelCall, LoweringContext, register, register_in_place
+from tinygen.lowering.base import WEIGHTS, KernelCall, LoweringContext, register, register_in_place
 from tinygen.lowering.mac_common import _folded_bias, _hint, _requant_arrays, _weights
 from tinygen.lowering.mac_ops import _conv_call
 from tinygen.qparams import ConvParams, op_params
@@ -136,9 +136,9 @@ def lower_depthwise(ctx: LoweringContext, op: Op) -> KernelCall:
     if kh == 3 and kw == 3 and p.depth_multiplier == 1 and p.dilation_h == 1 and p.dilation_w == 1:
         fast = fast_requantization(folded, weights, p, ctx.rounding)
         # the fast path accumulates twice the sum (exact: fast_requantization bounds it)
-        bias = ctx.const_array(f"{hint}_bias", folded * np.int32(2) if fast else folded, "int32_t")
+        bias = ctx.const_array(f"{hint}_bias", folded * np.int32(2) if fast else folded, "int32_t", WEIGHTS)
         ring = uses_ring(ctx.graph, op)
-        wsym = ctx.const_array(f"{hint}_w", weights if ring else pack_channel_groups(weights), "int8_t")
+        wsym = ctx.const_array(f"{hint}_w", weights if ring else pack_channel_groups(weights), "int8_t", WEIGHTS)
         args = (
             ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, bias, mult, shift,
             ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
@@ -150,8 +150,8 @@ def lower_depthwise(ctx: LoweringContext, op: Op) -> KernelCall:
         # TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES: requantization values and sign-extended weights, or the pair slots
         scratch = max(17 * c + 72 * (c // 4), scratch_pairs(oh, ow, p.stride_h, p.stride_w))
         return KernelCall("tg_depthwise_3x3_ch_s8", args + (ctx.scratch_ptr(),), (), scratch, comment)
-    bias = ctx.const_array(f"{hint}_bias", folded, "int32_t")
-    wsym = ctx.const_array(f"{hint}_w", weights, "int8_t")
+    bias = ctx.const_array(f"{hint}_bias", folded, "int32_t", WEIGHTS)
+    wsym = ctx.const_array(f"{hint}_w", weights, "int8_t", WEIGHTS)
     args = (
         ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), str(p.depth_multiplier),
         bias, mult, shift, ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),

@@ -14,7 +14,7 @@ import numpy as np
 
 from tinygen.errors import UnsupportedError
 from tinygen.ir import Op
-from tinygen.lowering.base import KernelCall, LoweringContext, register
+from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext, register
 from tinygen.lowering.mac_common import _blocked_layout, _folded_bias, _hint, _rq_array, _weights
 from tinygen.qparams import FullyConnectedParams, op_params
 
@@ -34,7 +34,7 @@ def lower_fully_connected(ctx: LoweringContext, op: Op) -> KernelCall:
     hint = _hint(op)
     weights = w.data.astype(np.int8)
     sums = weights.astype(np.int64).sum(axis=1)
-    bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, sums, p.input_offset), "int32_t")
+    bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, sums, p.input_offset), "int32_t", WEIGHTS)
     w2d = weights.reshape(p.out_features, -1)
     comment = (
         f"fully connected {p.in_features} -> {p.out_features} x{batches} "
@@ -43,13 +43,13 @@ def lower_fully_connected(ctx: LoweringContext, op: Op) -> KernelCall:
     x_ptr, out_ptr = ctx.tensor_ptr(x.name), ctx.tensor_ptr(out.name)
     tail_args = (str(p.output_offset), str(p.act_min), str(p.act_max))
     if _dual_fits(w2d):
-        wsym = ctx.const_array(f"{hint}_w", _dual_layout(w2d), "int8_t")
+        wsym = ctx.const_array(f"{hint}_w", _dual_layout(w2d), "int8_t", WEIGHTS)
         rq, mode = _dual_rq(ctx, op, p, hint, _acc_bound(ctx, op, weights, p.input_offset))
         args = (x_ptr, str(batches), str(p.in_features), wsym, bias, rq, mode, out_ptr, str(p.out_features),
                 *tail_args, f"(int16_t *)(void *)({ctx.scratch_ptr()})")
         scratch_bytes = 2 * (p.in_features & ~3)  # the expanded int16 inputs of the group part
         return KernelCall("tg_fully_connected_dual_s8", args, (), scratch_bytes, comment + ", two rows per SMLAD")
-    wsym = ctx.const_array(f"{hint}_w", _blocked_layout(w2d, 4), "int8_t")
+    wsym = ctx.const_array(f"{hint}_w", _blocked_layout(w2d, 4), "int8_t", WEIGHTS)
     # per-tensor layers keep one requantization triple (rq_step 0)
     rq, mode = _rq_array(ctx, op, p, hint, p.out_features if p.per_channel else 1)
     args = (x_ptr, str(batches), str(p.in_features), wsym, bias, rq, "3" if p.per_channel else "0", mode, out_ptr,
@@ -92,7 +92,7 @@ def _dual_rq(ctx: LoweringContext, op: Op, p: FullyConnectedParams, hint: str, a
     else:
         values = np.stack([mult, shift, np.zeros_like(shift)], axis=1)
         mode = DUAL_RQ_GENERAL
-    return ctx.const_array(f"{hint}_rq", values.astype(np.int32), "int32_t"), str(mode)
+    return ctx.const_array(f"{hint}_rq", values.astype(np.int32), "int32_t", QUANT), str(mode)
 
 
 #: a "B" row's dot product must satisfy |B| < 2^23 (so 256 * B fits in int32): 128 * sum|w| <= 2^23 - 1

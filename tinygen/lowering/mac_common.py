@@ -17,7 +17,7 @@ import numpy as np
 
 from tinygen.errors import UnsupportedError
 from tinygen.ir import Op, Tensor
-from tinygen.lowering.base import LoweringContext
+from tinygen.lowering.base import QUANT, LoweringContext
 from tinygen.numerics import wrap_int32
 from tinygen.qparams import ConvParams, FullyConnectedParams
 
@@ -53,8 +53,8 @@ def _weights(ctx: LoweringContext, op: Op) -> Tensor:
 
 
 def _requant_arrays(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnectedParams, hint: str) -> tuple[str, str]:
-    mult = ctx.const_array(f"{hint}_mult", np.asarray(p.multiplier, dtype=np.int32), "int32_t")
-    shift = ctx.const_array(f"{hint}_shift", np.asarray(p.shift, dtype=np.int32), "int32_t")
+    mult = ctx.const_array(f"{hint}_mult", np.asarray(p.multiplier, dtype=np.int32), "int32_t", QUANT)
+    shift = ctx.const_array(f"{hint}_shift", np.asarray(p.shift, dtype=np.int32), "int32_t", QUANT)
     return mult, shift
 
 
@@ -84,7 +84,7 @@ def rq_values(op: Op, p: ConvParams | FullyConnectedParams, n: int) -> tuple[np.
 def _rq_array(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnectedParams, hint: str, n: int) -> tuple[str, str]:
     """Emit :func:`rq_values` as a const array; returns its symbol and the mode (as C text)."""
     values, mode = rq_values(op, p, n)
-    return ctx.const_array(f"{hint}_rq", values, "int32_t"), str(mode)
+    return ctx.const_array(f"{hint}_rq", values, "int32_t", QUANT), str(mode)
 
 
 def _blocked_layout(w2d: np.ndarray, rows: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygen.ir import Graph, Op
-from tinygen.lowering.base import KernelCall, LoweringContext, register, register_in_place
+from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext, register, register_in_place
 from tinygen.lowering.mac_common import _folded_bias, _hint, _weights, rq_values
 from tinygen.qparams import ConvParams, op_params
 
@@ -73,8 +73,8 @@ def _conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray,
     rq, rq_mode = rq_values(op, p, out_c)
     mode = str(rq_mode)
     params = _gemm_params(_folded_bias(ctx, op, sums, p.input_offset), rq)
-    prm = ctx.const_array(f"{hint}_params", params, "int32_t")
-    wsym = ctx.const_array(f"{hint}_w", _pair_layout(weights.reshape(out_c, -1)), "int8_t")
+    prm = ctx.const_array(f"{hint}_params", params, "int32_t", {WEIGHTS: 4 * out_c, QUANT: 12 * out_c})
+    wsym = ctx.const_array(f"{hint}_w", _pair_layout(weights.reshape(out_c, -1)), "int8_t", WEIGHTS)
     act = (str(p.output_offset), str(p.act_min), str(p.act_max))
     comment = (
         f"{what} {kh}x{kw} stride {p.stride_h}x{p.stride_w} dil {p.dilation_h}x{p.dilation_w} "

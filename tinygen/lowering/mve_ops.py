@@ -20,7 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from tinygen.ir import Op
-from tinygen.lowering.base import IN_PLACE, IN_PLACE_LAG, KernelCall, LoweringContext
+from tinygen.lowering.base import IN_PLACE, IN_PLACE_LAG, QUANT, WEIGHTS, KernelCall, LoweringContext
 from tinygen.lowering.mac_common import _folded_bias, _hint, _weights
 from tinygen.qparams import AddParams, ConvParams, FullyConnectedParams, op_params
 
@@ -72,6 +72,11 @@ def quad_params(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> 
     return blocks.reshape(-1).astype(np.int32), bool(np.any(left > 0))
 
 
+def _quad_params_kinds(params: np.ndarray) -> dict[str, int]:
+    """The bytes of :func:`quad_params` by kind: one bias in each four int32, the rest requantization."""
+    return {WEIGHTS: params.nbytes // 4, QUANT: params.nbytes - params.nbytes // 4}
+
+
 def _vector_requant_ok(multiplier: np.ndarray, shift: np.ndarray) -> bool:
     """The vector requantization's domain: multipliers >= 0 (VQRDMULH cannot saturate), shifts that
     VSHL/VRSHL take (TFLite's are -31..30)."""
@@ -105,8 +110,8 @@ def _conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray,
     params, has_left = quad_params(_folded_bias(ctx, op, sums, p.input_offset), p.multiplier, p.shift)
     args = (
         ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c),
-        ctx.const_array(f"{hint}_mve_w", quad_layout(weights.reshape(out_c, -1)), "int8_t"),
-        str(kh), str(kw), ctx.const_array(f"{hint}_mve_p", params, "int32_t"),
+        ctx.const_array(f"{hint}_mve_w", quad_layout(weights.reshape(out_c, -1)), "int8_t", WEIGHTS),
+        str(kh), str(kw), ctx.const_array(f"{hint}_mve_p", params, "int32_t", _quad_params_kinds(params)),
         ctx.tensor_ptr(out.name), str(oh), str(ow), str(out_c), str(p.stride_h), str(p.stride_w),
         str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left), str(-p.input_offset),
         str(p.output_offset), str(p.act_min), str(p.act_max), str(int(has_left)), ctx.scratch_ptr(),
@@ -134,8 +139,8 @@ def lower_fully_connected_mve(ctx: LoweringContext, op: Op) -> KernelCall | None
     scratch = 0 if p.in_features % STEP == 0 else _round_up(p.in_features, STEP)
     args = (
         ctx.tensor_ptr(x.name), str(batches), str(p.in_features),
-        ctx.const_array(f"{hint}_mve_w", quad_layout(weights), "int8_t"),
-        ctx.const_array(f"{hint}_mve_p", params, "int32_t"),
+        ctx.const_array(f"{hint}_mve_w", quad_layout(weights), "int8_t", WEIGHTS),
+        ctx.const_array(f"{hint}_mve_p", params, "int32_t", _quad_params_kinds(params)),
         ctx.tensor_ptr(out.name), str(p.out_features), str(p.output_offset), str(p.act_min), str(p.act_max),
         str(int(has_left)), ctx.scratch_ptr() if scratch else "(int8_t *)0",
     )
@@ -227,8 +232,8 @@ def lower_depthwise_mve(ctx: LoweringContext, op: Op) -> KernelCall | None:
     scratch = 4 * wp * c if ring else 0
     args = (
         ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c),
-        ctx.const_array(f"{hint}_mve_w", wsym_values, "int8_t"),
-        str(kh), str(kw), ctx.const_array(f"{hint}_mve_p", params, "int32_t"),
+        ctx.const_array(f"{hint}_mve_w", wsym_values, "int8_t", WEIGHTS),
+        str(kh), str(kw), ctx.const_array(f"{hint}_mve_p", params, "int32_t", _quad_params_kinds(params)),
         ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
         str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left), str(pad_right), str(-p.input_offset),
         str(p.output_offset), str(p.act_min), str(p.act_max), str(int(has_left)), str(mode),

@@ -38,7 +38,7 @@ import numpy as np
 from tinygen import numerics
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, Tensor
-from tinygen.lowering.base import KernelCall, LoweringContext, register, register_in_place
+from tinygen.lowering.base import TABLE, WEIGHTS, KernelCall, LoweringContext, register, register_in_place
 from tinygen.qparams import (
     AddParams,
     ConcatParams,
@@ -73,7 +73,9 @@ def _hint(op: Op, what: str) -> str:
 
 
 def _i32(ctx: LoweringContext, op: Op, what: str, values: list[int]) -> str:
-    return ctx.const_array(_hint(op, what), np.asarray(values, dtype=np.int32), "int32_t")
+    """A small int32 array of shape constants (dims, strides, paddings), counted as weights: a .tflite keeps
+    such constants (paddings, axes, shapes) in its buffers too."""
+    return ctx.const_array(_hint(op, what), np.asarray(values, dtype=np.int32), "int32_t", WEIGHTS)
 
 
 def _c_float(value: float) -> str:
@@ -320,7 +322,7 @@ def _add_table(ctx: LoweringContext, op: Op, p: AddParams) -> KernelCall | None:
         return None
     k, t1, t2 = found
     a, b, out = (ctx.graph.tensor(n) for n in (*op.inputs[:2], op.outputs[0]))
-    tables = [ctx.const_array(_hint(op, f"sum{i}"), t.astype(np.int32), "int32_t") for i, t in ((1, t1), (2, t2))]
+    tables = [ctx.const_array(_hint(op, f"sum{i}"), t.astype(np.int32), "int32_t", TABLE) for i, t in ((1, t1), (2, t2))]
     args = (_const_ptr(ctx, a.name), _const_ptr(ctx, b.name), str(out.size), tables[0], tables[1], str(k),
             str(p.act_min), str(p.act_max), ctx.tensor_ptr(out.name))
     return KernelCall("tg_add_table_s8", args, comment=f"add {_shape_str(out)} elementwise: (T1[x1] + T2[x2]) >> {k}, "
@@ -332,7 +334,7 @@ def _add_lut(ctx: LoweringContext, op: Op, p: AddParams) -> KernelCall:
     a, b, out = (ctx.graph.tensor(n) for n in (*op.inputs[:2], op.outputs[0]))
     luts = []
     for which, table in enumerate(_rescaled_inputs(p, ctx.rounding), 1):
-        luts.append(ctx.const_array(_hint(op, f"lut{which}"), np.asarray(table, dtype=np.int32), "int32_t"))
+        luts.append(ctx.const_array(_hint(op, f"lut{which}"), np.asarray(table, dtype=np.int32), "int32_t", TABLE))
     args = (_const_ptr(ctx, a.name), _const_ptr(ctx, b.name), str(out.size), luts[0], luts[1], str(p.output_offset),
             str(p.output_multiplier), str(p.output_shift), str(p.act_min), str(p.act_max), ctx.tensor_ptr(out.name))
     return KernelCall("tg_add_lut_s8", args, comment=f"add {_shape_str(out)} elementwise, tabulated input rescaling")
@@ -386,7 +388,7 @@ def lower_softmax(ctx: LoweringContext, op: Op) -> KernelCall:
             diff, p.input_multiplier, p.input_left_shift, ctx.rounding)  # type: ignore[arg-type]
         exps = numerics.exp_on_negative_values(rescaled)
         table = np.where(diff >= p.diff_min, exps, 0).astype(np.int32)
-        args = (_const_ptr(ctx, x.name), str(rows), str(depth), ctx.const_array(_hint(op, "exp"), table, "int32_t"),
+        args = (_const_ptr(ctx, x.name), str(rows), str(depth), ctx.const_array(_hint(op, "exp"), table, "int32_t", TABLE),
                 ctx.tensor_ptr(out.name))
         return KernelCall("tg_softmax_lut_s8", args, comment=f"softmax {rows} rows of {depth}, tabulated exp "
                           f"(beta*scale multiplier {p.input_multiplier} << {p.input_left_shift}, diff_min {p.diff_min})")

@@ -116,6 +116,32 @@ def tflite_weight_bytes(model_bytes: bytes) -> int:
     return total
 
 
+def tflite_quant_bytes(model_bytes: bytes) -> int:
+    """Bytes of the quantization tables in a .tflite flatbuffer: every tensor's scales (float32, 4 bytes each)
+    and zero points (int64, 8 bytes each), i.e. 12 bytes per channel of a per-channel tensor.
+
+    What TFLite Micro derives its requantization constants from at run time (into its arena); tinygen
+    precomputes them into flash instead, so these are the like-for-like figure for its "quant" constants.
+    """
+    import tflite
+
+    model = tflite.Model.GetRootAsModel(model_bytes, 0)
+    total = 0
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        for t in range(subgraph.TensorsLength()):
+            quantization = subgraph.Tensors(t).Quantization()
+            if quantization is not None:
+                total += 4 * quantization.ScaleLength() + 8 * quantization.ZeroPointLength()
+    return total
+
+
+def tflite_sizes(model_bytes: bytes) -> dict[str, int]:
+    """The .tflite side of the flash comparison: the whole file, its weight buffers, its quantization tables."""
+    return {"tflite_bytes": len(model_bytes), "tflite_weight_bytes": tflite_weight_bytes(model_bytes),
+            "tflite_quant_bytes": tflite_quant_bytes(model_bytes)}  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # Ratios and targets (pure functions of a run record: the tests exercise them on fake reports)
 
@@ -144,9 +170,45 @@ def beat_status(value: float | None) -> str:
 
 
 def deployed_code_bytes(report: dict[str, Any], input_bytes: int) -> int:
-    """Flash besides weights, less the benchmark's own input vector (a const array the firmware embeds:
-    it is test data, not part of a deployed model)."""
+    """Flash besides all constants (weights, requantization constants, tables), less the benchmark's own
+    input vector (a const array the firmware embeds: it is test data, not part of a deployed model)."""
     return int(report["code_bytes"]) - input_bytes
+
+
+def bytes_status(ours: int | None, theirs: int | None) -> str:
+    """A size compared with no target: "no larger" / "larger by N bytes" / "n/a" (a side not measured)."""
+    if ours is None or theirs is None:
+        return "n/a"
+    return "no larger" if ours <= theirs else f"larger by {ours - theirs:,} bytes"
+
+
+def constants_assessment(record: dict[str, Any]) -> dict[str, Any]:
+    """tinygen's flash constants against the .tflite's, like with like (manifest const_bytes, see
+    tinygen.lowering.base.CONST_KINDS):
+
+    - weights (int8 weights, folded int32 biases, constant tensors) vs the .tflite weight buffers: the target;
+    - requantization constants + lookup tables vs the .tflite quantization tables (scales, zero points);
+    - all constants vs the whole .tflite flatbuffer (what TFLM's code figure has subtracted).
+    """
+    report = record["report"]
+    kinds = report.get("const_bytes") or {}
+    weights = kinds.get("weights")
+    quant_table = kinds["quant"] + kinds["table"] if "quant" in kinds and "table" in kinds else None
+    tflite_weights, tflite_quant = record.get("tflite_weight_bytes"), record.get("tflite_quant_bytes")
+    return {
+        "weights_bytes": weights,
+        "weights_ratio": ratio(weights, tflite_weights),
+        "weights_status": (
+            "n/a" if weights is None or tflite_weights is None else "met" if weights <= tflite_weights
+            else f"missed by {weights - tflite_weights:,} bytes"
+        ),  # fmt: skip
+        "quant_table_bytes": quant_table,
+        "quant_table_ratio": ratio(quant_table, tflite_quant),
+        "quant_table_status": bytes_status(quant_table, tflite_quant),
+        "constants_bytes": int(report["weight_bytes"]),
+        "constants_ratio": ratio(int(report["weight_bytes"]), record.get("tflite_bytes")),
+        "constants_status": bytes_status(int(report["weight_bytes"]), record.get("tflite_bytes")),
+    }
 
 
 def assess(record: dict[str, Any], bar: Bar | None) -> dict[str, Any]:
@@ -163,12 +225,7 @@ def assess(record: dict[str, Any], bar: Bar | None) -> dict[str, Any]:
         "code_bytes_deployed": code,
         "peak_ram_bytes": report["arena_bytes"] + (report["stack_bytes"] or 0),
     }
-    tflite_weights = record.get("tflite_weight_bytes")
-    out["weights_ratio"] = ratio(report["weight_bytes"], tflite_weights)
-    out["weights_status"] = (
-        "n/a" if tflite_weights is None else "met" if report["weight_bytes"] <= tflite_weights
-        else f"missed by {report['weight_bytes'] - tflite_weights:,} bytes"
-    )  # fmt: skip
+    out |= constants_assessment(record)
     if bar is None:
         return out
     # TFLM's code: its firmware .text less the whole model flatbuffer (stricter than less the weights only)
@@ -198,7 +255,8 @@ class Job:
 
 def _new_record(job: Job) -> dict[str, Any]:
     return {**asdict(job), "report": None, "error": None, "bit_exact": None, "checked_against": [],
-            "tflite_bytes": None, "tflite_weight_bytes": None, "input_bytes": 0, "seconds": None}  # fmt: skip
+            "tflite_bytes": None, "tflite_weight_bytes": None, "tflite_quant_bytes": None, "input_bytes": 0,
+            "seconds": None}  # fmt: skip
 
 
 def bench_prepared(prep: Any, record: dict[str, Any], verify: bool, timeout: float) -> None:
@@ -268,7 +326,7 @@ def run_zoo_model(name: str, boards: Iterable[str], flows: Iterable[str], work: 
     try:
         model_bytes = keras_to_int8_tflite(model, calibration)
         tflite_path.write_bytes(model_bytes)
-        sizes = {"tflite_bytes": len(model_bytes), "tflite_weight_bytes": tflite_weight_bytes(model_bytes)}
+        sizes = tflite_sizes(model_bytes)
     except Exception as exc:  # noqa: BLE001 - recorded against every run of the flow
         conversion_error = _failure("TensorFlow's converter", exc)
 
@@ -297,8 +355,7 @@ def run_zoo_model(name: str, boards: Iterable[str], flows: Iterable[str], work: 
 def run_shared_model(path: Path, boards: Iterable[str], work: Path, verify: bool, timeout: float,
                      log: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:  # fmt: skip
     """Import a real .tflite and bench it on each board."""
-    model_bytes = path.read_bytes()
-    sizes = {"tflite_bytes": len(model_bytes), "tflite_weight_bytes": tflite_weight_bytes(model_bytes)}
+    sizes = tflite_sizes(path.read_bytes())
     records = []
     for board in boards:
         record = _new_record(Job("shared", path.stem, "import", board)) | sizes
@@ -376,11 +433,12 @@ def _label(record: dict[str, Any]) -> str:
 
 
 def m7_tables(records: list[dict[str, Any]]) -> list[str]:
-    """Speed and memory on the M7, each with its ratio to TFLite Micro and the target."""
+    """Speed, RAM and code, and flash constants on the M7, each with its ratio to TFLite Micro and the target."""
     ok = [r for r in records if r["board"] == M7 and r["report"] is not None]
-    speed, memory = [], []
+    speed, memory, constants = [], [], []
     for record in ok:
         report, a, bar = record["report"], assess(record, _bar_of(record)), _bar_of(record)
+        kinds = report.get("const_bytes") or {}
         speed.append([
             _label(record), _int(report["macs"]), _int(report["instructions_per_inference"]),
             _int(bar.instructions) if bar else "-", _x(a.get("instructions_ratio")), a.get("instructions_status", ""),
@@ -391,7 +449,13 @@ def m7_tables(records: list[dict[str, Any]]) -> list[str]:
             _label(record), _int(report["arena_bytes"]), _int(bar.arena) if bar else "-", _x(a.get("arena_ratio")),
             a.get("arena_status", ""), _int(report["stack_bytes"]), _int(a["code_bytes_deployed"]),
             _int(a.get("tflm_code_bytes")), _x(a.get("code_ratio")), a.get("code_status", ""),
-            _int(report["weight_bytes"]), _int(record.get("tflite_weight_bytes")), a["weights_status"],
+        ])  # fmt: skip
+        constants.append([
+            _label(record), _int(a["weights_bytes"]), _int(record.get("tflite_weight_bytes")), _x(a["weights_ratio"]),
+            a["weights_status"], _int(kinds.get("quant")), _int(kinds.get("table")), _int(a["quant_table_bytes"]),
+            _int(record.get("tflite_quant_bytes")), _x(a["quant_table_ratio"]), a["quant_table_status"],
+            _int(a["constants_bytes"]), _int(record.get("tflite_bytes")), _x(a["constants_ratio"]),
+            a["constants_status"],
         ])  # fmt: skip
     out = table(
         ["model (flow)", "MACs", "instructions", "TFLM+CMSIS-NN", "ratio", "target / status", "vs TFLM ref. kernels",
@@ -401,8 +465,15 @@ def m7_tables(records: list[dict[str, Any]]) -> list[str]:
     out += [""]
     out += table(
         ["model (flow)", "arena", "TFLM arena", "ratio", "target / status", "stack HWM", "code", "TFLM code",
-         "ratio", "target / status", "weights", ".tflite weights", "weights <= .tflite"],
-        memory, right=(1, 2, 3, 5, 6, 7, 8, 10, 11),
+         "ratio", "target / status"],
+        memory, right=(1, 2, 3, 5, 6, 7, 8),
+    )  # fmt: skip
+    out += [""]
+    out += table(
+        ["model (flow)", "weights", ".tflite weights", "ratio", "target: weights <= .tflite", "quant. constants",
+         "tables", "quant. + tables", ".tflite quant. tables", "ratio", "vs .tflite", "all constants", ".tflite file",
+         "ratio", "vs .tflite"],
+        constants, right=(1, 2, 3, 5, 6, 7, 8, 9, 11, 12, 13),
     )  # fmt: skip
     return out
 
@@ -475,7 +546,10 @@ def targets_summary(records: list[dict[str, Any]]) -> list[str]:
             f"instructions {_x(a['instructions_ratio'])} of TFLM ({a['instructions_status']})",
             f"arena {_x(a['arena_ratio'])} ({a['arena_status']})",
             f"code {_x(a['code_ratio'])} ({a['code_status']})",
-            f"weights {_x(a['weights_ratio'])} of .tflite ({a['weights_status']})",
+            f"weights {_x(a['weights_ratio'])} of the .tflite weight buffers ({a['weights_status']})",
+            f"quantization constants + tables {_x(a['quant_table_ratio'])} of the .tflite quantization tables"
+            f" ({a['quant_table_status']})",
+            f"all constants {_x(a['constants_ratio'])} of the .tflite file ({a['constants_status']})",
         ]
         if not record["bit_exact"]:
             parts.append("bit-exact: " + ("not checked" if record["bit_exact"] is None else "NO"))
@@ -505,8 +579,14 @@ def render_markdown(results: dict[str, Any]) -> str:
         f" floor = MACs / {FLOOR_MACS_PER_INSTRUCTION:g} instructions (SMLAD does two MACs)",
         "- TFLM figures: TFLite Micro + CMSIS-NN, -O2, arm-none-eabi-gcc 12.2, -mcpu=cortex-m7, QEMU mps2-an500,"
         " same architectures with random weights converted by TensorFlow; TFLM code = its firmware .text"
-        " minus the whole .tflite flatbuffer; tinygen code = firmware flash minus weights minus the"
+        " minus the whole .tflite flatbuffer; tinygen code = firmware flash minus all constants minus the"
         " benchmark's embedded input vector",
+        "- flash constants, like with like: tinygen's weights (int8 weights, int32 biases with the input offset"
+        " folded in, constant tensors) vs the .tflite weight buffers (weights, biases, shape constants);"
+        " tinygen's requantization constants (multipliers, shifts) + lookup tables vs the .tflite quantization"
+        " tables (float32 scales + int64 zero points: 12 bytes per channel, from which TFLM computes its"
+        " constants into its arena at start-up); all of tinygen's constants vs the whole .tflite file (what TFLM's code"
+        " figure has subtracted, so both code figures exclude all constants)",
         "- flows: `tinygen` = tinygen's quantizer on the Keras model; `tflite` = TensorFlow's converter, then"
         " tinygen's .tflite importer",
         "",
@@ -519,11 +599,13 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += ["### Targets", ""]
         lines += [
             f"Targets: instructions <= {INSTRUCTION_TARGET}x TFLM+CMSIS-NN; arena <= 0.6x TFLM (0.8x for IC);"
-            f" code <= {CODE_TARGET}x TFLM's code; weights <= the .tflite weight buffers.",
+            f" code <= {CODE_TARGET}x TFLM's code; weights <= the .tflite weight buffers. The other constants are"
+            " figures, not targets: quantization constants + tables against the .tflite quantization tables,"
+            " all constants against the .tflite file.",
             "",
         ]
         lines += targets_summary(zoo) + [""]
-        lines += ["### Speed and memory", ""] + m7_tables(zoo) + [""]
+        lines += ["### Speed, memory and flash", ""] + m7_tables(zoo) + [""]
         lines += ["### Every board: instructions per inference (MACs/instruction)", ""] + boards_table(zoo, boards) + [""]
     if shared:
         lines += ["## Real trained models (shared/models) on Cortex-M7 vs TFLite Micro", ""]

@@ -140,3 +140,69 @@ def run(hb: HostBuild, inputs: np.ndarray, timeout: float = 300) -> tuple[np.nda
         outs.append(np.frombuffer(chunk[pos:], dtype=np.float32 if hb.f32 else np.int8))
         dumps.append(layers)
     return np.stack(outs), dumps
+
+
+# --------------------------------------------------------------------------- kernel specialisation traces
+
+_TRACE_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "@CONFIG@"
+
+static const char *seen[64];
+static int n_seen;
+
+static void trace_flush(void)
+{
+    FILE *f = fopen("@PATH@", "w");
+    int i;
+    if (f == NULL)
+        return;
+    for (i = 0; i < n_seen; ++i)
+        fprintf(f, "%s\n", seen[i]);
+    fclose(f);
+}
+
+void tg_trace_variant(const char *name)
+{
+    int i;
+    for (i = 0; i < n_seen; ++i)
+        if (strcmp(seen[i], name) == 0)
+            return;
+    if (n_seen == 0)
+        atexit(trace_flush);
+    if (n_seen < 64)
+        seen[n_seen++] = name;
+}
+"""
+
+
+def config_copy(lib_dir: Path, name: str, dest: Path, old: str, new: str) -> Path:
+    """A copy of the library at ``lib_dir`` whose config header has ``old`` replaced by ``new``."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(lib_dir, dest)
+    config = dest / f"{name}_config.h"
+    text = config.read_text()
+    assert old in text, f"{old!r} is not in {config.name}"
+    config.write_text(text.replace(old, new))
+    return dest
+
+
+def traced_run(
+    lib_dir: Path, manifest: dict, work: Path, inputs: np.ndarray, dsp_emulate: bool, sanitize: bool = False
+) -> tuple[np.ndarray, set[str]]:
+    """Build the library with every kernel specialisation compiled and the kernels' TG_TRACE_VARIANT hook
+    recording, run ``inputs`` (a batch), and return (the outputs, the specialisations the run took): the
+    proof that a lowering's variants mirror its kernel's dispatch."""
+    name = manifest["name"]
+    src = config_copy(lib_dir, name, work / "traced", "#define TG_SELECTED_VARIANTS 1",
+                      "#define TG_SELECTED_VARIANTS 0\nvoid tg_trace_variant(const char *name);\n"
+                      "#define TG_TRACE_VARIANT(name) tg_trace_variant(#name)")
+    trace = work / "trace.txt"
+    trace.unlink(missing_ok=True)
+    (src / "zz_trace.c").write_text(_TRACE_C.replace("@CONFIG@", f"{name}_config.h").replace("@PATH@", str(trace)))
+    hb = build(src, manifest, work / f"traced_build{int(dsp_emulate)}", sanitize=sanitize, dsp_emulate=dsp_emulate)
+    out, _ = run(hb, inputs.reshape(inputs.shape[0], -1))
+    return out, set(trace.read_text().split()) if trace.exists() else set()

@@ -27,8 +27,8 @@ def _load_script() -> ModuleType:
 mt = _load_script()
 
 
-def fake_report(instructions: int = 3_000_000, arena: int = 12_000, weights: int = 20_000,
-                code: int = 30_000, macs: int = 2_656_768) -> dict[str, Any]:  # fmt: skip
+def fake_report(instructions: int = 3_000_000, arena: int = 12_000, weights: int = 20_000, quant: int = 1_200,
+                table: int = 1_024, code: int = 30_000, macs: int = 2_656_768) -> dict[str, Any]:  # fmt: skip
     layers = [
         {"index": 0, "name": "conv", "op": "conv2d", "output_shape": [1, 25, 5, 64], "macs": macs - 768,
          "instructions": instructions - 1000, "macs_per_instruction": None},
@@ -40,8 +40,9 @@ def fake_report(instructions: int = 3_000_000, arena: int = 12_000, weights: int
     return {
         "model": "kws_dscnn", "board": mt.M7, "machine": "mps2-an500", "method": "plugin",
         "instructions_per_inference": instructions, "macs": macs, "arena_bytes": arena, "stack_bytes": 500,
-        "flash_bytes": code + weights, "weight_bytes": weights, "code_bytes": code, "library_code_bytes": code // 2,
-        "ram_bytes": arena + 4096, "layers": layers,
+        "flash_bytes": code + weights + quant + table, "weight_bytes": weights + quant + table,
+        "const_bytes": {"weights": weights, "quant": quant, "table": table}, "code_bytes": code,
+        "library_code_bytes": code // 2, "ram_bytes": arena + 4096, "layers": layers,
     }  # fmt: skip
 
 
@@ -49,7 +50,7 @@ def fake_record(report: dict[str, Any] | None, board: str = mt.M7, flow: str = "
                 suite: str = "zoo", model: str = "kws_dscnn") -> dict[str, Any]:  # fmt: skip
     record = mt._new_record(mt.Job(suite, model, flow, board))
     record.update(report=report, error=error, bit_exact=report is not None, checked_against=["tinygen reference"],
-                  tflite_bytes=50_000, tflite_weight_bytes=24_000, input_bytes=490)  # fmt: skip
+                  tflite_bytes=50_000, tflite_weight_bytes=24_000, tflite_quant_bytes=2_400, input_bytes=490)  # fmt: skip
     return record
 
 
@@ -81,6 +82,29 @@ def test_assess_ratios_against_the_tflm_bar() -> None:
     assert a["code_status"] == "missed, needs 1.14x less"  # 0.286 / 0.25
     assert a["weights_status"] == "met"
     assert a["peak_ram_bytes"] == 12_500
+
+
+def test_constants_are_compared_like_with_like() -> None:
+    """weights vs the .tflite weight buffers (the target), quantization constants + tables vs the .tflite
+    quantization tables, all constants vs the whole .tflite file."""
+    a = mt.assess(fake_record(fake_report(weights=20_000, quant=1_200, table=1_024)), mt.ZOO_BAR["kws_dscnn"])
+    assert (a["weights_bytes"], a["weights_ratio"], a["weights_status"]) == (20_000, 20_000 / 24_000, "met")
+    assert (a["quant_table_bytes"], a["quant_table_ratio"]) == (2_224, 2_224 / 2_400)
+    assert a["quant_table_status"] == "no larger"
+    assert (a["constants_bytes"], a["constants_ratio"]) == (22_224, 22_224 / 50_000)
+    assert a["constants_status"] == "no larger"
+    # a table can make the second comparison larger while the weights target is met: stated, not hidden
+    a = mt.assess(fake_record(fake_report(weights=24_000, table=30_000)), mt.ZOO_BAR["kws_dscnn"])
+    assert a["weights_status"] == "met"
+    assert a["quant_table_status"] == "larger by 28,800 bytes"  # 1,200 + 30,000 - 2,400
+    assert a["constants_status"] == "larger by 5,200 bytes"  # 24,000 + 1,200 + 30,000 - 50,000
+    # a report without the split (or a .tflite side not measured) is "n/a", never a guess
+    report = fake_report()
+    del report["const_bytes"]
+    a = mt.assess(fake_record(report) | {"tflite_quant_bytes": None}, mt.ZOO_BAR["kws_dscnn"])
+    assert a["weights_status"] == a["quant_table_status"] == "n/a" and a["weights_ratio"] is None
+    assert a["constants_ratio"] == (20_000 + 1_200 + 1_024) / 50_000
+    assert mt.bytes_status(5, None) == "n/a" and mt.bytes_status(5, 5) == "no larger"
 
 
 def test_assess_misses_are_stated_with_their_ratio() -> None:
@@ -129,6 +153,15 @@ def test_render_markdown_tables() -> None:
     assert "| kws_dscnn (tflite) | 4,000,000 (0.66) | 5,000,000 (0.53) |" in lines
     assert "| kws_dscnn (tinygen) | 3,000,000 (0.89) | failed |" in lines
     assert "- kws_dscnn (tinygen) on mps3_an547: TinygenError: boom" in lines
+    # the flash constants table: weights (target), quant. constants + tables, all constants, each vs the .tflite
+    row = next(l for l in lines if l.startswith("| kws_dscnn (tinygen) | 20,000 |"))
+    cells = [c.strip() for c in row.strip("|").split(" | ")]
+    assert cells[1:] == ["20,000", "24,000", "0.83x", "met", "1,200", "1,024", "2,224", "2,400", "0.93x", "no larger",
+                         "22,224", "50,000", "0.44x", "no larger"]  # fmt: skip
+    summary = next(l for l in lines if l.startswith("- kws_dscnn (tinygen): "))
+    assert "weights 0.83x of the .tflite weight buffers (met)" in summary
+    assert "quantization constants + tables 0.93x of the .tflite quantization tables (no larger)" in summary
+    assert "all constants 0.44x of the .tflite file (no larger)" in summary
     # the shared models get their own section, and per-layer tables exist for M7 runs only
     assert "## Real trained models (shared/models) on Cortex-M7 vs TFLite Micro" in lines
     assert text.count("### kws_dscnn (tflite)") == 1 and "### mlperf_kws_dscnn_int8" in lines
@@ -177,6 +210,11 @@ def test_tflite_weight_bytes_equals_the_imported_constants(shared_models: Path) 
     consts = sum(t.nbytes for t in graph.tensors.values() if t.is_const)
     assert mt.tflite_weight_bytes(data) == consts == 420
     assert len(data) > 420  # the flatbuffer's metadata buffers are not counted
+    # quantization tables: 4-byte scales and 8-byte zero points of every tensor, as the importer reads them
+    channels = sum(t.quant.scale.size for t in graph.tensors.values() if t.quant is not None)
+    assert channels > 0 and mt.tflite_quant_bytes(data) == 12 * channels
+    assert mt.tflite_sizes(data) == {"tflite_bytes": len(data), "tflite_weight_bytes": 420,
+                                     "tflite_quant_bytes": 12 * channels}  # fmt: skip
 
 
 def test_real_run_of_a_tiny_model(shared_models: Path, tmp_path: Path) -> None:
@@ -191,6 +229,11 @@ def test_real_run_of_a_tiny_model(shared_models: Path, tmp_path: Path) -> None:
     # the per-layer counts plus the marks between them make up the inference
     assert 0 < sum(layer["instructions"] for layer in report["layers"]) <= report["instructions_per_inference"]
     assert record["bit_exact"] is True and record["checked_against"] == ["tinygen reference", "TFLite Micro"]
+    # the constants by kind add up to all of them, and the .tflite side was measured for each comparison
+    assert set(report["const_bytes"]) == {"weights", "quant", "table"}
+    assert sum(report["const_bytes"].values()) == report["weight_bytes"]
+    assert report["const_bytes"]["weights"] == record["tflite_weight_bytes"] == 420
+    assert record["tflite_quant_bytes"] > 0 and record["assessment"]["weights_status"] == "met"
     mt.write_results(results, tmp_path)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["records"][0]["report"]["instructions_per_inference"] == report["instructions_per_inference"]

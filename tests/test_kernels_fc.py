@@ -1,6 +1,9 @@
-"""Fully connected kernels: tg_fully_connected_dual_s8 (two rows per SMLAD) and its fallback
-tg_fully_connected_s8, bit-exact with tinygen.reference on the host (portable and emulated-DSP paths, gcc
-and clang, ASan/UBSan), the lowering's choice between them, and the cross-compiled DSP inner loop."""
+"""Fully connected kernels: tg_fully_connected_dual_s8 (two rows per SMLAD) and tg_fully_connected_s8 (row
+quads), with and without a bias (without one the kernels add the input offset to the inputs), bit-exact with
+tinygen.reference on the host (portable and emulated-DSP paths, gcc and clang, ASan/UBSan) and in QEMU, the
+lowering's choice between them, and the cross-compiled DSP inner loop. The dual kernel only pays for its
+flash from fc_ops.DUAL_MIN_MACS MACs; the small graphs here lower to it because the autouse fixture lowers
+that threshold (tests that want the plain kernel raise it)."""
 
 from __future__ import annotations
 
@@ -12,10 +15,21 @@ import numpy as np
 import pytest
 
 from tinygen.ir import Graph, Quantization
+from tinygen.lowering import fc_ops
 from tinygen.lowering.fc_ops import _DUAL_MAX_ABS_SUM, _dual_fits, _dual_layout
 from tinygen.resources import resource_dir
 
 KERNELS = resource_dir("templates") / "kernels"
+
+
+@pytest.fixture(autouse=True)
+def dual_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small graphs lower to the dual kernel too (when it is exact for their weights)."""
+    monkeypatch.setattr(fc_ops, "DUAL_MIN_MACS", 0)
+
+
+def plain_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fc_ops, "DUAL_MIN_MACS", 1 << 62)
 
 #: (batch, in, out): quads only, tails of 1..3 inputs and rows, batches, an AD autoencoder shape (its 640-input
 #: layers run in QEMU below and in tests/test_emulator_models.py)
@@ -35,13 +49,13 @@ FC_CASES = {
 
 
 def _fc(seed: int, batch: int, n_in: int, n_out: int, act: str, per_channel: bool, out_scale: float = 0.0,
-        out_zp: int | None = None) -> Graph:
+        out_zp: int | None = None, bias: bool = True) -> Graph:
     """A random fully connected graph; out_scale > 0 replaces the output scale (e.g. to force a left shift),
-    out_zp the output zero point."""
+    out_zp the output zero point; bias False: no bias tensor (like TensorFlow's Dense(use_bias=False))."""
     from test_codegen import fc_graph
 
     g = fc_graph(seed, {"batch": batch, "in": n_in, "out": n_out, "activation": act, "per_channel": per_channel,
-                        "bias": True})
+                        "bias": bias})
     if out_scale > 0:
         y = g.tensor("y")
         zp = y.quant.zero_point if out_zp is None else np.array([out_zp])
@@ -60,7 +74,7 @@ def _mode(graph: Graph) -> str:
 
     call = lower_fully_connected(_Ctx(graph, "p_"), graph.ops[0])
     assert call.kernel == "tg_fully_connected_dual_s8"
-    return call.args[6]
+    return call.args[7]
 
 
 def test_every_requantization_mode_is_reached() -> None:
@@ -81,10 +95,10 @@ def test_general_and_clamped_requantization_modes(rounding: str, tmp_path: Path)
     _check(_fc(2, 1, 30, 8, "relu6", True, 0.1, -128), tmp_path / "c", rounding)
 
 
-def _check(graph: Graph, work: Path, rounding: str, **kw) -> None:
+def _check(graph: Graph, work: Path, rounding: str, **kw):
     from test_codegen import check_library
 
-    check_library(graph, work, rounding=rounding, vectors=3, dsp=(False, True), **kw)
+    return check_library(graph, work, rounding=rounding, vectors=3, dsp=(False, True), **kw)
 
 
 def _kernel(graph: Graph, work: Path) -> str:
@@ -94,20 +108,35 @@ def _kernel(graph: Graph, work: Path) -> str:
     return lib.manifest["layers"][0]["kernel"]
 
 
-@pytest.mark.parametrize("rounding", ["double", "single"])
+@pytest.mark.parametrize(("rounding", "kernel"), [("double", "dual"), ("single", "dual"), ("double", "plain")])
 @pytest.mark.parametrize("case", list(FC_CASES))
-def test_fully_connected_equals_reference(case: str, rounding: str, tmp_path: Path) -> None:
+def test_fully_connected_equals_reference(case: str, rounding: str, kernel: str, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every shape case, three activations, with a folded bias and without a bias (offset on the inputs)."""
+    if kernel == "plain":
+        plain_only(monkeypatch)
     batch, n_in, n_out = FC_CASES[case]
-    for i, (act, per_channel) in enumerate([("none", True), ("relu", False), ("relu6", True)]):
-        _check(_fc(i, batch, n_in, n_out, act, per_channel), tmp_path / str(i), rounding)
+    for i, (act, per_channel, bias) in enumerate([("none", True, True), ("relu", False, False), ("relu6", True, False)]):
+        g = _fc(i, batch, n_in, n_out, act, per_channel, bias=bias)
+        lib = _check(g, tmp_path / str(i), rounding)
+        dual = kernel == "dual" and _dual_fits(g.tensor("w").data.reshape(n_out, -1), 255)
+        assert lib.manifest["layers"][0]["kernel"] == ("tg_fully_connected_dual_s8" if dual else "tg_fully_connected_s8")
 
 
+@pytest.mark.parametrize("kernel", ["dual", "plain"])
 @pytest.mark.parametrize("case", ["tail2_rows3", "five_groups"])
-def test_fully_connected_clang_and_sanitizers(case: str, tmp_path: Path) -> None:
+def test_fully_connected_clang_and_sanitizers(case: str, kernel: str, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both kernels, with a folded bias and without a bias."""
+    if kernel == "plain":
+        plain_only(monkeypatch)
     batch, n_in, n_out = FC_CASES[case]
-    g = _fc(5, batch, n_in, n_out, "relu", True)
-    _check(g, tmp_path / "asan", "double", sanitize=True)  # clang's sanitizer runtime is not installed here
-    _check(g, tmp_path / "clang", "double", compilers=("clang",))
+    for bias in (True, False):
+        g = _fc(5, batch, n_in, n_out, "relu", True, bias=bias)
+        work = tmp_path / str(bias)
+        lib = _check(g, work / "asan", "double", sanitize=True)  # clang's sanitizer runtime is not installed here
+        assert lib.manifest["layers"][0]["kernel"].endswith("dual_s8" if kernel == "dual" else "connected_s8")
+        _check(g, work / "clang", "double", compilers=("clang",))
 
 
 def test_extreme_inputs_and_weights_at_the_bound(tmp_path: Path) -> None:
@@ -189,14 +218,21 @@ def test_dual_kernel_cross_compiles(core: str, opt: str, tmp_path: Path) -> None
 
 # --------------------------------------------------------------------------- the DSP paths in QEMU
 
-#: (batch, in, out, activation, per_channel): every requantization mode, tails, remaining rows, batches
-QEMU_CASES = [
-    (1, 37, 7, "relu", True),  # RELU mode, tail 1, three remaining rows
-    (2, 22, 11, "none", False),  # FULL, per-tensor, tail 2, batches
-    (1, 23, 8, "relu_n1_to_1", True),  # FAST (act_min below the output zero point), tail 3
-    (1, 60, 12, "relu6", True),  # 15 groups: the eight-group loop, the four-group block, three single groups
-    (1, 640, 8, "relu", True),
-    (1, 30, 8, "relu6", True, 0.1, -128),  # FAST with both bounds inside -128..127
+#: (batch, in, out, activation, per_channel[, out_scale, out_zp]), keyword arguments of _fc, and the kernel:
+#: every requantization mode of the dual kernel, tails, remaining rows, batches, both bias cases, and the plain
+#: kernel (quads, single rows, no quad at all)
+QEMU_CASES: list[tuple[tuple, dict, str]] = [
+    ((1, 37, 7, "relu", True), {}, "dual"),  # RELU mode, tail 1, three remaining rows
+    ((2, 22, 11, "none", False), {"bias": False}, "dual"),  # FULL, per-tensor, tail 2, batches, no bias
+    ((1, 23, 8, "relu_n1_to_1", True), {}, "dual"),  # FAST (act_min below the output zero point), tail 3
+    ((1, 60, 12, "relu6", True), {"bias": False}, "dual"),  # 15 groups: the eight-group loop and seven single
+    ((1, 640, 8, "relu", True), {}, "dual"),
+    ((1, 640, 8, "none", True), {"bias": False}, "dual"),  # AD's bias-less 128 -> 640 kind, inputs + offset
+    ((1, 30, 8, "relu6", True, 0.1, -128), {}, "dual"),  # FAST with both bounds inside -128..127
+    ((2, 37, 7, "relu", True), {"bias": False}, "plain"),  # quads, tail, three single rows, no bias
+    ((1, 64, 12, "none", True), {"bias": False}, "plain"),  # KWS's bias-less 64 -> 12 kind
+    ((1, 256, 2, "none", False), {"bias": False}, "plain"),  # VWW's 256 -> 2: no quad at all
+    ((1, 21, 9, "relu6", False), {}, "plain"),
 ]
 #: the general requantization mode (a left shift), in QEMU too
 QEMU_GENERAL = _fc(20, 1, 21, 9, "none", True, out_scale=1e-7)
@@ -207,7 +243,7 @@ QEMU_MACHINES = {"cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500", "cortex-m
                     reason="arm-none-eabi-gcc or qemu-system-arm is not installed")
 @pytest.mark.parametrize(("cpu", "rounding"), [("cortex-m7", "double"), ("cortex-m7", "single"), ("cortex-m4", "double"),
                                               ("cortex-m3", "single")])
-def test_fully_connected_in_qemu(cpu: str, rounding: str, tmp_path: Path) -> None:
+def test_fully_connected_in_qemu(cpu: str, rounding: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Generated libraries (inline-assembly DSP loop on M4/M7, portable C on M3) equal the reference in QEMU."""
     from test_codegen import random_inputs
     from test_kernels_other import _ARM_IO, _LDSCRIPT
@@ -215,10 +251,14 @@ def test_fully_connected_in_qemu(cpu: str, rounding: str, tmp_path: Path) -> Non
     from tinygen import codegen, reference
 
     sources, calls, want = [], [], []
-    graphs = [_fc(10 + i, *case) for i, case in enumerate(QEMU_CASES)] + [QEMU_GENERAL]
-    for i, g in enumerate(graphs):
+    cases = [(_fc(10 + i, *args, **kw), kernel) for i, (args, kw, kernel) in enumerate(QEMU_CASES)]
+    cases.append((QEMU_GENERAL, "dual"))
+    graphs = [g for g, _ in cases]
+    for i, (g, kernel) in enumerate(cases):
         name = f"fc{i}"
+        monkeypatch.setattr(fc_ops, "DUAL_MIN_MACS", 0 if kernel == "dual" else 1 << 62)
         lib = codegen.generate(g, tmp_path / name, rounding=rounding, force=True, name=name)
+        assert lib.manifest["layers"][0]["kernel"] == f"tg_fully_connected_{'dual_' if kernel == 'dual' else ''}s8"
         sources += sorted(str(p) for p in lib.out_dir.glob("*.c"))
         x = random_inputs(g, 2, i)
         for v in range(2):

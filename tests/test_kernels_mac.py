@@ -72,7 +72,7 @@ def test_kernel_cross_compiles(source: str, core: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("rounding", ["double", "single"])
 def test_emitted_library_cross_compiles_for_m7(rounding: str, shared_models: Path, tmp_path: Path) -> None:
-    """KWS uses every MAC kernel variant; its whole library builds with the board's flags."""
+    """KWS's whole library (the kernel specialisations it selects) builds with the board's flags."""
     from tinygen import codegen
     from tinygen.frontend.tflite import import_tflite
 

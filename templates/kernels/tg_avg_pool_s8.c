@@ -39,6 +39,37 @@ TG_INLINE int8_t tg_avg_round(int32_t sum, int32_t count, int32_t act_min, int32
     return (int8_t)TG_CLAMP(avg, act_min, act_max);
 }
 
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_AVG_NOINLINE __attribute__((noinline))
+#else
+#define TG_AVG_NOINLINE
+#endif
+
+/*
+ * The averages of n channels (a multiple of 4) from their 16-bit lane sums: lanes[2j] holds channels 4j and
+ * 4j+2 (low, high half), lanes[2j+1] channels 4j+1 and 4j+3. One out-of-line loop serves both passes: 20
+ * inlined roundings cost ~1.3 kB of flash to save a few instructions per output (outputs are few: a pool
+ * reads many cells per output).
+ */
+static TG_AVG_NOINLINE void tg_avg_store_lanes(const uint32_t *lanes, int32_t n, int32_t count, int32_t act_min,
+                                               int32_t act_max, int8_t *output)
+{
+    int32_t k;
+    for (k = 0; k < n; k += 4, lanes += 2, output += 4)
+    {
+        uint32_t even = lanes[0], odd = lanes[1];
+        int32_t h;
+        for (h = 0; h < 4; h += 2, even >>= 16, odd >>= 16) /* low halves: channels 0, 1; high: 2, 3 */
+        {
+            /* sign-extend the 16-bit lane sums without implementation-defined conversions */
+            output[h] = tg_avg_round((int32_t)((even & 0xFFFFu) ^ 0x8000u) - 0x8000, count, act_min, act_max);
+            output[h + 1] = tg_avg_round((int32_t)((odd & 0xFFFFu) ^ 0x8000u) - 0x8000, count, act_min, act_max);
+        }
+    }
+}
+#endif
+
 void tg_avg_pool_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t channels,
                     int32_t filter_h, int32_t filter_w, int32_t stride_h, int32_t stride_w, int32_t pad_h,
                     int32_t pad_w, int32_t out_h, int32_t out_w, int32_t act_min, int32_t act_max,
@@ -86,22 +117,10 @@ void tg_avg_pool_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
                                 p += channels;
                             }
                         }
-                        output[0] = tg_avg_round((int16_t)(e0 & 0xFFFFu), count, act_min, act_max);
-                        output[1] = tg_avg_round((int16_t)(o0 & 0xFFFFu), count, act_min, act_max);
-                        output[2] = tg_avg_round((int16_t)(e0 >> 16), count, act_min, act_max);
-                        output[3] = tg_avg_round((int16_t)(o0 >> 16), count, act_min, act_max);
-                        output[4] = tg_avg_round((int16_t)(e1 & 0xFFFFu), count, act_min, act_max);
-                        output[5] = tg_avg_round((int16_t)(o1 & 0xFFFFu), count, act_min, act_max);
-                        output[6] = tg_avg_round((int16_t)(e1 >> 16), count, act_min, act_max);
-                        output[7] = tg_avg_round((int16_t)(o1 >> 16), count, act_min, act_max);
-                        output[8] = tg_avg_round((int16_t)(e2 & 0xFFFFu), count, act_min, act_max);
-                        output[9] = tg_avg_round((int16_t)(o2 & 0xFFFFu), count, act_min, act_max);
-                        output[10] = tg_avg_round((int16_t)(e2 >> 16), count, act_min, act_max);
-                        output[11] = tg_avg_round((int16_t)(o2 >> 16), count, act_min, act_max);
-                        output[12] = tg_avg_round((int16_t)(e3 & 0xFFFFu), count, act_min, act_max);
-                        output[13] = tg_avg_round((int16_t)(o3 & 0xFFFFu), count, act_min, act_max);
-                        output[14] = tg_avg_round((int16_t)(e3 >> 16), count, act_min, act_max);
-                        output[15] = tg_avg_round((int16_t)(o3 >> 16), count, act_min, act_max);
+                        {
+                            const uint32_t lanes[8] = {e0, o0, e1, o1, e2, o2, e3, o3};
+                            tg_avg_store_lanes(lanes, 16, count, act_min, act_max, output);
+                        }
                         output += 16;
                     }
                     for (; c + 4 <= channels; c += 4)
@@ -112,16 +131,16 @@ void tg_avg_pool_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
                         for (fy = fy_start; fy < fy_end; ++fy)
                         {
                             /* Start at the first valid column: no pointer ever points outside the input. */
-                        const int8_t *row = in_b + ((y0 + fy) * in_w + x0 + fx_start) * channels + c;
+                            const int8_t *row = in_b + ((y0 + fy) * in_w + x0 + fx_start) * channels + c;
                             for (fx = 0; fx < fx_end - fx_start; ++fx)
                             {
                                 TG_AVG_ACC4(even, odd, row + fx * channels);
                             }
                         }
-                        output[0] = tg_avg_round((int16_t)(even & 0xFFFFu), count, act_min, act_max);
-                        output[1] = tg_avg_round((int16_t)(odd & 0xFFFFu), count, act_min, act_max);
-                        output[2] = tg_avg_round((int16_t)(even >> 16), count, act_min, act_max);
-                        output[3] = tg_avg_round((int16_t)(odd >> 16), count, act_min, act_max);
+                        {
+                            const uint32_t lanes[2] = {even, odd};
+                            tg_avg_store_lanes(lanes, 4, count, act_min, act_max, output);
+                        }
                         output += 4;
                     }
                 }

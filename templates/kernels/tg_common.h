@@ -36,6 +36,12 @@
 #endif
 #define TG_VARIANT(name) (!TG_SELECTED_VARIANTS || TG_VARIANT_##name)
 
+/* TG_TRACE_VARIANT(NAME): a test hook run where a kernel takes specialisation NAME (tests/test_variants_*.py
+   define it to record the names, proving each lowering's mirror of its kernel's dispatch; nothing otherwise) */
+#ifndef TG_TRACE_VARIANT
+#define TG_TRACE_VARIANT(name) ((void)0)
+#endif
+
 #define TG_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define TG_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TG_CLAMP(x, lo, hi) TG_MAX((lo), TG_MIN((x), (hi)))

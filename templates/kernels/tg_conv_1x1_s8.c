@@ -5,6 +5,17 @@
 
 #include "tg_conv_gemm_s8.h"
 
+/*
+ * The specialisations a library compiles (TG_VARIANT, tg_common.h), chosen per call by conv_1x1_variants()
+ * in tinygen/lowering/mac_ops.py, which mirrors these conditions exactly:
+ *   CONV1X1_GROUPED  in_c % 4 == 0: pixels go into the column block group by group
+ *   CONV1X1_TAIL     in_c % 4 != 0: whole columns with their tails (this path takes any in_c, so it is the
+ *                    one taken when both are compiled and in_c % 4 != 0, and the only one when alone)
+ */
+#if !(TG_VARIANT(CONV1X1_GROUPED) || TG_VARIANT(CONV1X1_TAIL))
+#error "tg_conv_1x1_s8: no specialisation selected (TG_VARIANT_CONV1X1_*): see conv_1x1_variants() in mac_ops.py"
+#endif
+
 /* input pixel q of the output raster (any stride) */
 static const int8_t *tg_conv_1x1_pixel(const int8_t *image, int32_t q, int32_t in_w, int32_t in_c, int32_t out_w,
                                        int32_t stride_h, int32_t stride_w)
@@ -22,7 +33,13 @@ void tg_conv_1x1_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
     const int32_t pixels = out_h * out_w;
     /* stride 1: the input pixels are consecutive columns */
     const int dense = stride_h == 1 && stride_w == 1;
+#if !TG_VARIANT(CONV1X1_TAIL)
+    const int grouped = 1; /* in_c % 4 == 0 in every call (conv_1x1_variants) */
+#elif !TG_VARIANT(CONV1X1_GROUPED)
+    const int grouped = 0; /* the column path takes any in_c */
+#else
     const int grouped = (in_c & 3) == 0;
+#endif
     int32_t b;
     for (b = 0; b < batches; ++b)
     {
@@ -42,10 +59,12 @@ void tg_conv_1x1_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
                                         : tg_conv_1x1_pixel(image, q, in_w, in_c, out_w, stride_h, stride_w);
                 if (grouped)
                 {
+                    TG_TRACE_VARIANT(CONV1X1_GROUPED);
                     tg_pair_put_groups(scratch, j, 0, x, in_c);
                 }
                 else
                 {
+                    TG_TRACE_VARIANT(CONV1X1_TAIL);
                     tg_pair_put_column(scratch, j, in_c, x);
                 }
             }

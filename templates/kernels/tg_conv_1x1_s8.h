@@ -19,6 +19,9 @@
  * last block may hold one); a block's input pixels are copied into the scratch before any of its
  * outputs is written.
  *
+ * Specialisations (TG_VARIANT, selected per library: conv_1x1_variants() in tinygen/lowering/mac_ops.py
+ * mirrors tg_conv_1x1_s8.c): CONV1X1_GROUPED (in_c % 4 == 0) or CONV1X1_TAIL, plus tg_conv_gemm_s8's GEMM_*.
+ *
  * In place: with stride 1 and out_c <= in_c, `output` may equal `input`: each block of pixels is
  * copied into the scratch before its outputs are written, and those outputs end before the next block's
  * input.

@@ -244,62 +244,117 @@ TG_INLINE void tg_gemm_body(const int16_t *block, int32_t cols, int32_t depth, c
         }
         out += 2;
     }
-    if (out_ch & 1)
+}
+
+/*
+ * An odd last channel (natural weight row; params: its bias, then its three rq values) for the first `cols`
+ * columns: cold (once per block), so one small copy shared by the specialisations, compiled when a call
+ * has an odd out_ch (specialisation GEMM_ODD_CH).
+ */
+#if TG_VARIANT(GEMM_ODD_CH)
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void tg_gemm_last_channel(const int16_t *block, int32_t cols, int32_t depth, const int8_t *w,
+                                 const int32_t *prm, int32_t mode, int32_t output_offset, int32_t act_min,
+                                 int32_t act_max, int8_t *out, int32_t out_stride)
+{
+    const int16_t *tt = block + 4 * TG_CONV_COLS * (depth >> 2);
+    int32_t j;
+    for (j = 0; j < cols; ++j)
     {
-        /* odd last channel: natural row; params: bias, then its three rq values */
-        int32_t acc[TG_CONV_COLS];
-        int32_t j;
-        for (j = 0; j < TG_CONV_COLS; ++j)
+        const int16_t *x = block + 4 * j;
+        const int8_t *wr = w;
+        int32_t a = prm[0];
+        int32_t g, r;
+        for (g = depth >> 2; g > 0; --g)
         {
-            const int16_t *x = block + 4 * j;
-            int32_t a = prm[0];
-            int32_t g, r;
-            w = wt;
-            for (g = groups; g > 0; --g)
+            for (r = 0; r < 4; ++r)
             {
-                for (r = 0; r < 4; ++r)
-                {
-                    a += x[tg_group_slot(r)] * w[r];
-                }
-                w += 4;
-                x += 4 * TG_CONV_COLS;
+                a += x[tg_group_slot(r)] * wr[r];
             }
-            for (r = 0; r < (depth & 3); ++r)
-            {
-                a += tt[8 * j + tg_group_slot(tg_tail_pos(depth & 3, 0, r))] * w[r];
-            }
-            acc[j] = a;
+            wr += 4;
+            x += 4 * TG_CONV_COLS;
         }
-        out[o2] = tg_rq_any(acc[2], prm + 1, mode, output_offset, act_min, act_max);
-        out[o1] = tg_rq_any(acc[1], prm + 1, mode, output_offset, act_min, act_max);
-        out[0] = tg_rq_any(acc[0], prm + 1, mode, output_offset, act_min, act_max);
+        for (r = 0; r < (depth & 3); ++r)
+        {
+            a += tt[8 * j + tg_group_slot(tg_tail_pos(depth & 3, 0, r))] * wr[r];
+        }
+        out[j * out_stride] = tg_rq_any(a, prm + 1, mode, output_offset, act_min, act_max);
     }
 }
+#endif
+
+/*
+ * The specialisations of tg_gemm_body a library compiles (TG_VARIANT, tg_common.h), chosen per call by
+ * gemm_variants() in tinygen/lowering/mac_ops.py, which mirrors this dispatch exactly:
+ *   GEMM_FULL_EVEN  mode TG_RQ_FAST_FULL and depth % 8 == 0
+ *   GEMM_FULL       mode TG_RQ_FAST_FULL, other depths
+ *   GEMM_ANY        the other modes
+ *   GEMM_ODD_CH     out_ch odd (as well as one of the above: the channel pairs)
+ * Weights that are not 4-byte aligned take a copy compiled only without a config header (kernel tests):
+ * an emitted library's weight arrays are 16-byte aligned. Each test below is replaced by 1 when no more
+ * general copy is compiled, so the chain always ends in a compiled copy.
+ */
+#if !(TG_VARIANT(GEMM_FULL_EVEN) || TG_VARIANT(GEMM_FULL) || TG_VARIANT(GEMM_ANY))
+#error "tg_conv_gemm_s8: no specialisation selected (TG_VARIANT_GEMM_*): see gemm_variants() in mac_ops.py"
+#endif
+#if TG_VARIANT(GEMM_ANY)
+#define TG_GEMM_IS_FULL(mode) ((mode) == TG_RQ_FAST_FULL)
+#else
+#define TG_GEMM_IS_FULL(mode) 1
+#endif
+#if TG_VARIANT(GEMM_ANY) || TG_VARIANT(GEMM_FULL)
+#define TG_GEMM_IS_EVEN(depth) (((depth) & 7) == 0)
+#else
+#define TG_GEMM_IS_EVEN(depth) 1
+#endif
 
 void tg_conv_gemm_s8(const int16_t *block, int32_t cols, int32_t depth, const int8_t *weights,
                      const int32_t *params, int32_t mode, int32_t out_ch, int32_t output_offset, int32_t act_min,
                      int32_t act_max, int8_t *out, int32_t out_stride)
 {
+    const int32_t pairs = out_ch & ~1;
     /* every channel pair's groups start 8-byte aligned when the array does (the lowering aligns it) */
-    const int wal = ((uintptr_t)weights & 3u) == 0;
-    if (!wal)
+#if !TG_SELECTED_VARIANTS
+    if (((uintptr_t)weights & 3u) != 0)
     {
-        tg_gemm_body(block, cols, depth, weights, params, mode, out_ch, output_offset, act_min, act_max,
-                     out, out_stride, 0, 0, 0);
-    }
-    else if (mode == TG_RQ_FAST_FULL && (depth & 7) == 0)
-    {
-        tg_gemm_body(block, cols, depth, weights, params, mode, out_ch, output_offset, act_min, act_max,
-                     out, out_stride, 1, 1, 1);
-    }
-    else if (mode == TG_RQ_FAST_FULL)
-    {
-        tg_gemm_body(block, cols, depth, weights, params, mode, out_ch, output_offset, act_min, act_max,
-                     out, out_stride, 1, 1, 0);
+        tg_gemm_body(block, cols, depth, weights, params, mode, pairs, output_offset, act_min, act_max, out,
+                     out_stride, 0, 0, 0);
     }
     else
+#endif
+#if TG_VARIANT(GEMM_FULL_EVEN)
+    if (TG_GEMM_IS_FULL(mode) && TG_GEMM_IS_EVEN(depth))
     {
-        tg_gemm_body(block, cols, depth, weights, params, mode, out_ch, output_offset, act_min, act_max,
-                     out, out_stride, 0, 1, 0);
+        TG_TRACE_VARIANT(GEMM_FULL_EVEN);
+        tg_gemm_body(block, cols, depth, weights, params, mode, pairs, output_offset, act_min, act_max, out,
+                     out_stride, 1, 1, 1);
     }
+    else
+#endif
+#if TG_VARIANT(GEMM_FULL)
+    if (TG_GEMM_IS_FULL(mode))
+    {
+        TG_TRACE_VARIANT(GEMM_FULL);
+        tg_gemm_body(block, cols, depth, weights, params, mode, pairs, output_offset, act_min, act_max, out,
+                     out_stride, 1, 1, 0);
+    }
+    else
+#endif
+    {
+#if TG_VARIANT(GEMM_ANY)
+        TG_TRACE_VARIANT(GEMM_ANY);
+        tg_gemm_body(block, cols, depth, weights, params, mode, pairs, output_offset, act_min, act_max, out,
+                     out_stride, 0, 1, 0);
+#endif
+    }
+#if TG_VARIANT(GEMM_ODD_CH)
+    if (out_ch & 1)
+    {
+        TG_TRACE_VARIANT(GEMM_ODD_CH);
+        tg_gemm_last_channel(block, cols, depth, weights + pairs * depth, params + 4 * pairs, mode, output_offset,
+                             act_min, act_max, out + pairs, out_stride);
+    }
+#endif
 }

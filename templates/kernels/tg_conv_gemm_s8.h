@@ -25,6 +25,10 @@
  * offset is folded into the bias offline, pads hold the input zero point). Each channel pair's six
  * results are requantized as soon as its sums are complete; the caller has already copied the block's
  * input pixels into the column block, so the output may overlap the input (in-place convolution).
+ *
+ * Specialisations (TG_VARIANT, selected per library; the dispatch is at the end of tg_conv_gemm_s8.c and
+ * mirrored by gemm_variants() in tinygen/lowering/mac_ops.py): GEMM_FULL_EVEN, GEMM_FULL, GEMM_ANY (the
+ * channel pairs, by requantization mode and depth) and GEMM_ODD_CH (an odd last channel).
  */
 #ifndef TG_CONV_GEMM_S8_H
 #define TG_CONV_GEMM_S8_H

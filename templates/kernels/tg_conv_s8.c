@@ -7,6 +7,19 @@
 
 #include "tg_conv_gemm_s8.h"
 
+/*
+ * The specialisations a library compiles (TG_VARIANT, tg_common.h), chosen per call by conv_variants() in
+ * tinygen/lowering/mac_ops.py, which mirrors these conditions exactly:
+ *   CONV_GROUPED  in_c % 4 == 0: taps go straight into the column block
+ *   CONV_STAGED   in_c % 4 != 0: columns are gathered as int8 first (this path takes any in_c, so it is
+ *                 the one taken when both are compiled and in_c % 4 != 0, and the only one when alone)
+ *   CONV_DILATED  dil_w != 1: border windows tap by tap (without it, kernel rows are spans: dil_w == 1)
+ */
+#if !(TG_VARIANT(CONV_GROUPED) || TG_VARIANT(CONV_STAGED))
+#error "tg_conv_s8: no im2col specialisation selected (TG_VARIANT_CONV_*): see conv_variants() in mac_ops.py"
+#endif
+
+#if TG_VARIANT(CONV_STAGED)
 /* n bytes from src to dst (n small: a kernel row), word by word, then byte by byte */
 static void tg_conv_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
@@ -31,6 +44,7 @@ static void tg_conv_pad(int8_t *dst, int32_t n, int8_t pad)
         *dst++ = pad;
     }
 }
+#endif
 
 /* taps inside the image of a kernel row starting at input column x0 (dilation 1): left..k_w-right-1 */
 typedef struct
@@ -47,6 +61,7 @@ static tg_conv_row_split tg_conv_split(int32_t x0, int32_t k_w, int32_t in_w)
     return s;
 }
 
+#if TG_VARIANT(CONV_GROUPED)
 /*
  * im2col of the output pixel whose window starts at input (y0, x0) into column j of the block, when
  * in_c % 4 == 0: every tap is whole groups, so spans and pads go straight in group by group.
@@ -57,7 +72,9 @@ static void tg_conv_im2col_groups(const int8_t *image, int32_t in_h, int32_t in_
 {
     const int32_t span = k_w * in_c;
     const tg_conv_row_split s = tg_conv_split(x0, k_w, in_w);
-    int32_t ky, kx, k = 0;
+    int32_t ky, k = 0;
+    (void)dil_w; /* used by CONV_DILATED */
+    TG_TRACE_VARIANT(CONV_GROUPED);
     for (ky = 0; ky < k_h; ++ky, k += span)
     {
         const int32_t y = y0 + ky * dil_h;
@@ -67,14 +84,11 @@ static void tg_conv_im2col_groups(const int8_t *image, int32_t in_h, int32_t in_
         {
             tg_pair_fill_groups(pair, j, k, span, input_zp);
         }
-        else if (dil_w == 1)
+#if TG_VARIANT(CONV_DILATED)
+        else if (dil_w != 1)
         {
-            tg_pair_fill_groups(pair, j, k, s.left * in_c, input_zp);
-            tg_pair_put_groups(pair, j, k + s.left * in_c, row + (x0 + s.left) * in_c, s.inside * in_c);
-            tg_pair_fill_groups(pair, j, k + (k_w - s.right) * in_c, s.right * in_c, input_zp);
-        }
-        else
-        {
+            int32_t kx;
+            TG_TRACE_VARIANT(CONV_DILATED);
             for (kx = 0; kx < k_w; ++kx)
             {
                 const int32_t x = x0 + kx * dil_w;
@@ -88,9 +102,18 @@ static void tg_conv_im2col_groups(const int8_t *image, int32_t in_h, int32_t in_
                 }
             }
         }
+#endif
+        else
+        {
+            tg_pair_fill_groups(pair, j, k, s.left * in_c, input_zp);
+            tg_pair_put_groups(pair, j, k + s.left * in_c, row + (x0 + s.left) * in_c, s.inside * in_c);
+            tg_pair_fill_groups(pair, j, k + (k_w - s.right) * in_c, s.right * in_c, input_zp);
+        }
     }
 }
+#endif
 
+#if TG_VARIANT(CONV_STAGED)
 /*
  * im2col of the output pixel whose window starts at input (y0, x0) as k_h * k_w * in_c int8 values
  * into stage (natural order), for any in_c: kernel rows are copied word by word, pads byte by byte.
@@ -103,7 +126,9 @@ static void tg_conv_im2col_staged(const int8_t *image, int32_t in_h, int32_t in_
     const int32_t span = k_w * in_c;
     const tg_conv_row_split s = tg_conv_split(x0, k_w, in_w);
     int8_t *dst = stage;
-    int32_t ky, kx;
+    int32_t ky;
+    (void)dil_w; /* used by CONV_DILATED */
+    TG_TRACE_VARIANT(CONV_STAGED);
     for (ky = 0; ky < k_h; ++ky, dst += span)
     {
         const int32_t y = y0 + ky * dil_h;
@@ -113,14 +138,11 @@ static void tg_conv_im2col_staged(const int8_t *image, int32_t in_h, int32_t in_
         {
             tg_conv_pad(dst, span, pad);
         }
-        else if (dil_w == 1)
+#if TG_VARIANT(CONV_DILATED)
+        else if (dil_w != 1)
         {
-            tg_conv_pad(dst, s.left * in_c, pad);
-            tg_conv_copy(dst + s.left * in_c, row + (x0 + s.left) * in_c, s.inside * in_c);
-            tg_conv_pad(dst + (k_w - s.right) * in_c, s.right * in_c, pad);
-        }
-        else
-        {
+            int32_t kx;
+            TG_TRACE_VARIANT(CONV_DILATED);
             for (kx = 0; kx < k_w; ++kx)
             {
                 const int32_t x = x0 + kx * dil_w;
@@ -134,8 +156,16 @@ static void tg_conv_im2col_staged(const int8_t *image, int32_t in_h, int32_t in_
                 }
             }
         }
+#endif
+        else
+        {
+            tg_conv_pad(dst, s.left * in_c, pad);
+            tg_conv_copy(dst + s.left * in_c, row + (x0 + s.left) * in_c, s.inside * in_c);
+            tg_conv_pad(dst + (k_w - s.right) * in_c, s.right * in_c, pad);
+        }
     }
 }
+#endif
 
 /*
  * im2col of an output pixel whose window lies inside the image (dilation 1 across): its k_h kernel
@@ -146,20 +176,28 @@ static void tg_conv_im2col_inside(const int8_t *src, int32_t row_step, int32_t k
                                   int16_t *pair, int32_t j, int8_t *stage)
 {
     int32_t ky;
+#if TG_VARIANT(CONV_GROUPED)
     if (grouped)
     {
+        TG_TRACE_VARIANT(CONV_GROUPED);
         for (ky = 0; ky < k_h; ++ky, src += row_step)
         {
             tg_pair_put_groups(pair, j, ky * span, src, span);
         }
+        return;
     }
-    else
+#endif
+#if TG_VARIANT(CONV_STAGED)
+    TG_TRACE_VARIANT(CONV_STAGED);
+    for (ky = 0; ky < k_h; ++ky, src += row_step)
     {
-        for (ky = 0; ky < k_h; ++ky, src += row_step)
-        {
-            tg_conv_copy(stage + ky * span, src, span);
-        }
+        tg_conv_copy(stage + ky * span, src, span);
     }
+#endif
+    (void)grouped;
+    (void)pair;
+    (void)j;
+    (void)stage;
 }
 
 void tg_conv_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t in_c, const int8_t *filter,
@@ -170,7 +208,13 @@ void tg_conv_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w
 {
     const int32_t depth = k_h * k_w * in_c;
     const int32_t pixels = out_h * out_w;
+#if !TG_VARIANT(CONV_STAGED)
+    const int grouped = 1; /* in_c % 4 == 0 in every call (conv_variants) */
+#elif !TG_VARIANT(CONV_GROUPED)
+    const int grouped = 0; /* the staged path takes any in_c */
+#else
     const int grouped = (in_c & 3) == 0;
+#endif
     const int32_t y_extent = (k_h - 1) * dil_h + 1; /* input rows and columns a window spans */
     const int32_t x_extent = (k_w - 1) * dil_w + 1;
     /* the int8 staging column follows the column block (a multiple of 8 bytes) */
@@ -198,11 +242,14 @@ void tg_conv_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w
                     tg_conv_im2col_inside(image + (y0 * in_w + x0) * in_c, dil_h * in_w * in_c, k_h, k_w * in_c,
                                           grouped, scratch, j, stage);
                 }
+#if TG_VARIANT(CONV_GROUPED)
                 else if (grouped)
                 {
                     tg_conv_im2col_groups(image, in_h, in_w, in_c, k_h, k_w, y0, x0, dil_h, dil_w, input_zp, scratch,
                                           j);
                 }
+#endif
+#if TG_VARIANT(CONV_STAGED)
                 else
                 {
                     tg_conv_im2col_staged(image, in_h, in_w, in_c, k_h, k_w, y0, x0, dil_h, dil_w, input_zp, stage);
@@ -211,6 +258,11 @@ void tg_conv_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w
                 {
                     tg_pair_put_column(scratch, j, depth, stage);
                 }
+#else
+                else
+                {
+                }
+#endif
             }
             tg_conv_gemm_s8(scratch, cols, depth, filter, params, mode, out_c, output_offset, act_min, act_max,
                             out + p * out_c, out_c);

@@ -21,7 +21,9 @@
  *
  * im2col: with in_c % 4 == 0 every tap is whole groups of four and goes straight into the int16
  * column block; otherwise each column is first gathered as int8 (kernel rows word by word) into the
- * staging area, then widened.
+ * staging area, then widened. Specialisations (TG_VARIANT, selected per library: conv_variants() in
+ * tinygen/lowering/mac_ops.py mirrors tg_conv_s8.c): CONV_GROUPED, CONV_STAGED (those two im2col paths),
+ * CONV_DILATED (border windows with dil_w != 1), plus tg_conv_gemm_s8's GEMM_* ones.
  *
  * @param params      bias and requantization values per channel pair (tg_conv_gemm_s8.h), `mode`
  * @param input_zp    input zero point, -128..127

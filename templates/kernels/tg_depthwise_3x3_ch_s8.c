@@ -6,6 +6,12 @@
 #include "tg_conv_dsp_s8.h"
 #include "tg_depthwise_3x3_vp_s8.h"
 
+/* the paths a library compiles (TG_VARIANT; tinygen.lowering.depthwise_ops.dw3c_variants mirrors the dispatch in
+   tg_depthwise_3x3_ch_s8): on the DSP path the pair path (DW3C_VP) and the four-channel loop (DW3C_RUN; also
+   whenever the pair path is not compiled, so that the kernel always has a general path) */
+#define TG_DW3C_HAS_RUN (!TG_DSP || TG_VARIANT(DW3C_RUN) || !TG_VARIANT(DW3C_VP))
+
+#if TG_DW3C_HAS_RUN
 #if TG_DSP
 /* SMMLAR: acc + ((a * b + 2^31) >> 32), no ACLE intrinsic */
 TG_INLINE int32_t tg_dw3c_smmlar(int32_t a, int32_t b, int32_t acc)
@@ -33,27 +39,45 @@ TG_INLINE int32_t tg_dw3c_smmlar(int32_t a, int32_t b, int32_t acc)
     } while (0)
 #endif
 
+/* TFLite's requantization and clamp of acc (the plain sum plus the folded bias) with the values q of its channel */
+TG_INLINE int8_t tg_dw3c_generic_out(int32_t acc, const int32_t *q, int32_t output_offset, int32_t act_min,
+                                     int32_t act_max)
+{
+    const int32_t v = tg_requantize_mac(acc, q[1], q[3]) + output_offset;
+    return (int8_t)TG_MIN(TG_MAX(v, act_min), act_max);
+}
+
+#if TG_DSP
+/* the DSP path's generic form, out of line: only layers without the fast requantization take it, and five
+   inlined copies would cost flash for nothing in most libraries */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static int8_t tg_dw3c_generic(int32_t acc, const int32_t *q, int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    return tg_dw3c_generic_out(acc, q, output_offset, act_min, act_max);
+}
+#endif
+
 /* Output value of accumulator acc (the plain sum plus the folded bias) of the channel of q (see the kernel). */
 TG_INLINE int8_t tg_dw3c_out(int32_t acc, int32_t fast, const int32_t *q, int32_t output_offset, int32_t act_min,
                              int32_t act_max)
 {
-    const int32_t multiplier = q[1], rnd = q[2], shift = q[3];
-    int32_t v;
 #if TG_DSP
     if (fast)
     {
         /* exact, see tg_depthwise_3x3_s8.c: SMMULR(2 acc, m) then one rounding shift, offset folded */
+        const int32_t multiplier = q[1], rnd = q[2], shift = q[3];
         const int32_t a2 = acc + acc;
-        v = tg_dw3c_smmlar(a2, multiplier, rnd + (a2 >> 31)) >> shift; /* shift holds the right shift */
+        int32_t v = tg_dw3c_smmlar(a2, multiplier, rnd + (a2 >> 31)) >> shift; /* shift holds the right shift */
         v = v < act_min ? act_min : v;
         return (int8_t)(v > act_max ? act_max : v);
     }
+    return tg_dw3c_generic(acc, q, output_offset, act_min, act_max);
 #else
     (void)fast;
-    (void)rnd;
+    return tg_dw3c_generic_out(acc, q, output_offset, act_min, act_max);
 #endif
-    v = tg_requantize_mac(acc, multiplier, shift) + output_offset;
-    return (int8_t)TG_MIN(TG_MAX(v, act_min), act_max);
 }
 
 /* the four-channel path: all layers on cores without DSP (inlined into the kernel there), on the DSP path
@@ -173,6 +197,7 @@ TG_DW3C_RUN tg_dw3c_run(const int8_t *input, int32_t batches, int32_t in_h, int3
         }
     }
 }
+#endif
 
 void tg_depthwise_3x3_ch_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t channels,
                             const int8_t *packed, const int32_t *bias, const int32_t *multiplier,
@@ -180,16 +205,25 @@ void tg_depthwise_3x3_ch_s8(const int8_t *input, int32_t batches, int32_t in_h, 
                             int32_t stride_w, int32_t pad_top, int32_t pad_left, int32_t input_zp,
                             int32_t output_offset, int32_t act_min, int32_t act_max, int32_t fast, int8_t *scratch)
 {
-#if TG_DSP
+    /* the paths this library has: tinygen.lowering.depthwise_ops.dw3c_variants mirrors this dispatch */
+#if TG_DSP && TG_VARIANT(DW3C_VP)
     if (TG_DWVP_USE(out_h, out_w, stride_h, stride_w))
     {
         /* the pair path; its scratch is 8-byte aligned (the arena's 16) */
+        TG_TRACE_VARIANT(DW3C_VP);
         tg_depthwise_3x3_vp_s8(input, batches, in_h, in_w, channels, packed, 1, bias, multiplier, shift, output,
                                out_h, out_w, pad_top, pad_left, input_zp, output_offset, act_min, act_max, fast,
                                (int32_t *)(void *)scratch);
         return;
     }
 #endif
+#if TG_DW3C_HAS_RUN
+#if TG_DSP
+    TG_TRACE_VARIANT(DW3C_RUN);
+#endif
     tg_dw3c_run(input, batches, in_h, in_w, channels, packed, bias, multiplier, shift, output, out_h, out_w, stride_h,
                 stride_w, pad_top, pad_left, input_zp, output_offset, act_min, act_max, fast, scratch);
+#else
+    TG_DWVP_MISSING(); /* only the pair path is compiled, and this call is not for it: a lowering bug */
+#endif
 }

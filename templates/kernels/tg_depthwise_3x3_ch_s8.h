@@ -27,6 +27,10 @@
  * channels past the last complete group, w[t][c] at packed[36 * groups + 9 * (c - 4 * groups) + t].
  * Taps outside the image read `input_zp`.
  *
+ * Specialisations (TG_VARIANT, selected per library by tinygen.lowering.depthwise_ops.dw3c_variants): on the DSP
+ * path the pair path DW3C_VP (TG_DWVP_USE) and the four-channel loop DW3C_RUN (also compiled whenever DW3C_VP
+ * is not: the general path).
+ *
  * @param bias    [channels] int32: bias - input_zp * sum of the nine taps (offline); 2 * that when `fast`
  * @param fast    as for tg_depthwise_3x3_s8 (the fast requantization is exact for every channel)
  * @param scratch TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES(channels, out_h, out_w, stride_h, stride_w) bytes, 8-byte aligned

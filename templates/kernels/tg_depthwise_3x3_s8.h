@@ -37,6 +37,10 @@
  * On the DSP path, stride 1 with output lines of 6 or more (TG_DWVP_USE) runs as tg_depthwise_3x3_vp_s8
  * (int16 pairs of two input lines, four channels at a time; also exact in place).
  *
+ * Specialisations (TG_VARIANT, selected per library by tinygen.lowering.depthwise_ops.dw3_variants): on the DSP
+ * path the pair path DW3_VP, the ring DW3_RING (also compiled whenever DW3_VP is not: the general path), and
+ * the ring's line copies DW3_S<1|2>_<SAT|CLAMP|GENERIC>; other ring lines take the portable loop.
+ *
  * @param bias    [channels] int32: bias - input_zp * sum of the nine taps (offline)
  * @param multiplier, shift  [channels] per-channel requantization (shift > 0: left)
  * @param act_min, act_max   clamp range within -128..127

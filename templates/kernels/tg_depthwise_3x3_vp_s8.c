@@ -3,7 +3,12 @@
  */
 #include "tg_depthwise_3x3_vp_s8.h"
 
-#if TG_DSP
+/* the line functions a library compiles (TG_VARIANT DWVP_<TWO|ONE>_<MODE>, see the table below): the kernel
+   exists only where some call runs one of them */
+#define TG_DWVP_TWOS (TG_VARIANT(DWVP_TWO_ANY) || TG_VARIANT(DWVP_TWO_RELU) || TG_VARIANT(DWVP_TWO_RELU_SAT))
+#define TG_DWVP_ONES (TG_VARIANT(DWVP_ONE_ANY) || TG_VARIANT(DWVP_ONE_RELU) || TG_VARIANT(DWVP_ONE_RELU_SAT))
+
+#if TG_DSP && (TG_DWVP_TWOS || TG_DWVP_ONES)
 
 /* requantization modes (compile-time arguments of the inlined line functions) */
 #define TG_DWVP_ANY 0      /* per layer: generic (tg_requantize_mac of the plain sum) or fast with sign correction */
@@ -15,10 +20,12 @@ TG_INLINE int32_t tg_dwvp_smlabt(int32_t a, int32_t b, int32_t acc)
 {
     return __smlabt(a, b, acc);
 }
+#if TG_DWVP_TWOS /* (the one-line functions have no SMLATB) */
 TG_INLINE int32_t tg_dwvp_smlatb(int32_t a, int32_t b, int32_t acc)
 {
     return __smlatb(a, b, acc);
 }
+#endif
 TG_INLINE int32_t tg_dwvp_sat8(int32_t x)
 {
     return __ssat(x, 8);
@@ -41,10 +48,12 @@ TG_INLINE int32_t tg_dwvp_smlabt(int32_t a, int32_t b, int32_t acc)
     const int32_t p = (int32_t)(int16_t)((uint32_t)a & 0xffffu) * (int32_t)(int16_t)((uint32_t)b >> 16);
     return (int32_t)((uint32_t)acc + (uint32_t)p);
 }
+#if TG_DWVP_TWOS
 TG_INLINE int32_t tg_dwvp_smlatb(int32_t a, int32_t b, int32_t acc)
 {
     return tg_dwvp_smlabt(b, a, acc);
 }
+#endif
 TG_INLINE int32_t tg_dwvp_sat8(int32_t x)
 {
     return TG_CLAMP(x, -128, 127);
@@ -130,6 +139,7 @@ TG_INLINE int8_t tg_dwvp_out(int32_t acc, int mode, int generic, int32_t multipl
 /* requantize and store through the output pointer p at index i */
 #define TG_DWVP_PUT(p, i, acc) (p)[i] = tg_dwvp_out((acc), mode, gen, mult, rnd, rsh, output_offset, act_min, act_max)
 
+#if TG_DWVP_TWOS
 /*
  * Two output lines of one channel. t, b: the channel's first word in slots T, B; w: P0 P1 P2 Q0 Q1 Q2;
  * outputs o0[i * step] and o0[ls + i * step], i < n.
@@ -209,6 +219,9 @@ TG_INLINE void tg_dwvp_two(const int32_t *restrict t, const int32_t *restrict b,
     }
 }
 
+#endif /* TG_DWVP_TWOS */
+
+#if TG_DWVP_ONES
 /* One output line (of input lines l..l+2: T and the lower half of B), arguments as tg_dwvp_two. */
 TG_INLINE void tg_dwvp_one(const int32_t *restrict t, const int32_t *restrict b, const int32_t *restrict w,
                            int8_t *restrict o0, int32_t step, int32_t n, int mode, const tg_dwvp_rq *q,
@@ -256,6 +269,8 @@ TG_INLINE void tg_dwvp_one(const int32_t *restrict t, const int32_t *restrict b,
         TG_DWVP_PUT(o0, o, a);
     }
 }
+
+#endif /* TG_DWVP_ONES */
 
 /* the four channels' pair words of one column from words a (line l) and b (line l + 1) of four channels */
 #define TG_DWVP_SPLIT(a, b, e0, e1, e2, e3)                                                                    \
@@ -374,23 +389,66 @@ static void tg_dwvp_fill(int32_t *dst, int32_t width, const int8_t *src, int32_t
 #endif
 typedef void (*tg_dwvp_line_fn)(const int32_t *t, const int32_t *b, const int32_t *w, int8_t *o0, int32_t ls,
                                 int32_t step, int32_t n, const tg_dwvp_rq *q, const int32_t *act);
-#define TG_DWVP_LINE_FNS(name, mode)                                                                           \
+#define TG_DWVP_TWO_FN(name, mode, variant)                                                                    \
     static TG_DWVP_NOINLINE void tg_dwvp_two_##name(const int32_t *t, const int32_t *b, const int32_t *w,       \
                                                     int8_t *o0, int32_t ls, int32_t step, int32_t n,            \
                                                     const tg_dwvp_rq *q, const int32_t *act)                    \
     {                                                                                                          \
+        TG_TRACE_VARIANT(variant);                                                                             \
         tg_dwvp_two(t, b, w, o0, ls, step, n, (mode), q, act[0], act[1], act[2]);                              \
-    }                                                                                                          \
+    }
+#define TG_DWVP_ONE_FN(name, mode, variant)                                                                    \
     static TG_DWVP_NOINLINE void tg_dwvp_one_##name(const int32_t *t, const int32_t *b, const int32_t *w,       \
                                                     int8_t *o0, int32_t ls, int32_t step, int32_t n,            \
                                                     const tg_dwvp_rq *q, const int32_t *act)                    \
     {                                                                                                          \
+        TG_TRACE_VARIANT(variant);                                                                             \
         (void)ls;                                                                                              \
         tg_dwvp_one(t, b, w, o0, step, n, (mode), q, act[0], act[1], act[2]);                                  \
     }
-TG_DWVP_LINE_FNS(any, TG_DWVP_ANY)
-TG_DWVP_LINE_FNS(relu, TG_DWVP_RELU)
-TG_DWVP_LINE_FNS(relu_sat, TG_DWVP_RELU_SAT)
+
+/*
+ * Each line function is a specialisation (TG_VARIANT DWVP_<TWO|ONE>_<MODE>: two output lines, or the last
+ * one of an odd count, in one requantization mode) compiled only where a call of the library runs it:
+ * tinygen.lowering.depthwise_ops.vp_variants mirrors the choice made in tg_depthwise_3x3_vp_s8 below.
+ * A missing one is NULL in the table (the kernel then stops: TG_DWVP_MISSING).
+ */
+#if TG_VARIANT(DWVP_TWO_ANY)
+TG_DWVP_TWO_FN(any, TG_DWVP_ANY, DWVP_TWO_ANY)
+#define TG_DWVP_TWO_ANY_FN tg_dwvp_two_any
+#else
+#define TG_DWVP_TWO_ANY_FN NULL
+#endif
+#if TG_VARIANT(DWVP_ONE_ANY)
+TG_DWVP_ONE_FN(any, TG_DWVP_ANY, DWVP_ONE_ANY)
+#define TG_DWVP_ONE_ANY_FN tg_dwvp_one_any
+#else
+#define TG_DWVP_ONE_ANY_FN NULL
+#endif
+#if TG_VARIANT(DWVP_TWO_RELU)
+TG_DWVP_TWO_FN(relu, TG_DWVP_RELU, DWVP_TWO_RELU)
+#define TG_DWVP_TWO_RELU_FN tg_dwvp_two_relu
+#else
+#define TG_DWVP_TWO_RELU_FN NULL
+#endif
+#if TG_VARIANT(DWVP_ONE_RELU)
+TG_DWVP_ONE_FN(relu, TG_DWVP_RELU, DWVP_ONE_RELU)
+#define TG_DWVP_ONE_RELU_FN tg_dwvp_one_relu
+#else
+#define TG_DWVP_ONE_RELU_FN NULL
+#endif
+#if TG_VARIANT(DWVP_TWO_RELU_SAT)
+TG_DWVP_TWO_FN(relu_sat, TG_DWVP_RELU_SAT, DWVP_TWO_RELU_SAT)
+#define TG_DWVP_TWO_RELU_SAT_FN tg_dwvp_two_relu_sat
+#else
+#define TG_DWVP_TWO_RELU_SAT_FN NULL
+#endif
+#if TG_VARIANT(DWVP_ONE_RELU_SAT)
+TG_DWVP_ONE_FN(relu_sat, TG_DWVP_RELU_SAT, DWVP_ONE_RELU_SAT)
+#define TG_DWVP_ONE_RELU_SAT_FN tg_dwvp_one_relu_sat
+#else
+#define TG_DWVP_ONE_RELU_SAT_FN NULL
+#endif
 
 void tg_depthwise_3x3_vp_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t channels,
                             const int8_t *filter, int32_t packed, const int32_t *bias, const int32_t *multiplier,
@@ -411,14 +469,20 @@ void tg_depthwise_3x3_vp_s8(const int8_t *input, int32_t batches, int32_t in_h, 
                      : (act_min == -128 && act_max == 127) ? TG_DWVP_RELU_SAT
                                                            : TG_DWVP_RELU;
     const int32_t m = fast ? 2 : 1; /* the fast modes accumulate 2 * the sum */
+    /* mode and line count as depthwise_ops.vp_variants, which names the entries this call needs */
     static const tg_dwvp_line_fn table[3][2] = {
-        {tg_dwvp_two_any, tg_dwvp_one_any},
-        {tg_dwvp_two_relu, tg_dwvp_one_relu},
-        {tg_dwvp_two_relu_sat, tg_dwvp_one_relu_sat},
+        {TG_DWVP_TWO_ANY_FN, TG_DWVP_ONE_ANY_FN},
+        {TG_DWVP_TWO_RELU_FN, TG_DWVP_ONE_RELU_FN},
+        {TG_DWVP_TWO_RELU_SAT_FN, TG_DWVP_ONE_RELU_SAT_FN},
     };
     const tg_dwvp_line_fn *fns = table[mode];
     const int32_t act[3] = {output_offset, act_min, act_max};
     int32_t bt, g, j, a, k, tl[9];
+    if ((out_lines >= 2 && fns[0] == NULL) || ((out_lines & 1) != 0 && fns[1] == NULL))
+    {
+        TG_DWVP_MISSING(); /* a line function this call runs is not in the library: the lowering's bug */
+        return;
+    }
     for (a = 0; a < 3; ++a)
     {
         for (k = 0; k < 3; ++k)
@@ -486,6 +550,7 @@ void tg_depthwise_3x3_vp_s8(const int8_t *input, int32_t batches, int32_t in_h, 
 }
 
 #else
-/* the pair path exists on DSP targets only; ISO C wants a declaration in every translation unit */
+/* the pair path exists on DSP targets only, where a call runs it; ISO C wants a declaration in every translation
+   unit */
 typedef int tg_depthwise_3x3_vp_s8_dsp_only;
 #endif /* TG_DSP */

@@ -25,6 +25,9 @@
  * activations) the fast form also drops the round-half-away-from-zero sign correction: it only
  * changes results of negative accumulators, whose outputs are <= output_offset either way (the
  * rounded value of a non-positive product is <= 0) and so both clamp to act_min.
+ *
+ * Specialisations (TG_VARIANT, selected per library by tinygen.lowering.depthwise_ops.vp_variants): the line
+ * functions DWVP_<TWO|ONE>_<ANY|RELU|RELU_SAT> (two output lines, or the last of an odd count, per mode).
  */
 #ifndef TG_DEPTHWISE_3X3_VP_S8_H
 #define TG_DEPTHWISE_3X3_VP_S8_H
@@ -45,6 +48,14 @@
 /** Scratch bytes of the pair path (out_len: the longer output side): two slots of four channels' words
  * over out_len + 2 columns, rounded up to blocks of two. */
 #define TG_DWVP_SCRATCH_BYTES(out_len) (2 * 32 * (((out_len) + 3) / 2))
+
+/* A specialisation the call's arguments dispatch to is not compiled into the library (a lowering bug:
+   its variants must mirror the kernel's dispatch): stop loudly rather than return no output. */
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_DWVP_MISSING() __builtin_trap()
+#else
+#define TG_DWVP_MISSING() ((void)0)
+#endif
 
 #if TG_DSP
 /**

@@ -1,11 +1,50 @@
 /*
  * tg_fully_connected_dual_s8: vector x matrix per batch row, two weight rows per SMLAD, four rows per pass
  * (layouts and the arithmetic: tg_fully_connected_dual_s8.h).
+ *
+ * Specialisations (TG_VARIANT): FC_DUAL_RQ_FULL / _RELU / _FAST, a copy of the quad loop for the mode of the
+ * same name (packed requantization epilogue), and FC_DUAL_G8, the eight-group unrolled inner loop of those
+ * copies. The dispatch ends in the general copy (any mode, one group per iteration), always compiled and
+ * exact for any argument, so a missing specialisation only costs instructions.
+ * tinygen/lowering/fc_ops.py: dual_variants() mirrors this dispatch.
  */
 #include "tg_fully_connected_dual_s8.h"
 
 #include "tg_conv_dsp_s8.h"
 #include "tg_requant_fast.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_FCD_NOINLINE __attribute__((noinline))
+#else
+#define TG_FCD_NOINLINE
+#endif
+
+/* the bias of a layer without one (its input offset is added to the inputs instead) */
+static const int32_t tg_fcd_zero[4] = {0, 0, 0, 0};
+
+#if TG_DSP
+/* SXTAB16: bytes 0 and 2 of x sign-extended plus the int16 lanes of a (the packed input offset, for free) */
+TG_INLINE int32_t tg_fcd_sxtab16(uint32_t a, uint32_t x)
+{
+#if defined(__ARM_FEATURE_DSP)
+    return __sxtab16((int32_t)a, (int32_t)x);
+#else
+    const uint32_t s = (uint32_t)tg_sxtb16(x);
+    return (int32_t)(((a + s) & 0xffffu) | (((a >> 16) + (s >> 16)) << 16));
+#endif
+}
+/* the same for bytes 1 and 3 (SXTAB16 with its free rotation) */
+TG_INLINE int32_t tg_fcd_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+#else
+    return tg_fcd_sxtab16(a, tg_ror8(x));
+#endif
+}
+#endif
 
 #if TG_DSP && !(defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__)))
 /* UXTB16 (bytes 0 and 2 zero-extended to two halfwords) for the C form of the inner loop */
@@ -19,16 +58,18 @@ TG_INLINE int32_t tg_fcd_uxtb16(uint32_t x)
 }
 #endif
 
-/* scratch <- the first 4 * groups inputs as int16, per group k, k+2, k+1, k+3; returns their sum */
-static int32_t tg_fcd_expand(const int8_t *x, int16_t *xs, int32_t groups)
+/* scratch <- the first 4 * groups inputs plus the input offset as int16, per group k, k+2, k+1, k+3 (|x +
+   offset| <= 255); returns their sum */
+static int32_t tg_fcd_expand(const int8_t *x, int16_t *xs, int32_t groups, int32_t offset)
 {
     int32_t sum = 0;
     int32_t g;
 #if TG_DSP
+    const uint32_t off2 = (uint32_t)(uint16_t)offset * UINT32_C(0x00010001);
     for (g = 0; g < groups; ++g)
     {
         const uint32_t v = tg_load32(x);
-        const int32_t x02 = tg_sxtb16(v), x13 = tg_sxtb16_ror8(v);
+        const int32_t x02 = tg_fcd_sxtab16(off2, v), x13 = tg_fcd_sxtab16_ror8(off2, v);
         tg_store32(xs, x02);
         tg_store32(xs + 2, x13);
         sum = tg_smlad(x02, 0x00010001, sum);
@@ -39,11 +80,11 @@ static int32_t tg_fcd_expand(const int8_t *x, int16_t *xs, int32_t groups)
 #else
     for (g = 0; g < groups; ++g)
     {
-        xs[0] = x[0];
-        xs[1] = x[2];
-        xs[2] = x[1];
-        xs[3] = x[3];
-        sum += x[0] + x[1] + x[2] + x[3];
+        xs[0] = (int16_t)(x[0] + offset);
+        xs[1] = (int16_t)(x[2] + offset);
+        xs[2] = (int16_t)(x[1] + offset);
+        xs[3] = (int16_t)(x[3] + offset);
+        sum += xs[0] + xs[1] + xs[2] + xs[3];
         x += 4;
         xs += 4;
     }
@@ -92,29 +133,31 @@ static int32_t tg_fcd_expand(const int8_t *x, int16_t *xs, int32_t groups)
  * the accumulators; b1, b3 receive the B rows' dot products (the caller adds their bias after the loop, so
  * the bias need not stay live across it).
  */
-TG_INLINE void tg_fcd_quad(const int16_t *xs, const int8_t **w, int32_t groups, int32_t *a0, int32_t *b1,
-                           int32_t *a2, int32_t *b3)
+TG_INLINE void tg_fcd_quad(const int16_t *xs, const int8_t **w, int32_t groups, const int unroll, int32_t *a0,
+                           int32_t *b1, int32_t *a2, int32_t *b3)
 {
+    (void)unroll;
 #if TG_DSP
     /* U (row A + 128 X) and R (U + 256 * row B) of each pair; R - U starts at 0 */
     int32_t u0 = *a0, r0 = *a0, u1 = *a2, r1 = *a2;
 #if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
     const int16_t *xp = xs;
     const int8_t *wp = *w;
-    /* eight groups per iteration (two loop instructions per 128 MACs), then four, then single groups */
-    if (groups >= 8)
+#if TG_VARIANT(FC_DUAL_G8)
+    /* eight groups per iteration (two loop instructions per 128 MACs), in the specialised copies (`unroll`) */
+    if (unroll && groups >= 8)
     {
+        TG_TRACE_VARIANT(FC_DUAL_G8);
         TG_FCD_LOOP(TG_FCD_GROUP TG_FCD_GROUP TG_FCD_GROUP TG_FCD_GROUP TG_FCD_GROUP TG_FCD_GROUP TG_FCD_GROUP
                         TG_FCD_GROUP,
                     groups >> 3);
+        groups &= 7;
     }
-    if ((groups & 4) != 0)
+#endif
+    /* general: the remaining groups (all of them without FC_DUAL_G8) one per iteration */
+    if (groups != 0)
     {
-        TG_FCD_LOOP(TG_FCD_GROUP TG_FCD_GROUP TG_FCD_GROUP TG_FCD_GROUP, 1);
-    }
-    if ((groups & 3) != 0)
-    {
-        TG_FCD_LOOP(TG_FCD_GROUP, groups & 3);
+        TG_FCD_LOOP(TG_FCD_GROUP, groups);
     }
     *w = wp;
 #else
@@ -165,7 +208,7 @@ TG_INLINE void tg_fcd_quad(const int16_t *xs, const int8_t **w, int32_t groups, 
 #endif
 }
 
-#if TG_DSP
+#if TG_DSP && (TG_VARIANT(FC_DUAL_RQ_FULL) || TG_VARIANT(FC_DUAL_RQ_RELU) || TG_VARIANT(FC_DUAL_RQ_FAST))
 /* four int8 results (each already within -128..127) packed into one little-endian word: three BFIs (GCC
    does not find them in the C form) */
 #if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
@@ -181,7 +224,18 @@ TG_INLINE uint32_t tg_fcd_pack4(int32_t v0, int32_t v1, int32_t v2, int32_t v3)
     TG_FCD_BFI8(v, v3, 24);
     return v;
 }
+#endif
 
+#if TG_DSP && (TG_VARIANT(FC_DUAL_RQ_RELU) || TG_VARIANT(FC_DUAL_RQ_FAST))
+/* act_min or act_max replicated in the four byte lanes */
+TG_INLINE uint32_t tg_fcd_rep4(int32_t v)
+{
+    return (uint32_t)(uint8_t)v * UINT32_C(0x01010101);
+}
+#endif
+
+#if TG_DSP && (TG_VARIANT(FC_DUAL_RQ_FAST) ||                                                                  \
+               (TG_VARIANT(FC_DUAL_RQ_RELU) && !(defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__)))))
 /* clamp four packed int8 lanes to lo..hi (each replicated in four lanes): SSUB8 sets the lanes' GE flags,
    SEL picks by them (two pairs; inline assembly because the flags must not be separated from SEL) */
 TG_INLINE uint32_t tg_fcd_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4)
@@ -207,7 +261,9 @@ TG_INLINE uint32_t tg_fcd_clamp4(uint32_t v, uint32_t lo4, uint32_t hi4)
     return out;
 #endif
 }
+#endif
 
+#if TG_DSP && TG_VARIANT(FC_DUAL_RQ_RELU)
 /* the lane-wise maximum of four packed int8 lanes and lo4 (SSUB8 sets the lanes' GE flags, SEL picks by them;
    inline assembly because the flags must not be separated from SEL) */
 TG_INLINE uint32_t tg_fcd_max4(uint32_t v, uint32_t lo4)
@@ -225,36 +281,6 @@ TG_INLINE uint32_t tg_fcd_max4(uint32_t v, uint32_t lo4)
 #endif
 }
 #endif
-
-/* the tail inputs of one row of a quad (plain int8) */
-TG_INLINE int32_t tg_fcd_tail(const int8_t *x, const int8_t *t, int32_t tail, int32_t acc)
-{
-    int32_t i;
-    for (i = 0; i < tail; ++i)
-    {
-        acc += x[i] * t[i];
-    }
-    return acc;
-}
-
-/* one plain int8 row against the raw input */
-static int32_t tg_fcd_dot(const int8_t *x, const int8_t *w, int32_t n, int32_t acc)
-{
-    int32_t k = 0;
-#if TG_DSP
-    for (; k + 4 <= n; k += 4)
-    {
-        const uint32_t xv = tg_load32(x + k), wv = tg_load32(w + k);
-        acc = tg_smlad(tg_sxtb16(xv), tg_sxtb16(wv), acc);
-        acc = tg_smlad(tg_sxtb16_ror8(xv), tg_sxtb16_ror8(wv), acc);
-    }
-#endif
-    for (; k < n; ++k)
-    {
-        acc += x[k] * w[k];
-    }
-    return acc;
-}
 
 /* hi32(ra * 2^32 + a * b (+ 2^31 with double rounding)): SMMLAR / SMMLA */
 TG_INLINE int32_t tg_fcd_smmla(int32_t ra, int32_t a, int32_t b)
@@ -300,9 +326,10 @@ TG_INLINE int32_t tg_fcd_requant(int32_t acc, const int32_t *q, int sign)
     return tg_fcd_smmla(ra, (int32_t)((uint32_t)acc << 1), q[0]) >> q[2];
 }
 
-/* one output in any mode (tg_fully_connected_dual_s8.h), saturated and clamped */
-TG_INLINE int8_t tg_fcd_out(int32_t acc, const int32_t *q, int mode, int32_t output_offset, int32_t act_min,
-                            int32_t act_max)
+/* one output in any mode (tg_fully_connected_dual_s8.h), saturated and clamped: the general epilogue, one
+   out-of-line copy */
+static TG_FCD_NOINLINE int8_t tg_fcd_out(int32_t acc, const int32_t *q, int32_t mode, int32_t output_offset,
+                                         int32_t act_min, int32_t act_max)
 {
     if (mode == TG_FCD_RQ_GENERAL)
     {
@@ -311,47 +338,97 @@ TG_INLINE int8_t tg_fcd_out(int32_t acc, const int32_t *q, int mode, int32_t out
     return (int8_t)TG_CLAMP(tg_fcd_requant(acc, q, mode != TG_FCD_RQ_RELU), act_min, act_max);
 }
 
-/* all row quads of one batch row in requantization mode MODE (a constant after inlining) */
-TG_INLINE void tg_fcd_quads(const int8_t *x, const int16_t *xs, uint32_t c, int32_t groups, int32_t tail,
-                            int32_t quads, const int8_t *w, const int8_t *t, const int32_t *bp, const int32_t *p,
-                            const int mode, int32_t output_offset, int32_t act_min, int32_t act_max, int8_t *out)
+/* plain int8 tail bytes t of one row against the raw inputs x plus the offset */
+TG_INLINE int32_t tg_fcd_tail(const int8_t *x, const int8_t *t, int32_t tail, int32_t offset, int32_t acc)
 {
-    const int8_t *xt = x + 4 * groups;
-    int8_t *const end = out + 4 * quads;
+    int32_t i;
+    for (i = 0; i < tail; ++i)
+    {
+        acc += (x[i] + offset) * t[i];
+    }
+    return acc;
+}
+
+/* one plain int8 row: its groups against the expanded inputs xs (order k, k+2, k+1, k+3), then its tail */
+static int32_t tg_fcd_dot(const int16_t *xs, const int8_t *xt, const int8_t *w, int32_t groups, int32_t tail,
+                          int32_t offset, int32_t acc)
+{
+    int32_t g;
+    for (g = 0; g < groups; ++g)
+    {
 #if TG_DSP
-    const uint32_t lo4 = (uint32_t)(uint8_t)act_min * UINT32_C(0x01010101);
-    const uint32_t hi4 = (uint32_t)(uint8_t)act_max * UINT32_C(0x01010101);
+        const uint32_t wv = tg_load32(w);
+        acc = tg_smlad((int32_t)tg_load32(xs), tg_sxtb16(wv), acc);
+        acc = tg_smlad((int32_t)tg_load32(xs + 2), tg_sxtb16_ror8(wv), acc);
+#else
+        acc += xs[0] * w[0] + xs[1] * w[2] + xs[2] * w[1] + xs[3] * w[3];
 #endif
+        xs += 4;
+        w += 4;
+    }
+    return tg_fcd_tail(xt, w, tail, offset, acc);
+}
+
+/* the general epilogue's stand-in for a mode: the run-time `mode` argument decides */
+#define TG_FCD_ANY (-1)
+
+/**
+ * All row quads of one batch row. `cmode` is a constant after inlining: FULL, RELU or FAST give a specialised
+ * copy (packed epilogue of that mode, eight-group loop); TG_FCD_ANY the general copy (any `mode`, one output at
+ * a time, one group per loop iteration), always compiled.
+ */
+TG_INLINE void tg_fcd_quads(const int16_t *xs, const int8_t *xt, uint32_t c, int32_t groups, int32_t tail,
+                            int8_t *out, int8_t *const end, const int8_t *w, const int8_t *t, const int32_t *bp,
+                            int32_t bstep, const int32_t *p, const int cmode, int32_t mode, int32_t input_offset,
+                            int32_t output_offset, int32_t act_min, int32_t act_max)
+{
     for (; out != end; out += 4)
     {
         int32_t a0 = (int32_t)((uint32_t)bp[0] - c), a1, a2 = (int32_t)((uint32_t)bp[2] - c), a3;
-        tg_fcd_quad(xs, &w, groups, &a0, &a1, &a2, &a3);
+        tg_fcd_quad(xs, &w, groups, cmode != TG_FCD_ANY, &a0, &a1, &a2, &a3);
         a1 = (int32_t)((uint32_t)a1 + (uint32_t)bp[1]);
         a3 = (int32_t)((uint32_t)a3 + (uint32_t)bp[3]);
         if (tail != 0)
         {
-            a0 = tg_fcd_tail(xt, t, tail, a0);
-            a1 = tg_fcd_tail(xt, t + tail, tail, a1);
-            a2 = tg_fcd_tail(xt, t + 2 * tail, tail, a2);
-            a3 = tg_fcd_tail(xt, t + 3 * tail, tail, a3);
+            a0 = tg_fcd_tail(xt, t, tail, input_offset, a0);
+            a1 = tg_fcd_tail(xt, t + tail, tail, input_offset, a1);
+            a2 = tg_fcd_tail(xt, t + 2 * tail, tail, input_offset, a2);
+            a3 = tg_fcd_tail(xt, t + 3 * tail, tail, input_offset, a3);
             t += 4 * tail;
         }
-#if TG_DSP
-        if (mode != TG_FCD_RQ_GENERAL)
+#if TG_DSP && TG_VARIANT(FC_DUAL_RQ_FULL)
+        if (cmode == TG_FCD_RQ_FULL)
         {
-            const int sign = mode != TG_FCD_RQ_RELU;
-            uint32_t v = tg_fcd_pack4(tg_rq_sat8(tg_fcd_requant(a0, p, sign)), tg_rq_sat8(tg_fcd_requant(a1, p + 3, sign)),
-                                      tg_rq_sat8(tg_fcd_requant(a2, p + 6, sign)),
-                                      tg_rq_sat8(tg_fcd_requant(a3, p + 9, sign)));
-            if (mode == TG_FCD_RQ_RELU)
-            {
-                v = tg_fcd_max4(v, lo4); /* act_max is 127: SSAT did the upper bound */
-            }
-            else if (mode == TG_FCD_RQ_FAST)
-            {
-                v = tg_fcd_clamp4(v, lo4, hi4);
-            }
-            tg_store32(out, (int32_t)v);
+            TG_TRACE_VARIANT(FC_DUAL_RQ_FULL);
+            tg_store32(out, (int32_t)tg_fcd_pack4(tg_rq_sat8(tg_fcd_requant(a0, p, 1)),
+                                                  tg_rq_sat8(tg_fcd_requant(a1, p + 3, 1)),
+                                                  tg_rq_sat8(tg_fcd_requant(a2, p + 6, 1)),
+                                                  tg_rq_sat8(tg_fcd_requant(a3, p + 9, 1))));
+        }
+        else
+#endif
+#if TG_DSP && TG_VARIANT(FC_DUAL_RQ_RELU)
+            if (cmode == TG_FCD_RQ_RELU)
+        {
+            TG_TRACE_VARIANT(FC_DUAL_RQ_RELU);
+            /* act_max is 127: SSAT did the upper bound */
+            tg_store32(out, (int32_t)tg_fcd_max4(tg_fcd_pack4(tg_rq_sat8(tg_fcd_requant(a0, p, 0)),
+                                                              tg_rq_sat8(tg_fcd_requant(a1, p + 3, 0)),
+                                                              tg_rq_sat8(tg_fcd_requant(a2, p + 6, 0)),
+                                                              tg_rq_sat8(tg_fcd_requant(a3, p + 9, 0))),
+                                                 tg_fcd_rep4(act_min)));
+        }
+        else
+#endif
+#if TG_DSP && TG_VARIANT(FC_DUAL_RQ_FAST)
+            if (cmode == TG_FCD_RQ_FAST)
+        {
+            TG_TRACE_VARIANT(FC_DUAL_RQ_FAST);
+            tg_store32(out, (int32_t)tg_fcd_clamp4(tg_fcd_pack4(tg_rq_sat8(tg_fcd_requant(a0, p, 1)),
+                                                                tg_rq_sat8(tg_fcd_requant(a1, p + 3, 1)),
+                                                                tg_rq_sat8(tg_fcd_requant(a2, p + 6, 1)),
+                                                                tg_rq_sat8(tg_fcd_requant(a3, p + 9, 1))),
+                                                   tg_fcd_rep4(act_min), tg_fcd_rep4(act_max)));
         }
         else
 #endif
@@ -361,50 +438,65 @@ TG_INLINE void tg_fcd_quads(const int8_t *x, const int16_t *xs, uint32_t c, int3
             out[2] = tg_fcd_out(a2, p + 6, mode, output_offset, act_min, act_max);
             out[3] = tg_fcd_out(a3, p + 9, mode, output_offset, act_min, act_max);
         }
-        bp += 4;
+        bp += bstep;
         p += 12;
     }
 }
 
-void tg_fully_connected_dual_s8(const int8_t *input, int32_t batches, int32_t in_features, const int8_t *weights,
-                                const int32_t *bias, const int32_t *rq, int32_t mode, int8_t *output,
-                                int32_t out_features, int32_t output_offset, int32_t act_min, int32_t act_max,
-                                int16_t *scratch)
+void tg_fully_connected_dual_s8(const int8_t *input, int32_t batches, int32_t in_features, int32_t input_offset,
+                                const int8_t *weights, const int32_t *bias, const int32_t *rq, int32_t mode,
+                                int8_t *output, int32_t out_features, int32_t output_offset, int32_t act_min,
+                                int32_t act_max, int16_t *scratch)
 {
     const int32_t groups = in_features >> 2, tail = in_features & 3, quads = out_features >> 2;
-    const int8_t *tails = weights + 16 * groups * quads;
-    const int8_t *rest = tails + 4 * tail * quads;
+    const int8_t *const tails = weights + 16 * groups * quads;
+    const int8_t *const rest = tails + 4 * tail * quads;
+    /* a layer without a bias reads zeros (its input offset is added to the inputs instead) */
+    const int32_t bstep = bias != 0 ? 4 : 0;
+    const int32_t *const b0 = bias != 0 ? bias : tg_fcd_zero;
     int32_t b;
     for (b = 0; b < batches; ++b)
     {
-        const int8_t *x = input + b * in_features;
-        int8_t *out = output + b * out_features;
-        /* 128 * sum(x): what the A rows' unsigned (+128) bytes add */
-        const uint32_t c = (uint32_t)tg_fcd_expand(x, scratch, groups) << 7;
+        const int8_t *const x = input + b * in_features;
+        const int8_t *const xt = x + 4 * groups;
+        /* 128 * sum(x + offset): what the A rows' unsigned (+128) bytes add */
+        const uint32_t c = (uint32_t)tg_fcd_expand(x, scratch, groups, input_offset) << 7;
+        int8_t *const out = output + b * out_features;
+        int8_t *const end = out + 4 * quads;
         int32_t o;
-        /* one specialised copy of the quad loop per mode */
-        switch (mode)
+        /* the specialised copy of the layer's mode when compiled, else the general one (exact in every mode) */
+#if TG_DSP && TG_VARIANT(FC_DUAL_RQ_FULL)
+        if (mode == TG_FCD_RQ_FULL)
         {
-        case TG_FCD_RQ_FULL:
-            tg_fcd_quads(x, scratch, c, groups, tail, quads, weights, tails, bias, rq, TG_FCD_RQ_FULL, output_offset,
-                         act_min, act_max, out);
-            break;
-        case TG_FCD_RQ_RELU:
-            tg_fcd_quads(x, scratch, c, groups, tail, quads, weights, tails, bias, rq, TG_FCD_RQ_RELU, output_offset,
-                         act_min, act_max, out);
-            break;
-        case TG_FCD_RQ_FAST:
-            tg_fcd_quads(x, scratch, c, groups, tail, quads, weights, tails, bias, rq, TG_FCD_RQ_FAST, output_offset,
-                         act_min, act_max, out);
-            break;
-        default:
-            tg_fcd_quads(x, scratch, c, groups, tail, quads, weights, tails, bias, rq, TG_FCD_RQ_GENERAL,
-                         output_offset, act_min, act_max, out);
-            break;
+            tg_fcd_quads(scratch, xt, c, groups, tail, out, end, weights, tails, b0, bstep, rq, TG_FCD_RQ_FULL, mode,
+                         input_offset, output_offset, act_min, act_max);
+        }
+        else
+#endif
+#if TG_DSP && TG_VARIANT(FC_DUAL_RQ_RELU)
+            if (mode == TG_FCD_RQ_RELU)
+        {
+            tg_fcd_quads(scratch, xt, c, groups, tail, out, end, weights, tails, b0, bstep, rq, TG_FCD_RQ_RELU, mode,
+                         input_offset, output_offset, act_min, act_max);
+        }
+        else
+#endif
+#if TG_DSP && TG_VARIANT(FC_DUAL_RQ_FAST)
+            if (mode == TG_FCD_RQ_FAST)
+        {
+            tg_fcd_quads(scratch, xt, c, groups, tail, out, end, weights, tails, b0, bstep, rq, TG_FCD_RQ_FAST, mode,
+                         input_offset, output_offset, act_min, act_max);
+        }
+        else
+#endif
+        {
+            tg_fcd_quads(scratch, xt, c, groups, tail, out, end, weights, tails, b0, bstep, rq, TG_FCD_ANY, mode,
+                         input_offset, output_offset, act_min, act_max);
         }
         for (o = 4 * quads; o < out_features; ++o)
         {
-            const int32_t acc = tg_fcd_dot(x, rest + (o - 4 * quads) * in_features, in_features, bias[o]);
+            const int32_t acc = tg_fcd_dot(scratch, xt, rest + (o - 4 * quads) * in_features, groups, tail,
+                                           input_offset, bias != 0 ? bias[o] : 0);
             out[o] = tg_fcd_out(acc, rq + 3 * o, mode, output_offset, act_min, act_max);
         }
     }

@@ -1,5 +1,9 @@
 /*
  * tg_fully_connected_s8: vector x matrix per batch row, four rows per pass (see tg_fully_connected_s8.h).
+ *
+ * Specialisation (TG_VARIANT): FC_QUADS, the four-rows-per-pass loop over the row quads. The final loop over
+ * single rows is always compiled and reads either layout, so without FC_QUADS it computes every row (slower,
+ * same bytes). tinygen/lowering/fc_ops.py: fc_variants() mirrors this dispatch.
  */
 #include "tg_fully_connected_s8.h"
 
@@ -7,13 +11,43 @@
 #include "tg_requant_fast.h"
 
 #if TG_DSP
-/* one group of four inputs at x + OFF against the four rows' bytes at w + 4 * OFF (LOAD: TG_LDRD when
-   the weights are 4-byte aligned) */
+/* SXTAB16: bytes 0 and 2 of x sign-extended plus the int16 lanes of a (the packed input offset, for free) */
+TG_INLINE int32_t tg_fc_sxtab16(uint32_t a, uint32_t x)
+{
+#if defined(__ARM_FEATURE_DSP)
+    return __sxtab16((int32_t)a, (int32_t)x);
+#else
+    const uint32_t s = (uint32_t)tg_sxtb16(x);
+    return (int32_t)(((a + s) & 0xffffu) | (((a >> 16) + (s >> 16)) << 16));
+#endif
+}
+/* the same for bytes 1 and 3 (SXTAB16 with its free rotation) */
+TG_INLINE int32_t tg_fc_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+#else
+    return tg_fc_sxtab16(a, tg_ror8(x));
+#endif
+}
+/* the input offset in both int16 lanes */
+TG_INLINE uint32_t tg_fc_pair(int32_t offset)
+{
+    return (uint32_t)(uint16_t)offset * UINT32_C(0x00010001);
+}
+#endif
+
+#if TG_VARIANT(FC_QUADS)
+#if TG_DSP
+/* one group of four inputs at x + OFF (plus the offset pair off2) against the four rows' bytes at w + 4 * OFF
+   (LOAD: TG_LDRD when the weights are 4-byte aligned) */
 #define TG_FC_GROUP(OFF, LOAD)                                                                                 \
     do                                                                                                         \
     {                                                                                                          \
         const uint32_t xv = tg_load32(x + (OFF));                                                              \
-        const int32_t x02 = tg_sxtb16(xv), x13 = tg_sxtb16_ror8(xv);                                           \
+        const int32_t x02 = tg_fc_sxtab16(off2, xv), x13 = tg_fc_sxtab16_ror8(off2, xv);                       \
         uint32_t w0, w1, w2, w3;                                                                               \
         LOAD(w0, w1, w, 4 * (OFF));                                                                            \
         LOAD(w2, w3, w, 4 * (OFF) + 8);                                                                        \
@@ -28,48 +62,44 @@
     } while (0)
 #endif
 
-/* four weight rows (quad layout) against one input vector; two groups per iteration on the DSP path */
-static void tg_fc_quad(const int8_t *x, const int8_t *w, int32_t n, int32_t acc[4])
+/* four weight rows (quad layout) against one input vector plus offset; on the DSP path LDRD when the weights
+   are aligned (always, in a generated library), one group per iteration (unrolling twice saves 1 instruction
+   per 2 groups for ~60 bytes) */
+static void tg_fc_quad(const int8_t *x, const int8_t *w, int32_t n, int32_t offset, int32_t acc[4])
 {
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     const int32_t tail = n & 3;
     int32_t g, r;
 #if TG_DSP
+    const uint32_t off2 = tg_fc_pair(offset);
     if (((uintptr_t)w & 3u) == 0)
     {
-        for (g = n >> 3; g > 0; --g)
+        for (g = n >> 2; g > 0; --g)
         {
             TG_FC_GROUP(0, TG_LDRD);
-            TG_FC_GROUP(4, TG_LDRD);
-            x += 8;
-            w += 32;
+            x += 4;
+            w += 16;
         }
     }
     else
     {
-        for (g = n >> 3; g > 0; --g)
+        for (g = n >> 2; g > 0; --g)
         {
             TG_FC_GROUP(0, TG_LDR2);
-            TG_FC_GROUP(4, TG_LDR2);
-            x += 8;
-            w += 32;
+            x += 4;
+            w += 16;
         }
-    }
-    if (n & 4)
-    {
-        TG_FC_GROUP(0, TG_LDR2);
-        x += 4;
-        w += 16;
     }
 #else
     for (g = n >> 2; g > 0; --g)
     {
         for (r = 0; r < 4; ++r)
         {
-            a0 += x[r] * w[r];
-            a1 += x[r] * w[4 + r];
-            a2 += x[r] * w[8 + r];
-            a3 += x[r] * w[12 + r];
+            const int32_t xr = x[r] + offset;
+            a0 += xr * w[r];
+            a1 += xr * w[4 + r];
+            a2 += xr * w[8 + r];
+            a3 += xr * w[12 + r];
         }
         x += 4;
         w += 16;
@@ -77,54 +107,71 @@ static void tg_fc_quad(const int8_t *x, const int8_t *w, int32_t n, int32_t acc[
 #endif
     for (r = 0; r < tail; ++r)
     {
-        a0 += x[r] * w[r];
-        a1 += x[r] * w[tail + r];
-        a2 += x[r] * w[2 * tail + r];
-        a3 += x[r] * w[3 * tail + r];
+        const int32_t xr = x[r] + offset;
+        a0 += xr * w[r];
+        a1 += xr * w[tail + r];
+        a2 += xr * w[2 * tail + r];
+        a3 += xr * w[3 * tail + r];
     }
     acc[0] = a0;
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
 }
-
-static int32_t tg_fc_dot(const int8_t *x, const int8_t *w, int32_t n, int32_t acc)
-{
-    int32_t k = 0;
-#if TG_DSP
-    for (; k + 4 <= n; k += 4)
-    {
-        const uint32_t xv = tg_load32(x + k), wv = tg_load32(w + k);
-        acc = tg_smlad(tg_sxtb16(xv), tg_sxtb16(wv), acc);
-        acc = tg_smlad(tg_sxtb16_ror8(xv), tg_sxtb16_ror8(wv), acc);
-    }
 #endif
-    for (; k < n; ++k)
+
+/* one plain row (natural layout) against the input plus offset */
+static int32_t tg_fc_row(const int8_t *x, const int8_t *w, int32_t n, int32_t offset, int32_t acc)
+{
+    int32_t g, k;
+#if TG_DSP
+    const uint32_t off2 = tg_fc_pair(offset);
+#endif
+    for (g = n >> 2; g > 0; --g)
     {
-        acc += x[k] * w[k];
+#if TG_DSP
+        const uint32_t xv = tg_load32(x), wv = tg_load32(w);
+        acc = tg_smlad(tg_fc_sxtab16(off2, xv), tg_sxtb16(wv), acc);
+        acc = tg_smlad(tg_fc_sxtab16_ror8(off2, xv), tg_sxtb16_ror8(wv), acc);
+#else
+        for (k = 0; k < 4; ++k)
+        {
+            acc += (x[k] + offset) * w[k];
+        }
+#endif
+        x += 4;
+        w += 4;
+    }
+    for (k = 0; k < (n & 3); ++k)
+    {
+        acc += (x[k] + offset) * w[k];
     }
     return acc;
 }
 
-void tg_fully_connected_s8(const int8_t *input, int32_t batches, int32_t in_features, const int8_t *weights,
-                           const int32_t *bias, const int32_t *rq, int32_t rq_step, int32_t mode, int8_t *output,
-                           int32_t out_features, int32_t output_offset, int32_t act_min, int32_t act_max)
+void tg_fully_connected_s8(const int8_t *input, int32_t batches, int32_t in_features, int32_t input_offset,
+                           const int8_t *weights, const int32_t *bias, const int32_t *rq, int32_t rq_step,
+                           int32_t mode, int8_t *output, int32_t out_features, int32_t output_offset,
+                           int32_t act_min, int32_t act_max)
 {
+    const int32_t quad_rows = out_features & ~3;
     int32_t b;
     for (b = 0; b < batches; ++b)
     {
         const int8_t *x = input + b * in_features;
         int8_t *out = output + b * out_features;
         int32_t o = 0;
-        for (; o + 4 <= out_features; o += 4)
+#if TG_VARIANT(FC_QUADS)
+        for (; o < quad_rows; o += 4)
         {
             int32_t acc[4];
             int32_t i;
-            acc[0] = bias[o];
-            acc[1] = bias[o + 1];
-            acc[2] = bias[o + 2];
-            acc[3] = bias[o + 3];
-            tg_fc_quad(x, weights + o * in_features, in_features, acc);
+            TG_TRACE_VARIANT(FC_QUADS);
+            for (i = 0; i < 4; ++i)
+            {
+                acc[i] = bias != 0 ? bias[o + i] : 0;
+            }
+            tg_fc_quad(x, weights + o * in_features, in_features, input_offset, acc);
             if (mode == TG_RQ_FAST_FULL)
             {
                 for (i = 0; i < 4; ++i)
@@ -142,9 +189,30 @@ void tg_fully_connected_s8(const int8_t *input, int32_t batches, int32_t in_feat
                 }
             }
         }
+#endif
+        /* general: the rows left (every row without FC_QUADS) */
         for (; o < out_features; ++o)
         {
-            const int32_t acc = tg_fc_dot(x, weights + o * in_features, in_features, bias[o]);
+            int32_t acc = bias != 0 ? bias[o] : 0;
+#if !TG_VARIANT(FC_QUADS)
+            if (o < quad_rows)
+            {
+                /* a row of a quad, one byte at a time: only without FC_QUADS, which fc_variants() requests for
+                   every layer with a quad (a safety net, never run in a generated library) */
+                const int32_t r = o & 3, full = in_features & ~3, tail = in_features - full;
+                const int8_t *const quad = weights + (o - r) * in_features;
+                int32_t k;
+                for (k = 0; k < in_features; ++k)
+                {
+                    const int32_t at = k < full ? 16 * (k >> 2) + 4 * r + (k & 3) : 4 * full + r * tail + (k - full);
+                    acc += (x[k] + input_offset) * quad[at];
+                }
+            }
+            else
+#endif
+            {
+                acc = tg_fc_row(x, weights + o * in_features, in_features, input_offset, acc);
+            }
             out[o] = tg_rq_any(acc, rq + rq_step * o, mode, output_offset, act_min, act_max);
         }
     }

@@ -8,8 +8,15 @@
 #define TG_SOFTMAX_DIFF_INTEGER_BITS 5
 #define TG_SOFTMAX_ACCUM_INTEGER_BITS 12
 
-/* exp(beta * scale * diff) in Q0.31 for a difference diff >= diff_min. */
-TG_INLINE int32_t tg_softmax_exp(int32_t diff, int32_t multiplier, int32_t left_shift)
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_SOFTMAX_NOINLINE __attribute__((noinline))
+#else
+#define TG_SOFTMAX_NOINLINE
+#endif
+
+/* exp(beta * scale * diff) in Q0.31 for a difference diff >= diff_min. Out of line: the two passes would
+ * otherwise each inline gemmlowp's exp (~0.7 kB of flash apiece) to save a call per element. */
+static TG_SOFTMAX_NOINLINE int32_t tg_softmax_exp(int32_t diff, int32_t multiplier, int32_t left_shift)
 {
     return tg_fp_exp_on_negative_values_q5(tg_requantize_nonneg(diff, multiplier, left_shift));
 }

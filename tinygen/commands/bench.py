@@ -22,6 +22,7 @@ from tinygen.commands.test import (
     shared_options,
     work_directory,
 )
+from tinygen.lowering.base import CONST_KINDS
 
 
 def library_code_bytes(elf: Path, prefix: str) -> int:
@@ -75,6 +76,8 @@ def bench(prep: Any, timeout: float = 300.0, seed: int = DEFAULT_SEED) -> dict[s
         "stack_bytes": result.stack_bytes,
         "flash_bytes": built.flash_used,
         "weight_bytes": weights,
+        #: the constants by kind: weights (+ biases), requantization constants, tables
+        "const_bytes": dict(manifest["const_bytes"]),
         "code_bytes": built.flash_used - weights,
         "library_code_bytes": library_code_bytes(built.elf, prep.library.name),
         "ram_bytes": built.ram_used,
@@ -113,7 +116,8 @@ def totals_lines(report: dict[str, Any]) -> list[str]:
         f"arena:                    {report['arena_bytes']:,} bytes",
         f"stack high-water mark:    {stack} bytes",
         f"flash:                    {report['flash_bytes']:,} bytes = code {report['code_bytes']:,} "
-        f"(library {report['library_code_bytes']:,}) + weights {report['weight_bytes']:,}",
+        f"(library {report['library_code_bytes']:,}) + constants {report['weight_bytes']:,}",
+        "constants:                " + " + ".join(f"{kind} {report['const_bytes'][kind]:,}" for kind in CONST_KINDS),
     ]
 
 

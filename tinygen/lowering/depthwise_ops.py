@@ -8,6 +8,11 @@ Both 3x3 kernels get a per-layer ``fast`` flag: the lowering proves here, offlin
 SMMLAR requantization is exact, and then passes doubled biases. On the DSP path, both run stride-1
 layers with output lines of PAIRS_MIN_LINE or more as tg_depthwise_3x3_vp_s8 (int16 pairs of two
 input lines, 9 MACs in 6 instructions), so their scratch covers that path's slots too.
+
+Each call names the kernel specialisations its DSP path runs (KernelCall.variants): :func:`dw3_variants`,
+:func:`dw3c_variants` and :func:`vp_variants` mirror the kernels' C dispatch (tests/test_variants_depthwise.py
+proves it on every case), so a library compiles only the paths, line copies and requantization modes its model
+uses; the portable path (no TG_DSP) is the compiler's choice and always compiled.
 """
 
 from __future__ import annotations
@@ -43,6 +48,39 @@ def scratch_3x3(out_h: int, out_w: int, stride_h: int, stride_w: int) -> int:
     three int16 input lines, or its DSP pair path's slots."""
     ring = 3 * ((max((out_h - 1) * stride_h, (out_w - 1) * stride_w) + 5) & ~1) * 2
     return max(ring, scratch_pairs(out_h, out_w, stride_h, stride_w))
+
+
+def vp_variants(out_h: int, out_w: int, fast: bool, output_offset: int, act_min: int, act_max: int) -> tuple[str, ...]:
+    """The line functions tg_depthwise_3x3_vp_s8 runs for a call (TG_VARIANT names, see its table): the
+    requantization mode (ANY unless fast and act_min >= output_offset: RELU, RELU_SAT with the full int8
+    range), DWVP_TWO_<mode> for pairs of output lines and DWVP_ONE_<mode> for the last of an odd count."""
+    mode = "ANY" if not fast or act_min < output_offset else "RELU_SAT" if (act_min, act_max) == (-128, 127) else "RELU"
+    out_lines = out_w if out_h > out_w else out_h  # lines are columns when the output is taller than wide
+    return (f"DWVP_TWO_{mode}",) * (out_lines >= 2) + (f"DWVP_ONE_{mode}",) * (out_lines % 2)
+
+
+def dw3_variants(out_h: int, out_w: int, stride_h: int, stride_w: int, fast: bool, output_offset: int, act_min: int,
+                 act_max: int) -> tuple[str, ...]:
+    """The specialisations tg_depthwise_3x3_s8's DSP path runs for a call, mirroring its dispatch (the kernel
+    and tg_dw3_ring): the pair path (DW3_VP + :func:`vp_variants`) where :func:`uses_pairs`, else the ring
+    (DW3_RING) with the line copy DW3_S<stride>_<SAT|CLAMP|GENERIC> of its along-line stride 1 or 2 (larger
+    strides take the portable loop, always compiled). Without TG_DSP the compiler keeps the portable path."""
+    if uses_pairs(out_h, out_w, stride_h, stride_w):
+        return ("DW3_VP", *vp_variants(out_h, out_w, fast, output_offset, act_min, act_max))
+    stride = stride_h if out_h > out_w else stride_w  # along the line: columns when the output is taller
+    if stride > 2:
+        return ("DW3_RING",)
+    mode = "GENERIC" if not fast else "SAT" if (act_min, act_max) == (-128, 127) else "CLAMP"
+    return ("DW3_RING", f"DW3_S{stride}_{mode}")
+
+
+def dw3c_variants(out_h: int, out_w: int, stride_h: int, stride_w: int, fast: bool, output_offset: int,
+                  act_min: int, act_max: int) -> tuple[str, ...]:
+    """The specialisations tg_depthwise_3x3_ch_s8's DSP path runs for a call, mirroring its dispatch: the pair
+    path (DW3C_VP + :func:`vp_variants`) where :func:`uses_pairs`, else the four-channel loop (DW3C_RUN)."""
+    if uses_pairs(out_h, out_w, stride_h, stride_w):
+        return ("DW3C_VP", *vp_variants(out_h, out_w, fast, output_offset, act_min, act_max))
+    return ("DW3C_RUN",)
 
 
 def _is_3x3(graph: Graph, op: Op) -> bool:
@@ -144,12 +182,15 @@ def lower_depthwise(ctx: LoweringContext, op: Op) -> KernelCall:
             ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
             str(p.pad_top), str(p.pad_left), *tail, "1" if fast else "0",
         )
+        dispatch = (oh, ow, p.stride_h, p.stride_w, fast, p.output_offset, p.act_min, p.act_max)
         if ring:
             args += (f"(int16_t *)(void *){ctx.scratch_ptr()}",)
-            return KernelCall("tg_depthwise_3x3_s8", args, (), scratch_3x3(oh, ow, p.stride_h, p.stride_w), comment)
+            return KernelCall("tg_depthwise_3x3_s8", args, (), scratch_3x3(oh, ow, p.stride_h, p.stride_w), comment,
+                              dw3_variants(*dispatch))
         # TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES: requantization values and sign-extended weights, or the pair slots
         scratch = max(17 * c + 72 * (c // 4), scratch_pairs(oh, ow, p.stride_h, p.stride_w))
-        return KernelCall("tg_depthwise_3x3_ch_s8", args + (ctx.scratch_ptr(),), (), scratch, comment)
+        return KernelCall("tg_depthwise_3x3_ch_s8", args + (ctx.scratch_ptr(),), (), scratch, comment,
+                          dw3c_variants(*dispatch))
     bias = ctx.const_array(f"{hint}_bias", folded, "int32_t", WEIGHTS)
     wsym = ctx.const_array(f"{hint}_w", weights, "int8_t", WEIGHTS)
     args = (

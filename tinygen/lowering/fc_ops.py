@@ -1,11 +1,22 @@
 """Lowering of fully_connected.
 
 Weights are reordered offline (same size, one byte per weight) so the DSP loop loads the four rows it
-blocks together from one pointer. The default kernel, ``tg_fully_connected_dual_s8``, makes each SMLAD
-serve two rows (tg_fully_connected_dual_s8.h): exact while every "B" row's dot product stays below 2^23
-in magnitude, which is checked here from the weights (128 * sum|w| < 2^23); a layer that fails it, or has
-fewer than four rows or inputs, keeps ``tg_fully_connected_s8`` (row quads, tg_fully_connected_s8.h).
-Bias folding and requantization constants: :mod:`tinygen.lowering.mac_common`.
+blocks together from one pointer. Two kernels:
+
+* ``tg_fully_connected_s8`` (row quads, tg_fully_connected_s8.h): the default, the smaller kernel;
+* ``tg_fully_connected_dual_s8`` (each SMLAD serves two rows, tg_fully_connected_dual_s8.h): 0.6-0.7
+  instructions fewer per MAC, for ~630 bytes more code, so a graph uses it only when its fully
+  connected layers run at least :data:`DUAL_MIN_MACS` MACs on it. It is exact while every "B" row's dot
+  product stays below 2^23 in magnitude, which is checked here from the weights (M * sum|w| < 2^23, M the
+  largest |input + offset|); a layer that fails it, or has fewer than four rows or inputs, keeps the
+  plain kernel.
+
+The input offset: a layer with a bias gets it folded into the bias (free: the array exists anyway); a
+layer without one (no bias buffer in its .tflite) gets no bias array, and the kernels add the offset to
+the inputs instead (no extra instruction on the DSP path), so the weights in flash stay the .tflite's.
+
+Kernel specialisations (``KernelCall.variants``): :func:`fc_variants` and :func:`dual_variants` mirror the
+C dispatch of the two kernels. Requantization constants: :mod:`tinygen.lowering.mac_common`.
 """
 
 from __future__ import annotations
@@ -13,10 +24,28 @@ from __future__ import annotations
 import numpy as np
 
 from tinygen.errors import UnsupportedError
-from tinygen.ir import Op
+from tinygen.ir import Graph, Op
 from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext, register
-from tinygen.lowering.mac_common import _blocked_layout, _folded_bias, _hint, _rq_array, _weights
+from tinygen.lowering.mac_common import _bias, _blocked_layout, _folded_bias, _hint, _rq_array, _weights
 from tinygen.qparams import FullyConnectedParams, op_params
+
+#: The dual kernel pays for its flash from this many fully connected MACs per inference (the sum over the
+#: graph's layers it can run: one large layer also carries the small ones, the code is there anyway).
+#: Measured on Cortex-M7 (QEMU, -O2, the specialisations each model selects): the dual kernel takes ~2.1 kB
+#: (one specialised copy + the general copy) against 1,444 B for the plain one, ~630 B more, and saves
+#: 0.6-0.7 instructions per MAC. KWS's 64 -> 12 layer (768 MACs): 1,222 instructions dual, 1,708 plain,
+#: 0.8 instructions saved per byte: flash wins. AD (264k MACs): 272,095 dual, 457,054 plain. From 8,192 MACs
+#: the dual kernel saves >= ~5,000 instructions, >= 8 per byte.
+DUAL_MIN_MACS = 8192
+
+#: tg_fully_connected_dual_s8.h's requantization modes
+DUAL_RQ_GENERAL, DUAL_RQ_FAST, DUAL_RQ_FULL, DUAL_RQ_RELU = 0, 1, 2, 3
+_DUAL_RQ_NAMES = {DUAL_RQ_FAST: "FAST", DUAL_RQ_FULL: "FULL", DUAL_RQ_RELU: "RELU"}
+
+#: a "B" row's dot product must satisfy |B| < 2^23 (so 256 * B fits in int32): M * sum|w| <= 2^23 - 1
+_DUAL_LIMIT = (1 << 23) - 1
+#: the bound for folded-bias layers (inputs |x| <= 128), kept for the tests
+_DUAL_MAX_ABS_SUM = _DUAL_LIMIT // 128
 
 
 @register("fully_connected")
@@ -32,43 +61,82 @@ def lower_fully_connected(ctx: LoweringContext, op: Op) -> KernelCall:
         )
     batches = x.size // p.in_features
     hint = _hint(op)
-    weights = w.data.astype(np.int8)
-    sums = weights.astype(np.int64).sum(axis=1)
-    bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, sums, p.input_offset), "int32_t", WEIGHTS)
-    w2d = weights.reshape(p.out_features, -1)
+    w2d = w.data.astype(np.int8).reshape(p.out_features, -1)
+    folded = _bias(ctx, op) is not None
+    if folded:  # the input offset rides in the bias; the kernels add none
+        bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, w2d.astype(np.int64).sum(axis=1), p.input_offset),
+                               "int32_t", WEIGHTS)
+        in_offset = 0
+    else:  # no bias array: the kernels add the input offset to the inputs
+        bias, in_offset = "(const int32_t *)0", p.input_offset
     comment = (
         f"fully connected {p.in_features} -> {p.out_features} x{batches} "
-        f"{'per-channel' if p.per_channel else 'per-tensor'} {op.activation}"
+        f"{'per-channel' if p.per_channel else 'per-tensor'} {op.activation}{'' if folded else ', no bias'}"
     )
     x_ptr, out_ptr = ctx.tensor_ptr(x.name), ctx.tensor_ptr(out.name)
     tail_args = (str(p.output_offset), str(p.act_min), str(p.act_max))
-    if _dual_fits(w2d):
+    if _graph_dual_macs(ctx.graph, ctx.rounding) >= DUAL_MIN_MACS and _dual_fits(w2d, _input_bound(p, folded)):
         wsym = ctx.const_array(f"{hint}_w", _dual_layout(w2d), "int8_t", WEIGHTS)
-        rq, mode = _dual_rq(ctx, op, p, hint, _acc_bound(ctx, op, weights, p.input_offset))
-        args = (x_ptr, str(batches), str(p.in_features), wsym, bias, rq, mode, out_ptr, str(p.out_features),
-                *tail_args, f"(int16_t *)(void *)({ctx.scratch_ptr()})")
+        rq, mode = _dual_rq(ctx, op, p, hint, _acc_bound(ctx, op, w2d, p, folded))
+        args = (x_ptr, str(batches), str(p.in_features), str(in_offset), wsym, bias, rq, str(mode), out_ptr,
+                str(p.out_features), *tail_args, f"(int16_t *)(void *)({ctx.scratch_ptr()})")
         scratch_bytes = 2 * (p.in_features & ~3)  # the expanded int16 inputs of the group part
-        return KernelCall("tg_fully_connected_dual_s8", args, (), scratch_bytes, comment + ", two rows per SMLAD")
+        return KernelCall("tg_fully_connected_dual_s8", args, (), scratch_bytes, comment + ", two rows per SMLAD",
+                          dual_variants(p.in_features, mode))
     wsym = ctx.const_array(f"{hint}_w", _blocked_layout(w2d, 4), "int8_t", WEIGHTS)
     # per-tensor layers keep one requantization triple (rq_step 0)
-    rq, mode = _rq_array(ctx, op, p, hint, p.out_features if p.per_channel else 1)
-    args = (x_ptr, str(batches), str(p.in_features), wsym, bias, rq, "3" if p.per_channel else "0", mode, out_ptr,
-            str(p.out_features), *tail_args)
-    return KernelCall("tg_fully_connected_s8", args, (), 0, comment)
+    rq, rq_mode = _rq_array(ctx, op, p, hint, p.out_features if p.per_channel else 1)
+    args = (x_ptr, str(batches), str(p.in_features), str(in_offset), wsym, bias, rq, "3" if p.per_channel else "0",
+            rq_mode, out_ptr, str(p.out_features), *tail_args)
+    return KernelCall("tg_fully_connected_s8", args, (), 0, comment, fc_variants(p.out_features))
 
 
-#: tg_fully_connected_dual_s8.h's requantization modes
-DUAL_RQ_GENERAL, DUAL_RQ_FAST, DUAL_RQ_FULL, DUAL_RQ_RELU = 0, 1, 2, 3
+def fc_variants(out_features: int) -> tuple[str, ...]:
+    """The specialisations tg_fully_connected_s8 runs (its C dispatch, mirrored): FC_QUADS, the four-row pass,
+    whenever there is a row quad. The single-row loop after it is always compiled."""
+    return ("FC_QUADS",) if out_features >= 4 else ()
 
 
-def _acc_bound(ctx: LoweringContext, op: Op, weights: np.ndarray, input_offset: int) -> int:
-    """The largest |accumulator| any int8 input can produce: |folded bias| + 128 * sum|w| per row."""
-    w = weights.reshape(weights.shape[0], -1).astype(np.int64)
-    folded = _folded_bias(ctx, op, w.sum(axis=1), input_offset).astype(np.int64)
-    return int((np.abs(folded) + 128 * np.abs(w).sum(axis=1)).max())
+def dual_variants(in_features: int, mode: int) -> tuple[str, ...]:
+    """The specialisations tg_fully_connected_dual_s8 runs (its C dispatch, mirrored; the lowering calls it
+    only with a row quad and a group): FC_DUAL_RQ_<mode>, the copy of the quad loop for the FULL, RELU and
+    FAST modes (GENERAL runs the general copy, always compiled), and in those copies FC_DUAL_G8, the
+    eight-group inner loop, when there are eight groups of four inputs."""
+    if mode not in _DUAL_RQ_NAMES:
+        return ()
+    return (*(("FC_DUAL_G8",) if in_features >> 2 >= 8 else ()), f"FC_DUAL_RQ_{_DUAL_RQ_NAMES[mode]}")
 
 
-def _dual_rq(ctx: LoweringContext, op: Op, p: FullyConnectedParams, hint: str, acc_bound: int) -> tuple[str, str]:
+def _input_bound(p: FullyConnectedParams, folded: bool) -> int:
+    """The largest |input| the kernels multiply: int8 (128) with a folded bias, else max |x + input_offset|."""
+    return 128 if folded else max(abs(-128 + p.input_offset), abs(127 + p.input_offset))
+
+
+def _graph_dual_macs(graph: Graph, rounding: str) -> int:
+    """The MACs per inference of the graph's fully connected layers the dual kernel can run."""
+    total = 0
+    for op in graph.ops:
+        if op.kind != "fully_connected":
+            continue
+        w = graph.tensor(op.inputs[1])
+        p = op_params(graph, op, rounding)
+        assert isinstance(p, FullyConnectedParams)
+        if w.data is None or p.weights_offset != 0:
+            continue
+        folded = len(op.inputs) > 2 and bool(op.inputs[2])
+        if _dual_fits(w.data.astype(np.int8).reshape(p.out_features, -1), _input_bound(p, folded)):
+            total += graph.tensor(op.inputs[0]).size * p.out_features
+    return total
+
+
+def _acc_bound(ctx: LoweringContext, op: Op, w2d: np.ndarray, p: FullyConnectedParams, folded: bool) -> int:
+    """The largest |accumulator| any int8 input can produce: |bias| + M * sum|w| per row."""
+    w = w2d.astype(np.int64)
+    bias = _folded_bias(ctx, op, w.sum(axis=1), p.input_offset).astype(np.int64) if folded else 0
+    return int((np.abs(bias) + _input_bound(p, folded) * np.abs(w).sum(axis=1)).max())
+
+
+def _dual_rq(ctx: LoweringContext, op: Op, p: FullyConnectedParams, hint: str, acc_bound: int) -> tuple[str, int]:
     """One requantization triple per output (per-tensor layers repeat theirs) and the mode, for
     tg_fully_connected_dual_s8: {m, 2^(e-1) + offset * 2^e, e} when every e = -shift is in 1..22 and no
     accumulator can reach 2^29 (SMMLAR's form), else TFLite's {m, shift, 0}."""
@@ -92,21 +160,18 @@ def _dual_rq(ctx: LoweringContext, op: Op, p: FullyConnectedParams, hint: str, a
     else:
         values = np.stack([mult, shift, np.zeros_like(shift)], axis=1)
         mode = DUAL_RQ_GENERAL
-    return ctx.const_array(f"{hint}_rq", values.astype(np.int32), "int32_t", QUANT), str(mode)
+    return ctx.const_array(f"{hint}_rq", values.astype(np.int32), "int32_t", QUANT), mode
 
 
-#: a "B" row's dot product must satisfy |B| < 2^23 (so 256 * B fits in int32): 128 * sum|w| <= 2^23 - 1
-_DUAL_MAX_ABS_SUM = ((1 << 23) - 1) // 128
-
-
-def _dual_fits(w2d: np.ndarray) -> bool:
-    """True when tg_fully_connected_dual_s8 is exact for these weights and worth it (a row quad, a group)."""
+def _dual_fits(w2d: np.ndarray, input_bound: int = 128) -> bool:
+    """True when tg_fully_connected_dual_s8 is exact for these weights (every B row: input_bound * sum|w| <
+    2^23, input_bound the largest |input| it multiplies) and has work (a row quad, a group)."""
     out_c, depth = w2d.shape
     quads, full = out_c // 4, depth & ~3
     if quads == 0 or full == 0:
         return False
     b_rows = w2d[: 4 * quads][1::2, :full].astype(np.int64)  # rows o+1 and o+3 of every quad
-    return bool(np.abs(b_rows).sum(axis=1).max() <= _DUAL_MAX_ABS_SUM)
+    return bool(input_bound * np.abs(b_rows).sum(axis=1).max() <= _DUAL_LIMIT)
 
 
 def _dual_layout(w2d: np.ndarray) -> np.ndarray:

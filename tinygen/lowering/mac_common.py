@@ -5,7 +5,9 @@ What is exact to precompute is precomputed here, offline:
 * the input offset is folded into the bias: TFLite Micro's ``sum(w * (x + input_offset)) + bias``
   equals ``sum(w * x) + (bias + input_offset * sum(w))`` in int32 (wrapping) arithmetic, provided
   padded taps read the input zero point (real 0.0, i.e. ``x + input_offset == 0``) instead of being
-  skipped. The kernels do exactly that.
+  skipped. The kernels do exactly that. A fully connected layer *without* a bias gets no bias array
+  (a .tflite stores none, so neither does tinygen): its kernels add the input offset to the inputs
+  instead, at no cost on the DSP path (SXTAB16 with the packed offset where SXTB16 was).
 * requantization: three int32 per output channel for templates/kernels/tg_requant_fast.h; when every
   channel shifts right by at least 2 (nearly always) they are the constants of its exact 5-instruction
   form (right shift 2..22, output offset folded in), otherwise TFLite's multiplier and shift.

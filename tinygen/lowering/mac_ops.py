@@ -11,7 +11,7 @@ import numpy as np
 
 from tinygen.ir import Graph, Op
 from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext, register, register_in_place
-from tinygen.lowering.mac_common import _folded_bias, _hint, _weights, rq_values
+from tinygen.lowering.mac_common import RQ_FAST_FULL, _folded_bias, _hint, _weights, rq_values
 from tinygen.qparams import ConvParams, op_params
 
 
@@ -38,6 +38,36 @@ def block_int16(depth: int) -> int:
     """int16 values of tg_conv_gemm_s8's column block (TG_CONV_BLOCK_INT16): the groups of four, then T0 and
     T1 of every column when depth % 4 != 0."""
     return CONV_COLS * (4 * (depth // 4) + (8 if depth % 4 else 0))
+
+
+# The kernel specialisations (KernelCall.variants) a call runs. Each function mirrors its kernel's C dispatch
+# exactly (see the comment above it in the kernel source); tests/test_variants_conv.py proves every case.
+
+
+def gemm_variants(mode: int, depth: int, out_ch: int) -> tuple[str, ...]:
+    """tg_conv_gemm_s8 (dispatch at the end of tg_conv_gemm_s8.c): the channel pairs take GEMM_FULL_EVEN
+    (mode TG_RQ_FAST_FULL, depth % 8 == 0), GEMM_FULL (TG_RQ_FAST_FULL, other depths) or GEMM_ANY (the other
+    modes); an odd last channel also GEMM_ODD_CH. Weights are const arrays, 16-byte aligned in an emitted
+    library, so the kernel's copy for unaligned weights is never needed (it is compiled only without a
+    config header)."""
+    if mode == RQ_FAST_FULL:
+        pairs = "GEMM_FULL_EVEN" if depth % 8 == 0 else "GEMM_FULL"
+    else:
+        pairs = "GEMM_ANY"
+    return (pairs, "GEMM_ODD_CH") if out_ch % 2 else (pairs,)
+
+
+def conv_variants(in_c: int, dil_w: int) -> tuple[str, ...]:
+    """tg_conv_s8's im2col (conditions at the top of tg_conv_s8.c): CONV_GROUPED when in_c % 4 == 0, else
+    CONV_STAGED; CONV_DILATED when dil_w != 1."""
+    im2col = "CONV_GROUPED" if in_c % 4 == 0 else "CONV_STAGED"
+    return (im2col, "CONV_DILATED") if dil_w != 1 else (im2col,)
+
+
+def conv_1x1_variants(in_c: int) -> tuple[str, ...]:
+    """tg_conv_1x1_s8 (conditions at the top of tg_conv_1x1_s8.c): CONV1X1_GROUPED when in_c % 4 == 0, else
+    CONV1X1_TAIL."""
+    return ("CONV1X1_GROUPED",) if in_c % 4 == 0 else ("CONV1X1_TAIL",)
 
 
 def _int16_scratch(ctx: LoweringContext) -> str:
@@ -72,6 +102,7 @@ def _conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray,
     sums = weights.astype(np.int64).reshape(out_c, -1).sum(axis=1)
     rq, rq_mode = rq_values(op, p, out_c)
     mode = str(rq_mode)
+    depth = kh * kw * c
     params = _gemm_params(_folded_bias(ctx, op, sums, p.input_offset), rq)
     prm = ctx.const_array(f"{hint}_params", params, "int32_t", {WEIGHTS: 4 * out_c, QUANT: 12 * out_c})
     wsym = ctx.const_array(f"{hint}_w", _pair_layout(weights.reshape(out_c, -1)), "int8_t", WEIGHTS)
@@ -86,7 +117,8 @@ def _conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray,
             ctx.tensor_ptr(out.name), str(oh), str(ow), str(out_c), str(p.stride_h), str(p.stride_w),
             *act, _int16_scratch(ctx),
         )
-        return KernelCall("tg_conv_1x1_s8", args, ("tg_conv_gemm_s8",), 2 * block_int16(c), comment)
+        variants = conv_1x1_variants(c) + gemm_variants(rq_mode, depth, out_c)
+        return KernelCall("tg_conv_1x1_s8", args, ("tg_conv_gemm_s8",), 2 * block_int16(c), comment, variants)
     args = (
         ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), prm, mode,
         ctx.tensor_ptr(out.name), str(oh), str(ow), str(out_c), str(p.stride_h), str(p.stride_w),
@@ -94,8 +126,8 @@ def _conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray,
         *act, _int16_scratch(ctx),
     )
     # the column block (int16), then an int8 column staged when in_c is not a multiple of four
-    depth = kh * kw * c
-    return KernelCall("tg_conv_s8", args, ("tg_conv_gemm_s8",), 2 * block_int16(depth) + depth, comment)
+    variants = conv_variants(c, p.dilation_w) + gemm_variants(rq_mode, depth, out_c)
+    return KernelCall("tg_conv_s8", args, ("tg_conv_gemm_s8",), 2 * block_int16(depth) + depth, comment, variants)
 
 
 @register_in_place("conv2d")

@@ -86,6 +86,30 @@ def test_bias_less_layers_emit_no_bias(tmp_path: Path, monkeypatch: pytest.Monke
         assert "_fc_bias" not in (lib.out_dir / f"{lib.name}_weights.c").read_text()
 
 
+def test_an_all_zero_bias_is_stored_as_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bias of zeros (Keras' initial bias, which TensorFlow's converter drops) computes what no bias
+    computes: no bias array either, and the library still equals the reference bit for bit."""
+    import hostbuild
+    from test_codegen import random_inputs
+
+    for kernel in ("plain", "dual"):
+        case = (f"zerobias_{kernel}", kernel, (1, 64, 12, "none", True), {}, set(), 3)
+        monkeypatch.setattr(fc_ops, "DUAL_MIN_MACS", 0 if kernel == "dual" else 1 << 62)
+        g = _graph(3, case[2], {})
+        b = g.tensor(g.ops[0].inputs[2])
+        b.data = np.zeros_like(b.data)
+        lib = codegen.generate(g, tmp_path / case[0], force=True, name=case[0])
+        assert lib.manifest["const_bytes"]["weights"] == g.tensor("w").size
+        assert "_fc_bias" not in (lib.out_dir / f"{lib.name}_weights.c").read_text()
+        x = random_inputs(g, 3, 7)
+        want = np.stack([reference.run(g, x[v])["y"].reshape(-1) for v in range(3)])
+        for dsp in (False, True):
+            hb = hostbuild.build(lib.out_dir, lib.manifest, tmp_path / f"{kernel}{int(dsp)}", sanitize=True,
+                                 dsp_emulate=dsp)
+            out, _ = hostbuild.run(hb, x.reshape(3, -1))
+            np.testing.assert_array_equal(np.stack(out), want)
+
+
 _TRACE_H = """
 void tg_trace_variant(const char *name);
 #define TG_TRACE_VARIANT(name) tg_trace_variant(#name)

@@ -88,6 +88,27 @@ TG_INLINE int32_t tg_sxtb16_ror8(uint32_t x)
     return tg_sxtb16(tg_ror8(x));
 }
 #endif
+/* SXTAB16: bytes 0 and 2 of x sign-extended, plus the int16 lanes of a (e.g. a packed input offset, for free) */
+TG_INLINE int32_t tg_sxtab16(uint32_t a, uint32_t x)
+{
+#if defined(__ARM_FEATURE_DSP)
+    return __sxtab16((int32_t)a, (int32_t)x);
+#else
+    const uint32_t s = (uint32_t)tg_sxtb16(x);
+    return (int32_t)(((a + s) & 0xffffu) | (((a >> 16) + (s >> 16)) << 16));
+#endif
+}
+/* the same for bytes 1 and 3 (SXTAB16 with its free rotation) */
+TG_INLINE int32_t tg_sxtab16_ror8(uint32_t a, uint32_t x)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    int32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+#else
+    return tg_sxtab16(a, tg_ror8(x));
+#endif
+}
 TG_INLINE uint32_t tg_load32(const void *p)
 {
     uint32_t v;

@@ -22,30 +22,6 @@
 /* the bias of a layer without one (its input offset is added to the inputs instead) */
 static const int32_t tg_fcd_zero[4] = {0, 0, 0, 0};
 
-#if TG_DSP
-/* SXTAB16: bytes 0 and 2 of x sign-extended plus the int16 lanes of a (the packed input offset, for free) */
-TG_INLINE int32_t tg_fcd_sxtab16(uint32_t a, uint32_t x)
-{
-#if defined(__ARM_FEATURE_DSP)
-    return __sxtab16((int32_t)a, (int32_t)x);
-#else
-    const uint32_t s = (uint32_t)tg_sxtb16(x);
-    return (int32_t)(((a + s) & 0xffffu) | (((a >> 16) + (s >> 16)) << 16));
-#endif
-}
-/* the same for bytes 1 and 3 (SXTAB16 with its free rotation) */
-TG_INLINE int32_t tg_fcd_sxtab16_ror8(uint32_t a, uint32_t x)
-{
-#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
-    int32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
-    return r;
-#else
-    return tg_fcd_sxtab16(a, tg_ror8(x));
-#endif
-}
-#endif
-
 #if TG_DSP && !(defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__)))
 /* UXTB16 (bytes 0 and 2 zero-extended to two halfwords) for the C form of the inner loop */
 TG_INLINE int32_t tg_fcd_uxtb16(uint32_t x)
@@ -69,7 +45,7 @@ static int32_t tg_fcd_expand(const int8_t *x, int16_t *xs, int32_t groups, int32
     for (g = 0; g < groups; ++g)
     {
         const uint32_t v = tg_load32(x);
-        const int32_t x02 = tg_fcd_sxtab16(off2, v), x13 = tg_fcd_sxtab16_ror8(off2, v);
+        const int32_t x02 = tg_sxtab16(off2, v), x13 = tg_sxtab16_ror8(off2, v);
         tg_store32(xs, x02);
         tg_store32(xs + 2, x13);
         sum = tg_smlad(x02, 0x00010001, sum);

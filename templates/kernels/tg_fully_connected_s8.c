@@ -11,27 +11,6 @@
 #include "tg_requant_fast.h"
 
 #if TG_DSP
-/* SXTAB16: bytes 0 and 2 of x sign-extended plus the int16 lanes of a (the packed input offset, for free) */
-TG_INLINE int32_t tg_fc_sxtab16(uint32_t a, uint32_t x)
-{
-#if defined(__ARM_FEATURE_DSP)
-    return __sxtab16((int32_t)a, (int32_t)x);
-#else
-    const uint32_t s = (uint32_t)tg_sxtb16(x);
-    return (int32_t)(((a + s) & 0xffffu) | (((a >> 16) + (s >> 16)) << 16));
-#endif
-}
-/* the same for bytes 1 and 3 (SXTAB16 with its free rotation) */
-TG_INLINE int32_t tg_fc_sxtab16_ror8(uint32_t a, uint32_t x)
-{
-#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
-    int32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
-    return r;
-#else
-    return tg_fc_sxtab16(a, tg_ror8(x));
-#endif
-}
 /* the input offset in both int16 lanes */
 TG_INLINE uint32_t tg_fc_pair(int32_t offset)
 {
@@ -47,7 +26,7 @@ TG_INLINE uint32_t tg_fc_pair(int32_t offset)
     do                                                                                                         \
     {                                                                                                          \
         const uint32_t xv = tg_load32(x + (OFF));                                                              \
-        const int32_t x02 = tg_fc_sxtab16(off2, xv), x13 = tg_fc_sxtab16_ror8(off2, xv);                       \
+        const int32_t x02 = tg_sxtab16(off2, xv), x13 = tg_sxtab16_ror8(off2, xv);                             \
         uint32_t w0, w1, w2, w3;                                                                               \
         LOAD(w0, w1, w, 4 * (OFF));                                                                            \
         LOAD(w2, w3, w, 4 * (OFF) + 8);                                                                        \
@@ -131,8 +110,8 @@ static int32_t tg_fc_row(const int8_t *x, const int8_t *w, int32_t n, int32_t of
     {
 #if TG_DSP
         const uint32_t xv = tg_load32(x), wv = tg_load32(w);
-        acc = tg_smlad(tg_fc_sxtab16(off2, xv), tg_sxtb16(wv), acc);
-        acc = tg_smlad(tg_fc_sxtab16_ror8(off2, xv), tg_sxtb16_ror8(wv), acc);
+        acc = tg_smlad(tg_sxtab16(off2, xv), tg_sxtb16(wv), acc);
+        acc = tg_smlad(tg_sxtab16_ror8(off2, xv), tg_sxtb16_ror8(wv), acc);
 #else
         for (k = 0; k < 4; ++k)
         {

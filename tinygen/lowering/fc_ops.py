@@ -12,8 +12,9 @@ blocks together from one pointer. Two kernels:
   plain kernel.
 
 The input offset: a layer with a bias gets it folded into the bias (free: the array exists anyway); a
-layer without one (no bias buffer in its .tflite) gets no bias array, and the kernels add the offset to
-the inputs instead (no extra instruction on the DSP path), so the weights in flash stay the .tflite's.
+layer without one (no bias buffer in its .tflite, or an all-zero bias) gets no bias array, and the
+kernels add the offset to the inputs instead (no extra instruction on the DSP path), so the weights in
+flash stay the .tflite's.
 
 Kernel specialisations (``KernelCall.variants``): :func:`fc_variants` and :func:`dual_variants` mirror the
 C dispatch of the two kernels. Requantization constants: :mod:`tinygen.lowering.mac_common`.
@@ -26,7 +27,7 @@ import numpy as np
 from tinygen.errors import UnsupportedError
 from tinygen.ir import Graph, Op
 from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext, register
-from tinygen.lowering.mac_common import _bias, _blocked_layout, _folded_bias, _hint, _rq_array, _weights
+from tinygen.lowering.mac_common import _blocked_layout, _folded_bias, _hint, _rq_array, _weights
 from tinygen.qparams import FullyConnectedParams, op_params
 
 #: The dual kernel pays for its flash from this many fully connected MACs per inference (the sum over the
@@ -62,7 +63,7 @@ def lower_fully_connected(ctx: LoweringContext, op: Op) -> KernelCall:
     batches = x.size // p.in_features
     hint = _hint(op)
     w2d = w.data.astype(np.int8).reshape(p.out_features, -1)
-    folded = _bias(ctx, op) is not None
+    folded = _stores_bias(ctx.graph, op)
     if folded:  # the input offset rides in the bias; the kernels add none
         bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, w2d.astype(np.int64).sum(axis=1), p.input_offset),
                                "int32_t", WEIGHTS)
@@ -107,6 +108,17 @@ def dual_variants(in_features: int, mode: int) -> tuple[str, ...]:
     return (*(("FC_DUAL_G8",) if in_features >> 2 >= 8 else ()), f"FC_DUAL_RQ_{_DUAL_RQ_NAMES[mode]}")
 
 
+def _stores_bias(graph: Graph, op: Op) -> bool:
+    """Whether the layer gets a (folded) bias array: it has a bias that is not all zeros. An all-zero bias
+    (Keras' default initial bias; TensorFlow's converter drops it) computes what no bias computes, so such
+    a layer stores none, like its .tflite, and its kernel adds the input offset to the inputs instead. A
+    bias that is not a constant stays "stored", so that _folded_bias reports it."""
+    if len(op.inputs) < 3 or not op.inputs[2]:
+        return False
+    data = graph.tensor(op.inputs[2]).data
+    return data is None or bool(np.any(data != 0))
+
+
 def _input_bound(p: FullyConnectedParams, folded: bool) -> int:
     """The largest |input| the kernels multiply: int8 (128) with a folded bias, else max |x + input_offset|."""
     return 128 if folded else max(abs(-128 + p.input_offset), abs(127 + p.input_offset))
@@ -123,7 +135,7 @@ def _graph_dual_macs(graph: Graph, rounding: str) -> int:
         assert isinstance(p, FullyConnectedParams)
         if w.data is None or p.weights_offset != 0:
             continue
-        folded = len(op.inputs) > 2 and bool(op.inputs[2])
+        folded = _stores_bias(graph, op)
         if _dual_fits(w.data.astype(np.int8).reshape(p.out_features, -1), _input_bound(p, folded)):
             total += graph.tensor(op.inputs[0]).size * p.out_features
     return total

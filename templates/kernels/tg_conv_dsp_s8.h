@@ -48,6 +48,14 @@ TG_INLINE int32_t tg_smlatt(int32_t a, int32_t b, int32_t acc)
 {
     return __smlatt(a, b, acc);
 }
+TG_INLINE int32_t tg_smlabt(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlabt(a, b, acc);
+}
+TG_INLINE int32_t tg_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return __smlatb(a, b, acc);
+}
 #elif defined(TG_DSP_EMULATE)
 /* C stand-ins for SXTB16, SMLAD, SMLABB and SMLATT, to test the DSP paths bit for bit on a host. */
 #define TG_DSP 1
@@ -72,6 +80,15 @@ TG_INLINE int32_t tg_smlatt(int32_t a, int32_t b, int32_t acc)
 {
     const int32_t p = (int32_t)(int16_t)((uint32_t)a >> 16) * (int32_t)(int16_t)((uint32_t)b >> 16);
     return (int32_t)((uint32_t)acc + (uint32_t)p);
+}
+TG_INLINE int32_t tg_smlabt(int32_t a, int32_t b, int32_t acc)
+{
+    const int32_t p = (int32_t)(int16_t)((uint32_t)a & 0xffffu) * (int32_t)(int16_t)((uint32_t)b >> 16);
+    return (int32_t)((uint32_t)acc + (uint32_t)p);
+}
+TG_INLINE int32_t tg_smlatb(int32_t a, int32_t b, int32_t acc)
+{
+    return tg_smlabt(b, a, acc);
 }
 #else
 #define TG_DSP 0
@@ -107,6 +124,17 @@ TG_INLINE int32_t tg_sxtab16_ror8(uint32_t a, uint32_t x)
     return r;
 #else
     return tg_sxtab16(a, tg_ror8(x));
+#endif
+}
+/* SMMLAR: acc + ((a * b + 2^31) >> 32), no ACLE intrinsic */
+TG_INLINE int32_t tg_smmlar(int32_t a, int32_t b, int32_t acc)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    return acc + (int32_t)(((int64_t)a * b + (INT64_C(1) << 31)) >> 32);
 #endif
 }
 TG_INLINE uint32_t tg_load32(const void *p)
@@ -216,6 +244,16 @@ TG_INLINE void tg_conv_fill_s8(int16_t *col, int32_t start, int32_t n, int32_t v
     {
         col[k] = (int16_t)value;
     }
+#endif
+}
+
+/* int8 saturation to -128..127 (one SSAT on the DSP path) */
+TG_INLINE int32_t tg_rq_sat8(int32_t v)
+{
+#if defined(__ARM_FEATURE_DSP)
+    return __ssat(v, 8);
+#else
+    return TG_CLAMP(v, -128, 127);
 #endif
 }
 

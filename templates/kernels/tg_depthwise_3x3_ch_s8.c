@@ -13,18 +13,6 @@
 
 #if TG_DW3C_HAS_RUN
 #if TG_DSP
-/* SMMLAR: acc + ((a * b + 2^31) >> 32), no ACLE intrinsic */
-TG_INLINE int32_t tg_dw3c_smmlar(int32_t a, int32_t b, int32_t acc)
-{
-#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
-    int32_t r;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-#else
-    return acc + (int32_t)(((int64_t)a * b + (INT64_C(1) << 31)) >> 32);
-#endif
-}
-
 /* One tap of four channels: x holds channels 0..3 of the input, pw their weights sign-extended (SXTB16). */
 #define TG_DW3C_TAP(px, pw)                                                                                        \
     do                                                                                                             \
@@ -69,7 +57,7 @@ TG_INLINE int8_t tg_dw3c_out(int32_t acc, int32_t fast, const int32_t *q, int32_
         /* exact, see tg_depthwise_3x3_s8.c: SMMULR(2 acc, m) then one rounding shift, offset folded */
         const int32_t multiplier = q[1], rnd = q[2], shift = q[3];
         const int32_t a2 = acc + acc;
-        int32_t v = tg_dw3c_smmlar(a2, multiplier, rnd + (a2 >> 31)) >> shift; /* shift holds the right shift */
+        int32_t v = tg_smmlar(a2, multiplier, rnd + (a2 >> 31)) >> shift; /* shift holds the right shift */
         v = v < act_min ? act_min : v;
         return (int8_t)(v > act_max ? act_max : v);
     }

@@ -27,51 +27,6 @@
 #define TG_DW3_RING (!TG_DSP || TG_VARIANT(DW3_RING) || !TG_VARIANT(DW3_VP))
 
 #if TG_DW3_LINES
-#if TG_DW3_S1
-#if defined(__ARM_FEATURE_DSP)
-TG_INLINE int32_t tg_dw3_smlabt(int32_t a, int32_t b, int32_t acc)
-{
-    return __smlabt(a, b, acc);
-}
-TG_INLINE int32_t tg_dw3_smlatb(int32_t a, int32_t b, int32_t acc)
-{
-    return __smlatb(a, b, acc);
-}
-#else
-/* host stand-ins (TG_DSP_EMULATE) */
-TG_INLINE int32_t tg_dw3_smlabt(int32_t a, int32_t b, int32_t acc)
-{
-    const int32_t p = (int32_t)(int16_t)((uint32_t)a & 0xffffu) * (int32_t)(int16_t)((uint32_t)b >> 16);
-    return (int32_t)((uint32_t)acc + (uint32_t)p);
-}
-TG_INLINE int32_t tg_dw3_smlatb(int32_t a, int32_t b, int32_t acc)
-{
-    return tg_dw3_smlabt(b, a, acc);
-}
-#endif
-#endif /* TG_DW3_S1 */
-
-TG_INLINE int32_t tg_dw3_sat8(int32_t x)
-{
-#if defined(__ARM_FEATURE_DSP)
-    return __ssat(x, 8);
-#else
-    return TG_CLAMP(x, -128, 127);
-#endif
-}
-
-/* SMMLAR: acc + ((a * b + 2^31) >> 32), no ACLE intrinsic */
-TG_INLINE int32_t tg_dw3_smmlar(int32_t a, int32_t b, int32_t acc)
-{
-#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
-    int32_t r;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-#else
-    return acc + (int32_t)(((int64_t)a * b + (INT64_C(1) << 31)) >> 32);
-#endif
-}
-
 /* two int16 values as one SMLAD operand: lo in bits 0..15, hi in 16..31 */
 TG_INLINE int32_t tg_dw3_pair(int32_t lo, int32_t hi)
 {
@@ -96,10 +51,10 @@ TG_INLINE int32_t tg_dw3_out(int32_t acc, int mode, int32_t multiplier, int32_t 
         v = tg_requantize_mac(acc, multiplier, shift) + offset;
         return TG_MIN(TG_MAX(v, act_min), act_max);
     }
-    v = tg_dw3_smmlar(acc, multiplier, rnd + (acc >> 31)) >> -shift;
+    v = tg_smmlar(acc, multiplier, rnd + (acc >> 31)) >> -shift;
     if (mode == TG_DW3_FAST_SAT)
     {
-        return tg_dw3_sat8(v);
+        return tg_rq_sat8(v);
     }
     return TG_MIN(TG_MAX(v, act_min), act_max);
 }
@@ -118,12 +73,12 @@ TG_INLINE int32_t tg_dw3_out(int32_t acc, int mode, int32_t multiplier, int32_t 
         const int32_t va_ = (int32_t)tg_load32(blk + 2 * (s)), vb_ = (int32_t)tg_load32(blk + 6 + 2 * (s));       \
         const int32_t vc_ = (int32_t)tg_load32(blk + 12 + 2 * (s));                                                \
         a0 = tg_smlad(va_, p_, a0);                                                                                \
-        a1 = tg_dw3_smlatb(va_, p_, a1);                                                                           \
-        a0 = tg_dw3_smlabt(vb_, q_, a0);                                                                           \
+        a1 = tg_smlatb(va_, p_, a1);                                                                           \
+        a0 = tg_smlabt(vb_, q_, a0);                                                                           \
         a1 = tg_smlad(vb_, q_, a1);                                                                                \
         a2 = tg_smlad(vb_, p_, a2);                                                                                \
-        a3 = tg_dw3_smlatb(vb_, p_, a3);                                                                           \
-        a2 = tg_dw3_smlabt(vc_, q_, a2);                                                                           \
+        a3 = tg_smlatb(vb_, p_, a3);                                                                           \
+        a2 = tg_smlabt(vc_, q_, a2);                                                                           \
         a3 = tg_smlad(vc_, q_, a3);                                                                                \
     } while (0)
 
@@ -164,20 +119,20 @@ TG_INLINE void tg_dw3_line1_dsp(const int16_t *ring, const int32_t *ws, int8_t *
             int32_t a0, a1;
             int32_t va = (int32_t)tg_load32(blk), vb = (int32_t)tg_load32(blk + 6);
             a0 = tg_smlad(va, p0, bias);
-            a1 = tg_dw3_smlatb(va, p0, bias);
-            a0 = tg_dw3_smlabt(vb, q0, a0);
+            a1 = tg_smlatb(va, p0, bias);
+            a0 = tg_smlabt(vb, q0, a0);
             a1 = tg_smlad(vb, q0, a1);
             va = (int32_t)tg_load32(blk + 2);
             vb = (int32_t)tg_load32(blk + 8);
             a0 = tg_smlad(va, p1, a0);
-            a1 = tg_dw3_smlatb(va, p1, a1);
-            a0 = tg_dw3_smlabt(vb, q1, a0);
+            a1 = tg_smlatb(va, p1, a1);
+            a0 = tg_smlabt(vb, q1, a0);
             a1 = tg_smlad(vb, q1, a1);
             va = (int32_t)tg_load32(blk + 4);
             vb = (int32_t)tg_load32(blk + 10);
             a0 = tg_smlad(va, p2, a0);
-            a1 = tg_dw3_smlatb(va, p2, a1);
-            a0 = tg_dw3_smlabt(vb, q2, a0);
+            a1 = tg_smlatb(va, p2, a1);
+            a0 = tg_smlabt(vb, q2, a0);
             a1 = tg_smlad(vb, q2, a1);
             out[o] = (int8_t)tg_dw3_out(a0, mode, multiplier, shift, rnd, offset, act_min, act_max);
             out[o + step] = (int8_t)tg_dw3_out(a1, mode, multiplier, shift, rnd, offset, act_min, act_max);
@@ -187,11 +142,11 @@ TG_INLINE void tg_dw3_line1_dsp(const int16_t *ring, const int32_t *ws, int8_t *
         if (i < n)
         {
             int32_t a = tg_smlad((int32_t)tg_load32(blk), p0, bias);
-            a = tg_dw3_smlabt((int32_t)tg_load32(blk + 6), q0, a);
+            a = tg_smlabt((int32_t)tg_load32(blk + 6), q0, a);
             a = tg_smlad((int32_t)tg_load32(blk + 2), p1, a);
-            a = tg_dw3_smlabt((int32_t)tg_load32(blk + 8), q1, a);
+            a = tg_smlabt((int32_t)tg_load32(blk + 8), q1, a);
             a = tg_smlad((int32_t)tg_load32(blk + 4), p2, a);
-            a = tg_dw3_smlabt((int32_t)tg_load32(blk + 10), q2, a);
+            a = tg_smlabt((int32_t)tg_load32(blk + 10), q2, a);
             out[o] = (int8_t)tg_dw3_out(a, mode, multiplier, shift, rnd, offset, act_min, act_max);
         }
     }

@@ -15,55 +15,6 @@
 #define TG_DWVP_RELU 1     /* fast form without sign correction (act_min >= output_offset), clamp */
 #define TG_DWVP_RELU_SAT 2 /* as RELU, clamp range -128..127: one SSAT */
 
-#if defined(__ARM_FEATURE_DSP)
-TG_INLINE int32_t tg_dwvp_smlabt(int32_t a, int32_t b, int32_t acc)
-{
-    return __smlabt(a, b, acc);
-}
-#if TG_DWVP_TWOS /* (the one-line functions have no SMLATB) */
-TG_INLINE int32_t tg_dwvp_smlatb(int32_t a, int32_t b, int32_t acc)
-{
-    return __smlatb(a, b, acc);
-}
-#endif
-TG_INLINE int32_t tg_dwvp_sat8(int32_t x)
-{
-    return __ssat(x, 8);
-}
-/* SMMLAR: acc + ((a * b + 2^31) >> 32), no ACLE intrinsic */
-TG_INLINE int32_t tg_dwvp_smmlar(int32_t a, int32_t b, int32_t acc)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    int32_t r;
-    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
-    return r;
-#else
-    return acc + (int32_t)(((int64_t)a * b + (INT64_C(1) << 31)) >> 32);
-#endif
-}
-#else
-/* host stand-ins (TG_DSP_EMULATE) */
-TG_INLINE int32_t tg_dwvp_smlabt(int32_t a, int32_t b, int32_t acc)
-{
-    const int32_t p = (int32_t)(int16_t)((uint32_t)a & 0xffffu) * (int32_t)(int16_t)((uint32_t)b >> 16);
-    return (int32_t)((uint32_t)acc + (uint32_t)p);
-}
-#if TG_DWVP_TWOS
-TG_INLINE int32_t tg_dwvp_smlatb(int32_t a, int32_t b, int32_t acc)
-{
-    return tg_dwvp_smlabt(b, a, acc);
-}
-#endif
-TG_INLINE int32_t tg_dwvp_sat8(int32_t x)
-{
-    return TG_CLAMP(x, -128, 127);
-}
-TG_INLINE int32_t tg_dwvp_smmlar(int32_t a, int32_t b, int32_t acc)
-{
-    return acc + (int32_t)(((int64_t)a * b + (INT64_C(1) << 31)) >> 32);
-}
-#endif
-
 /* STRD of two words at byte offset `off` (a literal) of the 8-byte aligned p (GCC does not pair stores) */
 #if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
 #define TG_DWVP_STRD(lo, hi, p, off)                                                                           \
@@ -123,15 +74,15 @@ TG_INLINE int8_t tg_dwvp_out(int32_t acc, int mode, int generic, int32_t multipl
     }
     else if (mode == TG_DWVP_ANY)
     {
-        v = tg_dwvp_smmlar(acc, multiplier, rnd + (acc >> 31)) >> shift;
+        v = tg_smmlar(acc, multiplier, rnd + (acc >> 31)) >> shift;
     }
     else
     {
-        v = tg_dwvp_smmlar(acc, multiplier, rnd) >> shift;
+        v = tg_smmlar(acc, multiplier, rnd) >> shift;
     }
     if (mode == TG_DWVP_RELU_SAT)
     {
-        return (int8_t)tg_dwvp_sat8(v);
+        return (int8_t)tg_rq_sat8(v);
     }
     return (int8_t)TG_MIN(TG_MAX(v, act_min), act_max);
 }
@@ -164,33 +115,33 @@ TG_INLINE void tg_dwvp_two(const int32_t *restrict t, const int32_t *restrict b,
         p2 = w[2];
         TG_LDRD(x0, x1, t, 0);
         a00 = tg_smlad(x0, p0, bias);
-        a10 = tg_dwvp_smlatb(x0, p0, bias);
+        a10 = tg_smlatb(x0, p0, bias);
         a00 = tg_smlad(x1, p1, a00);
         a01 = tg_smlad(x1, p0, bias);
-        a10 = tg_dwvp_smlatb(x1, p1, a10);
-        a11 = tg_dwvp_smlatb(x1, p0, bias);
+        a10 = tg_smlatb(x1, p1, a10);
+        a11 = tg_smlatb(x1, p0, bias);
         TG_LDRD(x0, x1, t, 32);
         a00 = tg_smlad(x0, p2, a00);
         a01 = tg_smlad(x0, p1, a01);
-        a10 = tg_dwvp_smlatb(x0, p2, a10);
-        a11 = tg_dwvp_smlatb(x0, p1, a11);
+        a10 = tg_smlatb(x0, p2, a10);
+        a11 = tg_smlatb(x0, p1, a11);
         a01 = tg_smlad(x1, p2, a01);
-        a11 = tg_dwvp_smlatb(x1, p2, a11);
+        a11 = tg_smlatb(x1, p2, a11);
         TG_LDRD(p0, p1, w, 12);
         p2 = w[5];
         TG_LDRD(x0, x1, b, 0);
-        a00 = tg_dwvp_smlabt(x0, p0, a00);
+        a00 = tg_smlabt(x0, p0, a00);
         a10 = tg_smlad(x0, p0, a10);
-        a00 = tg_dwvp_smlabt(x1, p1, a00);
-        a01 = tg_dwvp_smlabt(x1, p0, a01);
+        a00 = tg_smlabt(x1, p1, a00);
+        a01 = tg_smlabt(x1, p0, a01);
         a10 = tg_smlad(x1, p1, a10);
         a11 = tg_smlad(x1, p0, a11);
         TG_LDRD(x0, x1, b, 32);
-        a00 = tg_dwvp_smlabt(x0, p2, a00);
-        a01 = tg_dwvp_smlabt(x0, p1, a01);
+        a00 = tg_smlabt(x0, p2, a00);
+        a01 = tg_smlabt(x0, p1, a01);
         a10 = tg_smlad(x0, p2, a10);
         a11 = tg_smlad(x0, p1, a11);
-        a01 = tg_dwvp_smlabt(x1, p2, a01);
+        a01 = tg_smlabt(x1, p2, a01);
         a11 = tg_smlad(x1, p2, a11);
         TG_DWVP_PUT(o0, o, a00);
         TG_DWVP_PUT(o1, o, a10);
@@ -203,16 +154,16 @@ TG_INLINE void tg_dwvp_two(const int32_t *restrict t, const int32_t *restrict b,
     {
         /* the last output of an odd line length: columns i..i+2 */
         const int32_t x0 = t[0], x1 = t[1], x2 = t[8], z0 = b[0], z1 = b[1], z2 = b[8];
-        int32_t a0 = tg_smlad(x0, w[0], bias), a1 = tg_dwvp_smlatb(x0, w[0], bias);
+        int32_t a0 = tg_smlad(x0, w[0], bias), a1 = tg_smlatb(x0, w[0], bias);
         a0 = tg_smlad(x1, w[1], a0);
-        a1 = tg_dwvp_smlatb(x1, w[1], a1);
+        a1 = tg_smlatb(x1, w[1], a1);
         a0 = tg_smlad(x2, w[2], a0);
-        a1 = tg_dwvp_smlatb(x2, w[2], a1);
-        a0 = tg_dwvp_smlabt(z0, w[3], a0);
+        a1 = tg_smlatb(x2, w[2], a1);
+        a0 = tg_smlabt(z0, w[3], a0);
         a1 = tg_smlad(z0, w[3], a1);
-        a0 = tg_dwvp_smlabt(z1, w[4], a0);
+        a0 = tg_smlabt(z1, w[4], a0);
         a1 = tg_smlad(z1, w[4], a1);
-        a0 = tg_dwvp_smlabt(z2, w[5], a0);
+        a0 = tg_smlabt(z2, w[5], a0);
         a1 = tg_smlad(z2, w[5], a1);
         TG_DWVP_PUT(o0, o, a0);
         TG_DWVP_PUT(o1, o, a1);
@@ -247,13 +198,13 @@ TG_INLINE void tg_dwvp_one(const int32_t *restrict t, const int32_t *restrict b,
         TG_LDRD(p0, p1, w, 12);
         p2 = w[5];
         TG_LDRD(x0, x1, b, 0);
-        a0 = tg_dwvp_smlabt(x0, p0, a0);
-        a0 = tg_dwvp_smlabt(x1, p1, a0);
-        a1 = tg_dwvp_smlabt(x1, p0, a1);
+        a0 = tg_smlabt(x0, p0, a0);
+        a0 = tg_smlabt(x1, p1, a0);
+        a1 = tg_smlabt(x1, p0, a1);
         TG_LDRD(x0, x1, b, 32);
-        a0 = tg_dwvp_smlabt(x0, p2, a0);
-        a1 = tg_dwvp_smlabt(x0, p1, a1);
-        a1 = tg_dwvp_smlabt(x1, p2, a1);
+        a0 = tg_smlabt(x0, p2, a0);
+        a1 = tg_smlabt(x0, p1, a1);
+        a1 = tg_smlabt(x1, p2, a1);
         TG_DWVP_PUT(o0, o, a0);
         TG_DWVP_PUT(o0, o + step, a1);
         o += step2;
@@ -263,9 +214,9 @@ TG_INLINE void tg_dwvp_one(const int32_t *restrict t, const int32_t *restrict b,
         int32_t a = tg_smlad(t[0], w[0], bias);
         a = tg_smlad(t[1], w[1], a);
         a = tg_smlad(t[8], w[2], a);
-        a = tg_dwvp_smlabt(b[0], w[3], a);
-        a = tg_dwvp_smlabt(b[1], w[4], a);
-        a = tg_dwvp_smlabt(b[8], w[5], a);
+        a = tg_smlabt(b[0], w[3], a);
+        a = tg_smlabt(b[1], w[4], a);
+        a = tg_smlabt(b[8], w[5], a);
         TG_DWVP_PUT(o0, o, a);
     }
 }

@@ -41,16 +41,6 @@ TG_INLINE int32_t tg_rq_fast(int32_t acc, int32_t multiplier, int32_t hk, int32_
     return (int32_t)(s >> 32) >> e1;
 }
 
-/* int8 saturation to -128..127 (one SSAT on the DSP path) */
-TG_INLINE int32_t tg_rq_sat8(int32_t v)
-{
-#if defined(__ARM_FEATURE_DSP)
-    return __ssat(v, 8);
-#else
-    return TG_CLAMP(v, -128, 127);
-#endif
-}
-
 /* out = clamp(requant(acc) + output_offset) for channel parameters rq[0..2], any mode */
 TG_INLINE int8_t tg_rq_any(int32_t acc, const int32_t *rq, int32_t mode, int32_t output_offset, int32_t act_min,
                            int32_t act_max)

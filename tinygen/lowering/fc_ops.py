@@ -27,7 +27,7 @@ import numpy as np
 from tinygen.errors import UnsupportedError
 from tinygen.ir import Graph, Op
 from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext, register
-from tinygen.lowering.mac_common import _blocked_layout, _folded_bias, _hint, _rq_array, _weights
+from tinygen.lowering.mac_common import _blocked_layout, _folded_bias, _hint, _rq_array, _weights, output_multipliers
 from tinygen.qparams import FullyConnectedParams, op_params
 
 #: The dual kernel pays for its flash from this many fully connected MACs per inference (the sum over the
@@ -152,14 +152,7 @@ def _dual_rq(ctx: LoweringContext, op: Op, p: FullyConnectedParams, hint: str, a
     """One requantization triple per output (per-tensor layers repeat theirs) and the mode, for
     tg_fully_connected_dual_s8: {m, 2^(e-1) + offset * 2^e, e} when every e = -shift is in 1..22 and no
     accumulator can reach 2^29 (SMMLAR's form), else TFLite's {m, shift, 0}."""
-    n = p.out_features
-    mult = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (n,))
-    shift = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (n,))
-    if np.any(mult < 0):
-        raise UnsupportedError(
-            f"{op.kind} op {op.name!r}: negative requantization multiplier (a negative weight or output scale); "
-            "re-quantize the model with positive scales"
-        )
+    mult, shift = output_multipliers(op, p, p.out_features)
     e = -shift
     if np.all((e >= 1) & (e <= 22)) and acc_bound < (1 << 29):
         values = np.stack([mult, np.left_shift(1, e - 1) + p.output_offset * np.left_shift(1, e), e], axis=1)

@@ -64,8 +64,9 @@ def _requant_arrays(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnected
 RQ_GENERAL, RQ_FAST, RQ_FAST_FULL = 0, 1, 2
 
 
-def rq_values(op: Op, p: ConvParams | FullyConnectedParams, n: int) -> tuple[np.ndarray, int]:
-    """The [n][3] int32 requantization values and the mode for tg_requant_fast.h."""
+def output_multipliers(op: Op, p: ConvParams | FullyConnectedParams, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """TFLite's multiplier and shift of each of ``n`` outputs (int64; a per-tensor layer's one pair repeated),
+    refusing negative multipliers, which the fast requantization forms do not cover."""
     mult = np.broadcast_to(np.asarray(p.multiplier, dtype=np.int64).reshape(-1), (n,))
     shift = np.broadcast_to(np.asarray(p.shift, dtype=np.int64).reshape(-1), (n,))
     if np.any(mult < 0):
@@ -73,6 +74,12 @@ def rq_values(op: Op, p: ConvParams | FullyConnectedParams, n: int) -> tuple[np.
             f"{op.kind} op {op.name!r}: negative requantization multiplier (a negative weight or output scale); "
             "re-quantize the model with positive scales"
         )
+    return mult, shift
+
+
+def rq_values(op: Op, p: ConvParams | FullyConnectedParams, n: int) -> tuple[np.ndarray, int]:
+    """The [n][3] int32 requantization values and the mode for tg_requant_fast.h."""
+    mult, shift = output_multipliers(op, p, n)
     if np.all((shift <= -2) & (shift >= -22)):
         e = -shift
         values = np.stack([mult, np.left_shift(1, e - 2) + p.output_offset * np.left_shift(1, e - 1), e - 1], axis=1)

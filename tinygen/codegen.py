@@ -33,7 +33,7 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from tinygen import __version__
+from tinygen import __version__, ops
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, op_macs
 from tinygen.naming import c_identifier
@@ -41,6 +41,7 @@ from tinygen.lowering import LOWERINGS, KernelCall
 from tinygen.lowering.base import CONST_KINDS, WEIGHTS, ConstKind
 from tinygen.lowering.mve_ops import MVE_LOWERINGS
 from tinygen.numerics import check_rounding
+from tinygen.ops.base import OpDef
 from tinygen.planner import MemoryPlan, plan
 from tinygen.resources import resource_dir
 
@@ -233,6 +234,10 @@ def _lower_all(graph: Graph, ctx: _Context) -> list[_Lowered]:
     lowered = []
     for index, op in enumerate(graph.ops):
         ctx.op_index = index
+        defn = ops.find(op.kind)
+        if defn is not None:
+            lowered.append(_Lowered(index, op, None if defn.alias else _lower_op(defn, ctx, op, index)))
+            continue
         if op.kind == "reshape":
             lowered.append(_Lowered(index, op, None))
             continue
@@ -250,6 +255,18 @@ def _lower_all(graph: Graph, ctx: _Context) -> list[_Lowered]:
             )
         lowered.append(_Lowered(index, op, lowering(ctx, op)))
     return lowered
+
+
+def _lower_op(defn: OpDef, ctx: _Context, op: Op, index: int) -> KernelCall:
+    """The first lowering of the op that covers its configuration (Helium ones first on an MVE core)."""
+    for lowering in (*(defn.mve_lowerings if ctx.mve else ()), *defn.lowerings):
+        call = lowering(ctx, op)
+        if call is not None:
+            return call
+    raise UnsupportedError(
+        f"op {index} {op.name!r} of kind {op.kind!r} has no C lowering for this configuration in this version of "
+        "tinygen: remove or replace that layer"
+    )
 
 
 def _format_call(function: str, args: tuple[str, ...]) -> str:

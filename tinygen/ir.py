@@ -167,8 +167,15 @@ class Graph:
         for name in self.inputs + self.outputs:
             if name not in self.tensors:
                 raise TinygenError(f"graph {self.name!r}: input/output tensor {name!r} is not defined")
+        from tinygen import ops
+
         for index, op in enumerate(self.ops):
             where = f"op {index} ({op.kind} {op.name!r})"
+            defn = ops.find(op.kind)
+            if defn is not None:
+                self._check_operands(index, op, available)
+                defn.validate(self, op, index)
+                continue
             if op.kind not in OP_KINDS:
                 raise TinygenError(f"{where}: unknown op kind")
             missing = [a for a in OP_KINDS[op.kind] if a not in op.attrs]
@@ -191,6 +198,21 @@ class Graph:
             if name not in available:
                 raise TinygenError(f"graph {self.name!r}: output tensor {name!r} is never produced")
         _check_shapes(self)
+
+    def _check_operands(self, index: int, op: Op, available: set[str]) -> None:
+        """Every input defined and produced before ``op``; every output defined and produced once."""
+        where = f"op {index} ({op.kind} {op.name!r})"
+        for name in op.inputs:
+            if name not in self.tensors:
+                raise TinygenError(f"{where}: input tensor {name!r} is not defined")
+            if name not in available:
+                raise TinygenError(f"{where}: input tensor {name!r} is used before it is produced")
+        for name in op.outputs:
+            if name not in self.tensors:
+                raise TinygenError(f"{where}: output tensor {name!r} is not defined")
+            if name in available:
+                raise TinygenError(f"{where}: tensor {name!r} is produced twice")
+            available.add(name)
 
 
 def same_padding(in_size: int, filter_size: int, stride: int, dilation: int = 1) -> tuple[int, int, int]:

@@ -206,17 +206,14 @@ def activation_range(activation: str, scale: float, zero_point: int, qmin: int =
             q = np.float32(value) / scale32  # float32 division, as in the C++
         return int(zero_point) + int(float_to_int32_x86(round_half_away(float(q))))
 
-    if activation == "relu":
-        return max(qmin, quantize(0.0)), qmax
-    if activation == "relu6":
-        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
-    if activation == "relu_n1_to_1":
-        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
-    if activation == "none":
-        return qmin, qmax
-    from tinygen.errors import UnsupportedError
+    from tinygen.activations import FLOAT_RANGE
 
-    raise UnsupportedError(f"fused activation {activation!r} is not supported: use none, relu, relu6 or relu_n1_to_1")
+    if activation not in FLOAT_RANGE:
+        from tinygen.errors import UnsupportedError
+
+        raise UnsupportedError(f"fused activation {activation!r} is not supported: use one of {', '.join(FLOAT_RANGE)}")
+    lo, hi = FLOAT_RANGE[activation]
+    return (qmin if lo is None else max(qmin, quantize(lo))), (qmax if hi is None else min(qmax, quantize(hi)))
 
 
 # --------------------------------------------------------------------------- softmax (gemmlowp)

@@ -593,6 +593,11 @@ _BUILDERS = {
 def op_params(graph: Graph, op: Op, rounding: numerics.Rounding = "double") -> OpParams:
     """The integer parameters of ``op`` (see the dataclasses above), as TFLite Micro derives them."""
     numerics.check_rounding(rounding)
+    from tinygen import ops
+
+    defn = ops.find(op.kind)
+    if defn is not None and defn.params is not None:
+        return defn.params(graph, op, rounding)
     builder = _BUILDERS.get(op.kind)
     if builder is None:
         raise UnsupportedError(f"op {op.name!r}: op kind {op.kind!r} is not supported by tinygen")

@@ -16,7 +16,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from tinygen import numerics
+from tinygen import numerics, ops
 from tinygen import qparams as qp
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op
@@ -251,11 +251,16 @@ def run(
     for name, value in zip(graph.inputs, inputs):
         values[name] = _check_input(graph, name, value)
     for op in graph.ops:
-        kernel = _KERNELS.get(op.kind)
+        defn = ops.find(op.kind)
+        if defn is not None and defn.reference is not None:
+            kernel = defn.reference
+            count = defn.data_inputs if defn.data_inputs is not None else len(op.inputs)
+        else:
+            kernel = _KERNELS.get(op.kind)  # type: ignore[assignment]
+            count = _DATA_INPUTS.get(op.kind, len(op.inputs))
         if kernel is None:
             raise UnsupportedError(f"op {op.name!r}: the reference executor cannot run op kind {op.kind!r}")
         params = qp.op_params(graph, op, rounding)  # type: ignore[arg-type]
-        count = _DATA_INPUTS.get(op.kind, len(op.inputs))
         args = []
         for name in op.inputs[:count]:
             if name in values:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import tflite
 
-from tinygen import ir
+from tinygen import ir, ops
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.naming import c_identifier
 
@@ -187,15 +187,22 @@ def _op_name(model: Any, code_index: int) -> str:
 
 
 def _options(op: Any, op_name: str) -> dict[str, Any]:
-    if op_name not in _OPTIONS:
+    """The fields of the op's builtin options table that its mapping reads (schema defaults where the
+    model omits the table)."""
+    mapped = ops.tflite_builtins().get(op_name)
+    if mapped is not None:
+        cls, defaults = mapped[1].options, dict(mapped[1].fields)
+    elif op_name in _OPTIONS:
+        cls, fields = _OPTIONS[op_name]
+        defaults = {f: _DEFAULTS[f] for f in fields}
+    else:
         return {}
-    cls, fields = _OPTIONS[op_name]
     table = op.BuiltinOptions()
-    if table is None:
-        return {f: _DEFAULTS[f] for f in fields}
+    if cls is None or table is None:
+        return defaults
     options = cls()
     options.Init(table.Bytes, table.Pos)
-    return {f: getattr(options, f)() for f in fields}
+    return {f: getattr(options, f)() for f in defaults}
 
 
 def _vector(obj: Any, field_name: str) -> tuple[int, ...]:
@@ -341,7 +348,7 @@ class _Importer:
                     )
         self.check_float()  # first: a float model's unsupported ops are not the real problem
         for op in raw.ops:
-            if op.name not in SUPPORTED_OPS:
+            if op.name not in SUPPORTED_OPS and op.name not in ops.tflite_builtins():
                 raise UnsupportedError(
                     f"{self.label}: op {op.index} is {op.name}, which tinygen does not support; supported ops: "
                     f"{', '.join(SUPPORTED_OPS)}; replace that layer in the model"
@@ -506,6 +513,9 @@ class _Importer:
         return op.inputs
 
     def convert(self, op: _RawOp) -> ir.Op:
+        mapped = ops.tflite_builtins().get(op.name)
+        if mapped is not None:
+            return mapped[1].convert(self, op)
         kind = SUPPORTED_OPS[op.name]
         handler = getattr(self, f"op_{kind}", None)
         if handler is None:  # ops whose only operand is the data input

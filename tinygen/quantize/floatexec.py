@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from tinygen import ops
 from tinygen.ir import Graph, Op, same_padding
 
 
@@ -76,7 +77,10 @@ def run_float(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
     for op in graph.ops:
         ins = [values[i] for i in op.inputs]
         out_shape = (n, *graph.tensors[op.outputs[0]].shape[1:])
-        if op.kind == "conv2d":
+        defn = ops.find(op.kind)
+        if defn is not None and defn.float_reference is not None:
+            y = defn.float_reference(op, ins)
+        elif op.kind == "conv2d":
             y = _conv2d(op, *ins)
         elif op.kind == "depthwise_conv2d":
             y = _depthwise(op, *ins)

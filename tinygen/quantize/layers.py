@@ -32,14 +32,41 @@ def layer_error(layer: Any, problem: str) -> UnsupportedError:
     return UnsupportedError(f"layer {layer.name!r} ({type(layer).__name__}): {problem}")
 
 
+def supported_activations() -> tuple[str, ...]:
+    from tinygen import ops
+
+    return tuple(sorted({"linear", *SUPPORTED_ACTIVATIONS, *ops.keras_activations()}))
+
+
+def single_input(layer: Any, inputs: list[str]) -> str:
+    """The one input of a single-input layer."""
+    if len(inputs) != 1:
+        raise layer_error(layer, f"expected one input, got {len(inputs)}")
+    return inputs[0]
+
+
 def _activation_name(layer: Any) -> str:
     act = layer.get_config().get("activation", "linear")
     if isinstance(act, dict):  # a serialised activation object
         act = act.get("config", {}).get("name", act.get("class_name", "?"))
     act = "linear" if act is None else str(act)
-    if act not in SUPPORTED_ACTIVATIONS:
-        raise layer_error(layer, f"activation {act!r} is not supported; use one of {', '.join(SUPPORTED_ACTIVATIONS)}")
+    if act not in supported_activations():
+        raise layer_error(layer, f"activation {act!r} is not supported; use one of {', '.join(supported_activations())}")
     return act
+
+
+def emit_activation(b: Builder, name: str, x: str, act: str) -> str:
+    """The op(s) of Keras activation ``act`` on ``x`` ("linear": none)."""
+    from tinygen import ops
+
+    if act == "linear":
+        return x
+    emit = ops.keras_activations().get(act)
+    if emit is not None:
+        return emit(b, name, x)
+    if act == "softmax":
+        return b.op("softmax", name, [x], b.shape(x), beta=1.0)
+    return b.op(act, name, [x], b.shape(x))
 
 
 def _channels_last(layer: Any) -> None:
@@ -71,11 +98,7 @@ def _conv_shape(b: Builder, x: str, kernel: tuple[int, int], stride: tuple[int, 
 
 
 def _apply_activation(b: Builder, layer: Any, out: str, act: str) -> str:
-    if act == "linear":
-        return out
-    if act == "softmax":
-        return b.op("softmax", f"{layer.name}/softmax", [out], b.shape(out), beta=1.0)
-    return b.op(act, f"{layer.name}/{act}", [out], b.shape(out))
+    return emit_activation(b, f"{layer.name}/{act}", out, act)
 
 
 def _require_rank(layer: Any, b: Builder, x: str, rank: int) -> None:
@@ -211,12 +234,7 @@ def _relu(b: Builder, layer: Any, x: str) -> str:
 
 
 def _activation(b: Builder, layer: Any, x: str) -> str:
-    act = _activation_name(layer)
-    if act == "linear":
-        return x
-    if act == "softmax":
-        return b.op("softmax", layer.name, [x], b.shape(x), beta=1.0)
-    return b.op(act, layer.name, [x], b.shape(x))
+    return emit_activation(b, layer.name, x, _activation_name(layer))
 
 
 def _softmax(b: Builder, layer: Any, x: str) -> str:
@@ -324,10 +342,15 @@ _ALIASES = {"Convolution2D": "Conv2D", "Convolution1D": "Conv1D", "SeparableConv
 
 
 def emit_layer(b: Builder, layer: Any, inputs: list[str]) -> str:
+    from tinygen import ops
+
     cls = type(layer).__name__
     cls = _ALIASES.get(cls, cls)
     if cls in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout", "GaussianNoise"):
         return inputs[0]  # inference-time identity
+    convert = ops.keras_layers().get(cls)
+    if convert is not None:
+        return convert(b, layer, inputs)
     if cls in _MULTI_INPUT:
         if len(inputs) < 2:
             raise layer_error(layer, f"needs at least two inputs, got {len(inputs)}")

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinygen import ops
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op, Quantization, Tensor
+from tinygen.ops.base import OWN_RANGE, SAME_AS_INPUT, SHARED_BY_ALL
 from tinygen.quantize.observers import Ranges, activation_params
 
 SAME_SCALE = ("max_pool2d", "avg_pool2d", "reshape", "pad")
@@ -52,6 +54,26 @@ def quantize_bias(bias: np.ndarray, input_scale: np.float32, weight_scale: np.nd
     return np.clip(q, -INT32_MAX, INT32_MAX).astype(np.int32), scale.astype(np.float32)
 
 
+def quantization_rule(kind: str) -> tuple[str, tuple[float, int] | None]:
+    """(rule, fixed output quantization or None) of an op kind (``tinygen.ops.base`` rules)."""
+    defn = ops.find(kind)
+    if defn is not None:
+        return defn.quant_rule, defn.fixed_output_quant
+    if kind in SAME_SCALE:
+        return SAME_AS_INPUT, None
+    if kind == "concatenation":
+        return SHARED_BY_ALL, None
+    return OWN_RANGE, None
+
+
+def weight_axis(kind: str) -> int | None:
+    """The per-channel weight axis of a weighted op kind (inputs x, weights, bias), else None."""
+    defn = ops.find(kind)
+    if defn is not None:
+        return defn.weight_axis
+    return WEIGHT_AXIS.get(kind)
+
+
 class _Groups:
     """Union-find over activation tensor names."""
 
@@ -74,13 +96,14 @@ def activation_quantization(graph: Graph, ranges: Ranges) -> dict[str, Quantizat
     groups = _Groups()
     fixed: dict[str, tuple[np.float32, int]] = {}
     for op in graph.ops:
-        if op.kind in SAME_SCALE:
+        rule, fixed_quant = quantization_rule(op.kind)
+        if rule == SAME_AS_INPUT:
             groups.union(op.inputs[0], op.outputs[0])
-        elif op.kind == "concatenation":
+        elif rule == SHARED_BY_ALL:
             for name in op.inputs:
                 groups.union(name, op.outputs[0])
-        elif op.kind == "softmax":
-            fixed[op.outputs[0]] = SOFTMAX_PARAMS
+        if fixed_quant is not None:
+            fixed[op.outputs[0]] = (np.float32(fixed_quant[0]), int(fixed_quant[1]))
     names = [t.name for t in graph.activation_tensors()]
     lo: dict[str, float] = {}
     hi: dict[str, float] = {}
@@ -114,8 +137,8 @@ def quantize_graph(fgraph: Graph, ranges: Ranges) -> Graph:
         graph.add_tensor(Tensor(name, fgraph.tensors[name].shape, "int8", act[name]))
     for fop in fgraph.ops:
         inputs = list(fop.inputs)
-        if fop.kind in WEIGHT_AXIS:
-            axis = WEIGHT_AXIS[fop.kind]
+        axis = weight_axis(fop.kind)
+        if axis is not None:
             x, wname, bname = fop.inputs
             w, bias = fgraph.tensors[wname].data, fgraph.tensors[bname].data
             in_scale = act[x].scale[0]

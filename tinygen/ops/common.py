@@ -1,0 +1,188 @@
+"""Helpers the op modules share: tensor checks and integer-parameter pieces (the Prepare side), and the
+numpy building blocks of the references (windows, padding, requantization, broadcasting)."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
+
+from tinygen import numerics
+from tinygen.errors import TinygenError, UnsupportedError
+from tinygen.ir import Graph, Op, Tensor, same_padding
+
+INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}
+NP_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
+
+
+def where(op: Op) -> str:
+    return f"{op.kind} op {op.name!r}"
+
+
+def ro(a: np.ndarray) -> np.ndarray:
+    """A read-only contiguous int32 copy (per-channel parameters)."""
+    a = np.ascontiguousarray(a, dtype=np.int32)
+    a.setflags(write=False)
+    return a
+
+
+# --------------------------------------------------------------------------- tensor checks
+
+
+def check_scales(tensor: Tensor, op: Op) -> None:
+    scales = tensor.quant.scale if tensor.quant is not None else np.ones(1, np.float32)
+    if not np.all(np.isfinite(scales) & (scales > 0)):
+        raise TinygenError(
+            f"{where(op)}: tensor {tensor.name!r} has quantization scale(s) {scales.tolist()[:4]}; scales must be "
+            "finite and positive: re-quantize the model"
+        )
+
+
+def check_zero_points(tensor: Tensor, op: Op) -> None:
+    """Zero points inside the range of the tensor's type."""
+    if tensor.quant is None or tensor.dtype not in INT_RANGES:
+        return
+    lo, hi = INT_RANGES[tensor.dtype]
+    zps = tensor.quant.zero_point
+    if zps.size and (zps.min() < lo or zps.max() > hi):
+        raise TinygenError(
+            f"{where(op)}: tensor {tensor.name!r} ({tensor.dtype}) has zero point(s) {zps.tolist()[:4]} outside "
+            f"[{lo}, {hi}]: re-quantize the model"
+        )
+
+
+def qp(tensor: Tensor, op: Op) -> tuple[float, int]:
+    """(float32 scale, zero point) of a per-tensor quantized tensor, checked."""
+    if tensor.quant is None:
+        raise UnsupportedError(
+            f"{where(op)}: tensor {tensor.name!r} ({tensor.dtype}, shape {tensor.shape}) has no quantization; "
+            "tinygen runs int8-quantized models only: quantize the model (full-integer int8)"
+        )
+    check_scales(tensor, op)
+    check_zero_points(tensor, op)
+    if tensor.quant.scale.size != 1:
+        raise UnsupportedError(
+            f"{where(op)}: tensor {tensor.name!r} is per-channel quantized ({tensor.quant.scale.size} scales), "
+            "only weights may be: use per-tensor quantization for activations"
+        )
+    return float(tensor.quant.scale[0]), int(tensor.quant.zero_point[0])
+
+
+def require_int8(tensor: Tensor, op: Op) -> None:
+    if tensor.dtype != "int8":
+        raise UnsupportedError(
+            f"{where(op)}: tensor {tensor.name!r} is {tensor.dtype} (shape {tensor.shape}); this op runs on int8 only: "
+            "convert the model with full-integer int8 quantization"
+        )
+
+
+def require_const(graph: Graph, op: Op, first: int) -> None:
+    """Weights and bias (inputs from ``first`` on) must be constant tensors."""
+    for name in op.inputs[first:]:
+        t = graph.tensor(name)
+        if not t.is_const:
+            raise UnsupportedError(
+                f"{where(op)}: tensor {name!r} (shape {t.shape}) is computed at run time; tinygen needs constant "
+                "weights and biases: freeze them into the model"
+            )
+
+
+def require_rank(graph: Graph, op: Op, name: str, rank: int, what: str = "input") -> tuple[int, ...]:
+    shape = graph.tensor(name).shape
+    if len(shape) != rank:
+        raise TinygenError(f"{where(op)}: {what} {name!r} has shape {shape}; this op needs rank {rank}")
+    return shape
+
+
+def act_range(op: Op, out: Tensor) -> tuple[int, int]:
+    """The int8 clamp range of the op's fused activation in the output's quantization."""
+    scale, zp = qp(out, op)
+    qmin, qmax = INT_RANGES["int8"]
+    return numerics.activation_range(op.activation, scale, zp, qmin, qmax)
+
+
+def multiplier(real: float, op: Op, what: str, rounding: numerics.Rounding) -> tuple[int, int]:
+    """QuantizeMultiplier of a checked non-negative finite ratio of scales."""
+    if not np.isfinite(real) or real < 0:
+        raise TinygenError(f"{where(op)}: {what} scale ratio {real!r} is not a finite non-negative number: fix the tensor scales")
+    return numerics.quantize_multiplier(real, rounding)
+
+
+def unary_int8(graph: Graph, op: Op) -> tuple[Tensor, Tensor]:
+    """Input 0 and the output of an int8 -> int8 op, checked."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    require_int8(x, op)
+    require_int8(out, op)
+    return x, out
+
+
+def same_shape(graph: Graph, op: Op) -> tuple[int, ...]:
+    """Shape inference of an elementwise op: the first input's shape."""
+    return graph.tensor(op.inputs[0]).shape
+
+
+# --------------------------------------------------------------------------- reference building blocks
+
+
+def clamp_int8(acc: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    return np.clip(acc, lo, hi).astype(np.int8)
+
+
+def windows(x: np.ndarray, kh: int, kw: int, sh: int, sw: int, dh: int, dw: int, oh: int, ow: int) -> np.ndarray:
+    """View [N, OH, OW, KH, KW, C] of the (already padded) NHWC array ``x``."""
+    n, _, _, c = x.shape
+    s0, s1, s2, s3 = x.strides
+    return as_strided(x, shape=(n, oh, ow, kh, kw, c), strides=(s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3), writeable=False)
+
+
+def pad_spatial(x: np.ndarray, pad_top: int, pad_left: int, need_h: int, need_w: int, value: float) -> np.ndarray:
+    """Pad rows/columns so the windows fit: ``pad_top``/``pad_left`` before, the rest after."""
+    n, h, w, c = x.shape
+    bottom = max(need_h - h - pad_top, 0)
+    right = max(need_w - w - pad_left, 0)
+    return np.pad(x, ((0, 0), (pad_top, bottom), (pad_left, right), (0, 0)), constant_values=value)
+
+
+def requant_out(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray, offset: int, lo: int, hi: int, rounding: str) -> np.ndarray:
+    """int32 accumulators -> int8: wrap, requantize per channel, add the output offset, clamp."""
+    acc = numerics.wrap_int32(acc)
+    scaled = numerics.multiply_by_quantized_multiplier(acc, mult.astype(np.int64), shift.astype(np.int64), rounding)  # type: ignore[arg-type]
+    return clamp_int8(scaled + offset, lo, hi)
+
+
+def broadcast_shape(op: Op, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
+    """TFLite's (numpy's) broadcast of two operand shapes, rank <= 6."""
+    try:
+        shape = tuple(int(d) for d in np.broadcast_shapes(a, b))
+    except ValueError:
+        shape = None
+    if shape is None or len(shape) > 6:
+        raise UnsupportedError(
+            f"{where(op)}: inputs of shape {a} and {b} do not broadcast: TFLite broadcasting needs compatible "
+            "shapes of rank <= 6"
+        )
+    return shape
+
+
+def broadcast_pair(graph: Graph, op: Op, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    shape = broadcast_shape(op, a.shape, b.shape)
+    return np.broadcast_to(a, shape).astype(np.int64), np.broadcast_to(b, shape).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- float reference building blocks
+
+
+def float_pad_same(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+                   padding: str, value: float = 0.0) -> np.ndarray:
+    if padding != "same":
+        return x
+    pads = [same_padding(x.shape[1 + i], kernel[i], stride[i], dilation[i])[1:] for i in range(2)]
+    return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)), constant_values=value)
+
+
+def float_windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+                  padding: str, value: float = 0.0) -> np.ndarray:
+    """(N, OH, OW, C, kh, kw) view of the receptive fields of a float NHWC batch."""
+    xp = float_pad_same(x, kernel, stride, dilation, padding, value)
+    eff = [(kernel[i] - 1) * dilation[i] + 1 for i in range(2)]
+    win = sliding_window_view(xp, eff, axis=(1, 2))
+    return win[:, :: stride[0], :: stride[1], :, :: dilation[0], :: dilation[1]]

@@ -1,0 +1,147 @@
+"""SOFTMAX: int8 -> int8 over the last axis, TFLite Micro's fixed-point exp (gemmlowp), output scale 1/256
+and zero point -128."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tflite
+
+from tinygen import numerics
+from tinygen.errors import TinygenError
+from tinygen.ir import Graph, Op
+from tinygen.lowering.args import const_ptr, hint, in_out
+from tinygen.lowering.base import TABLE, KernelCall, LoweringContext
+from tinygen.ops import common
+from tinygen.ops.base import Attr, OpDef, QatHooks, TfliteMapping, positive_float
+
+KIND = "softmax"
+
+#: the output quantization TFLite's int8 softmax requires
+OUTPUT_QUANT = (float(np.float32(1.0 / 256.0)), -128)
+
+#: smallest softmax that gets a 1 KiB exp table (each element's exp costs ~200 instructions twice otherwise)
+SOFTMAX_LUT_MIN_ELEMENTS = 8
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    """``input_multiplier``/``input_left_shift`` rescale ``x - max`` into Q5.26
+    (MultiplyByQuantizedMultiplierGreaterThanOne); differences below ``diff_min`` give -128."""
+
+    input_multiplier: int
+    input_left_shift: int
+    diff_min: int
+
+
+def _check(graph: Graph, op: Op) -> None:
+    x = graph.tensor(op.inputs[0])
+    if not x.shape or x.shape[-1] < 1:
+        raise TinygenError(
+            f"{common.where(op)}: input {x.name!r} of shape {x.shape} has no last dimension to normalise: "
+            "give the softmax input at least one non-empty dimension"
+        )
+
+
+def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> SoftmaxParams:
+    x, out = common.unary_int8(graph, op)
+    si, _ = common.qp(x, op)
+    so, zo = common.qp(out, op)
+    if zo != OUTPUT_QUANT[1] or np.float32(so) != np.float32(OUTPUT_QUANT[0]):
+        raise TinygenError(
+            f"{common.where(op)}: output {out.name!r} has scale {so!r}, zero point {zo}; TFLite's int8 softmax needs "
+            "scale 1/256 and zero point -128: re-quantize the model (the TFLite converter does this)"
+        )
+    m, ls, diff_min = numerics.softmax_input_params(float(op.attrs["beta"]), si, rounding)
+    return SoftmaxParams(input_multiplier=m, input_left_shift=ls, diff_min=diff_min)
+
+
+def from_accumulator(p: SoftmaxParams, acc: np.ndarray, rounding: str) -> np.ndarray:
+    """The int8 softmax of the int8 input values ``acc``."""
+    return numerics.softmax_int8(acc, p.input_multiplier, p.input_left_shift, p.diff_min, rounding)  # type: ignore[arg-type]
+
+
+def reference(graph: Graph, op: Op, p: SoftmaxParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
+    return from_accumulator(p, args[0], rounding)
+
+
+def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
+    z = inputs[0] * float(op.attrs["beta"])
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- import
+
+
+def from_tflite(imp: Any, raw: Any) -> Op:
+    x = imp.inputs(raw, 1)[0]
+    return Op(KIND, "", [imp.activation_tensor(raw, x)], [], {"beta": float(np.float32(raw.options["Beta"]))})
+
+
+def _emit(b: Any, name: str, x: str) -> str:
+    return b.op(KIND, name, [x], b.shape(x), beta=1.0)
+
+
+def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
+    from tinygen.quantize.layers import layer_error, single_input
+
+    x = single_input(layer, inputs)
+    axis = layer.get_config().get("axis", -1)
+    axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
+    if not isinstance(axis, int) or axis % len(b.shape(x)) != len(b.shape(x)) - 1:
+        raise layer_error(layer, f"axis={axis!r} is not supported; only the last axis is")
+    return _emit(b, layer.name, x)
+
+
+# --------------------------------------------------------------------------- lowering
+
+
+def lower(ctx: LoweringContext, op: Op) -> KernelCall:
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    x, out = in_out(ctx, op)
+    depth = x.shape[-1]
+    rows = x.size // depth
+    if x.size >= SOFTMAX_LUT_MIN_ELEMENTS:
+        # TFLite's exp of each possible difference to the row maximum (0, -1, ..., -255), 0 below diff_min
+        diff = -np.arange(256, dtype=np.int64)
+        rescaled = numerics.multiply_by_quantized_multiplier_greater_than_one(
+            diff, p.input_multiplier, p.input_left_shift, ctx.rounding)  # type: ignore[arg-type]
+        exps = numerics.exp_on_negative_values(rescaled)
+        table = np.where(diff >= p.diff_min, exps, 0).astype(np.int32)
+        args = (const_ptr(ctx, x.name), str(rows), str(depth), ctx.const_array(hint(op, "exp"), table, "int32_t", TABLE),
+                ctx.tensor_ptr(out.name))
+        return KernelCall("tg_softmax_lut_s8", args, comment=f"softmax {rows} rows of {depth}, tabulated exp "
+                          f"(beta*scale multiplier {p.input_multiplier} << {p.input_left_shift}, diff_min {p.diff_min})")
+    args = (const_ptr(ctx, x.name), str(rows), str(depth), str(p.input_multiplier), str(p.input_left_shift),
+            str(p.diff_min), ctx.tensor_ptr(out.name))
+    return KernelCall("tg_softmax_s8", args, comment=f"softmax {rows} rows of {depth}, beta*scale multiplier "
+                      f"{p.input_multiplier} << {p.input_left_shift}, diff_min {p.diff_min}")
+
+
+# --------------------------------------------------------------------------- QAT
+
+
+def _qat_accumulate(tf: Any, x: Any, x_int: Any, in_zp: Any, attrs: dict[str, Any]) -> tuple[Any, Any]:
+    y = tf.nn.softmax(x * float(attrs["beta"]), axis=-1)
+    return y, x_int + tf.cast(in_zp, tf.float64)
+
+
+OP = OpDef(
+    kind=KIND,
+    attrs=(Attr("beta", positive_float),),
+    infer_shape=common.same_shape,
+    check=_check,
+    params=params,
+    reference=reference,
+    from_accumulator=from_accumulator,
+    float_reference=float_reference,
+    fixed_output_quant=OUTPUT_QUANT,
+    tflite=(TfliteMapping("SOFTMAX", from_tflite, tflite.SoftmaxOptions, {"Beta": 1.0}),),
+    keras_layers={"Softmax": from_keras},
+    keras_activations={KIND: _emit},
+    lowerings=(lower,),
+    qat=QatHooks(accumulate=_qat_accumulate),
+)

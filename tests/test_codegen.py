@@ -426,8 +426,10 @@ def test_existing_foreign_directory_needs_force(tmp_path: Path) -> None:
 
 def test_failed_generation_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     graph = fc_graph(5, {"batch": 1, "in": 6, "out": 3, "activation": "none", "per_channel": True, "bias": True})
+    from tinygen import outdir
+
     calls = {"n": 0}
-    real = codegen._write_file
+    real = outdir._write_file
 
     def failing(path: Path, text: str) -> None:
         calls["n"] += 1
@@ -435,27 +437,30 @@ def test_failed_generation_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
             raise OSError("disk full")
         real(path, text)
 
-    monkeypatch.setattr(codegen, "_write_file", failing)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(outdir, "_write_file", failing)
+    with pytest.raises(TinygenError, match="disk full"):
         codegen.generate(graph, tmp_path / "fresh")
     assert list(tmp_path.iterdir()) == []
     # a failure while replacing an earlier generation keeps the earlier one intact
-    monkeypatch.setattr(codegen, "_write_file", real)
+    monkeypatch.setattr(outdir, "_write_file", real)
     before = codegen.generate(graph, tmp_path / "kept")
     snapshot = {p.name: p.read_bytes() for p in before.out_dir.iterdir()}
     calls["n"] = 0
-    monkeypatch.setattr(codegen, "_write_file", failing)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(outdir, "_write_file", failing)
+    with pytest.raises(TinygenError, match="disk full"):
         codegen.generate(graph, tmp_path / "kept", rounding="single")
     assert {p.name: p.read_bytes() for p in (tmp_path / "kept").iterdir()} == snapshot
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
 
 
 def test_op_without_lowering_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tinygen.lowering import LOWERINGS
+    import dataclasses
+
+    from tinygen import ops
 
     graph = fc_graph(6, {"batch": 1, "in": 6, "out": 3, "activation": "none", "per_channel": True, "bias": True})
-    monkeypatch.delitem(LOWERINGS, "fully_connected")
+    bare = dataclasses.replace(ops.get("fully_connected"), lowerings=(), mve_lowerings=())
+    monkeypatch.setitem(ops.registry(), "fully_connected", bare)
     with pytest.raises(TinygenError, match=r"op 0 'fc0' of kind 'fully_connected'"):
         codegen.generate(graph, tmp_path / "out")
     assert not (tmp_path / "out").exists()

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from test_codegen import check_library, conv_graph
 
-from tinygen.lowering.window_lag import conv2d_lag, window_lag
+from tinygen.lowering.window_lag import window_lag
+from tinygen.ops.conv2d import OP as CONV2D
+from tinygen import codegen
 from tinygen.planner import ALIGN, plan
 
 _BASE = {"kind": "conv2d", "batch": 1, "h": 8, "w": 7, "c": 8, "out_c": 8, "k": (3, 3), "stride": (1, 1),
@@ -61,7 +63,8 @@ def _brute_force_lag(graph, op, block: int) -> int:
 def test_lag_is_the_smallest_safe_one(change: dict) -> None:
     graph = conv_graph(0, {**_BASE, **change})
     op = graph.ops[0]
-    lag = conv2d_lag(graph, op)
+    assert CONV2D.in_place_lag is not None
+    lag = CONV2D.in_place_lag(graph, op)
     assert lag is not None
     # safe for any block size (the kernels use pairs), and exactly the pixel-by-pixel bound
     assert lag == _brute_force_lag(graph, op, 1)
@@ -89,7 +92,7 @@ def test_conv_runs_over_its_input(change: dict, tmp_path: Path) -> None:
     """The planner puts the output its lag before the input (one buffer); the generated library is
     bit-exact on the portable and DSP paths under ASan/UBSan."""
     graph = conv_graph(3, {**_BASE, **change})
-    memory = plan(graph)
+    memory = plan(graph, {i: codegen.op_needs(graph, op) for i, op in enumerate(graph.ops)})
     assert memory.in_place == {0: "x"}
     lag = memory.in_place_lag.get(0, 0)
     assert lag % ALIGN == 0 and memory.offsets["x"] - memory.offsets["y"] == lag

@@ -15,7 +15,8 @@ import pytest
 from tinygen import reference
 from tinygen.ir import Graph, Op, Quantization, Tensor, conv_output_size
 from tinygen.lowering import depthwise_ops
-from tinygen.lowering.base import IN_PLACE, KernelCall
+from tinygen.lowering.base import KernelCall
+from tinygen.ops import depthwise_conv2d
 from tinygen.resources import resource_dir
 
 KERNELS = resource_dir("templates") / "kernels"
@@ -77,7 +78,7 @@ class _Ctx:
 def run_kernel(graph: Graph, x: np.ndarray, work: Path, in_place: bool, dsp: bool, sanitize: bool,
                rounding: str = "double") -> tuple[np.ndarray, KernelCall, _Ctx]:
     ctx = _Ctx(graph, rounding, in_place)
-    call = depthwise_ops.lower_depthwise(ctx, graph.ops[0])
+    call = depthwise_conv2d.lower(ctx, graph.ops[0])
     in_size = x.size
     out_size = int(np.prod(graph.tensor("y").shape))
     # in place, the buffer holds the larger of the two (the planner gives both the same offset)
@@ -165,7 +166,7 @@ def test_depthwise_3x3_equals_reference(index: int, dsp: bool, tmp_path: Path) -
 def test_depthwise_3x3_in_place_equals_reference(shape: tuple[int, int, int, int], dsp: bool, tmp_path: Path) -> None:
     n, h, w, c = shape
     graph = dw_graph(h * w + c, n, h, w, c, (1, 1), "same", "relu6")
-    assert IN_PLACE["depthwise_conv2d"](graph, graph.ops[0])
+    assert depthwise_conv2d.OP.in_place(graph, graph.ops[0])
     x = np.random.default_rng(c).integers(-128, 128, shape).astype(np.int8)
     want = reference.run(graph, x)["y"]
     got, _, _ = run_kernel(graph, x, tmp_path, in_place=True, dsp=dsp, sanitize=True)
@@ -221,7 +222,7 @@ def test_channel_group_packing_keeps_the_bytes() -> None:
 
 
 def test_in_place_predicate() -> None:
-    pred = IN_PLACE["depthwise_conv2d"]
+    pred = depthwise_conv2d.OP.in_place
     assert pred(dw_graph(0, 1, 8, 8, 4, (1, 1), "same", "none"), dw_graph(0, 1, 8, 8, 4, (1, 1), "same", "none").ops[0])
     rejected = [
         dw_graph(0, 1, 8, 8, 4, (2, 2), "same", "none"),  # output smaller

@@ -66,7 +66,7 @@ def _fc(seed: int, batch: int, n_in: int, n_out: int, act: str, per_channel: boo
 def _mode(graph: Graph) -> str:
     from test_kernels_other import Driver
 
-    from tinygen.lowering.fc_ops import lower_fully_connected
+    from tinygen.ops.fully_connected import lower as lower_fully_connected
 
     class _Ctx(Driver):
         def scratch_ptr(self) -> str:

@@ -285,13 +285,12 @@ def test_1x1_conv_runs_in_place(shape: tuple[int, ...], dsp: bool, tmp_path: Pat
     from test_codegen import conv_graph
 
     from tinygen import reference
-    from tinygen.lowering.base import IN_PLACE
-    from tinygen.lowering.mac_ops import lower_conv2d
+    from tinygen.ops.conv2d import OP as CONV2D, lower as lower_conv2d
 
     batch, h, w, in_c, out_c = shape
     graph = conv_graph(5, {**_CONV, "batch": batch, "h": h, "w": w, "c": in_c, "out_c": out_c, "activation": "relu"})
     op = graph.ops[0]
-    assert IN_PLACE["conv2d"](graph, op)
+    assert CONV2D.in_place is not None and CONV2D.in_place(graph, op)
     ctx = _Ctx(graph)
     call = lower_conv2d(ctx, op)
     assert call.kernel == "tg_conv_1x1_s8"
@@ -321,11 +320,12 @@ def test_1x1_conv_runs_in_place(shape: tuple[int, ...], dsp: bool, tmp_path: Pat
 def test_in_place_predicate_only_where_the_kernel_allows_it() -> None:
     from test_codegen import conv_graph
 
-    from tinygen.lowering.base import IN_PLACE
+    from tinygen.ops.conv2d import OP as CONV2D
 
     def allowed(**change) -> bool:
         graph = conv_graph(0, {**_CONV, **change})
-        return IN_PLACE["conv2d"](graph, graph.ops[0])
+        assert CONV2D.in_place is not None
+        return CONV2D.in_place(graph, graph.ops[0])
 
     assert allowed() and allowed(c=8, out_c=8) and allowed(batch=2)
     assert not allowed(c=8, out_c=9)  # outputs would overtake the input
@@ -341,7 +341,7 @@ def test_general_requantization_mode(ratio: float, tmp_path: Path) -> None:
 
     from tinygen.ir import Quantization
     from tinygen.lowering.mac_common import RQ_GENERAL
-    from tinygen.lowering.mac_ops import lower_conv2d
+    from tinygen.ops.conv2d import lower as lower_conv2d
 
     graph = conv_graph(2, {**_CONV, "c": 5, "out_c": 3, "per_channel": False})
     x, w, y = (graph.tensor(n) for n in ("x", "w", "y"))

@@ -2,7 +2,7 @@
 dequantize, reshape) and their lowerings, bit for bit.
 
 * Against tinygen.reference: each test draws batches of random single-op graphs (hypothesis, both
-  rounding modes), lowers every op with tinygen.lowering.other_ops through a stand-in
+  rounding modes), lowers every op with its module's lowering (tinygen.ops) through a stand-in
   LoweringContext, writes one C driver calling all the kernels, compiles it (gcc and clang -O2
   -Werror -pedantic; gcc with ASan/UBSan), runs it and compares every output byte.
 * The DSP paths (__ARM_FEATURE_DSP) are built with arm-none-eabi-gcc -Werror for Cortex-M4 and M7
@@ -19,7 +19,6 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -30,20 +29,7 @@ from tinygen import reference
 from tinygen.errors import TinygenError
 from tinygen.ir import ACTIVATIONS, Graph, Op, Quantization, Tensor, conv_output_size
 from tinygen.lowering.base import KernelCall
-from tinygen.lowering.other_ops import (
-    lower_add,
-    lower_concatenation,
-    lower_dequantize,
-    lower_mean,
-    lower_mul,
-    lower_pad,
-    lower_pool,
-    lower_quantize,
-    lower_relu,
-    lower_relu6,
-    lower_reshape,
-    lower_softmax,
-)
+from tinygen import ops
 
 REPO = Path(__file__).resolve().parent.parent
 KERNELS = REPO / "templates" / "kernels"
@@ -54,11 +40,17 @@ HOST_BUILDS = {
     "gcc-asan-ubsan": ["gcc", "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
                        "-fno-omit-frame-pointer", *WARN],
 }
-LOWER: dict[str, Callable[..., KernelCall]] = {
-    "max_pool2d": lower_pool, "avg_pool2d": lower_pool, "mean": lower_mean, "add": lower_add, "mul": lower_mul,
-    "softmax": lower_softmax, "concatenation": lower_concatenation, "pad": lower_pad, "relu": lower_relu,
-    "relu6": lower_relu6, "quantize": lower_quantize, "dequantize": lower_dequantize, "reshape": lower_reshape,
-}
+def lower(ctx: object, op: Op) -> KernelCall:
+    """The op's portable/DSP lowering, as the code generator picks it (its module's first that applies)."""
+    for lowering in ops.get(op.kind).lowerings:
+        call = lowering(ctx, op)  # type: ignore[arg-type]
+        if call is not None:
+            return call
+    raise AssertionError(f"no lowering of {op.kind} applies")
+
+
+LOWERED = ("max_pool2d", "avg_pool2d", "mean", "add", "mul", "softmax", "concatenation", "pad", "relu", "relu6",
+           "quantize", "dequantize", "reshape")
 IN_PLACE = ("add", "mul", "relu", "relu6")  # the planner may write these over a dying input
 
 # --------------------------------------------------------------------------- a single-op case
@@ -118,7 +110,7 @@ def _case_source(index: int, case: Case, rounding: str) -> tuple[str, str, list[
     if case.in_place:
         source = next(n for n in op.inputs if graph.tensor(n).size == out.size and not graph.tensor(n).is_const)
         drv.aliases[out.name] = source
-    call = LOWER[op.kind](drv, op)
+    call = lower(drv, op)
     decls = []
     for name, value in zip(graph.inputs, case.inputs):
         t = graph.tensor(name)
@@ -683,7 +675,7 @@ _OWN_KERNELS = (
 def test_relu_identity_requantization_lowers_to_clamp() -> None:
     q = _q(0.05, -3)
     g = _graph("relu", [Tensor("x", (1, 8), "int8", q)], Tensor("y", (1, 8), "int8", q), {})
-    call = lower_relu(Driver(g, "p_"), g.ops[0])
+    call = lower(Driver(g, "p_"), g.ops[0])
     assert call.kernel == "tg_relu_clamp_s8"
     assert call.args[2:4] == ("-3", "127")
 
@@ -694,7 +686,7 @@ def test_broadcast_layout_merges_dimensions() -> None:
     b = Tensor("b", (5,), "int8", q)
     g = _graph("add", [a, b], Tensor("y", (2, 3, 4, 5), "int8", q), {"activation": "none"})
     drv = Driver(g, "p_")
-    call = lower_add(drv, g.ops[0])
+    call = lower(drv, g.ops[0])
     assert call.kernel == "tg_add_broadcast_s8" and call.extra_kernels == ("tg_add_s8",)
     # [2,3,4,5] + [5] is [24, 5] with strides (5, 1) and (0, 1)
     assert drv.decls[0].endswith("{1, 1, 24, 5};")
@@ -711,17 +703,17 @@ def test_large_same_shape_add_uses_sum_tables() -> None:
     """Generic scales: the two-table kernel; TFLite-style ties it cannot reproduce: the rescaling tables."""
     q1, q2 = _q(0.05, 3), _q(0.02, -7)
     drv = Driver(_same_shape_add(q1, q2, q1, "relu"), "p_")
-    call = lower_add(drv, drv.graph.ops[0])
+    call = lower(drv, drv.graph.ops[0])
     assert call.kernel == "tg_add_table_s8" and call.args[5] in ("16", "20", "24")
     assert len(drv.decls) == 2 and all(d.count(",") == 255 for d in drv.decls)  # two int32[256] tables
     # equal input scales and an output of twice that scale put many exact ties on both sides of zero
     ties = _same_shape_add(_q(0.05, 0), _q(0.05, 0), _q(0.1, 0), "none")
     drv = Driver(ties, "p_")
-    assert lower_add(drv, ties.ops[0]).kernel == "tg_add_lut_s8"
+    assert lower(drv, ties.ops[0]).kernel == "tg_add_lut_s8"
     assert len(drv.decls) == 2 and all(d.count(",") == 255 for d in drv.decls)
     small = _graph("add", [Tensor("a", (1, 4), "int8", q1), Tensor("b", (1, 4), "int8", q2)], Tensor("y", (1, 4), "int8", q1),
                    {"activation": "none"})
-    assert lower_add(Driver(small, "p_"), small.ops[0]).kernel == "tg_add_s8"
+    assert lower(Driver(small, "p_"), small.ops[0]).kernel == "tg_add_s8"
 
 
 def _all_pairs_add_cases() -> list[Case]:
@@ -743,7 +735,7 @@ def _all_pairs_add_cases() -> list[Case]:
 def test_add_tables_equal_tflite_on_every_input_pair() -> None:
     """The exhaustive offline check and the C kernels agree with the reference on all 65,536 pairs (host)."""
     cases = _all_pairs_add_cases()
-    kernels = {lower_add(Driver(c.graph, "p_"), c.graph.ops[0]).kernel for c in cases}
+    kernels = {lower(Driver(c.graph, "p_"), c.graph.ops[0]).kernel for c in cases}
     assert kernels == {"tg_add_table_s8", "tg_add_lut_s8"}
     for rounding in ("double", "single"):
         check_cases(cases, builds=("gcc-O2",), rounding=rounding)
@@ -765,10 +757,10 @@ def test_pool_window_in_padding_is_a_user_error() -> None:
                                                        "activation": "none"}))
     # A hand-made op whose only window starts 3 rows above the image: TFLite would divide by zero.
     op = g.ops[0]
-    from tinygen.lowering import other_ops
+    from tinygen.ops import pool
 
     with pytest.raises(TinygenError, match="entirely in the padding"):
-        other_ops._check_windows(op, 2, 1, 1, 3, 1, "row")
+        pool.check_windows(op, 2, 1, 1, 3, 1, "row")
 
 
 def test_unsupported_layouts_name_the_op_and_the_fix() -> None:
@@ -777,16 +769,16 @@ def test_unsupported_layouts_name_the_op_and_the_fix() -> None:
     mean = _graph("mean", [Tensor("x", shape, "int8", q)], Tensor("y", (2, 2, 2), "int8", q),
                   {"axes": (0, 2, 4), "keep_dims": False})
     with pytest.raises(TinygenError, match=r"mean op 'op'.*adjacent axes"):
-        lower_mean(Driver(mean, "p_"), mean.ops[0])
+        lower(Driver(mean, "p_"), mean.ops[0])
     a = Tensor("a", (2, 1, 2, 1, 2, 1), "int8", q)
     b = Tensor("b", (1, 2, 1, 2, 1, 2), "int8", q)
     add = _graph("add", [a, b], Tensor("y", shape, "int8", q), {"activation": "none"})
     with pytest.raises(TinygenError, match=r"add op 'op'.*6 dimensions.*simplify"):
-        lower_add(Driver(add, "p_"), add.ops[0])
+        lower(Driver(add, "p_"), add.ops[0])
     pads = ((1, 0), (0, 1), (1, 0), (0, 1), (1, 0), (0, 0))
     pad = _graph("pad", [Tensor("x", shape, "int8", q)], Tensor("y", (3, 3, 3, 3, 3, 2), "int8", q), {"paddings": pads})
     with pytest.raises(TinygenError, match=r"pad op 'op'.*more than 4 dimensions"):
-        lower_pad(Driver(pad, "p_"), pad.ops[0])
+        lower(Driver(pad, "p_"), pad.ops[0])
 
 
 def test_uint8_quantize_is_rejected_with_a_fix() -> None:
@@ -794,7 +786,7 @@ def test_uint8_quantize_is_rejected_with_a_fix() -> None:
     y = Tensor("y", (4,), "uint8", _q(0.1, 128))
     g = _graph("quantize", [x], y, {})
     with pytest.raises(TinygenError, match="int8"):
-        lower_quantize(Driver(g, "p_"), g.ops[0])
+        lower(Driver(g, "p_"), g.ops[0])
 
 
 # --------------------------------------------------------------------------- whole generated libraries
@@ -922,7 +914,7 @@ def test_kernels_equal_tflite_micro_on_converted_models() -> None:
                 inputs.append(rng.integers(-128, 128, t.shape).astype(np.int8))
         values = {**tflm_run(data, inputs), **dict(zip(graph.inputs, inputs))}
         for op in graph.ops:
-            if op.kind in LOWER and op.kind != "reshape":
+            if op.kind in LOWERED and op.kind != "reshape":
                 cases.append(_single_op_case(graph, op, values))
                 expected.append(np.ascontiguousarray(values[op.outputs[0]]).tobytes().hex())
                 kinds.add(op.kind)

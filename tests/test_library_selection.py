@@ -3,6 +3,8 @@ TG_VARIANT() in NAME_config.h) and the split of constant bytes by kind (manifest
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 import shutil
 import subprocess
@@ -13,7 +15,8 @@ import pytest
 
 from tinygen import codegen
 from tinygen.ir import Graph, Op, Quantization, Tensor
-from tinygen.lowering import LOWERINGS, KernelCall
+from tinygen import ops
+from tinygen.lowering.base import KernelCall
 from tinygen.lowering.base import CONST_KINDS, QUANT, TABLE, WEIGHTS, LoweringContext
 from tinygen.resources import resource_dir
 
@@ -66,17 +69,18 @@ def test_variants_and_constant_kinds_reach_the_config_header_and_manifest(
 ) -> None:
     """A lowering's variants become TG_VARIANT_<NAME> defines; its constants are counted by kind, an
     interleaved array by its declared split, and weight_bytes stays their sum."""
-    original = LOWERINGS["relu"]
+    original = ops.get("relu").lowerings[0]
 
     def lowering(ctx: LoweringContext, op: Op) -> KernelCall:
         call = original(ctx, op)
+        assert call is not None
         ctx.const_array("w", np.arange(10, dtype=np.int8), "int8_t", WEIGHTS)
         ctx.const_array("mixed", np.arange(8, dtype=np.int32), "int32_t", {WEIGHTS: 8, QUANT: 24})
         ctx.const_array("lut", np.arange(4, dtype=np.int32), "int32_t", TABLE)
         return KernelCall(call.kernel, call.args, call.extra_kernels, call.scratch_bytes, call.comment,
                           variants=("ZETA_ONE", "ALPHA_TWO"))
 
-    monkeypatch.setitem(LOWERINGS, "relu", lowering)
+    monkeypatch.setitem(ops.registry(), "relu", dataclasses.replace(ops.get("relu"), lowerings=(lowering,)))
     lib = codegen.generate(_relu_graph(), tmp_path / "lib")
     config = (lib.out_dir / f"{lib.name}_config.h").read_text()
     assert re.findall(r"#define TG_VARIANT_(\w+) 1", config) == ["ALPHA_TWO", "ZETA_ONE"]
@@ -88,13 +92,13 @@ def test_variants_and_constant_kinds_reach_the_config_header_and_manifest(
 
 
 def test_a_split_that_does_not_cover_the_array_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    original = LOWERINGS["relu"]
+    original = ops.get("relu").lowerings[0]
 
-    def lowering(ctx: LoweringContext, op: Op) -> KernelCall:
+    def lowering(ctx: LoweringContext, op: Op) -> KernelCall | None:
         ctx.const_array("mixed", np.arange(8, dtype=np.int32), "int32_t", {WEIGHTS: 8, QUANT: 20})
         return original(ctx, op)
 
-    monkeypatch.setitem(LOWERINGS, "relu", lowering)
+    monkeypatch.setitem(ops.registry(), "relu", dataclasses.replace(ops.get("relu"), lowerings=(lowering,)))
     with pytest.raises(ValueError, match="do not split its 32 bytes"):
         codegen.generate(_relu_graph(), tmp_path / "lib")
     assert not (tmp_path / "lib").exists()

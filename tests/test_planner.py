@@ -1,6 +1,6 @@
 """The memory planner: sound (proved by a shadow-memory simulation, independent of the planner's own
 self-checks), compact (arena figures of the MLPerf Tiny models vs TFLite Micro's and the lower bound),
-reshape aliases, in-place ops from the kernels' IN_PLACE table, and scratch."""
+reshape aliases, in-place ops as their lowerings declare them, and scratch."""
 
 from __future__ import annotations
 
@@ -11,11 +11,35 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygen import codegen
+from typing import Callable
+
+from tinygen import codegen, ops
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op, Quantization, Tensor
-from tinygen.lowering.base import IN_PLACE
-from tinygen.planner import ALIGN, Buffer, MemoryPlan, check, check_tensors, lower_bound, plan
+from tinygen.planner import ALIGN, Buffer, MemoryPlan, OpNeeds, check, check_tensors, lower_bound
+from tinygen.planner import plan as _plan
+
+
+def needs_of(graph: Graph, scratch: dict[int, int] | None = None,
+             extra: dict[str, Callable[[Graph, Op], bool]] | None = None,
+             lags: dict[str, Callable[[Graph, Op], "int | None"]] | None = None, declared: bool = True) -> dict[int, OpNeeds]:
+    """The memory needs of every op: real kinds as their lowerings declare them (``declared``), the synthetic
+    kinds (e.g. "conv_like") from ``extra`` (kind -> may it run in place) and ``lags`` (kind -> its lag)."""
+    scratch = scratch or {}
+    needs = {}
+    for index, op in enumerate(graph.ops):
+        defn = ops.find(op.kind)
+        lag = lags[op.kind](graph, op) if lags and op.kind in lags else None
+        if lag is None and extra and op.kind in extra and extra[op.kind](graph, op):
+            lag = 0
+        if lag is None and declared and defn is not None:
+            lag = codegen.op_needs(graph, op).in_place_lag
+        needs[index] = OpNeeds(scratch.get(index, 0), alias=bool(defn and defn.alias), in_place_lag=lag)
+    return needs
+
+
+def plan(graph: Graph, scratch: dict[int, int] | None = None, **kwargs: object) -> MemoryPlan:
+    return _plan(graph, needs_of(graph, scratch, **kwargs))  # type: ignore[arg-type]
 
 
 def _t(name: str, shape: tuple[int, ...], dtype: str = "int8") -> Tensor:
@@ -120,16 +144,17 @@ def _always(graph: Graph, op: Op) -> bool:
     return True
 
 
-#: a table where a conv-like kernel may write over its first input, whatever the sizes (synthetic graphs
-#: use the kind "conv_like", which no real predicate inspects)
-CONV_IN_PLACE = {**IN_PLACE, "conv_like": _always}
+#: a conv-like kernel may write over its first input, whatever the sizes (synthetic graphs use the kind
+#: "conv_like", which no real op defines)
+CONV_IN_PLACE = {"conv_like": _always}
 
 
 @settings(max_examples=300, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), conv_in_place=st.booleans())
 def test_random_graphs_plan_soundly(seed: int, conv_in_place: bool) -> None:
     graph, scratch = random_graph(seed)
-    memory = plan(graph, scratch, CONV_IN_PLACE if conv_in_place else None)
+    needs = needs_of(graph, scratch, CONV_IN_PLACE if conv_in_place else None)
+    memory = _plan(graph, needs)
     simulate(graph, memory)
     assert all(o % ALIGN == 0 for o in memory.offsets.values())
     assert memory.arena_size % ALIGN == 0
@@ -137,7 +162,7 @@ def test_random_graphs_plan_soundly(seed: int, conv_in_place: bool) -> None:
     assert memory.lower_bound <= memory.arena_size <= sum(b.size for b in memory.buffers)
     for index, src in memory.in_place.items():
         assert graph.ops[index].inputs[0] == src
-        assert graph.ops[index].kind in (CONV_IN_PLACE if conv_in_place else IN_PLACE)
+        assert needs[index].in_place_lag == 0
 
 
 def _some_lag(graph: Graph, op: Op) -> int | None:
@@ -150,7 +175,7 @@ def _some_lag(graph: Graph, op: Op) -> int | None:
 @given(seed=st.integers(0, 2**32 - 1))
 def test_random_graphs_with_lags_plan_soundly(seed: int) -> None:
     graph, scratch = random_graph(seed)
-    memory = plan(graph, scratch, CONV_IN_PLACE, {"conv_like": _some_lag})
+    memory = plan(graph, scratch, extra=CONV_IN_PLACE, lags={"conv_like": _some_lag})
     simulate(graph, memory)
     assert all(o % ALIGN == 0 for o in memory.offsets.values())
     assert memory.lower_bound <= memory.arena_size <= sum(b.size for b in memory.buffers)
@@ -162,7 +187,7 @@ def test_random_graphs_with_lags_plan_soundly(seed: int) -> None:
 
 def test_lag_chain_shares_one_buffer() -> None:
     g = _chain([96, 96, 96])
-    memory = plan(g, {}, {}, {"conv_like": lambda graph, op: 20})
+    memory = plan(g, {}, lags={"conv_like": lambda graph, op: 20}, declared=False)
     assert memory.in_place == {0: "t0", 1: "t1"} and memory.in_place_lag == {0: 32, 1: 32}
     assert memory.offsets["t0"] - memory.offsets["t1"] == 32 and memory.offsets["t1"] - memory.offsets["t2"] == 32
     assert memory.arena_size == 96 + 64  # t2 at 0, t1 at 32, t0 at 64: less than two separate tensors
@@ -172,26 +197,28 @@ def test_lag_chain_shares_one_buffer() -> None:
 def test_lagged_joins_only_where_they_pay() -> None:
     """A lag as large as the tensors would make the joined buffer bigger than two separate ones."""
     g = _chain([64, 64, 64])
-    memory = plan(g, {}, {}, {"conv_like": lambda graph, op: 64})
+    memory = plan(g, {}, lags={"conv_like": lambda graph, op: 64}, declared=False)
     assert not memory.in_place and memory.arena_size == 128
     simulate(g, memory)
 
 
-def test_elementwise_kernels_register_in_place() -> None:
-    import tinygen.lowering  # noqa: F401  (registers)
-
+def test_elementwise_kernels_declare_in_place() -> None:
     g = Graph("ew")
     for name, shape in (("x", (1, 4, 4, 8)), ("b", (1, 1, 1, 8)), ("y", (1, 4, 4, 8)), ("s", (1, 8))):
         g.add_tensor(_t(name, shape))
-    assert {"add", "mul", "relu", "relu6", "quantize"} <= set(IN_PLACE)
-    assert IN_PLACE["relu"](g, Op("relu", "r", ["x"], ["y"]))
-    assert not IN_PLACE["relu"](g, Op("relu", "r", ["x"], ["s"]))  # another shape
-    assert IN_PLACE["add"](g, Op("add", "a", ["x", "b"], ["y"]))  # broadcast second input: fine
-    assert not IN_PLACE["add"](g, Op("add", "a", ["b", "x"], ["y"]))  # the first input is broadcast
+
+    def in_place(kind: str, inputs: list[str], out: str) -> bool:
+        predicate = ops.get(kind).in_place
+        return predicate is not None and predicate(g, Op(kind, "op", inputs, [out]))
+
+    assert in_place("relu", ["x"], "y") and in_place("relu6", ["x"], "y") and in_place("mul", ["x", "b"], "y")
+    assert not in_place("relu", ["x"], "s")  # another shape
+    assert in_place("add", ["x", "b"], "y")  # broadcast second input: fine
+    assert not in_place("add", ["b", "x"], "y")  # the first input is broadcast
     g.add_tensor(Tensor("f", (1, 4, 4, 8), "float32"))
     g.add_tensor(Tensor("d", (1, 4, 4, 8), "float32"))
-    assert IN_PLACE["quantize"](g, Op("quantize", "q", ["f"], ["y"]))  # float32 -> int8 shrinks
-    assert "dequantize" not in IN_PLACE  # int8 -> float32 grows: a forward loop would clobber unread input
+    assert in_place("quantize", ["f"], "y")  # float32 -> int8 shrinks
+    assert not in_place("dequantize", ["y"], "d")  # int8 -> float32 grows: a forward loop would clobber unread input
 
 
 def _chain(sizes: list[int], kind: str = "conv_like") -> Graph:
@@ -207,15 +234,15 @@ def _chain(sizes: list[int], kind: str = "conv_like") -> Graph:
 
 def test_in_place_table_is_consulted() -> None:
     g = _chain([64, 96, 32])
-    separate = plan(g, {}, {})
+    separate = plan(g, {}, declared=False)
     assert not separate.in_place and separate.arena_size == 64 + 96  # peak: t0 and t1 (then t1 and t2)
-    joined = plan(g, {0: 20}, {"conv_like": _always})
+    joined = plan(g, {0: 20}, extra={"conv_like": _always}, declared=False)
     assert joined.in_place == {0: "t0", 1: "t1"}
     assert joined.offsets["t0"] == joined.offsets["t1"] == joined.offsets["t2"]
     # one buffer as large as its largest tensor, plus the scratch (never over the in-place pair)
     assert joined.arena_size == 96 + 32
     simulate(g, joined)
-    refused = plan(g, {}, {"conv_like": lambda graph, op: op.outputs[0] != "t1"})
+    refused = plan(g, {}, extra={"conv_like": lambda graph, op: op.outputs[0] != "t1"}, declared=False)
     assert refused.in_place == {1: "t1"}
     simulate(g, refused)
 
@@ -227,19 +254,19 @@ def test_no_in_place_over_an_input_read_twice_or_later() -> None:
     g.inputs, g.outputs = ["x"], ["z"]
     g.add_op(Op("add", "a", ["x", "x"], ["y"]))  # x is also the second input: not in place
     g.add_op(Op("conv_like", "c", ["y"], ["z"]))
-    memory = plan(g, {}, CONV_IN_PLACE)
+    memory = plan(g, {}, extra=CONV_IN_PLACE)
     assert memory.in_place == {1: "y"}
     simulate(g, memory)
     g2 = _chain([64, 64, 64])
     g2.outputs = ["t2", "t0"]  # t0 lives to the end: nothing may overwrite it
-    memory = plan(g2, {}, CONV_IN_PLACE)
+    memory = plan(g2, {}, extra=CONV_IN_PLACE)
     assert memory.in_place == {1: "t1"}
     simulate(g2, memory)
 
 
 def test_check_tensors_rejects_a_write_over_live_data() -> None:
     g = _chain([64, 64, 64])
-    memory = plan(g, {}, {})
+    memory = plan(g, {}, declared=False)
     check_tensors(g, memory)
     bad = MemoryPlan(128, memory.buffers, {"t0": 0, "t1": 0, "t2": 64}, {})
     with pytest.raises(TinygenError, match="over live tensor 't0'"):
@@ -255,7 +282,7 @@ def test_check_tensors_rejects_a_write_over_live_data() -> None:
 def test_placement_reaches_the_bound_where_largest_first_does_not() -> None:
     # the start of MobileNet-v1 0.25 at 96x96: largest-first greedy alone needs 64,512 bytes
     g = _chain([27648, 18432, 18432, 36864, 9216, 18432])
-    memory = plan(g, {0: 112, 1: 16, 2: 32, 3: 16}, {})
+    memory = plan(g, {0: 112, 1: 16, 2: 32, 3: 16}, declared=False)
     simulate(g, memory)
     assert memory.lower_bound == 18432 + 36864 + 32
     assert memory.arena_size == memory.lower_bound

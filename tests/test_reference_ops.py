@@ -17,6 +17,9 @@ import pytest
 from filelock import FileLock
 
 from tinygen import qparams, reference
+from tinygen.ops import add as add_op, mean as mean_op
+from tinygen.ops.conv_common import ConvParams
+from tinygen.ops.fully_connected import FullyConnectedParams
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, Quantization, Tensor
 
@@ -91,7 +94,7 @@ def test_conv2d_bias_and_relu() -> None:
     # 27 - 40 = -13 -> clamped at relu's floor, the output zero point -2; 37 - 40 - 2 = -5 -> -2
     assert out.tolist() == [[-2, -2], [15, 25]]
     p = qparams.op_params(g, g.ops[0])
-    assert isinstance(p, qparams.ConvParams)
+    assert isinstance(p, ConvParams)
     assert (p.input_offset, p.output_offset, p.act_min, p.act_max) == (-1, -2, -2, 127)
     assert p.multiplier.tolist() == [1 << 30] and p.shift.tolist() == [1]
 
@@ -100,7 +103,7 @@ def test_conv2d_stride_dilation_padding_params() -> None:
     g = _graph("conv2d", [_t("x", (1, 10, 9, 2)), _t("w", (3, 3, 2, 2), data=np.ones(36))],
                _t("y", (1, 5, 5, 3)), stride=(2, 2), dilation=(1, 2), padding="same", activation="none")
     p = qparams.op_params(g, g.ops[0])
-    assert isinstance(p, qparams.ConvParams)
+    assert isinstance(p, ConvParams)
     # weights OHWI [3 out, kh 3, kw 2, 2 in]. rows: total pad (5-1)*2+3-10 = 1 -> top 0;
     # cols: dilated width (2-1)*2+1 = 3, total (5-1)*2+3-9 = 2 -> left 1
     assert (p.pad_top, p.pad_left, p.stride_h, p.dilation_w) == (0, 1, 2, 2)
@@ -133,7 +136,7 @@ def test_fully_connected_per_channel_by_hand() -> None:
     # x + 1 = [2, 3, 4]: (2 - 4 + 5) * 1 = 3; (18 - 4) * 0.5 = 7; plus the output zero point 3
     assert _run1(g, [1, 2, 3]).ravel().tolist() == [6, 10]
     p = qparams.op_params(g, g.ops[0])
-    assert isinstance(p, qparams.FullyConnectedParams) and p.per_channel and p.shift.tolist() == [1, 0]
+    assert isinstance(p, FullyConnectedParams) and p.per_channel and p.shift.tolist() == [1, 0]
 
 
 def test_fully_connected_single_vs_double_rounding() -> None:
@@ -155,7 +158,7 @@ def test_add_by_hand_with_rounding_ties() -> None:
     # (3+1)/2 = 2, (-3-1)/2 = -2, 0.5 -> 1 and -0.5 -> -1 (ties away from zero)
     assert _run1(g, [3, -3, 1, -1], [1, -1, 0, 0]).tolist() == [2, -2, 1, -1]
     p = qparams.op_params(g, g.ops[0])
-    assert isinstance(p, qparams.AddParams)
+    assert isinstance(p, add_op.AddParams)
     assert (p.left_shift, p.input1_multiplier, p.input1_shift, p.output_shift) == (20, 1 << 30, 0, -19)
 
 
@@ -201,7 +204,7 @@ def test_max_pool_same_ignores_padding() -> None:
 def test_mean_with_equal_quantization_still_requantizes() -> None:
     g = _graph("mean", [_t("x", (1, 2, 2, 1), 0.1, 4)], _t("y", (1, 1, 1, 1), 0.1, 4), axes=(1, 2), keep_dims=True)
     p = qparams.op_params(g, g.ops[0])
-    assert isinstance(p, qparams.MeanParams) and not p.same_quantization
+    assert isinstance(p, mean_op.MeanParams) and not p.same_quantization
     assert (p.multiplier, p.shift) == (1 << 30, -1)  # 1.0 = (2^30, 1), then / 4 folded in as 2^-2
     # sum - 4 * zp = -19: x 0.5 -> -9.5 -> -9 (high multiply), / 2 -> -4.5 -> -5, + 4 = -1 (a plain
     # truncating sum / n would give 0)
@@ -212,7 +215,7 @@ def test_mean_with_equal_quantization_still_requantizes() -> None:
 def test_mean_requantizing_folds_one_over_n() -> None:
     g = _graph("mean", [_t("x", (1, 2, 2, 1), 1.0, 0)], _t("y", (1, 1), 0.5, 0), axes=(1, 2), keep_dims=False)
     p = qparams.op_params(g, g.ops[0])
-    assert isinstance(p, qparams.MeanParams) and not p.same_quantization
+    assert isinstance(p, mean_op.MeanParams) and not p.same_quantization
     # base (2^30, 2) for 2.0; n = 4 folds in as 2^2: (2^30 << 2) // 4 = 2^30, shift 2 - 2 = 0
     assert (p.num_elements, p.multiplier, p.shift) == (4, 1 << 30, 0)
     # sum -3 * 0.5 = -1.5: the doubling high multiply rounds negative ties toward zero -> -1

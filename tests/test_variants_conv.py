@@ -116,15 +116,14 @@ def test_cases_reach_every_specialisation() -> None:
     for in_c, dil_w in itertools.product(range(1, 9), (1, 2)):
         named |= set(conv_variants(in_c, dil_w)) | set(conv_1x1_variants(in_c))
     assert named == defined
-    from tinygen.lowering.mac_ops import lower_conv2d  # noqa: F401  (registers the lowerings)
     from test_kernels_mac import _Ctx
 
-    from tinygen.lowering import LOWERINGS
+    from tinygen import ops
 
     reached = set()
     for case in CASES:
         graph = _graph(case)
-        reached |= set(LOWERINGS[graph.ops[0].kind](_Ctx(graph), graph.ops[0]).variants)
+        reached |= set(ops.get(graph.ops[0].kind).lowerings[0](_Ctx(graph), graph.ops[0]).variants)
     assert _variants_of(sorted(reached)) == defined
 
 

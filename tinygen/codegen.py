@@ -17,15 +17,14 @@ Float32 I/O models (QUANTIZE first, DEQUANTIZE last) keep the int8 API on the in
 those two ops and add ``NAME_invoke_f32(const float *, float *)``, which runs them too.
 
 Generation is deterministic (same graph -> byte-identical files) and atomic: files are rendered in
-memory, written to a temporary sibling folder, then renamed into place.
+memory, written to a temporary sibling folder, then renamed into place (:mod:`tinygen.outdir` holds the
+protocol, and recovers what a killed run left behind).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,12 +36,12 @@ from tinygen import __version__, ops
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, op_macs
 from tinygen.naming import c_identifier
-from tinygen.lowering import LOWERINGS, KernelCall
+from tinygen.lowering.base import KernelCall
 from tinygen.lowering.base import CONST_KINDS, WEIGHTS, ConstKind
-from tinygen.lowering.mve_ops import MVE_LOWERINGS
 from tinygen.numerics import check_rounding
+from tinygen.outdir import write_atomically as _write_atomically
 from tinygen.ops.base import OpDef
-from tinygen.planner import MemoryPlan, plan
+from tinygen.planner import MemoryPlan, OpNeeds, const_aliases, plan
 from tinygen.resources import resource_dir
 
 _CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
@@ -156,18 +155,24 @@ class _ConstPool:
 
 
 class _Context:
-    """The LoweringContext of one op: pointers into the arena and the const pool."""
+    """The LoweringContext of one op: constants go to the const pool; activation pointers and scratch are
+    symbolic while lowering (the memory plan does not exist yet) and :meth:`bind` turns them into arena
+    offsets once it does. So the graph is lowered exactly once."""
 
-    def __init__(
-        self, graph: Graph, rounding: str, name: str, pool: _ConstPool, memory: MemoryPlan | None, mve: bool = False
-    ) -> None:
+    _SYMBOL = re.compile(r"@@(T|S)(\d+)@@")
+
+    def __init__(self, graph: Graph, rounding: str, name: str, pool: _ConstPool, const_aliases: dict[str, str],
+                 mve: bool = False) -> None:
         self.graph = graph
         self.rounding = rounding
         self.mve = mve
         self.name = name
         self.pool = pool
-        self.memory = memory
+        self.const_aliases = const_aliases
+        self.memory: MemoryPlan | None = None
         self.op_index = 0
+        self._tensors: list[tuple[str, str]] = []  # symbol index -> (tensor name, C type)
+        self._symbol_of: dict[str, int] = {}
 
     def _arena(self, offset: int) -> str:
         return f"({self.name}_arena + {offset})"
@@ -177,24 +182,36 @@ class _Context:
         ctype = _CTYPES.get(tensor.dtype)
         if ctype is None:
             raise UnsupportedError(f"tensor {name!r} has dtype {tensor.dtype}, which tinygen cannot emit")
-        if self.memory is not None and name in self.memory.const_aliases:
-            tensor = self.graph.tensor(self.memory.const_aliases[name])
+        if name in self.const_aliases:
+            tensor = self.graph.tensor(self.const_aliases[name])
         if tensor.is_const:
             return self.pool.add(tensor.name, tensor.data, ctype, WEIGHTS, f"tensor {tensor.name} {tensor.dtype}{list(tensor.shape)}")
-        if self.memory is None:  # the sizing pass: any well-formed expression
-            return f"(({ctype} *)(void *){self._arena(0)})"
-        ptr = self._arena(self.memory.offsets[name])
-        return ptr if ctype == "int8_t" else f"(({ctype} *)(void *){ptr})"
+        if name not in self._symbol_of:
+            self._symbol_of[name] = len(self._tensors)
+            self._tensors.append((name, ctype))
+        return f"@@T{self._symbol_of[name]}@@"
 
     def const_array(self, hint: str, values: np.ndarray, ctype: str, kind: ConstKind) -> str:
         # the layer index keeps names short and unique: NAME_op<index>_<hint>
         return self.pool.add(f"op{self.op_index}_{hint}", values, ctype, kind)
 
     def scratch_ptr(self) -> str:
-        if self.memory is None:
-            return self._arena(0)
-        offset, _ = self.memory.scratch.get(self.op_index, (0, 0))
-        return self._arena(offset)
+        return f"@@S{self.op_index}@@"
+
+    def bind(self, text: str) -> str:
+        """``text`` with every symbolic pointer replaced by its place in the planned arena."""
+        memory = self.memory
+        assert memory is not None, "bind() needs the memory plan"
+
+        def real(match: re.Match[str]) -> str:
+            if match.group(1) == "S":
+                offset, _ = memory.scratch.get(int(match.group(2)), (0, 0))
+                return self._arena(offset)
+            name, ctype = self._tensors[int(match.group(2))]
+            ptr = self._arena(memory.offsets[name])
+            return ptr if ctype == "int8_t" else f"(({ctype} *)(void *){ptr})"
+
+        return self._SYMBOL.sub(real, text)
 
 
 @dataclass
@@ -213,8 +230,8 @@ def _edges(graph: Graph) -> tuple[Op | None, Op | None]:
         )
     first, last = graph.ops[0], graph.ops[-1]
     in_t, out_t = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
-    lead = first if in_t.dtype == "float32" and first.kind == "quantize" and first.inputs[0] == in_t.name else None
-    trail = last if out_t.dtype == "float32" and last.kind == "dequantize" and last.outputs[0] == out_t.name else None
+    lead = first if in_t.dtype == "float32" and ops.get(first.kind).float_edge == "input" and first.inputs[0] == in_t.name else None
+    trail = last if out_t.dtype == "float32" and ops.get(last.kind).float_edge == "output" and last.outputs[0] == out_t.name else None
     if (in_t.dtype == "float32") != (lead is not None) or (out_t.dtype == "float32") != (trail is not None) or (
         (lead is None) != (trail is None)
     ):
@@ -230,31 +247,27 @@ def _edges(graph: Graph) -> tuple[Op | None, Op | None]:
     return lead, trail
 
 
-def _lower_all(graph: Graph, ctx: _Context) -> list[_Lowered]:
+def _lower_all(graph: Graph, ctx: _Context) -> tuple[list[_Lowered], dict[int, OpNeeds]]:
+    """Every op lowered once (symbolic pointers), and what each asks of the memory plan."""
     lowered = []
+    needs: dict[int, OpNeeds] = {}
     for index, op in enumerate(graph.ops):
         ctx.op_index = index
-        defn = ops.find(op.kind)
-        if defn is not None:
-            lowered.append(_Lowered(index, op, None if defn.alias else _lower_op(defn, ctx, op, index)))
-            continue
-        if op.kind == "reshape":
-            lowered.append(_Lowered(index, op, None))
-            continue
-        # an MVE target tries the Helium kernels first; None means "not this configuration"
-        mve_lowering = MVE_LOWERINGS.get(op.kind) if ctx.mve else None
-        call = mve_lowering(ctx, op) if mve_lowering is not None else None
-        if call is not None:
-            lowered.append(_Lowered(index, op, call))
-            continue
-        lowering = LOWERINGS.get(op.kind)
-        if lowering is None:
-            raise UnsupportedError(
-                f"op {index} {op.name!r} of kind {op.kind!r} has no C lowering in this version of tinygen: "
-                "remove or replace that layer"
-            )
-        lowered.append(_Lowered(index, op, lowering(ctx, op)))
-    return lowered
+        defn = ops.get(op.kind)
+        call = None if defn.alias else _lower_op(defn, ctx, op, index)
+        lowered.append(_Lowered(index, op, call))
+        needs[index] = op_needs(graph, op, call.scratch_bytes if call else 0)
+    return lowered, needs
+
+
+def op_needs(graph: Graph, op: Op, scratch_bytes: int = 0) -> OpNeeds:
+    """What ``op``'s lowering asks of the memory plan: its scratch, whether its output is a view of its input,
+    and whether (with what lag) its kernel may write the output over its first input."""
+    defn = ops.get(op.kind)
+    lag = defn.in_place_lag(graph, op) if defn.in_place_lag is not None else None
+    if lag is None and defn.in_place is not None and defn.in_place(graph, op):
+        lag = 0
+    return OpNeeds(scratch_bytes=scratch_bytes, alias=defn.alias, in_place_lag=lag)
 
 
 def _lower_op(defn: OpDef, ctx: _Context, op: Op, index: int) -> KernelCall:
@@ -373,13 +386,13 @@ def generate(
     prefix = c_identifier(name or graph.name)
     lead, trail = _edges(graph)
 
-    # Pass 1 sizes each op's scratch; pass 2, with the memory plan, emits the real pointers.
-    sizing = _lower_all(graph, _Context(graph, rounding, prefix, _ConstPool(prefix), None, mve))
-    scratch = {lo.index: lo.call.scratch_bytes for lo in sizing if lo.call is not None and lo.call.scratch_bytes}
-    memory = plan(graph, scratch)
+    # Lower once with symbolic pointers, plan the arena from what the lowerings declared, then bind.
     pool = _ConstPool(prefix)
-    ctx = _Context(graph, rounding, prefix, pool, memory, mve)
-    lowered = _lower_all(graph, ctx)
+    aliases = {i for i, op in enumerate(graph.ops) if ops.get(op.kind).alias}
+    ctx = _Context(graph, rounding, prefix, pool, const_aliases(graph, aliases), mve)
+    lowered, needs = _lower_all(graph, ctx)
+    memory = plan(graph, needs)
+    ctx.memory = memory
 
     core = [lo for lo in lowered if lo.op is not lead and lo.op is not trail]
     core_in = lead.outputs[0] if lead else graph.inputs[0]
@@ -389,7 +402,7 @@ def generate(
 
     def call_text(lo: _Lowered) -> str:
         assert lo.call is not None
-        return _format_call(f"{prefix}_{lo.call.kernel}", lo.call.args)
+        return _format_call(f"{prefix}_{lo.call.kernel}", tuple(ctx.bind(a) for a in lo.call.args))
 
     layers = []
     for i, lo in enumerate(core):
@@ -403,7 +416,7 @@ def generate(
                 "kernel": lo.call.kernel if lo.call else None,
                 "comment": _comment(lo.call.comment if lo.call and lo.call.comment else f"{out_t.shape}"),
                 "call": call_text(lo) if lo.call else "",
-                "out_ptr": ctx.tensor_ptr(out_t.name),
+                "out_ptr": ctx.bind(ctx.tensor_ptr(out_t.name)),
                 "out_bytes": out_t.nbytes,
                 "output_shape": list(out_t.shape),
                 "output_shape_text": "[" + ", ".join(map(str, out_t.shape)) + "]",
@@ -425,8 +438,8 @@ def generate(
             "output_name": _c_string(out_f.name),
             "input_size": in_f.size,
             "output_size": out_f.size,
-            "input_ptr": ctx.tensor_ptr(in_f.name),
-            "output_ptr": ctx.tensor_ptr(out_f.name),
+            "input_ptr": ctx.bind(ctx.tensor_ptr(in_f.name)),
+            "output_ptr": ctx.bind(ctx.tensor_ptr(out_f.name)),
             "quantize_call": call_text(lowered[0]),
             "dequantize_call": call_text(lowered[-1]),
         }
@@ -499,59 +512,3 @@ def generate(
     out = Path(out_dir)
     _write_atomically(out, files, force)
     return Library(prefix, out, [out / f for f in sorted(files)], manifest)
-
-
-def _foreign_files(out_dir: Path) -> list[str]:
-    """Files in ``out_dir`` that a previous tinygen generation did not write."""
-    present = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.is_file() or p.is_symlink())
-    ours: set[str] = set()
-    manifest = out_dir / MANIFEST
-    if manifest.is_file():
-        try:
-            data = json.loads(manifest.read_text())
-            if isinstance(data, dict) and data.get("generator") == "tinygen":
-                ours = set(data.get("files", []))
-        except (OSError, ValueError):
-            ours = set()
-    return [p for p in present if p not in ours]
-
-
-def _write_file(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8", newline="\n")
-
-
-def _write_atomically(out_dir: Path, files: dict[str, str], force: bool) -> None:
-    if out_dir.exists() or out_dir.is_symlink():
-        if not out_dir.is_dir():
-            if not force:
-                raise TinygenError(f"{out_dir} exists and is not a directory: choose another output folder or pass --force")
-        else:
-            foreign = _foreign_files(out_dir)
-            if foreign and not force:
-                shown = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
-                raise TinygenError(
-                    f"{out_dir} already holds files tinygen did not generate ({shown}): choose another output "
-                    "folder or pass --force to replace it"
-                )
-    parent = out_dir.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent))
-    old: Path | None = None
-    try:
-        for fname, text in files.items():
-            _write_file(tmp / fname, text)
-        if out_dir.exists() or out_dir.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=parent))
-            old.rmdir()
-            out_dir.rename(old)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and old.exists() and not out_dir.exists():
-            old.rename(out_dir)
-        raise
-    if old is not None:
-        if old.is_dir() and not old.is_symlink():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()

@@ -8,7 +8,8 @@ Conventions (the TFLite ones, so importing a ``.tflite`` is a direct mapping):
 * Quantization: ``real = scale * (q - zero_point)``. Scales are float32 (as TFLite stores them,
   the arithmetic derives multipliers from these exact float32 values). Per-channel parameters
   carry ``axis`` (the quantized dimension).
-* Op ``kind`` is one of :data:`OP_KINDS`; per-kind attributes are listed there.
+* Op ``kind`` is one of the kinds of the op registry (:mod:`tinygen.ops`), each defined (attributes, shape
+  inference, checks...) in one module there.
 * The fused activation of an op is ``attrs["activation"]`` in :data:`ACTIVATIONS`.
 """
 
@@ -19,38 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from tinygen import activations
 from tinygen.errors import TinygenError
 
 DTYPES = ("int8", "int16", "int32", "float32", "uint8")
 
-ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
-
-#: Each op kind and the attributes it carries (all required unless noted).
-OP_KINDS: dict[str, tuple[str, ...]] = {
-    # inputs: x, weights, [bias]. padding: "same" | "valid".
-    "conv2d": ("stride", "dilation", "padding", "activation"),
-    # inputs: x, weights [1, kh, kw, in_c*mult], [bias]
-    "depthwise_conv2d": ("stride", "dilation", "padding", "depth_multiplier", "activation"),
-    # inputs: x, weights [out, in], [bias]. keep_num_dims: TFLite's option.
-    "fully_connected": ("activation", "keep_num_dims"),
-    "add": ("activation",),
-    "mul": ("activation",),
-    "max_pool2d": ("filter", "stride", "padding", "activation"),
-    "avg_pool2d": ("filter", "stride", "padding", "activation"),
-    # mean over ``axes`` (e.g. (1, 2) for a global average pool)
-    "mean": ("axes", "keep_dims"),
-    "reshape": (),
-    "softmax": ("beta",),
-    "concatenation": ("axis", "activation"),
-    # paddings: ((before, after), ...) per dimension; the pad value is the output zero point
-    "pad": ("paddings",),
-    "relu": (),
-    "relu6": (),
-    # float32 -> int8, or int8 -> int8 requantization
-    "quantize": (),
-    # int8 -> float32
-    "dequantize": (),
-}
+#: the fused activations (``attrs["activation"]``): their one home is :mod:`tinygen.activations`
+ACTIVATIONS = activations.ACTIVATIONS
 
 
 @dataclass
@@ -162,42 +138,32 @@ class Graph:
         return [t for t in self.tensors.values() if not t.is_const]
 
     def validate(self) -> None:
-        """Check structure: known kinds and attributes, defined tensors, topological order."""
-        available = set(self.inputs) | {n for n, t in self.tensors.items() if t.is_const}
+        """Check the graph before anything runs or is generated: inputs/outputs defined, every op of a known
+        kind with legal attributes and consistent shapes (its own checks: :meth:`tinygen.ops.OpDef.validate`),
+        tensors produced once and before use (topological order), constants the size of their shape."""
+        from tinygen import ops
+
         for name in self.inputs + self.outputs:
             if name not in self.tensors:
                 raise TinygenError(f"graph {self.name!r}: input/output tensor {name!r} is not defined")
-        from tinygen import ops
-
+        for t in self.tensors.values():
+            if t.data is not None and np.asarray(t.data).size != t.size:
+                raise TinygenError(
+                    f"graph {self.name!r}: constant tensor {t.name!r} of shape {t.shape} holds {np.asarray(t.data).size} "
+                    f"values, expected {t.size}: corrupt model"
+                )
+        available = set(self.inputs) | {n for n, t in self.tensors.items() if t.is_const}
+        # the Keras flow's float graph (every op output float32) gets the structural checks only
+        quantized = any(self.tensors[o].dtype != "float32" for op in self.ops for o in op.outputs if o in self.tensors)
         for index, op in enumerate(self.ops):
-            where = f"op {index} ({op.kind} {op.name!r})"
             defn = ops.find(op.kind)
-            if defn is not None:
-                self._check_operands(index, op, available)
-                defn.validate(self, op, index)
-                continue
-            if op.kind not in OP_KINDS:
-                raise TinygenError(f"{where}: unknown op kind")
-            missing = [a for a in OP_KINDS[op.kind] if a not in op.attrs]
-            if missing:
-                raise TinygenError(f"{where}: missing attributes {missing}")
-            if op.activation not in ACTIVATIONS:
-                raise TinygenError(f"{where}: unknown activation {op.activation!r}")
-            for name in op.inputs:
-                if name not in self.tensors:
-                    raise TinygenError(f"{where}: input tensor {name!r} is not defined")
-                if name not in available:
-                    raise TinygenError(f"{where}: input tensor {name!r} is used before it is produced")
-            for name in op.outputs:
-                if name not in self.tensors:
-                    raise TinygenError(f"{where}: output tensor {name!r} is not defined")
-                if name in available:
-                    raise TinygenError(f"{where}: tensor {name!r} is produced twice")
-                available.add(name)
+            if defn is None:
+                raise TinygenError(f"op {index} ({op.kind} {op.name!r}): unknown op kind; tinygen knows {', '.join(ops.kinds())}")
+            self._check_operands(index, op, available)
+            defn.validate(self, op, index, quantized)
         for name in self.outputs:
             if name not in available:
                 raise TinygenError(f"graph {self.name!r}: output tensor {name!r} is never produced")
-        _check_shapes(self)
 
     def _check_operands(self, index: int, op: Op, available: set[str]) -> None:
         """Every input defined and produced before ``op``; every output defined and produced once."""
@@ -232,53 +198,9 @@ def conv_output_size(in_size: int, filter_size: int, stride: int, dilation: int,
     return (in_size - effective + stride) // stride, 0
 
 
-def _expected_output_shape(graph: Graph, op: Op) -> tuple[int, ...] | None:
-    """The output shape an op must have, or None where the op defines it (reshape, mean...)."""
-    shape = [graph.tensors[n].shape for n in op.inputs]
-    if op.kind in ("conv2d", "depthwise_conv2d", "max_pool2d", "avg_pool2d"):
-        n, h, w, c = shape[0]
-        if op.kind == "conv2d":
-            out_c, kh, kw = shape[1][0], shape[1][1], shape[1][2]
-            dil = op.attrs["dilation"]
-        elif op.kind == "depthwise_conv2d":
-            kh, kw, out_c = shape[1][1], shape[1][2], shape[1][3]
-            dil = op.attrs["dilation"]
-        else:
-            (kh, kw), out_c, dil = op.attrs["filter"], c, (1, 1)
-        sh, sw = op.attrs["stride"]
-        oh, _ = conv_output_size(h, kh, sh, dil[0], op.attrs["padding"])
-        ow, _ = conv_output_size(w, kw, sw, dil[1], op.attrs["padding"])
-        return (n, oh, ow, out_c)
-    if op.kind in ("relu", "relu6", "quantize", "dequantize", "softmax"):
-        return shape[0]
-    return None
-
-
-def _check_shapes(graph: Graph) -> None:
-    for index, op in enumerate(graph.ops):
-        expected = _expected_output_shape(graph, op)
-        actual = graph.tensors[op.outputs[0]].shape
-        if expected is not None and tuple(expected) != tuple(actual):
-            raise TinygenError(
-                f"op {index} ({op.kind} {op.name!r}): output {op.outputs[0]!r} has shape {actual}, "
-                f"expected {tuple(expected)} from its inputs"
-            )
-        if op.kind == "reshape":
-            src = graph.tensors[op.inputs[0]]
-            if src.size != graph.tensors[op.outputs[0]].size:
-                raise TinygenError(f"op {index} (reshape {op.name!r}): {src.shape} -> {actual} changes the size")
-
-
 def op_macs(graph: Graph, op: Op) -> int:
     """Multiply-accumulates an op performs (0 for data movement ops)."""
-    out = graph.tensors[op.outputs[0]]
-    if op.kind == "conv2d":
-        w = graph.tensors[op.inputs[1]].shape
-        return out.size * w[1] * w[2] * w[3]
-    if op.kind == "depthwise_conv2d":
-        w = graph.tensors[op.inputs[1]].shape
-        return out.size * w[1] * w[2]
-    if op.kind == "fully_connected":
-        w = graph.tensors[op.inputs[1]].shape
-        return out.size * w[1]
-    return 0
+    from tinygen import ops
+
+    macs = ops.get(op.kind).macs
+    return macs(graph, op) if macs is not None else 0

@@ -4,13 +4,17 @@ Lifetimes come from op order: a tensor is live from the op that produces it (gra
 the start) to its last consumer (graph outputs: to the end). Tensors that must share memory form
 one *buffer*:
 
-* a ``reshape`` output is an alias of its input (same bytes, no copy);
-* an op whose kernel may write its output over its first input (``IN_PLACE`` of
-  :mod:`tinygen.lowering.base`: elementwise ops, and conv/depthwise kernels that register it) writes
-  over that input when the input dies at that op and is not also read through another input: input
-  and output become one buffer, as large as the larger of the two. A windowed kernel (``IN_PLACE_LAG``:
-  convolution) may need its output to start a few bytes (about one input row) *before* its input;
-  then the buffer holds both at those relative offsets.
+* the output of an op whose lowering declares it an alias (:class:`OpNeeds` ``alias``: reshape) is a
+  view of its input (same bytes, no copy);
+* an op whose lowering declares that its kernel may write its output over its first input
+  (``in_place_lag`` 0: elementwise ops, conv/depthwise kernels in some configurations) writes over that
+  input when the input dies at that op and is not also read through another input: input and output
+  become one buffer, as large as the larger of the two. A windowed kernel (convolution) may need its
+  output to start a few bytes (about one input row) *before* its input (``in_place_lag`` > 0); then the
+  buffer holds both at those relative offsets.
+
+The planner knows no op kind: it receives these needs, per op index, from the lowerings
+(:func:`tinygen.codegen.op_needs`).
 
 Buffers are placed greedily, each into the gap among the time-overlapping buffers already placed
 that fits it best (or first), in several orders (largest first like TFLite Micro's
@@ -31,8 +35,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from tinygen.errors import TinygenError
-from tinygen.ir import Graph, Op
-from tinygen.lowering.base import IN_PLACE, IN_PLACE_LAG
+from tinygen.ir import Graph
 
 #: arena alignment of every buffer (bytes): enough for int32/float and 128-bit loads
 ALIGN = 16
@@ -42,8 +45,19 @@ ALIGN = 16
 SEARCH_STEPS = 300
 SEARCH_BUDGET = 2_000_000
 
-InPlaceTable = Mapping[str, Callable[[Graph, Op], bool]]
-LagTable = Mapping[str, Callable[[Graph, Op], "int | None"]]
+
+
+@dataclass(frozen=True)
+class OpNeeds:
+    """What one op's lowering asks of the memory plan."""
+
+    #: bytes of scratch its kernel needs while it runs
+    scratch_bytes: int = 0
+    #: the output is a view of the first input (no code): both get one buffer
+    alias: bool = False
+    #: None: the output needs its own bytes; otherwise the kernel may write the output over its first input
+    #: (once that input dies here) starting this many bytes before it (0: at the same offset)
+    in_place_lag: int | None = None
 
 
 def _align(n: int) -> int:
@@ -84,6 +98,8 @@ class MemoryPlan:
     lower_bound: int = 0
     #: op index -> bytes its in-place output starts before its input (ops missing here: 0)
     in_place_lag: dict[int, int] = field(default_factory=dict)
+    #: op indices whose output is a view of their first input (no code)
+    aliases: set[int] = field(default_factory=set)
 
     @property
     def scratch_bytes(self) -> int:
@@ -108,15 +124,15 @@ class _Groups:
         self.parent[self.find(other)] = self.find(keep)
 
 
-def _const_aliases(graph: Graph) -> dict[str, str]:
-    """Reshape outputs that are views of a constant: output name -> the constant's name."""
-    aliases: dict[str, str] = {}
-    for op in graph.ops:
-        if op.kind == "reshape" and op.inputs:
+def const_aliases(graph: Graph, aliases: set[int]) -> dict[str, str]:
+    """Outputs of the alias ops (op indices ``aliases``) that are views of a constant: output -> the constant."""
+    found: dict[str, str] = {}
+    for index, op in enumerate(graph.ops):
+        if index in aliases and op.inputs:
             src = op.inputs[0]
-            if src in aliases or graph.tensor(src).is_const:
-                aliases[op.outputs[0]] = aliases.get(src, src)
-    return aliases
+            if src in found or graph.tensor(src).is_const:
+                found[op.outputs[0]] = found.get(src, src)
+    return found
 
 
 def _lifetimes(graph: Graph, const_aliases: Mapping[str, str]) -> dict[str, tuple[int, int]]:
@@ -138,38 +154,28 @@ def _lifetimes(graph: Graph, const_aliases: Mapping[str, str]) -> dict[str, tupl
     return {name: (a, b) for name, (a, b) in life.items()}
 
 
-def plan(
-    graph: Graph,
-    scratch_bytes_by_op: dict[int, int] | None = None,
-    in_place: InPlaceTable | None = None,
-    lags: LagTable | None = None,
-) -> MemoryPlan:
-    """Assign arena offsets to the activation tensors of ``graph`` and to each op's scratch.
-
-    ``in_place`` (default: the kernels' ``IN_PLACE`` table) says which ops may overwrite their first
-    input at the same offset; ``lags`` (default: the kernels' ``IN_PLACE_LAG`` table when ``in_place``
-    is the default, else none) which may do so with their output starting some bytes before the input.
+def plan(graph: Graph, needs: Mapping[int, OpNeeds] | None = None) -> MemoryPlan:
+    """Assign arena offsets to the activation tensors of ``graph`` and to each op's scratch, from what each
+    op's lowering declared (``needs`` by op index; an op missing there needs nothing: no scratch, its own
+    output buffer).
 
     Joining an input and its lagged output into one buffer usually saves memory, but not always (the
     joined buffer lives as long as both and is as large as both with the lag): the plan is made with
     and without the lagged joins and the smaller arena wins (on a tie, the one without).
     """
-    scratch_bytes_by_op = scratch_bytes_by_op or {}
-    table = IN_PLACE if in_place is None else in_place
-    lag_table = (IN_PLACE_LAG if in_place is None else {}) if lags is None else lags
-    plain = _plan(graph, scratch_bytes_by_op, table, lag_table, allow_lag=False)
-    if not lag_table:
+    needs = dict(needs or {})
+    plain = _plan(graph, needs, allow_lag=False)
+    if not any(n.in_place_lag for n in needs.values()):
         return plain
-    lagged = _plan(graph, scratch_bytes_by_op, table, lag_table, allow_lag=True)
+    lagged = _plan(graph, needs, allow_lag=True)
     return lagged if lagged.arena_size < plain.arena_size else plain
 
 
-def _plan(
-    graph: Graph, scratch_bytes_by_op: dict[int, int], table: InPlaceTable, lag_table: LagTable, allow_lag: bool
-) -> MemoryPlan:
-    """:func:`plan` with the in-place joins of ``table`` and ``lag_table`` (lagged ones if ``allow_lag``)."""
-    const_aliases = _const_aliases(graph)
-    life = _lifetimes(graph, const_aliases)
+def _plan(graph: Graph, needs: Mapping[int, OpNeeds], allow_lag: bool) -> MemoryPlan:
+    """:func:`plan` with the declared in-place joins (lagged ones if ``allow_lag``)."""
+    aliases = {i for i, n in needs.items() if n.alias}
+    const_of = const_aliases(graph, aliases)
+    life = _lifetimes(graph, const_of)
     groups = _Groups()
     in_place_ops: dict[int, str] = {}
     in_place_lags: dict[int, int] = {}
@@ -197,7 +203,8 @@ def _plan(
         src, out = op.inputs[0], op.outputs[0]
         if src not in life or out not in life:
             continue
-        if op.kind == "reshape":
+        need = needs.get(index, OpNeeds())
+        if need.alias:
             join(src, out)
             continue
         if group_last[groups.find(src)] != index:
@@ -205,7 +212,8 @@ def _plan(
         # the input's bytes must not also be read through another input of this op
         if any(groups.find(o) == groups.find(src) for o in op.inputs[1:] if o in life):
             continue
-        lag = _in_place_lag(graph, op, table, lag_table)
+        # rounded up to ALIGN so both tensors stay aligned
+        lag = None if need.in_place_lag is None else _align(need.in_place_lag)
         if lag is not None and (allow_lag or lag == 0):
             join(src, out, lag)
             in_place_ops[index] = src
@@ -228,7 +236,7 @@ def _plan(
             )
         )
     scratch_buffers: dict[int, Buffer] = {}
-    for index, size in sorted(scratch_bytes_by_op.items()):
+    for index, size in sorted((i, n.scratch_bytes) for i, n in needs.items()):
         if size > 0:
             buf = Buffer(name=f"scratch:{index}", size=_align(size), first=index, last=index)
             scratch_buffers[index] = buf
@@ -239,20 +247,9 @@ def _plan(
     check(buffers, arena)
     offsets = {n: b.offset + rel[n] for b in buffers for n in b.tensors}
     scratch = {i: (b.offset, b.size) for i, b in scratch_buffers.items()}
-    memory = MemoryPlan(arena, buffers, offsets, scratch, const_aliases, in_place_ops, bound, in_place_lags)
+    memory = MemoryPlan(arena, buffers, offsets, scratch, const_of, in_place_ops, bound, in_place_lags, aliases)
     check_tensors(graph, memory)
     return memory
-
-
-def _in_place_lag(graph: Graph, op: Op, table: InPlaceTable, lags: LagTable) -> int | None:
-    """Bytes the op's output must start before its first input to overwrite it (0: same offset), rounded
-    up to ALIGN so both stay aligned; None when its kernel cannot run over its input."""
-    lag_of = lags.get(op.kind)
-    lag = lag_of(graph, op) if lag_of is not None else None
-    if lag is not None:
-        return _align(lag)
-    predicate = table.get(op.kind)
-    return 0 if predicate is not None and predicate(graph, op) else None
 
 
 def lower_bound(buffers: list[Buffer]) -> int:
@@ -363,9 +360,9 @@ def check_tensors(graph: Graph, memory: MemoryPlan) -> None:
     tensor still needs; the only exception is the in-place input of an op, which must start at the
     output's offset plus the op's lag and die at that op (no alias of it may live on)."""
     life = _lifetimes(graph, memory.const_aliases)
-    alias: dict[str, str] = {}  # reshape output -> the tensor whose bytes it is
-    for op in graph.ops:
-        if op.kind == "reshape" and op.outputs[0] in life and op.inputs[0] in life:
+    alias: dict[str, str] = {}  # alias op output -> the tensor whose bytes it is
+    for index, op in enumerate(graph.ops):
+        if index in memory.aliases and op.outputs[0] in life and op.inputs[0] in life:
             alias[op.outputs[0]] = alias.get(op.inputs[0], op.inputs[0])
 
     def span(name: str) -> tuple[int, int]:

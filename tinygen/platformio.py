@@ -503,20 +503,25 @@ def prepare_firmware(
     vectors = np.asarray(vectors)
     count = len(vectors) if vectors.ndim > 1 else 1
     check_fit(board, manifest, count, target)
-    project = write_project(
-        project_dir,
-        board=board,
-        library_dir=library_dir,
-        model=name,
-        input_size=input_size,
-        vectors=vectors,
-        target=target,
-        dump_tensors=dump_tensors,
-        extra_flags=extra_flags,
-        upload_protocol=upload_protocol,
-    )
-    marker = {"board": board.id, "model": name, "target": target, "library": str(Path(library_dir).resolve())}
-    _write_if_changed(project.path / PROJECT_MARKER, json.dumps(marker, indent=2) + "\n")
+    try:
+        project = write_project(
+            project_dir,
+            board=board,
+            library_dir=library_dir,
+            model=name,
+            input_size=input_size,
+            vectors=vectors,
+            target=target,
+            dump_tensors=dump_tensors,
+            extra_flags=extra_flags,
+            upload_protocol=upload_protocol,
+        )
+        marker = {"board": board.id, "model": name, "target": target, "library": str(Path(library_dir).resolve())}
+        _write_if_changed(project.path / PROJECT_MARKER, json.dumps(marker, indent=2) + "\n")
+    except OSError as exc:
+        from tinygen.outdir import explain
+
+        raise explain(exc, Path(project_dir)) from None
     return project
 
 

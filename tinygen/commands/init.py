@@ -66,5 +66,8 @@ def command(
     )
     if calibration == "random":
         text = text.replace("[model]\n", '[model]\ncalibration = "random"\n', 1)
-    target.write_text(text)
+    try:
+        target.write_text(text)
+    except OSError as exc:
+        raise TinygenError(f"cannot write {target}: {exc.strerror or exc}; run 'tinygen init' in a folder you can write to") from None
     click.echo(f"wrote {target}: model {model}, board {board_id}; now run 'tinygen build'")

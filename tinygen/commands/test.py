@@ -283,7 +283,12 @@ def work_directory(work_dir: str | None) -> tuple[Path, Any]:
     """(directory, cleanup handle): the given one, or a temporary one removed afterwards."""
     if work_dir:
         path = Path(work_dir)
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from tinygen.outdir import explain
+
+            raise explain(exc, path) from None
         return path, None
     tmp = tempfile.TemporaryDirectory(prefix="tinygen-test-")
     return Path(tmp.name), tmp

@@ -31,31 +31,9 @@ from typing import Any
 import numpy as np
 import tflite
 
-from tinygen import ir, ops
+from tinygen import activations, ir, ops
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.naming import c_identifier
-
-#: .tflite builtin operator -> IR op kind
-SUPPORTED_OPS: dict[str, str] = {
-    "CONV_2D": "conv2d",
-    "DEPTHWISE_CONV_2D": "depthwise_conv2d",
-    "FULLY_CONNECTED": "fully_connected",
-    "ADD": "add",
-    "MUL": "mul",
-    "MAX_POOL_2D": "max_pool2d",
-    "AVERAGE_POOL_2D": "avg_pool2d",
-    "MEAN": "mean",
-    "RESHAPE": "reshape",
-    "SQUEEZE": "reshape",
-    "SOFTMAX": "softmax",
-    "CONCATENATION": "concatenation",
-    "PAD": "pad",
-    "PADV2": "pad",
-    "RELU": "relu",
-    "RELU6": "relu6",
-    "QUANTIZE": "quantize",
-    "DEQUANTIZE": "dequantize",
-}
 
 _TYPE_NAMES = {v: k.lower() for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
 _NUMPY_TYPES = {
@@ -66,67 +44,9 @@ _NUMPY_TYPES = {
     tflite.TensorType.INT16: np.int16,
     tflite.TensorType.UINT8: np.uint8,
 }
-_ACTIVATIONS = {
-    tflite.ActivationFunctionType.NONE: "none",
-    tflite.ActivationFunctionType.RELU: "relu",
-    tflite.ActivationFunctionType.RELU_N1_TO_1: "relu_n1_to_1",
-    tflite.ActivationFunctionType.RELU6: "relu6",
-}
+#: fused activation code -> tinygen's activation name
+_ACTIVATIONS = {getattr(tflite.ActivationFunctionType, code): name for name, code in activations.TFLITE_NAMES.items()}
 _ACTIVATION_NAMES = {v: k for k, v in vars(tflite.ActivationFunctionType).items() if not k.startswith("_")}
-
-#: options table class and the fields read from it, per builtin operator
-_OPTIONS: dict[str, tuple[type, tuple[str, ...]]] = {
-    "CONV_2D": (
-        tflite.Conv2DOptions,
-        ("Padding", "StrideH", "StrideW", "DilationHFactor", "DilationWFactor", "FusedActivationFunction"),
-    ),
-    "DEPTHWISE_CONV_2D": (
-        tflite.DepthwiseConv2DOptions,
-        (
-            "Padding",
-            "StrideH",
-            "StrideW",
-            "DilationHFactor",
-            "DilationWFactor",
-            "DepthMultiplier",
-            "FusedActivationFunction",
-        ),
-    ),
-    "FULLY_CONNECTED": (
-        tflite.FullyConnectedOptions,
-        ("FusedActivationFunction", "WeightsFormat", "KeepNumDims"),
-    ),
-    "ADD": (tflite.AddOptions, ("FusedActivationFunction",)),
-    "MUL": (tflite.MulOptions, ("FusedActivationFunction",)),
-    "MAX_POOL_2D": (
-        tflite.Pool2DOptions,
-        ("Padding", "StrideH", "StrideW", "FilterHeight", "FilterWidth", "FusedActivationFunction"),
-    ),
-    "AVERAGE_POOL_2D": (
-        tflite.Pool2DOptions,
-        ("Padding", "StrideH", "StrideW", "FilterHeight", "FilterWidth", "FusedActivationFunction"),
-    ),
-    "MEAN": (tflite.ReducerOptions, ("KeepDims",)),
-    "SOFTMAX": (tflite.SoftmaxOptions, ("Beta",)),
-    "CONCATENATION": (tflite.ConcatenationOptions, ("Axis", "FusedActivationFunction")),
-}
-# Defaults where a model omits the options table (the schema's defaults).
-_DEFAULTS: dict[str, Any] = {
-    "Padding": tflite.Padding.SAME,
-    "StrideH": 1,
-    "StrideW": 1,
-    "DilationHFactor": 1,
-    "DilationWFactor": 1,
-    "DepthMultiplier": 0,
-    "FusedActivationFunction": tflite.ActivationFunctionType.NONE,
-    "WeightsFormat": 0,
-    "KeepNumDims": False,
-    "FilterHeight": 1,
-    "FilterWidth": 1,
-    "KeepDims": False,
-    "Beta": 1.0,
-    "Axis": 0,
-}
 
 
 @dataclass
@@ -141,6 +61,7 @@ class _RawTensor:
     zero_point: np.ndarray | None
     quantized_dimension: int
     sparse: bool
+    is_variable: bool = False
 
 
 @dataclass
@@ -187,19 +108,18 @@ def _op_name(model: Any, code_index: int) -> str:
 
 
 def _options(op: Any, op_name: str) -> dict[str, Any]:
-    """The fields of the op's builtin options table that its mapping reads (schema defaults where the
-    model omits the table)."""
+    """The fields of the op's builtin options table that its mapping reads (schema defaults for fields the
+    table omits)."""
     mapped = ops.tflite_builtins().get(op_name)
-    if mapped is not None:
-        cls, defaults = mapped[1].options, dict(mapped[1].fields)
-    elif op_name in _OPTIONS:
-        cls, fields = _OPTIONS[op_name]
-        defaults = {f: _DEFAULTS[f] for f in fields}
-    else:
+    if mapped is None or mapped[1].options is None:
         return {}
+    cls, defaults = mapped[1].options, dict(mapped[1].fields)
     table = op.BuiltinOptions()
-    if cls is None or table is None:
-        return defaults
+    if table is None or op.BuiltinOptionsType() != getattr(tflite.BuiltinOptions, cls.__name__):
+        # TFLite Micro reads the options only through their type tag: a missing table, or one of another
+        # type, leaves its parameter struct zero-initialised. So do the same (and the attribute checks
+        # then refuse what cannot run, such as stride 0).
+        return {f: type(default)(0) for f, default in defaults.items()}
     options = cls()
     options.Init(table.Bytes, table.Pos)
     return {f: getattr(options, f)() for f in defaults}
@@ -236,7 +156,9 @@ def _parse_tensor(buf: bytes, model: Any, subgraph: Any, index: int) -> _RawTens
         scale = q.ScaleAsNumpy().astype(np.float32)  # stored as float32: kept exactly
         zero_point = q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength() else np.zeros(scale.size, np.int64)
         qdim = q.QuantizedDimension()
-        if zero_point.size != scale.size or not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+        # Scales are checked where an op uses them (ops/common.py): an unused all-zero constant with scale 0,
+        # as some exports carry, is no error.
+        if zero_point.size != scale.size:
             raise ValueError("invalid quantization parameters")
     return _RawTensor(
         index=index,
@@ -249,6 +171,7 @@ def _parse_tensor(buf: bytes, model: Any, subgraph: Any, index: int) -> _RawTens
         zero_point=zero_point,
         quantized_dimension=qdim,
         sparse=t.Sparsity() is not None,
+        is_variable=bool(t.IsVariable()),
     )
 
 
@@ -269,8 +192,12 @@ def _parse(buf: bytes, label: str) -> _RawModel:
             name = _op_name(model, op.OpcodeIndex())
             ops.append(_RawOp(i, name, _vector(op, "Inputs"), _vector(op, "Outputs"), _options(op, name)))
         raw = _RawModel(num_subgraphs, tensors, ops, _vector(sg, "Inputs"), _vector(sg, "Outputs"))
-        # Every tensor index must exist (a corrupt file may point anywhere).
-        for index in [*raw.inputs, *raw.outputs, *(i for o in ops for i in (*o.inputs, *o.outputs))]:
+        # Every tensor index must exist (a corrupt file may point anywhere); only an op input may be -1
+        # (an optional operand that is absent).
+        for index in [*raw.inputs, *raw.outputs, *(i for o in ops for i in o.outputs)]:
+            if not 0 <= index < len(tensors):
+                raise ValueError(f"tensor index {index} out of range")
+        for index in (i for o in ops for i in o.inputs):
             if index != -1 and not 0 <= index < len(tensors):
                 raise ValueError(f"tensor index {index} out of range")
         return raw
@@ -347,17 +274,20 @@ class _Importer:
                         "(TFLITE_BUILTINS_INT8, inference_input_type=tf.int8)"
                     )
         self.check_float()  # first: a float model's unsupported ops are not the real problem
-        for op in raw.ops:
-            if op.name not in SUPPORTED_OPS and op.name not in ops.tflite_builtins():
-                raise UnsupportedError(
-                    f"{self.label}: op {op.index} is {op.name}, which tinygen does not support; supported ops: "
-                    f"{', '.join(SUPPORTED_OPS)}; replace that layer in the model"
-                )
+        unsupported = [op for op in raw.ops if op.name not in ops.tflite_builtins()]
+        if unsupported:
+            listed = "; ".join(f"op {op.index} {op.name}" for op in unsupported[:12])
+            more = f" and {len(unsupported) - 12} more" if len(unsupported) > 12 else ""
+            raise UnsupportedError(
+                f"{self.label}: {len(unsupported)} op(s) tinygen does not support: {listed}{more}; supported ops: "
+                f"{', '.join(ops.tflite_builtins())}; replace those layers in the model"
+            )
 
     def check_float(self) -> None:
         """A float (or dynamic-range) model: float32 tensors anywhere but at QUANTIZE/DEQUANTIZE edges."""
         for op in self.raw.ops:
-            if op.name in ("QUANTIZE", "DEQUANTIZE"):
+            mapped = ops.tflite_builtins().get(op.name)
+            if mapped is not None and mapped[0].float_edge is not None:
                 continue
             for index in (*op.inputs, *op.outputs):
                 if index >= 0 and self.raw.tensors[index].type in (tflite.TensorType.FLOAT32, tflite.TensorType.FLOAT16):
@@ -400,6 +330,11 @@ class _Importer:
         t = self.raw.tensors[index]
         if t.sparse:
             raise UnsupportedError(f"{self.label}: {self.describe(index)} is sparse; convert the model without sparsity")
+        if t.is_variable:
+            raise UnsupportedError(
+                f"{self.label}: {self.describe(index)} is a variable tensor (state TFLite Micro keeps between "
+                "invocations); tinygen compiles stateless models only: export the model without variable tensors"
+            )
         if t.type not in _NUMPY_TYPES:
             raise UnsupportedError(
                 f"{self.label}: {self.describe(index)} has type {_TYPE_NAMES.get(t.type, t.type)}, which tinygen does "
@@ -447,6 +382,12 @@ class _Importer:
             raise UnsupportedError(f"{self.where(op)}: its {what} ({self.describe(index)}) must be a constant")
         if t.type not in (tflite.TensorType.INT32, tflite.TensorType.INT64):
             raise UnsupportedError(f"{self.where(op)}: its {what} ({self.describe(index)}) must be int32 or int64")
+        itemsize = np.dtype(_NUMPY_TYPES[t.type]).itemsize
+        if len(t.data) % itemsize:
+            raise TinygenError(
+                f"{self.where(op)}: its {what} ({self.describe(index)}) holds {len(t.data)} bytes, not a whole number "
+                f"of {itemsize}-byte values; corrupt model"
+            )
         values = np.frombuffer(t.data, dtype=_NUMPY_TYPES[t.type])
         if values.size != int(np.prod(self.shape(index))):
             raise TinygenError(f"{self.where(op)}: its {what} ({self.describe(index)}) has the wrong size; corrupt model")
@@ -513,159 +454,13 @@ class _Importer:
         return op.inputs
 
     def convert(self, op: _RawOp) -> ir.Op:
-        mapped = ops.tflite_builtins().get(op.name)
-        if mapped is not None:
-            return mapped[1].convert(self, op)
-        kind = SUPPORTED_OPS[op.name]
-        handler = getattr(self, f"op_{kind}", None)
-        if handler is None:  # ops whose only operand is the data input
-            x = self.inputs(op, 1)[0]
-            return ir.Op(kind, "", [self.activation_tensor(op, x)], [], {})
-        result: ir.Op = handler(op)
-        return result
-
-    def op_conv2d(self, op: _RawOp) -> ir.Op:
-        x, w, *rest = self.inputs(op, 2)
-        in_c = self.ranked(op, x, 4, "input")[-1]
-        out_c, _, _, w_in = self.ranked(op, w, 4, "weights")
-        if w_in != in_c:
-            raise UnsupportedError(
-                f"{self.where(op)}: grouped convolution ({in_c} input channels, filter depth {w_in}) is not "
-                "supported; use a DepthwiseConv2D or groups=1"
-            )
-        ins = [self.activation_tensor(op, x), self.weights(op, w, out_c, 0), *self.bias(op, rest[0] if rest else -1, out_c)]
-        attrs = {"stride": self.stride(op), "dilation": self.dilation(op), "padding": self.padding(op), "activation": self.activation(op)}
-        return ir.Op("conv2d", "", ins, [], attrs)
-
-    def op_depthwise_conv2d(self, op: _RawOp) -> ir.Op:
-        x, w, *rest = self.inputs(op, 2)
-        in_c = self.ranked(op, x, 4, "input")[-1]
-        out_c = self.ranked(op, w, 4, "weights")[3]
-        if self.shape(w)[0] != 1 or out_c % in_c:
-            raise TinygenError(
-                f"{self.where(op)}: depthwise weights {self.describe(w)} do not fit {in_c} input channels; corrupt model"
-            )
-        # The multiplier follows from the shapes (TFLite Micro does the same; old files may store 0).
-        ins = [self.activation_tensor(op, x), self.weights(op, w, out_c, 3), *self.bias(op, rest[0] if rest else -1, out_c)]
-        attrs = {
-            "stride": self.stride(op),
-            "dilation": self.dilation(op),
-            "padding": self.padding(op),
-            "depth_multiplier": out_c // in_c,
-            "activation": self.activation(op),
-        }
-        return ir.Op("depthwise_conv2d", "", ins, [], attrs)
-
-    def op_fully_connected(self, op: _RawOp) -> ir.Op:
-        x, w, *rest = self.inputs(op, 2)
-        if op.options["WeightsFormat"] != 0:
-            raise UnsupportedError(f"{self.where(op)}: shuffled weights format is not supported; use the default format")
-        out_f, in_f = self.ranked(op, w, 2, "weights")
-        x_size = int(np.prod(self.shape(x)))
-        if x_size % in_f:
-            raise TinygenError(f"{self.where(op)}: input {self.describe(x)} does not flatten to rows of {in_f} features")
-        ins = [self.activation_tensor(op, x), self.weights(op, w, out_f, 0), *self.bias(op, rest[0] if rest else -1, out_f)]
-        attrs = {"activation": self.activation(op), "keep_num_dims": bool(op.options["KeepNumDims"])}
-        return ir.Op("fully_connected", "", ins, [], attrs)
-
-    def _binary(self, op: _RawOp, kind: str) -> ir.Op:
-        a, b = self.inputs(op, 2)[:2]
-        try:
-            broadcast = tuple(np.broadcast_shapes(self.shape(a), self.shape(b)))
-        except ValueError:
-            broadcast = None
-        # TFLite broadcasts ADD/MUL operands (e.g. a per-channel constant) numpy-style, up to rank 6.
-        if broadcast is None or broadcast != self.shape(op.outputs[0]) or len(broadcast) > 6:
-            raise UnsupportedError(
-                f"{self.where(op)}: {self.describe(a)} and {self.describe(b)} do not broadcast to the output "
-                f"{self.describe(op.outputs[0])}; corrupt model"
-            )
-        return ir.Op(kind, "", [self.activation_tensor(op, a), self.activation_tensor(op, b)], [], {"activation": self.activation(op)})
-
-    def op_add(self, op: _RawOp) -> ir.Op:
-        return self._binary(op, "add")
-
-    def op_mul(self, op: _RawOp) -> ir.Op:
-        return self._binary(op, "mul")
-
-    def _pool(self, op: _RawOp, kind: str) -> ir.Op:
-        x = self.inputs(op, 1)[0]
-        self.ranked(op, x, 4, "input")
-        attrs = {
-            "filter": (int(op.options["FilterHeight"]), int(op.options["FilterWidth"])),
-            "stride": self.stride(op),
-            "padding": self.padding(op),
-            "activation": self.activation(op),
-        }
-        return ir.Op(kind, "", [self.activation_tensor(op, x)], [], attrs)
-
-    def op_max_pool2d(self, op: _RawOp) -> ir.Op:
-        return self._pool(op, "max_pool2d")
-
-    def op_avg_pool2d(self, op: _RawOp) -> ir.Op:
-        return self._pool(op, "avg_pool2d")
-
-    def op_mean(self, op: _RawOp) -> ir.Op:
-        x, axes_index = self.inputs(op, 2)[:2]
-        rank = max(len(self.shape(x)), 1)
-        axes = tuple(sorted({int(a) % rank for a in self.const(op, axes_index, "axes")}))
-        if rank != 4 or axes != (1, 2):
-            raise UnsupportedError(
-                f"{self.where(op)}: mean over axes {list(axes)} of {self.describe(x)}; tinygen supports the spatial "
-                "mean (axes 1 and 2 of an NHWC tensor, i.e. GlobalAveragePooling2D)"
-            )
-        return ir.Op("mean", "", [self.activation_tensor(op, x)], [], {"axes": axes, "keep_dims": bool(op.options["KeepDims"])})
-
-    def op_softmax(self, op: _RawOp) -> ir.Op:
-        x = self.inputs(op, 1)[0]
-        return ir.Op("softmax", "", [self.activation_tensor(op, x)], [], {"beta": float(np.float32(op.options["Beta"]))})
-
-    def op_concatenation(self, op: _RawOp) -> ir.Op:
-        xs = self.inputs(op, 1)
-        rank = max(len(self.shape(xs[0])), 1)
-        axis = int(op.options["Axis"]) % rank
-        ins = [self.activation_tensor(op, x) for x in xs]
-        return ir.Op("concatenation", "", ins, [], {"axis": axis, "activation": self.activation(op)})
-
-    def op_pad(self, op: _RawOp) -> ir.Op:
-        x, paddings_index, *rest = self.inputs(op, 2)
-        rank = len(self.shape(x))
-        paddings = self.const(op, paddings_index, "paddings")
-        if paddings.size != 2 * rank:
-            raise TinygenError(f"{self.where(op)}: paddings {self.describe(paddings_index)} do not fit rank {rank}")
-        paddings = paddings.reshape(rank, 2)
-        if rest and rest[0] != -1:
-            value = self.const_int8(op, rest[0], "pad value")
-            out_zp = self.raw.tensors[op.outputs[0]].zero_point
-            if value.size != 1 or out_zp is None or int(value[0]) != int(out_zp[0]):
-                raise UnsupportedError(
-                    f"{self.where(op)}: padding with a value other than real 0.0 is not supported; use ZeroPadding2D"
-                )
-        pads = tuple((int(a), int(b)) for a, b in paddings)
-        return ir.Op("pad", "", [self.activation_tensor(op, x)], [], {"paddings": pads})
-
-    def op_quantize(self, op: _RawOp) -> ir.Op:
-        x = self.inputs(op, 1)[0]
-        t = self.raw.tensors[x]
-        if t.type == tflite.TensorType.FLOAT32:
-            if x not in self.raw.inputs:
-                raise UnsupportedError(f"{self.where(op)}: quantizes {self.describe(x)}, which is not a graph input: a float model")
-            return ir.Op("quantize", "", [self.tensor(x)], [], {})
-        return ir.Op("quantize", "", [self.activation_tensor(op, x)], [], {})
-
-    def op_dequantize(self, op: _RawOp) -> ir.Op:
-        x = self.inputs(op, 1)[0]
-        out = op.outputs[0]
-        if self.raw.tensors[out].type != tflite.TensorType.FLOAT32 or out not in self.raw.outputs:
-            raise UnsupportedError(
-                f"{self.where(op)}: dequantizes into {self.describe(out)}, which is not a float32 graph output: a float model"
-            )
-        return ir.Op("dequantize", "", [self.activation_tensor(op, x)], [], {})
+        """The IR op of a supported ``.tflite`` operator (its op module's converter)."""
+        return ops.tflite_builtins()[op.name][1].convert(self, op)
 
     def output(self, op: _RawOp, kind: str) -> str:
         index = op.outputs[0]
         t = self.raw.tensors[index]
-        if kind == "dequantize":
+        if ops.get(kind).float_edge == "output":
             return self.tensor(index)
         if t.type != tflite.TensorType.INT8 or t.scale is None or t.scale.size != 1:
             raise UnsupportedError(

@@ -1,12 +1,12 @@
-"""Op lowerings: importing this package registers every lowering into ``LOWERINGS``.
-
-``mac_ops`` holds conv, ``fc_ops`` fully connected, ``depthwise_ops`` depthwise, ``other_ops`` the rest;
-``mac_common`` their shared bias folding and requantization constants.
+"""Kernel-side support for the op lowerings (the lowerings themselves live in the op modules,
+:mod:`tinygen.ops`): ``base`` the KernelCall / LoweringContext contract and constant kinds, ``args`` C
+argument helpers, ``mac_common`` the bias folding and requantization constants of the MAC kernels,
+``mac_ops`` / ``depthwise_ops`` / ``fc_ops`` / ``mve_ops`` the weight layouts and the mirrors of each
+kernel's specialisation dispatch, ``window_lag`` the in-place lag of windowed kernels.
 """
 
 from __future__ import annotations
 
-from tinygen.lowering import depthwise_ops, fc_ops, mac_ops, other_ops, window_lag  # noqa: F401  (register on import)
-from tinygen.lowering.base import LOWERINGS, KernelCall, LoweringContext, register
+from tinygen.lowering.base import KernelCall, LoweringContext
 
-__all__ = ["LOWERINGS", "KernelCall", "LoweringContext", "register"]
+__all__ = ["KernelCall", "LoweringContext"]

@@ -10,11 +10,11 @@ only asks the context for them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Protocol, Union
+from typing import Mapping, Protocol, Union
 
 import numpy as np
 
-from tinygen.ir import Graph, Op
+from tinygen.ir import Graph
 
 
 @dataclass(frozen=True)
@@ -65,54 +65,3 @@ class LoweringContext(Protocol):
     def scratch_ptr(self) -> str:
         """C expression (``int8_t *``) of this op's scratch buffer inside the arena; its size is
         the KernelCall's ``scratch_bytes``."""
-
-
-Lowering = Callable[[LoweringContext, Op], KernelCall]
-
-#: op kind -> lowering. Modules register with :func:`register`.
-LOWERINGS: dict[str, Lowering] = {}
-
-
-#: op kind -> predicate(graph, op): True when the op's kernel may write its output over its first
-#: input (both starting at the same arena offset) once that input dies at this op. A kernel module
-#: registers a predicate only for the configurations its kernel really supports (reading every input
-#: element it still needs before overwriting it); the planner consults this table.
-InPlacePredicate = Callable[[Graph, Op], bool]
-IN_PLACE: dict[str, InPlacePredicate] = {}
-
-
-def register_in_place(*kinds: str) -> Callable[[InPlacePredicate], InPlacePredicate]:
-    def decorator(func: InPlacePredicate) -> InPlacePredicate:
-        for kind in kinds:
-            IN_PLACE[kind] = func
-        return func
-
-    return decorator
-
-
-#: op kind -> lag(graph, op): the op's kernel may write its output over its first input (once that input
-#: dies at this op) when the output starts ``lag`` bytes *before* the input: it only ever writes below
-#: input bytes it has already read. ``None``: not in this configuration. This generalises ``IN_PLACE``
-#: (lag 0) to windowed kernels such as a 3x3 convolution, whose output must trail its input by about one
-#: input row; the planner consults this table first, then ``IN_PLACE``.
-InPlaceLag = Callable[[Graph, Op], "int | None"]
-IN_PLACE_LAG: dict[str, InPlaceLag] = {}
-
-
-def register_in_place_lag(*kinds: str) -> Callable[[InPlaceLag], InPlaceLag]:
-    def decorator(func: InPlaceLag) -> InPlaceLag:
-        for kind in kinds:
-            IN_PLACE_LAG[kind] = func
-        return func
-
-    return decorator
-
-
-def register(*kinds: str) -> Callable[[Lowering], Lowering]:
-    def decorator(func: Lowering) -> Lowering:
-        for kind in kinds:
-            LOWERINGS[kind] = func
-        return func
-
-    return decorator
-

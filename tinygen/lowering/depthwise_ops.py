@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 
 from tinygen.ir import Graph, Op
-from tinygen.lowering.base import WEIGHTS, KernelCall, LoweringContext, register, register_in_place
-from tinygen.lowering.mac_common import _folded_bias, _hint, _requant_arrays, _weights
-from tinygen.lowering.mac_ops import _conv_call
-from tinygen.qparams import ConvParams, op_params
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tinygen.ops.conv_common import ConvParams
 
 
 #: the 3x3 kernels' DSP path runs as the pair path (tg_depthwise_3x3_vp_s8) from this output line length on
@@ -83,15 +83,6 @@ def dw3c_variants(out_h: int, out_w: int, stride_h: int, stride_w: int, fast: bo
     return ("DW3C_RUN",)
 
 
-def _is_3x3(graph: Graph, op: Op) -> bool:
-    w = graph.tensor(op.inputs[1])
-    x = graph.tensor(op.inputs[0])
-    stride = op.attrs.get("stride", (1, 1))
-    dilation = op.attrs.get("dilation", (1, 1))
-    return (
-        len(w.shape) == 4 and tuple(w.shape[1:3]) == (3, 3) and x.shape[-1] > 1
-        and op.attrs.get("depth_multiplier", 1) == 1 and tuple(dilation) == (1, 1) and min(stride) >= 1
-    )
 
 
 def fast_requantization(bias: np.ndarray, weights: np.ndarray, p: ConvParams, rounding: str) -> bool:
@@ -137,66 +128,5 @@ def pack_channel_groups(weights: np.ndarray) -> np.ndarray:
     return np.concatenate([head, tail]).astype(np.int8)
 
 
-@register_in_place("depthwise_conv2d")
-def depthwise_in_place(graph: Graph, op: Op) -> bool:
-    """tg_depthwise_3x3_s8 may overwrite its input with stride 1 and output shape == input shape:
-    each channel's input rows enter its scratch ring before that channel's outputs overwrite them."""
-    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    return (
-        _is_3x3(graph, op) and uses_ring(graph, op) and tuple(op.attrs.get("stride", (1, 1))) == (1, 1)
-        and tuple(x.shape) == tuple(out.shape)
-    )
 
 
-@register("depthwise_conv2d")
-def lower_depthwise(ctx: LoweringContext, op: Op) -> KernelCall:
-    p = op_params(ctx.graph, op, ctx.rounding)
-    assert isinstance(p, ConvParams)
-    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
-    w = _weights(ctx, op)
-    n, h, wd, c = x.shape
-    _, kh, kw, out_c = w.shape
-    _, oh, ow, _ = out.shape
-    hint = _hint(op)
-    weights = w.data.astype(np.int8)
-    if c == 1:
-        # One input channel: output channel m is an ordinary convolution filter [1, kh, kw] -> conv
-        # with OHWI weights [M, kh, kw, 1], which runs as im2col + GEMM (exactly the same sums).
-        return _conv_call(ctx, op, p, np.ascontiguousarray(weights.transpose(3, 1, 2, 0)), "depthwise (as conv)")
-    sums = weights.astype(np.int64).reshape(kh * kw, out_c).sum(axis=0)
-    folded = _folded_bias(ctx, op, sums, p.input_offset)
-    mult, shift = _requant_arrays(ctx, op, p, hint)
-    tail = (str(-p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max))
-    comment = (
-        f"depthwise {kh}x{kw} x{p.depth_multiplier} stride {p.stride_h}x{p.stride_w} "
-        f"dil {p.dilation_h}x{p.dilation_w} {x.shape} -> {out.shape} {op.activation}"
-    )
-    if kh == 3 and kw == 3 and p.depth_multiplier == 1 and p.dilation_h == 1 and p.dilation_w == 1:
-        fast = fast_requantization(folded, weights, p, ctx.rounding)
-        # the fast path accumulates twice the sum (exact: fast_requantization bounds it)
-        bias = ctx.const_array(f"{hint}_bias", folded * np.int32(2) if fast else folded, "int32_t", WEIGHTS)
-        ring = uses_ring(ctx.graph, op)
-        wsym = ctx.const_array(f"{hint}_w", weights if ring else pack_channel_groups(weights), "int8_t", WEIGHTS)
-        args = (
-            ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, bias, mult, shift,
-            ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
-            str(p.pad_top), str(p.pad_left), *tail, "1" if fast else "0",
-        )
-        dispatch = (oh, ow, p.stride_h, p.stride_w, fast, p.output_offset, p.act_min, p.act_max)
-        if ring:
-            args += (f"(int16_t *)(void *){ctx.scratch_ptr()}",)
-            return KernelCall("tg_depthwise_3x3_s8", args, (), scratch_3x3(oh, ow, p.stride_h, p.stride_w), comment,
-                              dw3_variants(*dispatch))
-        # TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES: requantization values and sign-extended weights, or the pair slots
-        scratch = max(17 * c + 72 * (c // 4), scratch_pairs(oh, ow, p.stride_h, p.stride_w))
-        return KernelCall("tg_depthwise_3x3_ch_s8", args + (ctx.scratch_ptr(),), (), scratch, comment,
-                          dw3c_variants(*dispatch))
-    bias = ctx.const_array(f"{hint}_bias", folded, "int32_t", WEIGHTS)
-    wsym = ctx.const_array(f"{hint}_w", weights, "int8_t", WEIGHTS)
-    args = (
-        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), str(p.depth_multiplier),
-        bias, mult, shift, ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
-        str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left), *tail,
-        f"(int32_t *)(void *){ctx.scratch_ptr()}",
-    )
-    return KernelCall("tg_depthwise_s8", args, (), 4 * out_c, comment)

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygen.errors import UnsupportedError
 from tinygen.ir import Graph, Op
-from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext, register
-from tinygen.lowering.mac_common import _blocked_layout, _folded_bias, _hint, _rq_array, _weights, output_multipliers
-from tinygen.qparams import FullyConnectedParams, op_params
+from tinygen.lowering.base import QUANT, LoweringContext
+from tinygen.lowering.mac_common import _folded_bias, output_multipliers
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tinygen.ops.fully_connected import FullyConnectedParams
 
 #: The dual kernel pays for its flash from this many fully connected MACs per inference (the sum over the
 #: graph's layers it can run: one large layer also carries the small ones, the code is there anyway).
@@ -49,47 +51,6 @@ _DUAL_LIMIT = (1 << 23) - 1
 _DUAL_MAX_ABS_SUM = _DUAL_LIMIT // 128
 
 
-@register("fully_connected")
-def lower_fully_connected(ctx: LoweringContext, op: Op) -> KernelCall:
-    p = op_params(ctx.graph, op, ctx.rounding)
-    assert isinstance(p, FullyConnectedParams)
-    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
-    w = _weights(ctx, op)
-    if p.weights_offset != 0:
-        raise UnsupportedError(
-            f"fully_connected op {op.name!r}: weights {w.name!r} have zero point {-p.weights_offset}; tinygen needs "
-            "symmetric int8 weights (zero point 0): re-quantize the model"
-        )
-    batches = x.size // p.in_features
-    hint = _hint(op)
-    w2d = w.data.astype(np.int8).reshape(p.out_features, -1)
-    folded = _stores_bias(ctx.graph, op)
-    if folded:  # the input offset rides in the bias; the kernels add none
-        bias = ctx.const_array(f"{hint}_bias", _folded_bias(ctx, op, w2d.astype(np.int64).sum(axis=1), p.input_offset),
-                               "int32_t", WEIGHTS)
-        in_offset = 0
-    else:  # no bias array: the kernels add the input offset to the inputs
-        bias, in_offset = "(const int32_t *)0", p.input_offset
-    comment = (
-        f"fully connected {p.in_features} -> {p.out_features} x{batches} "
-        f"{'per-channel' if p.per_channel else 'per-tensor'} {op.activation}{'' if folded else ', no bias'}"
-    )
-    x_ptr, out_ptr = ctx.tensor_ptr(x.name), ctx.tensor_ptr(out.name)
-    tail_args = (str(p.output_offset), str(p.act_min), str(p.act_max))
-    if _graph_dual_macs(ctx.graph, ctx.rounding) >= DUAL_MIN_MACS and _dual_fits(w2d, _input_bound(p, folded)):
-        wsym = ctx.const_array(f"{hint}_w", _dual_layout(w2d), "int8_t", WEIGHTS)
-        rq, mode = _dual_rq(ctx, op, p, hint, _acc_bound(ctx, op, w2d, p, folded))
-        args = (x_ptr, str(batches), str(p.in_features), str(in_offset), wsym, bias, rq, str(mode), out_ptr,
-                str(p.out_features), *tail_args, f"(int16_t *)(void *)({ctx.scratch_ptr()})")
-        scratch_bytes = 2 * (p.in_features & ~3)  # the expanded int16 inputs of the group part
-        return KernelCall("tg_fully_connected_dual_s8", args, (), scratch_bytes, comment + ", two rows per SMLAD",
-                          dual_variants(p.in_features, mode))
-    wsym = ctx.const_array(f"{hint}_w", _blocked_layout(w2d, 4), "int8_t", WEIGHTS)
-    # per-tensor layers keep one requantization triple (rq_step 0)
-    rq, rq_mode = _rq_array(ctx, op, p, hint, p.out_features if p.per_channel else 1)
-    args = (x_ptr, str(batches), str(p.in_features), str(in_offset), wsym, bias, rq, "3" if p.per_channel else "0",
-            rq_mode, out_ptr, str(p.out_features), *tail_args)
-    return KernelCall("tg_fully_connected_s8", args, (), 0, comment, fc_variants(p.out_features))
 
 
 def fc_variants(out_features: int) -> tuple[str, ...]:
@@ -124,21 +85,6 @@ def _input_bound(p: FullyConnectedParams, folded: bool) -> int:
     return 128 if folded else max(abs(-128 + p.input_offset), abs(127 + p.input_offset))
 
 
-def _graph_dual_macs(graph: Graph, rounding: str) -> int:
-    """The MACs per inference of the graph's fully connected layers the dual kernel can run."""
-    total = 0
-    for op in graph.ops:
-        if op.kind != "fully_connected":
-            continue
-        w = graph.tensor(op.inputs[1])
-        p = op_params(graph, op, rounding)
-        assert isinstance(p, FullyConnectedParams)
-        if w.data is None or p.weights_offset != 0:
-            continue
-        folded = _stores_bias(graph, op)
-        if _dual_fits(w.data.astype(np.int8).reshape(p.out_features, -1), _input_bound(p, folded)):
-            total += graph.tensor(op.inputs[0]).size * p.out_features
-    return total
 
 
 def _acc_bound(ctx: LoweringContext, op: Op, w2d: np.ndarray, p: FullyConnectedParams, folded: bool) -> int:

@@ -21,7 +21,11 @@ from tinygen.errors import UnsupportedError
 from tinygen.ir import Op, Tensor
 from tinygen.lowering.base import QUANT, LoweringContext
 from tinygen.numerics import wrap_int32
-from tinygen.qparams import ConvParams, FullyConnectedParams
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tinygen.ops.conv_common import ConvParams
+    from tinygen.ops.fully_connected import FullyConnectedParams
 
 
 def _bias(ctx: LoweringContext, op: Op) -> Tensor | None:
@@ -111,8 +115,3 @@ def _blocked_layout(w2d: np.ndarray, rows: int) -> np.ndarray:
     out = np.concatenate(parts)
     assert out.size == w2d.size
     return out
-
-
-def _hint(op: Op) -> str:
-    """Name stem of the op's const arrays (the code generator prefixes model name and layer index)."""
-    return {"conv2d": "conv", "depthwise_conv2d": "dw", "fully_connected": "fc"}.get(op.kind, op.kind)

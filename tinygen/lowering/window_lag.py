@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygen.ir import Graph, Op
-from tinygen.lowering.base import register_in_place_lag
-from tinygen.qparams import ConvParams, op_params
 
 
 def _first_valid(start: np.ndarray, taps: int, dilation: int, size: int) -> np.ndarray:
@@ -54,16 +51,3 @@ def window_lag(in_shape: tuple[int, ...], out_shape: tuple[int, ...], kernel: tu
     return int(max(0, gaps.max()))
 
 
-@register_in_place_lag("conv2d")
-def conv2d_lag(graph: Graph, op: Op) -> int | None:
-    """The lag tg_conv_s8 / tg_conv_1x1_s8 need to run over their input (the planner rounds it up to
-    its alignment), or None when the tensors are not the plain int8 NHWC convolution they implement."""
-    x, w, out = (graph.tensor(name) for name in (op.inputs[0], op.inputs[1], op.outputs[0]))
-    if len(x.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4 or x.shape[3] != w.shape[3]:
-        return None
-    if x.dtype != "int8" or out.dtype != "int8" or out.shape[0] != x.shape[0] or out.shape[3] != w.shape[0]:
-        return None
-    p = op_params(graph, op, "double")
-    assert isinstance(p, ConvParams)
-    return window_lag(tuple(x.shape), tuple(out.shape), (int(w.shape[1]), int(w.shape[2])),
-                      (p.stride_h, p.stride_w), (p.dilation_h, p.dilation_w), (p.pad_top, p.pad_left))

@@ -232,8 +232,10 @@ class OpDef:
 
     # -- checks ----------------------------------------------------------------------------------
 
-    def validate(self, graph: "Graph", op: "Op", index: int) -> None:
-        """Attributes, input count, output shape = inferred shape, then the op's own checks."""
+    def validate(self, graph: "Graph", op: "Op", index: int, quantized: bool = True) -> None:
+        """Attributes, input count, the op's own checks (``quantized``: the graph is the int8 one, not the
+        Keras flow's float graph, whose tensors the checks of types and quantization do not apply to),
+        output shape = inferred shape."""
         where = describe(op, index)
         lo, hi = self.num_inputs
         if len(op.inputs) < lo or (hi is not None and len(op.inputs) > hi):
@@ -255,7 +257,7 @@ class OpDef:
                 op.attrs[attr.name] = attr.check(op.attrs[attr.name])
             except AttrError as exc:
                 raise TinygenError(f"{where}: attribute {attr.name!r}: {exc}: fix or re-export the model") from None
-        if self.check is not None:
+        if self.check is not None and quantized:
             self.check(graph, op)
         try:
             expected = tuple(int(d) for d in self.infer_shape(graph, op))
@@ -266,8 +268,8 @@ class OpDef:
         out = graph.tensor(op.outputs[0])
         if expected != tuple(out.shape):
             raise TinygenError(
-                f"{where}: output {out.name!r} has shape {tuple(out.shape)}, but its inputs and attributes give "
-                f"{expected}: fix or re-export the model"
+                f"{where}: output {out.name!r} has shape {tuple(out.shape)}, expected {expected} from its inputs "
+                "and attributes: fix or re-export the model"
             )
 
 

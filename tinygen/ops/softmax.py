@@ -54,7 +54,14 @@ def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> SoftmaxParams:
             f"{common.where(op)}: output {out.name!r} has scale {so!r}, zero point {zo}; TFLite's int8 softmax needs "
             "scale 1/256 and zero point -128: re-quantize the model (the TFLite converter does this)"
         )
-    m, ls, diff_min = numerics.softmax_input_params(float(op.attrs["beta"]), si, rounding)
+    beta = float(op.attrs["beta"])
+    try:
+        m, ls, diff_min = numerics.softmax_input_params(beta, si, rounding)
+    except ValueError:
+        raise TinygenError(
+            f"{common.where(op)}: beta {beta:g} x input scale {si:g} is below 2^-26: TFLite's int8 softmax cannot "
+            "represent it (every output would be equal); fix beta or re-quantize the model"
+        ) from None
     return SoftmaxParams(input_multiplier=m, input_left_shift=ls, diff_min=diff_min)
 
 

@@ -19,11 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from tinygen import numerics, qparams
+from tinygen import ops, qparams
 from tinygen.ir import Graph, Op, Quantization, Tensor
 
-REQUANTIZING = ("conv2d", "depthwise_conv2d", "fully_connected", "mean", "softmax")
-_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0}
+
+
+def is_requantizing(kind: str) -> bool:
+    """Whether the op's int8 result is a requantized integer accumulator (its QAT layer computes it exactly)."""
+    return ops.get(kind).from_accumulator is not None
 
 
 def _one_op_graph(kind: str, attrs: dict[str, Any], in_shape: tuple[int, ...], out_shape: tuple[int, ...],
@@ -36,7 +39,8 @@ def _one_op_graph(kind: str, attrs: dict[str, Any], in_shape: tuple[int, ...], o
     if weight_shape is not None:
         scale = np.asarray(weight_scale, np.float32).reshape(-1)
         zeros = np.zeros(scale.size, np.int64)
-        graph.add_tensor(Tensor("w", weight_shape, "int8", Quantization(scale, zeros, _AXIS[kind]),
+        axis = ops.get(kind).weight_axis
+        graph.add_tensor(Tensor("w", weight_shape, "int8", Quantization(scale, zeros, axis),
                                 data=np.zeros(weight_shape, np.int8)))
         graph.add_tensor(Tensor("b", (scale.size,), "int32", Quantization(scale, zeros, 0),
                                 data=np.zeros(scale.size, np.int32)))
@@ -50,14 +54,10 @@ def requantize(kind: str, attrs: dict[str, Any], in_shape: tuple[int, ...], out_
                out_params: np.ndarray, weight_scale: np.ndarray) -> np.ndarray:
     """int8 outputs (as float32) of a requantizing op from its exact int32 accumulators ``acc``
     (conv/dense: ``sum((x - zp_in) * w) + bias``; mean: ``sum(x - zp_in)``; softmax: the int8 input
-    itself), batch of any size."""
+    itself), batch of any size: the op's own ``from_accumulator``, with its parameters."""
     graph, op = _one_op_graph(kind, attrs, in_shape, out_shape, weight_shape, in_params, out_params, weight_scale)
+    defn = ops.get(kind)
     p = qparams.op_params(graph, op)
     acc64 = np.rint(np.asarray(acc, np.float64)).astype(np.int64)
-    if kind == "softmax":
-        return numerics.softmax_int8(acc64, p.input_multiplier, p.input_left_shift, p.diff_min).astype(np.float32)
-    if kind == "mean":
-        raw = numerics.multiply_by_quantized_multiplier(acc64, p.multiplier, p.shift) + p.output_zero_point
-        return np.clip(raw, -128, 127).astype(np.float32)
-    raw = numerics.multiply_by_quantized_multiplier(acc64, p.multiplier, p.shift) + p.output_offset
-    return np.clip(raw, p.act_min, p.act_max).astype(np.float32)
+    assert defn.from_accumulator is not None
+    return np.asarray(defn.from_accumulator(p, acc64, "double")).astype(np.float32)

@@ -16,11 +16,12 @@ import numpy as np
 
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op, Tensor
-from tinygen.qat.layers import EXACT, WEIGHTED, QuantOp
+from tinygen.ops.base import SAME_AS_INPUT, SHARED_BY_ALL
+from tinygen.qat.layers import QuantOp, is_weighted, returns_exact
 from tinygen.qat.ranges import ActivationQuantizer
 from tinygen.quantize.extract import c_identifier
 from tinygen.quantize.observers import Ranges
-from tinygen.quantize.quantizer import SAME_SCALE, SOFTMAX_PARAMS
+from tinygen.quantize.quantizer import quantization_rule
 
 
 def quantization_groups(graph: Graph) -> dict[str, str]:
@@ -41,9 +42,10 @@ def quantization_groups(graph: Graph) -> dict[str, str]:
             parent[rb] = ra
 
     for op in graph.ops:
-        if op.kind in SAME_SCALE:
+        rule, _ = quantization_rule(op.kind)
+        if rule == SAME_AS_INPUT:
             union(op.inputs[0], op.outputs[0])
-        elif op.kind == "concatenation":
+        elif rule == SHARED_BY_ALL:
             for name in op.inputs:
                 union(op.outputs[0], name)
     order = list(graph.inputs) + [op.outputs[0] for op in graph.ops]
@@ -60,7 +62,7 @@ def _keras_name(prefix: str, name: str) -> str:
 def build_qat_model(fgraph: Graph, ranges: Ranges, mode: str, observer_steps: int, momentum: float) -> Any:
     """The trainable fake-quantized Keras model of a float graph, ranges initialised from ``ranges``."""
     groups = quantization_groups(fgraph)
-    fixed = {op.outputs[0] for op in fgraph.ops if op.kind == "softmax"}
+    fixed = {op.outputs[0]: quantization_rule(op.kind)[1] for op in fgraph.ops if quantization_rule(op.kind)[1]}
     members: dict[str, list[str]] = {}
     for name, root in groups.items():
         members.setdefault(root, []).append(name)
@@ -68,9 +70,9 @@ def build_qat_model(fgraph: Graph, ranges: Ranges, mode: str, observer_steps: in
     for index, (root, names) in enumerate(members.items()):
         lo = min(ranges[n][0] for n in names)
         hi = max(ranges[n][1] for n in names)
-        is_fixed = any(n in fixed for n in names)
+        fixed_quant = next((fixed[n] for n in names if n in fixed), None)
         quantizers[root] = ActivationQuantizer(
-            names, (lo, hi), fixed=(float(SOFTMAX_PARAMS[0]), SOFTMAX_PARAMS[1]) if is_fixed else None,
+            names, (lo, hi), fixed=(float(fixed_quant[0]), int(fixed_quant[1])) if fixed_quant else None,
             mode=mode, observer_steps=observer_steps, momentum=momentum, name=_keras_name(f"q{index}", root))
     producers = fgraph.producers()
 
@@ -78,25 +80,26 @@ def build_qat_model(fgraph: Graph, ranges: Ranges, mode: str, observer_steps: in
         op = producers.get(name)
         # Pools/reshape/pad outputs are already on their group's grid: only the tensor that defines the
         # group's range observes it.
-        observe = op is None or op.kind not in SAME_SCALE
+        observe = op is None or quantization_rule(op.kind)[0] != SAME_AS_INPUT
         return quantizers[groups[name]](value, observe=observe)
 
     in_name = fgraph.inputs[0]
     inputs = keras.Input(fgraph.tensors[in_name].shape[1:], name=_keras_name("input", in_name))
     values = {in_name: quantize(in_name, inputs)}
     for index, op in enumerate(fgraph.ops):
-        weight_shape = list(fgraph.tensors[op.inputs[1]].shape) if op.kind in WEIGHTED else None
-        data_inputs = op.inputs[:1] if op.kind in WEIGHTED else op.inputs
+        weighted = is_weighted(op.kind)
+        weight_shape = list(fgraph.tensors[op.inputs[1]].shape) if weighted else None
+        data_inputs = op.inputs[:1] if weighted else op.inputs
         out = op.outputs[0]
         layer = QuantOp(index, op.kind, op.name, list(data_inputs), out, list(fgraph.tensors[out].shape),
                         dict(op.attrs), weight_shape, is_output=out in fgraph.outputs,
-                        const_names=list(op.inputs[1:]) if op.kind in WEIGHTED else None,
+                        const_names=list(op.inputs[1:]) if weighted else None,
                         name=_keras_name(f"op{index}", op.name))
-        if op.kind in WEIGHTED:
+        if weighted:
             layer.kernel.assign(fgraph.tensors[op.inputs[1]].data)
             layer.bias.assign(fgraph.tensors[op.inputs[2]].data)
         args = [values[n] for n in data_inputs]
-        if op.kind in EXACT:
+        if returns_exact(op.kind):
             x = values[op.inputs[0]]
             args += [quantizers[groups[op.inputs[0]]](x, return_params=True),
                      quantizers[groups[out]](x, return_params=True)]
@@ -133,7 +136,7 @@ def float_graph_and_ranges(model: Any) -> tuple[Graph, Ranges]:
     graph.inputs = [in_name]
     for layer in ops:
         inputs = list(layer.input_names)
-        if layer.kind in WEIGHTED:
+        if is_weighted(layer.kind):
             for name, var in zip(layer.const_names, (layer.kernel, layer.bias)):
                 data = np.asarray(var.numpy(), np.float32)
                 graph.add_tensor(Tensor(name, data.shape, "float32", data=data))

@@ -13,11 +13,11 @@ from typing import Any
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph
 from tinygen.quantize.builder import Builder
-from tinygen.quantize.layers import SUPPORTED_LAYERS, emit_layer, layer_error
+from tinygen.quantize.layers import emit_layer, layer_error, supported_layers
 from tinygen.quantize.passes import simplify
 from tinygen.naming import c_identifier
 
-__all__ = ["SUPPORTED_LAYERS", "c_identifier", "fixed_shape", "keras_to_float_graph"]
+__all__ = ["c_identifier", "fixed_shape", "keras_to_float_graph", "supported_layers"]
 
 
 def fixed_shape(shape: Any, what: str) -> tuple[int, ...]:
@@ -67,7 +67,7 @@ def _walk(b: Builder, model: Any, outer: dict[int, str]) -> list[str]:
             elif not isinstance(operation, keras.layers.Layer):
                 raise UnsupportedError(
                     f"operation {operation.name!r} ({type(operation).__name__}, a keras.ops call in the model) is not "
-                    f"supported by tinygen; use layers: {', '.join(SUPPORTED_LAYERS)}"
+                    f"supported by tinygen; use layers: {', '.join(supported_layers())}"
                 )
             else:
                 if len(outputs) != 1:
@@ -80,6 +80,23 @@ def _walk(b: Builder, model: Any, outer: dict[int, str]) -> list[str]:
         return names[id(tensor)]
 
     return [visit(t) for t in model.outputs]
+
+
+def _check_finite(graph: Graph) -> None:
+    """Weights, biases and BatchNorm statistics must be finite numbers (NaN/inf cannot be quantized)."""
+    import numpy as np
+
+    for op in graph.ops:
+        consts = [(n, graph.tensors[n].data) for n in op.inputs if graph.tensors[n].is_const]
+        consts += [(f"{op.name}/{k}", v) for k, v in op.attrs.items() if isinstance(v, np.ndarray)]
+        for name, data in consts:
+            values = np.asarray(data, dtype=np.float64)
+            if not np.all(np.isfinite(values)):
+                bad = int(np.count_nonzero(~np.isfinite(values)))
+                raise TinygenError(
+                    f"layer {op.name!r}: {name!r} holds {bad} NaN or infinite value(s) of {values.size}; the model's "
+                    "weights are broken (training diverged?): retrain it or load a good checkpoint"
+                )
 
 
 def keras_to_float_graph(model: Any, name: str | None = None) -> Graph:
@@ -112,6 +129,7 @@ def keras_to_float_graph(model: Any, name: str | None = None) -> Graph:
     graph.outputs = _walk(b, model, {id(inputs[0]): in_name})
     if in_name in graph.outputs:
         raise UnsupportedError(f"model {model.name!r}: its output is its input; there is nothing to compute")
+    _check_finite(graph)
     simplify(graph)
     graph.validate()
     return graph

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinygen import ops
 from tinygen.ir import Graph, Op, same_padding
 from tinygen.quantize.builder import AFFINE, Builder
-
-# Ops a following ReLU/ReLU6 (or BatchNormalization, for the first three) can be fused into.
-_FOLDS_BN = ("conv2d", "depthwise_conv2d", "fully_connected")
-_FUSES_RELU = ("conv2d", "depthwise_conv2d", "fully_connected", "add")
 
 
 def simplify(graph: Graph) -> None:
@@ -40,13 +37,15 @@ def _fold_batch_norms(graph: Graph) -> None:
     for op in [o for o in graph.ops if o.kind == AFFINE]:
         src = op.inputs[0]
         producer = graph.producers().get(src)
-        if producer is None or producer.kind not in _FOLDS_BN or producer.activation != "none":
+        if producer is None or producer.kind == AFFINE or not ops.get(producer.kind).folds_batchnorm:
+            continue
+        if producer.activation != "none":
             continue
         if not _single_consumer(graph, src):
             continue
         scale, shift = op.attrs["scale"], op.attrs["shift"]
         weights, bias = graph.tensors[producer.inputs[1]], graph.tensors[producer.inputs[2]]
-        axis = 3 if producer.kind == "depthwise_conv2d" else 0
+        axis = ops.get(producer.kind).weight_axis
         shape = [1] * weights.data.ndim
         shape[axis] = -1
         weights.data = (weights.data * scale.reshape(shape)).astype(np.float32)
@@ -56,14 +55,14 @@ def _fold_batch_norms(graph: Graph) -> None:
 
 def _fuse_relus(graph: Graph) -> None:
     """ReLU/ReLU6 after a conv/depthwise/dense/add (its only consumer) becomes the op's fused activation."""
-    for op in [o for o in graph.ops if o.kind in ("relu", "relu6")]:
+    for op in [o for o in graph.ops if o.kind != AFFINE and ops.get(o.kind).is_activation]:
         src = op.inputs[0]
         producer = graph.producers().get(src)
-        if producer is None or producer.kind not in _FUSES_RELU or producer.activation != "none":
+        if producer is None or producer.kind == AFFINE or not ops.get(producer.kind).fuses_activation:
             continue
-        if not _single_consumer(graph, src):
+        if producer.activation != "none" or not _single_consumer(graph, src):
             continue
-        producer.attrs["activation"] = op.kind
+        producer.attrs["activation"] = ops.get(op.kind).is_activation
         _bypass(graph, op, src)
 
 
@@ -81,23 +80,25 @@ def _lower_affines(graph: Graph) -> None:
         x, out = op.inputs[0], op.outputs[0]
         shape = graph.tensors[x].shape
         channels = shape[-1]
+        from tinygen.ops import depthwise_conv2d as depthwise, reshape
+
         b = Builder(graph, used=set(graph.tensors))
         del graph.ops[index]  # its name goes to the depthwise conv
         new_ops_start = len(graph.ops)
         x4 = x
         if len(shape) != 4:
-            x4 = b.op("reshape", f"{op.name}/to_4d", [x], (1, 1, int(np.prod(shape[:-1])), channels))
+            x4 = b.op(reshape.KIND, f"{op.name}/to_4d", [x], (1, 1, int(np.prod(shape[:-1])), channels))
         weights = b.const(f"{op.name}/weights", op.attrs["scale"].reshape(1, 1, 1, channels))
         bias = b.const(f"{op.name}/bias", op.attrs["shift"])
         if len(shape) == 4:
-            graph.add_op(Op("depthwise_conv2d", op.name, [x4, weights, bias], [out],
+            graph.add_op(Op(depthwise.KIND, op.name, [x4, weights, bias], [out],
                             dict(stride=(1, 1), dilation=(1, 1), padding="valid", depth_multiplier=1,
                                  activation="none")))
         else:
-            y4 = b.op("depthwise_conv2d", op.name, [x4, weights, bias], graph.tensors[x4].shape,
+            y4 = b.op(depthwise.KIND, op.name, [x4, weights, bias], graph.tensors[x4].shape,
                       out_name=f"{op.name}/affine", stride=(1, 1), dilation=(1, 1), padding="valid",
                       depth_multiplier=1, activation="none")
-            graph.add_op(Op("reshape", f"{op.name}/from_4d", [y4], [out], {}))
+            graph.add_op(Op(reshape.KIND, f"{op.name}/from_4d", [y4], [out], {}))
         new_ops = graph.ops[new_ops_start:]
         del graph.ops[new_ops_start:]
         graph.ops[index:index] = new_ops
@@ -109,13 +110,17 @@ def _lower_affines(graph: Graph) -> None:
 def _fuse_pads(graph: Graph) -> None:
     """ZeroPadding2D + a 'valid' conv whose padding is exactly what 'same' would add is a 'same' conv (as
     TFLite's converter fuses it): one op and no padded copy in RAM."""
-    for op in [o for o in graph.ops if o.kind == "pad"]:
+    from tinygen.ops import pad
+
+    for op in [o for o in graph.ops if o.kind == pad.KIND]:
         src, padded = op.inputs[0], op.outputs[0]
         consumers = graph.consumers(padded)
         if padded in graph.outputs or len(consumers) != 1:
             continue
         conv = consumers[0]
-        if conv.kind not in ("conv2d", "depthwise_conv2d") or conv.attrs["padding"] != "valid" or conv.inputs[0] != padded:
+        # a windowed weighted op (conv, depthwise): weights [.., kh, kw, ..], "padding" and "dilation" attributes
+        windowed = conv.kind != AFFINE and ops.get(conv.kind).weight_axis is not None and "dilation" in conv.attrs
+        if not windowed or conv.attrs["padding"] != "valid" or conv.inputs[0] != padded:
             continue
         shape = graph.tensors[src].shape
         kernel = graph.tensors[conv.inputs[1]].shape[1:3]

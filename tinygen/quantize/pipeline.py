@@ -7,6 +7,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from tinygen.errors import TinygenError
 from tinygen.ir import Graph
 from tinygen.quantize.calibration import load_calibration
 from tinygen.quantize.extract import keras_to_float_graph
@@ -37,8 +38,24 @@ def float_chunks(fgraph: Graph, samples: np.ndarray) -> Iterator[dict[str, np.nd
 
 def quantize_float(fgraph: Graph, samples: np.ndarray, observer: str = "minmax") -> Quantized:
     names = [t.name for t in fgraph.activation_tensors()]
-    ranges = observe(names, lambda: float_chunks(fgraph, samples), observer)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ranges = observe(names, lambda: float_chunks(fgraph, samples), observer)
+    _check_ranges(fgraph, ranges, samples)
     return Quantized(fgraph, quantize_graph(fgraph, ranges), samples, ranges, observer)
+
+
+def _check_ranges(fgraph: Graph, ranges: Ranges, samples: np.ndarray) -> None:
+    """Every calibrated range finite: float32 overflow (huge calibration values) cannot be quantized."""
+    producers = fgraph.producers()
+    for name, (lo, hi) in ranges.items():
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            op = producers.get(name)
+            where = f"the output of op {op.name!r} ({op.kind})" if op else f"input {name!r}"
+            raise TinygenError(
+                f"calibration: {where} takes non-finite values (float32 overflow) on the calibration data, whose "
+                f"largest magnitude is {float(np.max(np.abs(samples))):g}; give calibration inputs in the range the "
+                "model was trained on"
+            )
 
 
 def quantize_keras(model: Any, calibration: Any, observer: str = "minmax", name: str | None = None) -> Quantized:

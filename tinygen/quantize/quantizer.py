@@ -19,12 +19,9 @@ import numpy as np
 from tinygen import ops
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op, Quantization, Tensor
-from tinygen.ops.base import OWN_RANGE, SAME_AS_INPUT, SHARED_BY_ALL
+from tinygen.ops.base import SAME_AS_INPUT, SHARED_BY_ALL
 from tinygen.quantize.observers import Ranges, activation_params
 
-SAME_SCALE = ("max_pool2d", "avg_pool2d", "reshape", "pad")
-WEIGHT_AXIS = {"conv2d": 0, "depthwise_conv2d": 3, "fully_connected": 0}
-SOFTMAX_PARAMS = (np.float32(1.0 / 256.0), -128)
 INT32_MAX = 2**31 - 1
 
 
@@ -55,23 +52,14 @@ def quantize_bias(bias: np.ndarray, input_scale: np.float32, weight_scale: np.nd
 
 
 def quantization_rule(kind: str) -> tuple[str, tuple[float, int] | None]:
-    """(rule, fixed output quantization or None) of an op kind (``tinygen.ops.base`` rules)."""
-    defn = ops.find(kind)
-    if defn is not None:
-        return defn.quant_rule, defn.fixed_output_quant
-    if kind in SAME_SCALE:
-        return SAME_AS_INPUT, None
-    if kind == "concatenation":
-        return SHARED_BY_ALL, None
-    return OWN_RANGE, None
+    """(rule, fixed output quantization or None) of an op kind (its module's ``quant_rule``)."""
+    defn = ops.get(kind)
+    return defn.quant_rule, defn.fixed_output_quant
 
 
 def weight_axis(kind: str) -> int | None:
     """The per-channel weight axis of a weighted op kind (inputs x, weights, bias), else None."""
-    defn = ops.find(kind)
-    if defn is not None:
-        return defn.weight_axis
-    return WEIGHT_AXIS.get(kind)
+    return ops.get(kind).weight_axis
 
 
 class _Groups:

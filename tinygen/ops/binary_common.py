@@ -1,0 +1,114 @@
+"""What the two-operand elementwise ops (ADD, MUL) share: operand checks, TFLite's (numpy's) broadcasting
+as shape inference, the ``.tflite`` import, and the lowering to ``<kernel>_s8`` (same shapes) or
+``<kernel>_broadcast_s8`` (strided operands) with the op's parameter struct as a compound literal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinygen.errors import TinygenError, UnsupportedError
+from tinygen.ir import Graph, Op, Tensor
+from tinygen.lowering.args import const_ptr, i32, shape_str
+from tinygen.lowering.base import KernelCall, LoweringContext
+from tinygen.ops import common
+
+
+def operands(graph: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor]:
+    """The two inputs and the output, each checked int8."""
+    a, b, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    for t in (a, b, out):
+        common.require_int8(t, op)
+    return a, b, out
+
+
+def infer_shape(graph: Graph, op: Op) -> tuple[int, ...]:
+    """The broadcast of the two operand shapes (TFLite broadcasts numpy-style, up to rank 6)."""
+    return common.broadcast_shape(op, graph.tensor(op.inputs[0]).shape, graph.tensor(op.inputs[1]).shape)
+
+
+def in_place(graph: Graph, op: Op) -> bool:
+    """The kernels run one forward loop reading element i of each input right before writing element i of
+    the output, so the output may start at its first input's offset when that input has the output's shape
+    (the broadcasting kernels too: that input has the output's flat index, and the other input is a
+    different buffer the planner never overlaps with the output)."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    return x.shape == out.shape and x.itemsize == out.itemsize
+
+
+def from_tflite(imp: Any, raw: Any, kind: str) -> Op:
+    """ADD/MUL: two int8 operands (either may be a constant, e.g. a per-channel BatchNorm factor), broadcast
+    to the output (checked by the op's shape inference)."""
+    a, b = imp.inputs(raw, 2)[:2]
+    ins = [imp.activation_tensor(raw, a), imp.activation_tensor(raw, b)]
+    return Op(kind, "", ins, [], {"activation": imp.activation(raw)})
+
+
+# --------------------------------------------------------------------------- lowering
+
+
+def broadcast_layout(op: Op, a: Tensor, b: Tensor, out: Tensor) -> tuple[list[int], list[int], list[int]]:
+    """4-D output dims and element strides of both inputs (0 along broadcast dimensions): unit dimensions
+    dropped, adjacent dimensions both inputs step through contiguously merged."""
+    rank = len(out.shape)
+    if len(a.shape) > rank or len(b.shape) > rank:
+        raise TinygenError(
+            f"{common.where(op)}: inputs {a.shape}, {b.shape} have more dimensions than output {out.shape}: "
+            "fix the output shape"
+        )
+    dims = list(out.shape)
+    strides = []
+    for t in (a, b):
+        shape = [1] * (rank - len(t.shape)) + list(t.shape)
+        row = [int(np.prod(shape[k + 1:], dtype=np.int64)) for k in range(rank)]
+        s = []
+        for k in range(rank):
+            if shape[k] == dims[k]:
+                s.append(row[k] if dims[k] > 1 else 0)
+            elif shape[k] == 1:
+                s.append(0)
+            else:
+                raise UnsupportedError(
+                    f"{common.where(op)}: input {t.name!r} of shape {t.shape} does not broadcast to output "
+                    f"{out.shape}: fix the operand shapes"
+                )
+        strides.append(s)
+    # Drop unit dimensions, then merge dimension k into k+1 when both inputs step through them contiguously.
+    keep = [k for k in range(rank) if dims[k] > 1]
+    m_dims = [dims[k] for k in keep]
+    m_s = [[s[k] for k in keep] for s in strides]
+    k = len(m_dims) - 2
+    while k >= 0:
+        if all(s[k] == s[k + 1] * m_dims[k + 1] for s in m_s):
+            m_dims[k] *= m_dims[k + 1]
+            for s in m_s:
+                s[k] = s[k + 1]
+                del s[k + 1]
+            del m_dims[k + 1]
+        k -= 1
+    if len(m_dims) > 4:
+        raise UnsupportedError(
+            f"{common.where(op)}: broadcasting {a.shape} with {b.shape} needs {len(m_dims)} dimensions after "
+            "merging; tinygen's kernels support 4: simplify the broadcast"
+        )
+    pad = 4 - len(m_dims)
+    return [1] * pad + m_dims, [0] * pad + m_s[0], [0] * pad + m_s[1]
+
+
+def lower_binary(ctx: LoweringContext, op: Op, kernel: str, struct: str, fields: str) -> KernelCall:
+    """``<kernel>_s8(a, b, size, params, out)`` for same-size operands, else
+    ``<kernel>_broadcast_s8(a, b, dims, strides1, strides2, params, out)``; ``params`` is a compound
+    literal of ``struct`` with ``fields`` (in the struct's field order)."""
+    a, b = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.inputs[1])
+    out = ctx.graph.tensor(op.outputs[0])
+    params = f"&(const {struct}){{{fields}}}"
+    pa, pb, po = const_ptr(ctx, a.name), const_ptr(ctx, b.name), ctx.tensor_ptr(out.name)
+    if a.size == out.size and b.size == out.size:
+        return KernelCall(f"{kernel}_s8", (pa, pb, str(out.size), params, po),
+                          comment=f"{op.kind} {shape_str(out)} elementwise")
+    dims, sa, sb = broadcast_layout(op, a, b, out)
+    args = (pa, pb, i32(ctx, op, "dims", dims), i32(ctx, op, "strides1", sa), i32(ctx, op, "strides2", sb),
+            params, po)
+    comment = f"{op.kind} {shape_str(a)} with {shape_str(b)} -> {shape_str(out)} (broadcast)"
+    return KernelCall(f"{kernel}_broadcast_s8", args, extra_kernels=(f"{kernel}_s8",), comment=comment)

@@ -1,0 +1,168 @@
+"""CONCATENATION (Keras Concatenate): the inputs joined along ``axis``. TFLite Micro's int8 kernel copies
+bytes, so every input and the output must share one quantization (the converter gives them one scale);
+no fused activation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tflite
+
+from tinygen import numerics
+from tinygen.errors import TinygenError, UnsupportedError
+from tinygen.ir import Graph, Op
+from tinygen.lowering.args import const_ptr, i32, shape_str
+from tinygen.lowering.base import KernelCall, LoweringContext
+from tinygen.ops import common
+from tinygen.ops.base import ACTIVATION, SHARED_BY_ALL, Attr, OpDef, QatHooks, TfliteMapping, integer
+
+KIND = "concatenation"
+
+
+@dataclass(frozen=True)
+class ConcatParams:
+    """concatenation: a byte copy along ``axis`` (non-negative); all quantizations are equal."""
+
+    axis: int
+
+
+def _axis(graph: Graph, op: Op) -> int:
+    """The concatenation axis, non-negative, checked against the first input's rank."""
+    x = graph.tensor(op.inputs[0])
+    rank = len(x.shape)
+    axis = int(op.attrs["axis"])
+    if not -rank <= axis < rank:
+        raise TinygenError(
+            f"{common.where(op)}: axis {axis} is out of range for input {x.name!r} of shape {x.shape}: "
+            f"give an axis in [{-rank}, {rank - 1}]"
+        )
+    return axis + rank if axis < 0 else axis
+
+
+def infer_shape(graph: Graph, op: Op) -> tuple[int, ...]:
+    """The inputs joined along the axis; they must have equal ranks and equal sizes outside it."""
+    axis = _axis(graph, op)
+    first = graph.tensor(op.inputs[0])
+    for name in op.inputs[1:]:
+        t = graph.tensor(name)
+        outside = t.shape[:axis] + t.shape[axis + 1:] == first.shape[:axis] + first.shape[axis + 1:]
+        if len(t.shape) != len(first.shape) or not outside:
+            raise TinygenError(
+                f"{common.where(op)}: input {name!r} of shape {t.shape} does not match input {first.name!r} of shape "
+                f"{first.shape} outside axis {axis}: concatenated inputs must have equal shapes except along the axis"
+            )
+    shape = list(first.shape)
+    shape[axis] = sum(graph.tensor(n).shape[axis] for n in op.inputs)
+    return tuple(shape)
+
+
+def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> ConcatParams:
+    out = graph.tensor(op.outputs[0])
+    common.require_int8(out, op)
+    if op.activation != "none":
+        raise UnsupportedError(
+            f"{common.where(op)}: fused activation {op.activation!r} on CONCATENATION is not supported by TFLite Micro"
+        )
+    so, zo = common.qp(out, op)
+    for name in op.inputs:
+        t = graph.tensor(name)
+        common.require_int8(t, op)
+        si, zi = common.qp(t, op)
+        if np.float32(si) != np.float32(so) or zi != zo:
+            raise TinygenError(
+                f"{common.where(op)}: input {name!r} has scale {si!r}, zero point {zi} but output {out.name!r} has "
+                f"scale {so!r}, zero point {zo}; TFLite Micro's int8 concatenation copies bytes and needs equal "
+                "quantization: re-quantize with one shared scale (the TFLite converter does this)"
+            )
+    rank = len(out.shape)
+    axis = int(op.attrs["axis"])
+    if not -rank <= axis < rank:
+        raise TinygenError(f"{common.where(op)}: axis {axis} is out of range for output shape {out.shape}")
+    return ConcatParams(axis=axis + rank if axis < 0 else axis)
+
+
+def reference(graph: Graph, op: Op, p: ConcatParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
+    return np.concatenate(args, axis=p.axis).astype(np.int8)
+
+
+def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(inputs, axis=int(op.attrs["axis"]))
+
+
+# --------------------------------------------------------------------------- import
+
+
+def from_tflite(imp: Any, raw: Any) -> Op:
+    xs = imp.inputs(raw, 1)
+    rank = max(len(imp.shape(xs[0])), 1)
+    axis = int(raw.options["Axis"]) % rank
+    ins = [imp.activation_tensor(raw, x) for x in xs]
+    return Op(KIND, "", ins, [], {"axis": axis, "activation": imp.activation(raw)})
+
+
+def from_keras(b: Any, layer: Any, xs: list[str]) -> str:
+    from tinygen.quantize.layers import layer_error
+
+    if len(xs) < 2:
+        raise layer_error(layer, f"needs at least two inputs, got {len(xs)}")
+    rank = len(b.shape(xs[0]))
+    axis = int(layer.get_config().get("axis", -1)) % rank
+    if axis == 0:
+        raise layer_error(layer, "concatenating along the batch axis is not supported")
+    shape = list(b.shape(xs[0]))
+    shape[axis] = sum(b.shape(x)[axis] for x in xs)
+    return b.op(KIND, layer.name, list(xs), tuple(shape), axis=axis, activation="none")
+
+
+# --------------------------------------------------------------------------- lowering
+
+
+def lower(ctx: LoweringContext, op: Op) -> KernelCall:
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    out = ctx.graph.tensor(op.outputs[0])
+    outer = int(np.prod(out.shape[: p.axis], dtype=np.int64))
+    blocks = []
+    for name in op.inputs:
+        t = ctx.graph.tensor(name)
+        outside = (t.shape[: p.axis], t.shape[p.axis + 1:]) == (out.shape[: p.axis], out.shape[p.axis + 1:])
+        if len(t.shape) != len(out.shape) or not outside:
+            raise TinygenError(
+                f"{common.where(op)}: input {name!r} of shape {t.shape} does not match output {out.shape} "
+                f"outside axis {p.axis}: fix the input shapes"
+            )
+        blocks.append(t.size // outer if outer else 0)
+    if sum(blocks) * outer != out.size:
+        raise TinygenError(
+            f"{common.where(op)}: inputs do not add up to output {out.shape} along axis {p.axis}: fix the output shape"
+        )
+    ptrs = ", ".join(const_ptr(ctx, n) for n in op.inputs)
+    args = (f"(const int8_t *const[]){{{ptrs}}}", i32(ctx, op, "blocks", blocks), str(len(op.inputs)), str(outer),
+            ctx.tensor_ptr(out.name))
+    comment = f"concatenate {len(op.inputs)} tensors on axis {p.axis} -> {shape_str(out)}"
+    return KernelCall("tg_concat_s8", args, comment=comment)
+
+
+# --------------------------------------------------------------------------- QAT
+
+
+def _qat_forward(tf: Any, xs: list[Any], attrs: dict[str, Any], out_shape: list[int]) -> Any:
+    return tf.concat(xs, axis=int(attrs["axis"]))
+
+
+OP = OpDef(
+    kind=KIND,
+    attrs=(Attr("axis", integer, 0), ACTIVATION),
+    num_inputs=(1, None),
+    infer_shape=infer_shape,
+    params=params,
+    reference=reference,
+    float_reference=float_reference,
+    quant_rule=SHARED_BY_ALL,
+    tflite=(TfliteMapping("CONCATENATION", from_tflite, tflite.ConcatenationOptions,
+                          {"Axis": 0, "FusedActivationFunction": tflite.ActivationFunctionType.NONE}),),
+    keras_layers={"Concatenate": from_keras},
+    lowerings=(lower,),
+    qat=QatHooks(forward=_qat_forward),
+)

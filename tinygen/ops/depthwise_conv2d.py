@@ -1,0 +1,305 @@
+"""DEPTHWISE_CONV_2D (Keras DepthwiseConv2D, SeparableConv2D's first half): each input channel ``ic`` convolved
+with its own ``depth_multiplier`` filters; weights ``[1, kh, kw, in_c * depth_multiplier]``, output channel
+``c = ic * depth_multiplier + m``, per-channel (or per-tensor) weight scales, optional int32 bias.
+
+TFLite Micro's DepthwiseConvPerChannel: per output element of channel ``c`` (input channel ``c // M``),
+``acc = bias[c] + sum over (ky, kx) of w[0, ky, kx, c] * (x[y * sh + ky * dh - pad_top, ..., c // M] + input_offset)``
+(taps in the padding contribute nothing), in wrapping int32, then
+``clamp(MultiplyByQuantizedMultiplier(acc, multiplier[c], shift[c]) + output_offset, act_min, act_max)``.
+TFLite Micro runs the multiplier stored in the options (it does not derive it from the shapes), so a
+``.tflite`` whose stored multiplier disagrees with its weights is rejected on import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tflite
+
+from tinygen import numerics
+from tinygen.errors import TinygenError
+from tinygen.ir import Graph, Op
+from tinygen.lowering.base import WEIGHTS, KernelCall, LoweringContext
+from tinygen.lowering.depthwise_ops import (dw3_variants, dw3c_variants, fast_requantization, pack_channel_groups,
+                                            scratch_3x3, scratch_pairs, uses_ring)
+from tinygen.lowering.mac_common import _folded_bias, _requant_arrays, _weights
+from tinygen.lowering.mve_ops import (DW_GATHER, DW_GENERAL, DW_RING, _channel_taps_layout, _quad_params_kinds,
+                                      _sums_stay_int32, _tap_quad_layout, _vector_requant_ok, quad_params)
+from tinygen.ops import common, conv2d, conv_common
+from tinygen.ops.base import ACTIVATION, Attr, OpDef, QatHooks, TfliteMapping, positive_int
+from tinygen.ops.conv_common import ConvParams
+
+KIND = "depthwise_conv2d"
+#: name stem of this op's const arrays (the code generator prefixes the model name and layer index)
+CONST_STEM = "dw"
+
+
+def infer_shape(graph: Graph, op: Op) -> tuple[int, ...]:
+    return conv_common.infer_shape(graph, op, depthwise=True)
+
+
+def check(graph: Graph, op: Op) -> None:
+    conv_common.check(graph, op, depthwise=True)
+
+
+def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> ConvParams:
+    return conv_common.params(graph, op, rounding, depthwise=True)
+
+
+def reference(graph: Graph, op: Op, p: ConvParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
+    return conv_common.from_accumulator(p, conv_common.accumulate(graph, op, p, args[0], depthwise=True), rounding)
+
+
+def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
+    x, w = inputs[0], inputs[1]
+    mult = int(op.attrs["depth_multiplier"])
+    kh, kw = w.shape[1:3]
+    win = common.float_windows(x, (kh, kw), op.attrs["stride"], op.attrs["dilation"], op.attrs["padding"])
+    k = w.reshape(kh, kw, x.shape[3], mult)
+    out = np.einsum("nhwcij,ijcm->nhwcm", win, k, optimize=True)
+    return out.reshape(*out.shape[:3], x.shape[3] * mult) + conv_common.float_bias(inputs, x.shape[3] * mult)
+
+
+def macs(graph: Graph, op: Op) -> int:
+    return conv_common.macs(graph, op, depthwise=True)
+
+
+# --------------------------------------------------------------------------- import
+
+
+def from_tflite(imp: Any, raw: Any) -> Op:
+    x, w, *rest = imp.inputs(raw, 2)
+    in_c = imp.ranked(raw, x, 4, "input")[-1]
+    out_c = imp.ranked(raw, w, 4, "weights")[3]
+    if imp.shape(w)[0] != 1 or out_c % in_c:
+        raise TinygenError(
+            f"{imp.where(raw)}: depthwise weights {imp.describe(w)} do not fit {in_c} input channels; corrupt model"
+        )
+    attrs = conv_common.window_options(imp, raw)
+    stored = int(raw.options["DepthMultiplier"])
+    if stored != out_c // in_c:
+        # TFLite Micro loops over the stored multiplier: 0 or less leaves the output unwritten, a larger one
+        # writes past the output and reads past the weights.
+        raise TinygenError(
+            f"{imp.where(raw)}: stores depth multiplier {stored}, but its weights {imp.describe(w)} over {in_c} input "
+            f"channels give {out_c // in_c}; TFLite Micro runs the stored value: corrupt model, re-export it"
+        )
+    # Per output channel: axis 3 whatever quantized dimension the file records (TFLite Micro ignores it).
+    ins = [imp.activation_tensor(raw, x), imp.weights(raw, w, out_c, conv_common.DEPTHWISE_AXIS),
+           *imp.bias(raw, rest[0] if rest else -1, out_c)]
+    return Op(KIND, "", ins, [], {**attrs, "depth_multiplier": stored, "activation": imp.activation(raw)})
+
+
+def emit(b: Any, layer: Any, x: str, kernel: np.ndarray, bias: np.ndarray | None, name: str) -> str:
+    """A depthwise op of Keras kernel (kh, kw, in, mult) -> IR weights [1, kh, kw, in*mult] (output channel
+    c*mult + m, as TFLite); no bias: zeros. Also SeparableConv2D's first half."""
+    from tinygen.quantize.layers import _conv_shape, _pair, _padding
+
+    cfg = layer.get_config()
+    kh, kw, cin, mult = kernel.shape
+    weights = kernel.reshape(1, kh, kw, cin * mult)
+    bias = np.zeros(cin * mult, np.float32) if bias is None else bias
+    stride, dilation, padding = _pair(cfg["strides"]), _pair(cfg["dilation_rate"]), _padding(layer)
+    shape = _conv_shape(b, x, (kh, kw), stride, dilation, padding, cin * mult)
+    return b.op(KIND, name, [x, b.const(f"{name}/weights", weights), b.const(f"{name}/bias", bias)],
+                shape, stride=stride, dilation=dilation, padding=padding, depth_multiplier=int(mult),
+                activation="none")
+
+
+def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
+    from tinygen.quantize.layers import (_activation_name, _apply_activation, _channels_last, _np, _require_rank,
+                                         single_input)
+
+    x = single_input(layer, inputs)
+    _channels_last(layer)
+    _require_rank(layer, b, x, 4)
+    kernel = _np(layer.kernel)
+    bias = _np(layer.bias) if layer.get_config()["use_bias"] else None
+    out = emit(b, layer, x, kernel, bias, layer.name)
+    return _apply_activation(b, layer, out, _activation_name(layer))
+
+
+# --------------------------------------------------------------------------- lowering
+
+
+def _is_3x3(graph: Graph, op: Op) -> bool:
+    w = graph.tensor(op.inputs[1])
+    x = graph.tensor(op.inputs[0])
+    stride = op.attrs.get("stride", (1, 1))
+    dilation = op.attrs.get("dilation", (1, 1))
+    return (
+        len(w.shape) == 4 and tuple(w.shape[1:3]) == (3, 3) and x.shape[-1] > 1
+        and op.attrs.get("depth_multiplier", 1) == 1 and tuple(dilation) == (1, 1) and min(stride) >= 1
+    )
+
+
+def in_place(graph: Graph, op: Op) -> bool:
+    """tg_depthwise_3x3_s8 may overwrite its input with stride 1 and output shape == input shape:
+    each channel's input rows enter its scratch ring before that channel's outputs overwrite them."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    return (
+        _is_3x3(graph, op) and uses_ring(graph, op) and tuple(op.attrs.get("stride", (1, 1))) == (1, 1)
+        and tuple(x.shape) == tuple(out.shape)
+    )
+
+
+def lower(ctx: LoweringContext, op: Op) -> KernelCall:
+    """tg_depthwise_3x3_s8 (ring) / tg_depthwise_3x3_ch_s8 (channel groups) for 3x3, multiplier 1, no
+    dilation; tg_depthwise_s8 otherwise; one input channel: the conv kernels."""
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    w = _weights(ctx, op)
+    n, h, wd, c = x.shape
+    _, kh, kw, out_c = w.shape
+    _, oh, ow, _ = out.shape
+    hint = CONST_STEM
+    weights = w.data.astype(np.int8)
+    if c == 1:
+        # One input channel: output channel m is an ordinary convolution filter [1, kh, kw] -> conv
+        # with OHWI weights [M, kh, kw, 1], which runs as im2col + GEMM (exactly the same sums).
+        return conv2d.conv_call(ctx, op, p, np.ascontiguousarray(weights.transpose(3, 1, 2, 0)), "depthwise (as conv)")
+    sums = weights.astype(np.int64).reshape(kh * kw, out_c).sum(axis=0)
+    folded = _folded_bias(ctx, op, sums, p.input_offset)
+    mult, shift = _requant_arrays(ctx, op, p, hint)
+    tail = (str(-p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max))
+    comment = (
+        f"depthwise {kh}x{kw} x{p.depth_multiplier} stride {p.stride_h}x{p.stride_w} "
+        f"dil {p.dilation_h}x{p.dilation_w} {x.shape} -> {out.shape} {op.activation}"
+    )
+    if kh == 3 and kw == 3 and p.depth_multiplier == 1 and p.dilation_h == 1 and p.dilation_w == 1:
+        fast = fast_requantization(folded, weights, p, ctx.rounding)
+        # the fast path accumulates twice the sum (exact: fast_requantization bounds it)
+        bias = ctx.const_array(f"{hint}_bias", folded * np.int32(2) if fast else folded, "int32_t", WEIGHTS)
+        ring = uses_ring(ctx.graph, op)
+        wsym = ctx.const_array(f"{hint}_w", weights if ring else pack_channel_groups(weights), "int8_t", WEIGHTS)
+        args = (
+            ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, bias, mult, shift,
+            ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
+            str(p.pad_top), str(p.pad_left), *tail, "1" if fast else "0",
+        )
+        dispatch = (oh, ow, p.stride_h, p.stride_w, fast, p.output_offset, p.act_min, p.act_max)
+        if ring:
+            args += (f"(int16_t *)(void *){ctx.scratch_ptr()}",)
+            return KernelCall("tg_depthwise_3x3_s8", args, (), scratch_3x3(oh, ow, p.stride_h, p.stride_w), comment,
+                              dw3_variants(*dispatch))
+        # TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES: requantization values and sign-extended weights, or the pair slots
+        scratch = max(17 * c + 72 * (c // 4), scratch_pairs(oh, ow, p.stride_h, p.stride_w))
+        return KernelCall("tg_depthwise_3x3_ch_s8", args + (ctx.scratch_ptr(),), (), scratch, comment,
+                          dw3c_variants(*dispatch))
+    bias = ctx.const_array(f"{hint}_bias", folded, "int32_t", WEIGHTS)
+    wsym = ctx.const_array(f"{hint}_w", weights, "int8_t", WEIGHTS)
+    args = (
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), str(p.depth_multiplier),
+        bias, mult, shift, ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
+        str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left), *tail,
+        f"(int32_t *)(void *){ctx.scratch_ptr()}",
+    )
+    return KernelCall("tg_depthwise_s8", args, (), 4 * out_c, comment)
+
+
+def _in_place_covered(ctx: LoweringContext, op: Op, p: ConvParams, kernel: tuple[int, int]) -> bool:
+    """False when the planner may put the output over the input (this op's in-place rule, or any lagged
+    overlap) in a configuration tg_depthwise_mve_s8's row ring does not protect (3x3, dilation 1, stride 1,
+    same shape: every input row is copied into the ring before an output row overwrites it)."""
+    if OP.in_place_lag is not None:
+        return False  # a lagged overlap: outputs would be written before later windows read their rows
+    if not in_place(ctx.graph, op):
+        return True
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    return (
+        kernel == (3, 3) and (p.stride_h, p.stride_w) == (1, 1) and (p.dilation_h, p.dilation_w) == (1, 1)
+        and tuple(x.shape) == tuple(out.shape)
+    )
+
+
+def lower_mve(ctx: LoweringContext, op: Op) -> KernelCall | None:
+    """tg_depthwise_mve_s8 (multiplier 1, channels a multiple of 4, kernels up to 16 rows; 3x3 undilated as a
+    row ring), a one-channel input as the MVE conv; None for the rest (the portable/DSP kernels)."""
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    weights = _weights(ctx, op).data.astype(np.int8)
+    if len(x.shape) != 4 or weights.ndim != 4 or not _vector_requant_ok(p.multiplier, p.shift):
+        return None
+    n, h, wd, c = x.shape
+    _, kh, kw, out_c = weights.shape
+    _, oh, ow, _ = out.shape
+    if c == 1 and in_place(ctx.graph, op):
+        return None
+    if c == 1:
+        # one input channel: output channel m is an ordinary filter [kh, kw] -> the MVE conv kernel with
+        # OHWI weights [M, kh, kw, 1] (the same sums)
+        ohwi = np.ascontiguousarray(weights.transpose(3, 1, 2, 0))
+        return conv2d.conv_call_mve(ctx, op, p, ohwi, "depthwise (as conv)")
+    if out_c != c or c % 4 != 0 or kh > 16:
+        return None  # depth multiplier > 1, channel tails, tall kernels: the normal kernels
+    if not _in_place_covered(ctx, op, p, (kh, kw)):
+        return None
+    hint = CONST_STEM
+    taps = weights.reshape(kh * kw, c)
+    bias = _folded_bias(ctx, op, taps.astype(np.int64).sum(axis=0), p.input_offset)
+    if not _sums_stay_int32(bias, taps):
+        return None
+    prm, has_left = quad_params(bias, p.multiplier, p.shift)
+    ring = (kh, kw, p.dilation_h, p.dilation_w) == (3, 3, 1, 1)
+    pad_right = max(0, (ow - 1) * p.stride_w + kw - p.pad_left - wd)
+    wp = p.pad_left + wd + pad_right  # padded row width
+    if not ring:
+        mode, wsym_values = DW_GENERAL, _tap_quad_layout(weights)
+    elif 3 * wp + 2 <= 255:  # every tap offset of the planar ring fits the gather's byte offsets
+        mode, wsym_values = DW_GATHER, _channel_taps_layout(weights)
+    else:
+        mode, wsym_values = DW_RING, _tap_quad_layout(weights)
+    scratch = 4 * wp * c if ring else 0
+    args = (
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c),
+        ctx.const_array(f"{hint}_mve_w", wsym_values, "int8_t", WEIGHTS),
+        str(kh), str(kw), ctx.const_array(f"{hint}_mve_p", prm, "int32_t", _quad_params_kinds(prm)),
+        ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
+        str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left), str(pad_right), str(-p.input_offset),
+        str(p.output_offset), str(p.act_min), str(p.act_max), str(int(has_left)), str(mode),
+        ctx.scratch_ptr() if scratch else "(int8_t *)0",
+    )
+    comment = (
+        f"depthwise {kh}x{kw} stride {p.stride_h}x{p.stride_w} dil {p.dilation_h}x{p.dilation_w} "
+        f"{x.shape} -> {out.shape} {op.activation} (MVE)"
+    )
+    return KernelCall("tg_depthwise_mve_s8", args, (), scratch, comment)
+
+
+# --------------------------------------------------------------------------- QAT
+
+
+def _qat_linear(tf: Any, x: Any, w: Any, attrs: dict[str, Any], weight_shape: list[int] | None) -> Any:
+    if weight_shape is None:
+        raise TinygenError(f"{KIND}: QAT needs the weight shape [1, kh, kw, channels x multiplier]")
+    _, kh, kw, channels = weight_shape
+    mult = int(attrs["depth_multiplier"])
+    return tf.nn.depthwise_conv2d(x, tf.reshape(w, (kh, kw, channels // mult, mult)), strides=(1, *attrs["stride"], 1),
+                                  padding=attrs["padding"].upper(), dilations=tuple(attrs["dilation"]))
+
+
+OP = OpDef(
+    kind=KIND,
+    attrs=(conv_common.STRIDE, conv_common.DILATION, conv_common.PADDING, Attr("depth_multiplier", positive_int),
+           ACTIVATION),
+    num_inputs=(2, 3),
+    infer_shape=infer_shape,
+    check=check,
+    params=params,
+    reference=reference,
+    data_inputs=1,
+    from_accumulator=conv_common.from_accumulator,
+    float_reference=float_reference,
+    weight_axis=conv_common.DEPTHWISE_AXIS,
+    fuses_activation=True,
+    folds_batchnorm=True,
+    tflite=(TfliteMapping("DEPTHWISE_CONV_2D", from_tflite, tflite.DepthwiseConv2DOptions,
+                          {**conv_common.OPTION_FIELDS, "DepthMultiplier": 0}),),
+    keras_layers={"DepthwiseConv2D": from_keras},
+    lowerings=(lower,),
+    mve_lowerings=(lower_mve,),
+    in_place=in_place,
+    macs=macs,
+    qat=QatHooks(linear=_qat_linear),
+)

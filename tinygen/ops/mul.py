@@ -1,0 +1,103 @@
+"""MUL: the elementwise product of two int8 tensors, broadcast numpy-style (a .tflite BatchNorm with nothing to
+fold into becomes MUL/ADD with per-channel constants). TFLite Micro's int8 MUL::
+
+    out = clamp(requantize((x1 - zp1) * (x2 - zp2), output_multiplier, output_shift) + output_zero_point)
+
+with QuantizeMultiplier(input1_scale * input2_scale / output_scale) in double precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tflite
+
+from tinygen import numerics
+from tinygen.errors import TinygenError
+from tinygen.ir import Graph, Op
+from tinygen.lowering.base import KernelCall, LoweringContext
+from tinygen.ops import binary_common, common
+from tinygen.ops.base import ACTIVATION, OpDef, QatHooks, TfliteMapping
+
+KIND = "mul"
+
+#: largest left shift of the requantization: beyond it x << shift overflows int32 for every x (TFLite's
+#: ``x * (1 << shift)`` is undefined there, and tinygen's kernels would shift by 32 or more)
+MAX_LEFT_SHIFT = 30
+
+
+@dataclass(frozen=True)
+class MulParams:
+    """``out = clamp(requantize((x1 + input1_offset) * (x2 + input2_offset), output_multiplier,
+    output_shift) + output_offset)``."""
+
+    input1_offset: int
+    input2_offset: int
+    output_offset: int
+    output_multiplier: int
+    output_shift: int
+    act_min: int
+    act_max: int
+
+
+def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> MulParams:
+    a, b, out = binary_common.operands(graph, op)
+    (s1, z1), (s2, z2), (so, zo) = common.qp(a, op), common.qp(b, op), common.qp(out, op)
+    real = float(np.float32(s1)) * float(np.float32(s2)) / float(np.float32(so))
+    m, sh = common.multiplier(real, op, "input1*input2/output", rounding)
+    if sh > MAX_LEFT_SHIFT:
+        raise TinygenError(
+            f"{common.where(op)}: scales {s1:g} x {s2:g} -> {so:g} give the requantization multiplier {real:g}, a "
+            f"left shift of {sh} bits; TFLite's int8 MUL shifts its int32 product by at most {MAX_LEFT_SHIFT}: the "
+            "output scale is far too small for the inputs; re-quantize the model"
+        )
+    act_min, act_max = common.act_range(op, out)
+    return MulParams(input1_offset=-z1, input2_offset=-z2, output_offset=zo, output_multiplier=m, output_shift=sh,
+                     act_min=act_min, act_max=act_max)
+
+
+def reference(graph: Graph, op: Op, p: MulParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
+    a, b = common.broadcast_pair(graph, op, args[0], args[1])
+    prod = (a + p.input1_offset) * (b + p.input2_offset)
+    rnd: numerics.Rounding = rounding  # type: ignore[assignment]
+    raw = numerics.multiply_by_quantized_multiplier(prod, p.output_multiplier, p.output_shift, rnd) + p.output_offset
+    return common.clamp_int8(raw, p.act_min, p.act_max)
+
+
+def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
+    return inputs[0] * inputs[1]
+
+
+def from_tflite(imp: Any, raw: Any) -> Op:
+    return binary_common.from_tflite(imp, raw, KIND)
+
+
+def lower(ctx: LoweringContext, op: Op) -> KernelCall:
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    # Field order of tg_mul_params_t.
+    fields = ", ".join(str(v) for v in (
+        p.input1_offset, p.input2_offset, p.output_offset, p.output_multiplier, p.output_shift, p.act_min, p.act_max,
+    ))
+    return binary_common.lower_binary(ctx, op, "tg_mul", "tg_mul_params_t", fields)
+
+
+def _qat_forward(tf: Any, xs: list[Any], attrs: dict[str, Any], out_shape: list[int]) -> Any:
+    return xs[0] * xs[1]
+
+
+OP = OpDef(
+    kind=KIND,
+    attrs=(ACTIVATION,),
+    num_inputs=(2, 2),
+    infer_shape=binary_common.infer_shape,
+    params=params,
+    reference=reference,
+    float_reference=float_reference,
+    tflite=(TfliteMapping("MUL", from_tflite, tflite.MulOptions,
+                          {"FusedActivationFunction": tflite.ActivationFunctionType.NONE}),),
+    lowerings=(lower,),
+    in_place=binary_common.in_place,
+    qat=QatHooks(forward=_qat_forward),
+)

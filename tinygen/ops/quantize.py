@@ -1,0 +1,137 @@
+"""QUANTIZE: float32 -> int8 at the graph input (TFLite Micro's AffineQuantize: ``clamp(roundf(x /
+scale) + zero_point)`` with a float32 division, round half away from zero), or int8 -> int8
+requantization (reference_ops::Requantize: ``clamp(requantize(x - input_zero_point, multiplier, shift)
++ output_zero_point)``). The only op whose input may be a float32 graph input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tflite
+
+from tinygen import numerics
+from tinygen.errors import UnsupportedError
+from tinygen.ir import Graph, Op
+from tinygen.lowering.args import c_float, const_ptr, in_out, shape_str
+from tinygen.lowering.base import KernelCall, LoweringContext
+from tinygen.ops import common
+from tinygen.ops.base import OpDef, TfliteMapping
+
+KIND = "quantize"
+
+
+@dataclass(frozen=True)
+class QuantizeParams:
+    """quantize. ``mode`` "affine" (float32 -> int): ``out = clamp(roundf(x / scale) + zero_point)``
+    with a float32 division and round half away from zero (AffineQuantize). ``mode`` "requantize"
+    (int -> int, reference_ops::Requantize): ``out = clamp(requantize(x - input_zero_point,
+    multiplier, shift) + output_zero_point)``. Clamp range ``[qmin, qmax]`` of the output type."""
+
+    mode: str
+    scale: float
+    input_zero_point: int
+    output_zero_point: int
+    multiplier: int
+    shift: int
+    qmin: int
+    qmax: int
+
+
+def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> QuantizeParams:
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if out.dtype not in ("int8", "uint8"):
+        raise UnsupportedError(
+            f"{common.where(op)}: output {out.name!r} is {out.dtype}; tinygen quantizes to int8 (or uint8) only"
+        )
+    so, zo = common.qp(out, op)
+    qmin, qmax = common.INT_RANGES[out.dtype]
+    if x.dtype == "float32":
+        return QuantizeParams(mode="affine", scale=float(np.float32(so)), input_zero_point=0, output_zero_point=zo,
+                              multiplier=0, shift=0, qmin=qmin, qmax=qmax)
+    if x.dtype in ("int8", "uint8") and (x.dtype, out.dtype) != ("uint8", "uint8"):
+        si, zi = common.qp(x, op)
+        m, sh = common.multiplier(float(np.float32(si)) / float(np.float32(so)), op, "input/output", rounding)
+        return QuantizeParams(mode="requantize", scale=float(np.float32(so)), input_zero_point=zi, output_zero_point=zo,
+                              multiplier=m, shift=sh, qmin=qmin, qmax=qmax)
+    raise UnsupportedError(
+        f"{common.where(op)}: quantize from {x.dtype} to {out.dtype} is not supported (float32/int8 -> int8)"
+    )
+
+
+def _check(graph: Graph, op: Op) -> None:
+    """The type combination and every scale/zero point, before anything is generated (cheap)."""
+    params(graph, op, "double")
+
+
+def reference(graph: Graph, op: Op, p: QuantizeParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
+    out_dtype = common.NP_DTYPES[graph.tensor(op.outputs[0]).dtype]
+    x = args[0]
+    if p.mode == "affine":
+        # AffineQuantize: val / static_cast<float>(scale) in float32, roundf, static_cast<int32_t>, + zero point.
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            quotient = x.astype(np.float32) / np.float32(p.scale)
+            q = numerics.float_to_int32_x86(numerics.round_half_away(quotient.astype(np.float64)))
+        raw = numerics.wrap_int32(q + p.output_zero_point)
+    else:
+        raw = numerics.multiply_by_quantized_multiplier(x.astype(np.int64) - p.input_zero_point, p.multiplier, p.shift,
+                                                        rounding)  # type: ignore[arg-type]
+        raw = raw + p.output_zero_point
+    return np.clip(raw, p.qmin, p.qmax).astype(out_dtype)
+
+
+# --------------------------------------------------------------------------- import
+
+
+def from_tflite(imp: Any, raw: Any) -> Op:
+    x = imp.inputs(raw, 1)[0]
+    t = imp.raw.tensors[x]
+    if t.type == tflite.TensorType.FLOAT32:
+        if x not in imp.raw.inputs:
+            raise UnsupportedError(
+                f"{imp.where(raw)}: quantizes {imp.describe(x)}, which is not a graph input: a float model"
+            )
+        return Op(KIND, "", [imp.tensor(x)], [], {})
+    return Op(KIND, "", [imp.activation_tensor(raw, x)], [], {})
+
+
+# --------------------------------------------------------------------------- lowering
+
+
+def lower(ctx: LoweringContext, op: Op) -> KernelCall:
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    x, out = in_out(ctx, op)
+    if out.dtype != "int8" or x.dtype not in ("float32", "int8"):
+        raise UnsupportedError(
+            f"{common.where(op)}: {x.dtype} {x.name!r} -> {out.dtype} {out.name!r} is not supported; tinygen "
+            "quantizes float32 or int8 to int8: convert the model with int8 (not uint8) inputs and outputs"
+        )
+    if p.mode == "affine":
+        # float32 tensors are passed as float * casts of the context's pointers (the arena is 16-byte aligned)
+        args = (f"(const float *)(const void *)({ctx.tensor_ptr(x.name)})", str(x.size), c_float(p.scale),
+                str(p.output_zero_point), ctx.tensor_ptr(out.name))
+        return KernelCall("tg_quantize_f32_s8", args, comment=f"quantize float32 {shape_str(x)}: scale {p.scale:g}, "
+                          f"zero point {p.output_zero_point}")
+    args = (const_ptr(ctx, x.name), str(x.size), str(p.input_zero_point), str(p.multiplier), str(p.shift),
+            str(p.output_zero_point), ctx.tensor_ptr(out.name))
+    return KernelCall("tg_quantize_s8", args, comment=f"requantize {shape_str(x)}")
+
+
+def in_place(graph: Graph, op: Op) -> bool:
+    # int8 -> int8 element for element; float32 -> int8 writes byte i over float element i // 4
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    return x.size == out.size and out.dtype == "int8" and x.dtype in ("int8", "float32")
+
+
+OP = OpDef(
+    kind=KIND,
+    infer_shape=common.same_shape,
+    check=_check,
+    params=params,
+    reference=reference,
+    float_edge="input",
+    tflite=(TfliteMapping("QUANTIZE", from_tflite),),
+    lowerings=(lower,),
+    in_place=in_place,
+)

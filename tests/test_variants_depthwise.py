@@ -8,7 +8,7 @@ the library as emitted (only those copies compiled) equals the reference bit for
 on every other case) or clang, on the portable and the emulated-DSP paths; and the same library built with every copy
 compiled and the kernels' TG_TRACE_VARIANT hook recording, run on the DSP path, takes exactly those
 specialisations (none on the portable path, which the compiler picks without selection). A call whose copy
-is missing stops loudly (TG_DWVP_MISSING) instead of computing nothing.
+is missing stops loudly (TG_UNREACHABLE) instead of computing nothing.
 """
 
 from __future__ import annotations

@@ -42,6 +42,28 @@
 #define TG_TRACE_VARIANT(name) ((void)0)
 #endif
 
+/*
+ * TG_UNREACHABLE(): stop here, loudly and for good. A kernel's dispatch over its specialisations (TG_VARIANT)
+ * ends in a path that always computes (a general copy, compiled in every library) or in TG_UNREACHABLE(): the
+ * path a call takes only when its library lacks the specialisation it needs, i.e. when a lowering's Python
+ * mirror of the dispatch and the C dispatch disagree (a tinygen bug), where the kernel must not return with its
+ * output unwritten. GCC and clang emit a trap instruction (UDF on Arm: a HardFault on Cortex-M; SIGILL or
+ * SIGTRAP in a host process), other compilers an endless loop (where a debugger finds it). It belongs only on
+ * such paths, never on one a call runs; where the dispatch already makes its path dead (the last compiled
+ * copy's test is the constant 1), the compiler drops it and the library's code does not change.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_UNREACHABLE() __builtin_trap()
+#else
+#define TG_UNREACHABLE()                                                                                       \
+    do                                                                                                         \
+    {                                                                                                          \
+        for (;;)                                                                                               \
+        {                                                                                                      \
+        }                                                                                                      \
+    } while (0)
+#endif
+
 #define TG_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define TG_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TG_CLAMP(x, lo, hi) TG_MAX((lo), TG_MIN((x), (hi)))

@@ -32,6 +32,12 @@ void tg_conv_1x1_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
 {
     const int32_t pixels = out_h * out_w;
     /* stride 1: the input pixels are consecutive columns */
+#if !TG_VARIANT(GEMM_ODD_CH)
+    if (out_c & 1)
+    {
+        TG_UNREACHABLE(); /* an odd last channel needs the GEMM_ODD_CH copy, missing from this library */
+    }
+#endif
     const int dense = stride_h == 1 && stride_w == 1;
 #if !TG_VARIANT(CONV1X1_TAIL)
     const int grouped = 1; /* in_c % 4 == 0 in every call (conv_1x1_variants) */

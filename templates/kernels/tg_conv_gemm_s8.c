@@ -294,7 +294,10 @@ static void tg_gemm_last_channel(const int16_t *block, int32_t cols, int32_t dep
  *   GEMM_ODD_CH     out_ch odd (as well as one of the above: the channel pairs)
  * Weights that are not 4-byte aligned take a copy compiled only without a config header (kernel tests):
  * an emitted library's weight arrays are 16-byte aligned. Each test below is replaced by 1 when no more
- * general copy is compiled, so the chain always ends in a compiled copy.
+ * general copy is compiled, so the chain always ends in a compiled copy (the trap after it is dead code, there
+ * so that the chain can never end in nothing: TG_UNREACHABLE, tg_common.h). A library without GEMM_ODD_CH
+ * traps once per layer, in its callers tg_conv_s8 / tg_conv_1x1_s8, on an odd out_ch (tested there, not
+ * per block here).
  */
 #if !(TG_VARIANT(GEMM_FULL_EVEN) || TG_VARIANT(GEMM_FULL) || TG_VARIANT(GEMM_ANY))
 #error "tg_conv_gemm_s8: no specialisation selected (TG_VARIANT_GEMM_*): see gemm_variants() in mac_ops.py"
@@ -347,6 +350,8 @@ void tg_conv_gemm_s8(const int16_t *block, int32_t cols, int32_t depth, const in
         TG_TRACE_VARIANT(GEMM_ANY);
         tg_gemm_body(block, cols, depth, weights, params, mode, pairs, output_offset, act_min, act_max, out,
                      out_stride, 0, 1, 0);
+#else
+        TG_UNREACHABLE(); /* dead: the last compiled copy's test above is 1 */
 #endif
     }
 #if TG_VARIANT(GEMM_ODD_CH)

@@ -193,6 +193,8 @@ static void tg_conv_im2col_inside(const int8_t *src, int32_t row_step, int32_t k
     {
         tg_conv_copy(stage + ky * span, src, span);
     }
+#else
+    TG_UNREACHABLE(); /* dead: without CONV_STAGED, grouped is 1 (tg_conv_s8) */
 #endif
     (void)grouped;
     (void)pair;
@@ -208,6 +210,12 @@ void tg_conv_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w
 {
     const int32_t depth = k_h * k_w * in_c;
     const int32_t pixels = out_h * out_w;
+#if !TG_VARIANT(GEMM_ODD_CH)
+    if (out_c & 1)
+    {
+        TG_UNREACHABLE(); /* an odd last channel needs the GEMM_ODD_CH copy, missing from this library */
+    }
+#endif
 #if !TG_VARIANT(CONV_STAGED)
     const int grouped = 1; /* in_c % 4 == 0 in every call (conv_variants) */
 #elif !TG_VARIANT(CONV_GROUPED)
@@ -261,6 +269,7 @@ void tg_conv_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w
 #else
                 else
                 {
+                    TG_UNREACHABLE(); /* dead: without CONV_STAGED, grouped is 1 */
                 }
 #endif
             }

@@ -474,6 +474,6 @@ void tg_depthwise_3x3_s8(const int8_t *input, int32_t batches, int32_t in_h, int
     tg_dw3_ring(input, batches, in_h, in_w, channels, filter, bias, multiplier, shift, output, out_h, out_w, stride_h,
                 stride_w, pad_top, pad_left, input_zp, output_offset, act_min, act_max, fast, scratch);
 #else
-    TG_DWVP_MISSING(); /* only the pair path is compiled, and this call is not for it: a lowering bug */
+    TG_UNREACHABLE(); /* only the pair path is compiled, and this call is not for it: a lowering bug */
 #endif
 }

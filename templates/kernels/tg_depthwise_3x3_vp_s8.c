@@ -362,7 +362,7 @@ typedef void (*tg_dwvp_line_fn)(const int32_t *t, const int32_t *b, const int32_
  * Each line function is a specialisation (TG_VARIANT DWVP_<TWO|ONE>_<MODE>: two output lines, or the last
  * one of an odd count, in one requantization mode) compiled only where a call of the library runs it:
  * tinygen.lowering.depthwise_ops.vp_variants mirrors the choice made in tg_depthwise_3x3_vp_s8 below.
- * A missing one is NULL in the table (the kernel then stops: TG_DWVP_MISSING).
+ * A missing one is NULL in the table (the kernel then stops: TG_UNREACHABLE, tg_common.h).
  */
 #if TG_VARIANT(DWVP_TWO_ANY)
 TG_DWVP_TWO_FN(any, TG_DWVP_ANY, DWVP_TWO_ANY)
@@ -431,8 +431,7 @@ void tg_depthwise_3x3_vp_s8(const int8_t *input, int32_t batches, int32_t in_h, 
     int32_t bt, g, j, a, k, tl[9];
     if ((out_lines >= 2 && fns[0] == NULL) || ((out_lines & 1) != 0 && fns[1] == NULL))
     {
-        TG_DWVP_MISSING(); /* a line function this call runs is not in the library: the lowering's bug */
-        return;
+        TG_UNREACHABLE(); /* a line function this call runs is not in the library: the lowering's bug */
     }
     for (a = 0; a < 3; ++a)
     {

@@ -49,14 +49,6 @@
  * over out_len + 2 columns, rounded up to blocks of two. */
 #define TG_DWVP_SCRATCH_BYTES(out_len) (2 * 32 * (((out_len) + 3) / 2))
 
-/* A specialisation the call's arguments dispatch to is not compiled into the library (a lowering bug:
-   its variants must mirror the kernel's dispatch): stop loudly rather than return no output. */
-#if defined(__GNUC__) || defined(__clang__)
-#define TG_DWVP_MISSING() __builtin_trap()
-#else
-#define TG_DWVP_MISSING() ((void)0)
-#endif
-
 #if TG_DSP
 /**
  * @brief 3x3 depthwise convolution, stride 1, depth multiplier 1, the pair path (see above); `output` may

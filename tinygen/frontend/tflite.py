@@ -13,8 +13,8 @@ Mapping decisions (see docs/INTERNALS.md for the IR conventions):
   holds as attributes are dropped: RESHAPE/SQUEEZE's shape (the output shape says it), MEAN's axes,
   PAD's paddings, PADV2's pad value (it must equal the output zero point).
 * A missing bias (optional input index -1) means no bias input: the op has two inputs.
-* Depthwise weights ``[1, kh, kw, channels]`` are per output channel; some older models (person_detect)
-  record quantized dimension 3, newer ones 0 — TFLite Micro ignores it, so the IR always uses axis 3.
+* Per-channel weights: the quantized dimension must hold the scales (TFLite Micro's Prepare refuses it
+  otherwise); the IR then uses the op's own channel axis (conv and dense 0, depthwise 3).
 * ADD/MUL operands may broadcast (numpy rules, to the output shape), as TFLite allows: a BatchNorm with
   nothing to fold into becomes MUL/ADD with per-channel constants.
 * Batch size: a ``shape_signature`` of -1 in dimension 0 (Keras' unknown batch) is read as batch 1;
@@ -410,6 +410,13 @@ class _Importer:
             raise TinygenError(
                 f"{self.where(op)}: weights {self.describe(index)} have {t.scale.size} scales for {out_channels} "
                 "output channels; corrupt quantization parameters"
+            )
+        qdim = t.quantized_dimension
+        if t.scale.size > 1 and not (0 <= qdim < len(t.shape) and t.shape[qdim] == t.scale.size):
+            # TFLite Micro's Prepare refuses it too (the channel count must be the quantized dimension's size)
+            raise TinygenError(
+                f"{self.where(op)}: weights {self.describe(index)} are quantized per channel along dimension {qdim}, "
+                f"which does not hold their {t.scale.size} scales; corrupt quantization parameters"
             )
         return self.tensor(index, axis=axis)
 

@@ -1,0 +1,203 @@
+"""LOGISTIC (Keras ``activation="sigmoid"``): ``1 / (1 + exp(-x))``, int8 -> int8, output scale 1/256 and
+zero point -128, bit-exact with TFLite Micro's int8 LOGISTIC.
+
+TFLite Micro (``CalculateArithmeticOpDataLogistic`` in logistic_common.cc, then
+``reference_integer_ops::Logistic``):
+
+* Prepare rescales the input to Q4.27 (4 integer bits): ``frexp(input_scale * 2^27)`` gives
+  ``input_multiplier = round(q * 2^31)`` and ``input_left_shift`` (the exponent, used as
+  MultiplyByQuantizedMultiplier's shift). It calls neither QuantizeMultiplier nor anything that
+  TFLITE_SINGLE_ROUNDING changes. ``input_range_radius = CalculateInputRadius(4, input_left_shift, 31)
+  = floor(15 * 2^27 / 2^input_left_shift)``: the largest |x - zero point| whose rescaled value stays
+  below 15.0 in Q4.27.
+* Per element: ``d = x - input_zero_point``; ``d <= -radius`` gives -128, ``d >= radius`` gives 127;
+  otherwise ``MultiplyByQuantizedMultiplier(d, input_multiplier, input_left_shift)`` (the one step the
+  rounding mode changes) is a Q4.27 value, gemmlowp's fixed-point ``logistic`` (``exp_on_negative_values``
+  of -|a|, ``one_over_one_plus_x_for_x_in_0_1``, ``1 - result`` for negative ``a``, exactly 1/2 at 0)
+  gives Q0.31, and ``RoundingDivideByPOT(., 23) - 128`` clamped to int8 is the output.
+
+An int8 input takes only 256 values, so the lowering tabulates the output of each one offline with that
+arithmetic (:func:`logistic_int8`) and the kernel (``tg_lut_s8``) looks them up; :func:`reference` runs
+the arithmetic itself, not the table, so the generated C is checked against it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tinygen import numerics
+from tinygen.errors import TinygenError
+from tinygen.ir import Graph, Op
+from tinygen.lowering.args import const_ptr, hint, in_out, shape_str
+from tinygen.lowering.base import TABLE, KernelCall, LoweringContext
+from tinygen.ops import common
+from tinygen.ops.base import OpDef, QatHooks, TfliteMapping
+
+KIND = "logistic"
+
+#: the Keras activation name of this op
+KERAS_ACTIVATION = "sigmoid"
+
+#: the output quantization TFLite's int8 LOGISTIC requires (TFLite Micro's Prepare checks the zero point)
+OUTPUT_QUANT = (float(np.float32(1.0 / 256.0)), -128)
+
+#: integer bits of the rescaled input (TFLite's kInputIntegerBits for int8 LOGISTIC): Q4.27
+INPUT_INTEGER_BITS = 4
+#: integer bits of the output before the downcast (TFLite's kOutputIntegerBits): Q0.31 / 2^(31-8)
+OUTPUT_INTEGER_BITS = 8
+
+#: input_left_shift range where TFLite Micro's Prepare is defined: a negative shift (input scale below
+#: 2^-28) or one of 63 or more (scale of 2^35 or more) shifts ``1ll`` out of range in CalculateInputRadius
+MIN_LEFT_SHIFT, MAX_LEFT_SHIFT = 0, 62
+
+
+@dataclass(frozen=True)
+class LogisticParams:
+    """TFLite Micro's OpDataLogistic for int8: ``x - input_zero_point`` at or beyond ``±input_range_radius``
+    saturates; inside it is rescaled to Q4.27 by ``input_multiplier``/``input_left_shift``
+    (MultiplyByQuantizedMultiplier)."""
+
+    input_zero_point: int
+    input_multiplier: int
+    input_left_shift: int
+    input_range_radius: int
+
+
+def _check(graph: Graph, op: Op) -> None:
+    common.unary_int8(graph, op)
+
+
+def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> LogisticParams:
+    """CalculateArithmeticOpDataLogistic (int8). ``rounding`` plays no part: Prepare rounds with frexp and
+    std::round, not QuantizeMultiplier."""
+    x, out = common.unary_int8(graph, op)
+    si, zi = common.qp(x, op)
+    so, zo = common.qp(out, op)
+    if zo != OUTPUT_QUANT[1] or np.float32(so) != np.float32(OUTPUT_QUANT[0]):
+        raise TinygenError(
+            f"{common.where(op)}: output {out.name!r} has scale {so!r}, zero point {zo}; TFLite's int8 LOGISTIC needs "
+            "scale 1/256 and zero point -128: re-quantize the model (the TFLite converter does this)"
+        )
+    # static_cast<double>(float scale) * (1 << (31 - kInputIntegerBits)): exact in double
+    real = float(np.float32(si)) * float(1 << (31 - INPUT_INTEGER_BITS))
+    q, left_shift = math.frexp(real)
+    if not MIN_LEFT_SHIFT <= left_shift <= MAX_LEFT_SHIFT:
+        lo, hi = MIN_LEFT_SHIFT - (31 - INPUT_INTEGER_BITS) - 1, MAX_LEFT_SHIFT - (31 - INPUT_INTEGER_BITS)
+        raise TinygenError(
+            f"{common.where(op)}: input {x.name!r} has scale {si:g}, outside [2^{lo}, 2^{hi}) where TFLite's int8 "
+            "LOGISTIC is defined: re-quantize the model"
+        )
+    # TfLiteRound(q * (1ll << 31)): q holds the float32 scale's 24-bit significand, so this is exact and < 2^31
+    multiplier = int(numerics.round_half_away(q * float(1 << 31)))
+    # CalculateInputRadius(4, left_shift, 31): every factor a power of two or 15, so the double is exact
+    radius = math.floor(1.0 * ((1 << INPUT_INTEGER_BITS) - 1) * float(1 << (31 - INPUT_INTEGER_BITS))
+                        / float(1 << left_shift))
+    return LogisticParams(input_zero_point=zi, input_multiplier=multiplier, input_left_shift=left_shift,
+                          input_range_radius=radius)
+
+
+# --------------------------------------------------------------------------- integer arithmetic
+
+
+def fixed_point_logistic(a: np.ndarray, integer_bits: int = INPUT_INTEGER_BITS) -> np.ndarray:
+    """gemmlowp's ``logistic`` of a raw Q(integer_bits).(31-integer_bits) ``a``: raw Q0.31 results."""
+    a = np.asarray(a, dtype=np.int64)
+    positive = a > 0
+    abs_a = np.where(positive, a, numerics.wrap_int32(-a))
+    # logistic_on_positive_values(|a|) = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(-|a|))
+    exp_neg = numerics.exp_on_negative_values(numerics.wrap_int32(-abs_a), integer_bits)
+    if_positive = numerics.one_over_one_plus_x_for_x_in_0_1(exp_neg)
+    if_negative = numerics.wrap_int32(numerics.INT32_MAX - if_positive)  # ResultF::One() - result_if_positive
+    return np.where(a == 0, 1 << 30, np.where(positive, if_positive, if_negative)).astype(np.int64)
+
+
+def logistic_int8(x: np.ndarray, p: LogisticParams, rounding: str) -> np.ndarray:
+    """reference_integer_ops::Logistic (int8) of the int8 values ``x``, element by element."""
+    d = np.asarray(x, dtype=np.int64) - p.input_zero_point
+    low, high = d <= -p.input_range_radius, d >= p.input_range_radius
+    inside = ~(low | high)
+    # only the elements inside the radius are rescaled (0 elsewhere keeps every intermediate in range)
+    input_in_q4 = numerics.multiply_by_quantized_multiplier(
+        np.where(inside, d, 0), p.input_multiplier, p.input_left_shift if inside.any() else 0, rounding)  # type: ignore[arg-type]
+    output_in_q0 = fixed_point_logistic(input_in_q4)
+    output = numerics.rounding_divide_by_pot(output_in_q0, 31 - OUTPUT_INTEGER_BITS) + OUTPUT_QUANT[1]
+    output = np.clip(output, -128, 127)
+    return np.where(low, -128, np.where(high, 127, output)).astype(np.int8)
+
+
+def table(p: LogisticParams, rounding: str) -> np.ndarray:
+    """tg_lut_s8's table: the 256 outputs, entry k for the int8 input whose bits are k (``(uint8_t)x``):
+    0..127, then -128..-1."""
+    return logistic_int8(np.arange(256, dtype=np.uint8).view(np.int8), p, rounding)
+
+
+def reference(graph: Graph, op: Op, p: LogisticParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
+    return logistic_int8(args[0], p, rounding)
+
+
+def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
+    x = np.asarray(inputs[0])
+    with np.errstate(over="ignore"):  # exp(-x) overflows to inf for x below about -88: 1/inf = 0, exactly right
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+# --------------------------------------------------------------------------- import
+
+
+def from_tflite(imp: Any, raw: Any) -> Op:
+    x = imp.inputs(raw, 1)[0]
+    return Op(KIND, "", [imp.activation_tensor(raw, x)], [], {})
+
+
+def emit(b: Any, name: str, x: str) -> str:
+    """The op of Keras activation "sigmoid" (``Dense(..., activation="sigmoid")``, ``Activation("sigmoid")``)."""
+    return b.op(KIND, name, [x], b.shape(x))
+
+
+# --------------------------------------------------------------------------- lowering
+
+
+def lower(ctx: LoweringContext, op: Op) -> KernelCall:
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    x, out = in_out(ctx, op)
+    lut = ctx.const_array(hint(op, "lut"), table(p, ctx.rounding), "int8_t", TABLE)
+    args = (const_ptr(ctx, x.name), str(x.size), lut, ctx.tensor_ptr(out.name))
+    return KernelCall("tg_lut_s8", args, comment=f"logistic {shape_str(x)}, tabulated (input zero point "
+                      f"{p.input_zero_point}, multiplier {p.input_multiplier} << {p.input_left_shift}, radius "
+                      f"{p.input_range_radius})")
+
+
+def in_place(graph: Graph, op: Op) -> bool:
+    """tg_lut_s8 reads element i before it writes element i (same layout): the output may start at its dying
+    input's offset."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    return x.shape == out.shape and x.itemsize == out.itemsize
+
+
+# --------------------------------------------------------------------------- QAT
+
+
+def _qat_forward(tf: Any, xs: list[Any], attrs: dict[str, Any], out_shape: list[int]) -> Any:
+    # the output quantizer puts it on the fixed 1/256 grid (fixed_output_quant)
+    return tf.sigmoid(xs[0])
+
+
+OP = OpDef(
+    kind=KIND,
+    infer_shape=common.same_shape,
+    num_inputs=(1, 1),
+    check=_check,
+    params=params,
+    reference=reference,
+    float_reference=float_reference,
+    fixed_output_quant=OUTPUT_QUANT,
+    tflite=(TfliteMapping("LOGISTIC", from_tflite),),
+    keras_activations={KERAS_ACTIVATION: emit},
+    lowerings=(lower,),
+    in_place=in_place,
+    qat=QatHooks(forward=_qat_forward),
+)

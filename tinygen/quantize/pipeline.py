@@ -47,7 +47,8 @@ def quantize_float(fgraph: Graph, samples: np.ndarray, observer: str = "minmax")
 def _check_ranges(fgraph: Graph, ranges: Ranges, samples: np.ndarray) -> None:
     """Every calibrated range finite: float32 overflow (huge calibration values) cannot be quantized."""
     producers = fgraph.producers()
-    for name, (lo, hi) in ranges.items():
+    for name in [*fgraph.inputs, *(op.outputs[0] for op in fgraph.ops)]:  # the first one in execution order
+        lo, hi = ranges.get(name, (0.0, 0.0))
         if not (np.isfinite(lo) and np.isfinite(hi)):
             op = producers.get(name)
             where = f"the output of op {op.name!r} ({op.kind})" if op else f"input {name!r}"

@@ -63,6 +63,17 @@ def conv_relu() -> tuple[Any, np.ndarray, bool]:
     )
 
 
+def conv1d() -> tuple[Any, np.ndarray, bool]:
+    """Conv1D layers: TensorFlow's converter wraps each CONV_2D in EXPAND_DIMS and RESHAPE (or SQUEEZE)."""
+    L = _keras().layers
+    return _model(
+        "conv1d",
+        (40, 3),
+        lambda x: L.Conv1D(6, 5, padding="same", activation="relu")(L.Conv1D(8, 3, strides=2, padding="valid")(x)),
+        seed=19,
+    )
+
+
 def conv_relu6() -> tuple[Any, np.ndarray, bool]:
     L = _keras().layers
     return _model(
@@ -396,6 +407,7 @@ BUILDERS: dict[str, Builder] = {
     f.__name__: f
     for f in (
         conv_relu,
+        conv1d,
         conv_relu6,
         conv_dilation,
         depthwise_m1,

@@ -66,18 +66,30 @@ def test_error_truncated(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     _assert_one_line_error(*_run(capsys, str(path)), "truncated or corrupt")
 
 
-def test_error_float_model(capsys: pytest.CaptureFixture[str]) -> None:
-    _assert_one_line_error(*_run(capsys, str(corpus_path("float32"))), "float model", "int8")
+def _assert_shown_with_reason(code: int, out: str, err: str, unsupported: str, *reason: str) -> None:
+    """A model tinygen cannot compile is still shown: every op as stored, the unsupported ones marked, then why."""
+    assert code == 0 and not err and "Traceback" not in out
+    rows = [line for line in out.splitlines() if line.startswith("│") and f" {unsupported} " in line]
+    assert rows and all("NO" in row for row in rows), out
+    why = out[out.index("tinygen cannot compile this model:"):]
+    for needle in reason:
+        assert needle in why
 
 
-def test_error_unsupported_op(capsys: pytest.CaptureFixture[str]) -> None:
-    _assert_one_line_error(*_run(capsys, str(corpus_path("tanh"))), "TANH", "supported ops")
+def test_float_model_is_shown_with_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, str(corpus_path("float32")))
+    assert code == 0 and "float32" in out and "float model" in out and "int8" in out
 
 
-def test_error_lstm(capsys: pytest.CaptureFixture[str], shared_models: Path) -> None:
-    _assert_one_line_error(
-        *_run(capsys, str(shared_models / "trained_lstm_int8.tflite")), "UNIDIRECTIONAL_SEQUENCE_LSTM"
-    )
+def test_unsupported_op_is_shown_marked(capsys: pytest.CaptureFixture[str]) -> None:
+    _assert_shown_with_reason(*_run(capsys, str(corpus_path("tanh"))), "TANH", "TANH", "supported ops")
+    code, out, _ = _run(capsys, str(corpus_path("tanh")))
+    assert "CONV_2D" in out and "yes" in out  # the supported ops are listed too
+
+
+def test_lstm_is_shown_marked(capsys: pytest.CaptureFixture[str], shared_models: Path) -> None:
+    _assert_shown_with_reason(*_run(capsys, str(shared_models / "trained_lstm_int8.tflite")),
+                              "UNIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM")
 
 
 def test_error_nonexistent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

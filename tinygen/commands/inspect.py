@@ -57,6 +57,25 @@ def render(graph: Graph) -> "object":
     return table
 
 
+def render_raw(name: str, rows: list, subgraphs: int) -> "object":
+    """A rich Table of a .tflite's operators as stored, the ones tinygen does not support marked."""
+    from rich.table import Table
+
+    missing = sum(not r.supported for r in rows)
+    title = f"{name} (as stored; {missing} of {len(rows)} ops not supported by tinygen"
+    title += f"; subgraph 0 of {subgraphs})" if subgraphs > 1 else ")"
+    table = Table(title=title)
+    table.add_column("#", justify="right")
+    table.add_column("op")
+    table.add_column("supported")
+    table.add_column("inputs", overflow="fold")
+    table.add_column("outputs", overflow="fold")
+    for r in rows:
+        table.add_row(str(r.index), r.builtin, "yes" if r.supported else "NO", "\n".join(r.inputs),
+                      "\n".join(r.outputs))
+    return table
+
+
 def _io_lines(graph: Graph) -> list[str]:
     lines = []
     for role, names in (("input", graph.inputs), ("output", graph.outputs)):
@@ -75,10 +94,28 @@ def command(model: str, calibration: str | None, observer: str, quantizer: str) 
 
     MODEL is an int8 .tflite file or a Keras model (quantized with --calibration data first).
     """
+    from pathlib import Path
+
     from rich.console import Console
 
-    graph = load_from_options(model, calibration, observer, quantizer)
+    from tinygen.errors import TinygenError
+
     console = Console(width=max(Console().width, 140))
+    try:
+        graph = load_from_options(model, calibration, observer, quantizer)
+    except TinygenError as exc:
+        if Path(model).suffix.lower() != ".tflite":
+            raise
+        # a .tflite tinygen cannot compile: show what the file holds, the unsupported ops marked, and why
+        from tinygen.frontend.tflite import summarize
+
+        subgraphs, rows, inputs, outputs = summarize(model)
+        console.print(render_raw(Path(model).stem, rows, subgraphs))
+        for role, names in (("input", inputs), ("output", outputs)):
+            for name in names:
+                console.print(f"{role} {name}", highlight=False, markup=False)
+        console.print(f"tinygen cannot compile this model: {exc}", highlight=False, markup=False)
+        return
     console.print(render(graph))
     for line in _io_lines(graph):
         console.print(line, highlight=False, markup=False)

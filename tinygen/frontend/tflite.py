@@ -224,6 +224,37 @@ def _unique_names(tensors: list[_RawTensor]) -> list[str]:
     return names
 
 
+@dataclass
+class RawOpSummary:
+    """One operator of a ``.tflite`` as stored (for ``tinygen inspect`` of a model tinygen cannot compile)."""
+
+    index: int
+    builtin: str
+    supported: bool
+    inputs: list[str]
+    outputs: list[str]
+
+
+def summarize(path_or_bytes: str | Path | bytes) -> tuple[int, list[RawOpSummary], list[str], list[str]]:
+    """(subgraph count, the first subgraph's operators, its inputs, its outputs), each tensor as
+    ``name [shape] type``: what the file holds, whether or not tinygen supports it. Raises TinygenError only
+    for a file that is not a readable .tflite."""
+    buf, _, label = _read(path_or_bytes)
+    raw = _parse(buf, label)
+    names = _unique_names(raw.tensors)
+
+    def describe(index: int) -> str:
+        if index < 0:
+            return "(none)"
+        t = raw.tensors[index]
+        return f"{names[index]} {list(t.shape)} {_TYPE_NAMES.get(t.type, t.type)}"
+
+    builtins = ops.tflite_builtins()
+    rows = [RawOpSummary(op.index, op.name, op.name in builtins, [describe(i) for i in op.inputs],
+                         [describe(i) for i in op.outputs]) for op in raw.ops]
+    return raw.num_subgraphs, rows, [describe(i) for i in raw.inputs], [describe(i) for i in raw.outputs]
+
+
 def tensor_names(path_or_bytes: str | Path | bytes) -> list[str]:
     """The IR tensor name of every tensor index of the model's (first) subgraph."""
     buf, _, label = _read(path_or_bytes)

@@ -1,4 +1,4 @@
-"""RESHAPE (and SQUEEZE, Keras Flatten/Reshape): the same bytes under another shape. TFLite Micro copies
+"""RESHAPE (and SQUEEZE, EXPAND_DIMS, Keras Flatten/Reshape): the same bytes under another shape. TFLite Micro copies
 the input to the output (a memcpy); tinygen's planner makes the output a view of the input, so no code
 runs. The element count must not change; the output shape is the declared one (TFLite's shape operand
 is dropped on import: the output shape says it)."""
@@ -115,6 +115,9 @@ OP = OpDef(
     tflite=(
         TfliteMapping("RESHAPE", from_tflite),
         TfliteMapping("SQUEEZE", from_tflite),
+        # every Conv1D exported to .tflite: [1, L, C] -> [1, 1, L, C] around a CONV_2D (the axis operand is
+        # implied by the declared output shape, the bytes are the same)
+        TfliteMapping("EXPAND_DIMS", from_tflite),
     ),
     keras_layers={"Flatten": from_keras_flatten, "Reshape": from_keras_reshape},
     lowerings=(lower,),

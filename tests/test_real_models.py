@@ -67,6 +67,27 @@ def test_accepted_model_is_bit_exact_in_qemu(name: str, real_models: Path, tmp_p
     assert "TFLite Micro: all" in out and "tinygen reference: all" in out
 
 
+#: the Keras models (with their calibration data), through both quantizers
+KERAS = ("keras_ambiq_har_conv1d", "keras_mltk_kws_on_off")
+
+
+def test_every_keras_model_is_in_the_table(real_models: Path) -> None:
+    assert {p.stem for p in real_models.glob("*.h5")} == set(KERAS)
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+@pytest.mark.parametrize("quantizer", ["tinygen", "tflite"])
+@pytest.mark.parametrize("name", KERAS)
+def test_keras_model_is_bit_exact_in_qemu(name: str, quantizer: str, real_models: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["test", str(real_models / f"{name}.h5"), "--calibration", str(real_models / f"{name}_calib.npy"),
+                 "--quantizer", quantizer, "--board", "mps2_an500", "--vectors", "3", "--work-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "PASS: every output is bit-exact" in out
+
+
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_refused_model_names_its_blocker(name: str, real_models: Path, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:

@@ -43,6 +43,23 @@ def _samples(model: Any, representative: Iterable[Any] | np.ndarray) -> list[lis
     return samples
 
 
+def _batch_one(model: Any) -> Any:
+    """The same model (same layers, same weights) built on batch-1 inputs."""
+    import keras
+
+    inputs = [keras.Input(tuple(spec.shape[1:]), batch_size=1, dtype=spec.dtype, name=spec.name.split(":")[0])
+              for spec in model.inputs]
+    try:
+        clone = keras.models.clone_model(model, input_tensors=inputs if len(inputs) > 1 else inputs[0])
+    except Exception as exc:  # Keras raises several types for models it cannot clone
+        raise TinygenError(
+            f"model {model.name!r} has an unknown batch size and could not be rebuilt with batch 1 for TensorFlow's "
+            f"converter ({type(exc).__name__}); build it with keras.Input(shape, batch_size=1)"
+        ) from exc
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 def keras_to_int8_tflite(model: Any, representative: Iterable[Any] | np.ndarray, float_io: bool = False) -> bytes:
     """Convert a Keras model to a full-integer int8 ``.tflite`` (TFLITE_BUILTINS_INT8 only).
 
@@ -57,6 +74,10 @@ def keras_to_int8_tflite(model: Any, representative: Iterable[Any] | np.ndarray,
     def dataset() -> Iterator[list[np.ndarray]]:
         yield from samples
 
+    if any(spec.shape[0] is None for spec in model.inputs):
+        # A None batch would reach the flatbuffer as dynamic shapes (a Flatten becomes SHAPE, STRIDED_SLICE, PACK,
+        # RESHAPE): convert a batch-1 copy of the model instead, so every shape is static.
+        model = _batch_one(model)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = dataset

@@ -230,6 +230,36 @@ def _from_keras(kind: str) -> Callable[[Any, Any, list[str]], str]:
     return convert
 
 
+def _from_keras_1d(kind: str) -> Callable[[Any, Any, list[str]], str]:
+    """MaxPooling1D / AveragePooling1D on [1, L, C]: the 2-D pool with height 1 on [1, 1, L, C], between two
+    reshapes (as TensorFlow's converter exports them)."""
+
+    def convert(b: Any, layer: Any, inputs: list[str]) -> str:
+        from tinygen.ops import reshape
+        from tinygen.quantize.layers import _channels_last, _conv_shape, _padding, _require_rank, single_input
+
+        x = single_input(layer, inputs)
+        _channels_last(layer)
+        _require_rank(layer, b, x, 3)
+        cfg = layer.get_config()
+        size = int(_first(cfg["pool_size"]))
+        stride = int(_first(cfg["strides"] if cfg.get("strides") is not None else size))
+        padding = _padding(layer)
+        n, length, c = b.shape(x)
+        x4 = b.op(reshape.KIND, f"{layer.name}/to_2d", [x], (n, 1, length, c))
+        shape = _conv_shape(b, x4, (1, size), (1, stride), (1, 1), padding, c)
+        y4 = b.op(kind, layer.name, [x4], shape, out_name=f"{layer.name}/pool2d", filter=(1, size),
+                  stride=(1, stride), padding=padding, activation="none")
+        return b.op(reshape.KIND, f"{layer.name}/to_1d", [y4], (n, shape[2], c), out_name=layer.name)
+
+    return convert
+
+
+def _first(value: Any) -> Any:
+    """A Keras 1-D size given as an int or a 1-tuple."""
+    return value[0] if isinstance(value, (list, tuple)) else value
+
+
 # --------------------------------------------------------------------------- lowering
 
 
@@ -309,7 +339,7 @@ MAX_POOL = OpDef(
     float_reference=float_reference_max,
     quant_rule=SAME_AS_INPUT,
     tflite=(TfliteMapping("MAX_POOL_2D", _from_tflite(MAX_KIND), tflite.Pool2DOptions, _POOL_OPTIONS),),
-    keras_layers={"MaxPooling2D": _from_keras(MAX_KIND)},
+    keras_layers={"MaxPooling2D": _from_keras(MAX_KIND), "MaxPooling1D": _from_keras_1d(MAX_KIND)},
     lowerings=(lower_max,),
     qat=QatHooks(forward=_qat_max),
 )
@@ -324,7 +354,7 @@ AVG_POOL = OpDef(
     float_reference=float_reference_avg,
     quant_rule=SAME_AS_INPUT,
     tflite=(TfliteMapping("AVERAGE_POOL_2D", _from_tflite(AVG_KIND), tflite.Pool2DOptions, _POOL_OPTIONS),),
-    keras_layers={"AveragePooling2D": _from_keras(AVG_KIND)},
+    keras_layers={"AveragePooling2D": _from_keras(AVG_KIND), "AveragePooling1D": _from_keras_1d(AVG_KIND)},
     lowerings=(lower_avg,),
     qat=QatHooks(exact=_qat_avg_exact),
 )

@@ -102,9 +102,12 @@ def weight_scales(w: tf.Tensor, axis: int) -> tf.Tensor:
     return tf.cast(tf.where(amax > 0, amax / float(WEIGHT_QMAX), tf.ones_like(amax)), tf.float32)
 
 
-def widen_for_bias(scale: tf.Tensor, bias: tf.Tensor, input_scale: tf.Tensor) -> tf.Tensor:
-    """The quantizer's ``_requantize_bias_overflow``: widen weight scales whose int32 bias would overflow."""
-    limit = tf.abs(tf.cast(bias, tf.float64)) / (tf.cast(input_scale, tf.float64) * float(INT32_MAX))
+def widen_for_bias(scale: tf.Tensor, bias: tf.Tensor, input_scale: tf.Tensor, weights_per_channel: int) -> tf.Tensor:
+    """The quantizer's ``_widen_for_bias``: widen weight scales whose int32 bias would overflow the accumulator
+    (``quantizer.bias_limit``)."""
+    from tinygen.quantize.quantizer import bias_limit
+
+    limit = tf.abs(tf.cast(bias, tf.float64)) / (tf.cast(input_scale, tf.float64) * bias_limit(weights_per_channel))
     widened = tf.maximum(tf.reshape(scale, [-1]), tf.cast(limit, tf.float32) * tf.constant(1.0 + 1e-6, tf.float32))
     return tf.reshape(widened, tf.shape(scale))
 

@@ -98,7 +98,9 @@ class QuantOp(keras.layers.Layer):
         scale x weight scale."""
         axis = self.defn.weight_axis
         kernel, bias = self.kernel.value, self.bias.value
-        scale = widen_for_bias(weight_scales(kernel, axis), bias, input_scale)
+        channels = self.weight_shape[axis]  # type: ignore[index]
+        per_channel = int(np.prod(self.weight_shape)) // max(channels, 1)
+        scale = widen_for_bias(weight_scales(kernel, axis), bias, input_scale, per_channel)
         w, b = fake_quant_weights(kernel, axis, scale), fake_quant_bias(bias, input_scale, scale)
         w_int = tf.stop_gradient(round_half_away(tf.cast(w, tf.float64) / tf.cast(scale, tf.float64)))
         b_scale = tf.cast(input_scale, tf.float64) * tf.cast(tf.reshape(scale, [-1]), tf.float64)

@@ -111,9 +111,17 @@ def activation_quantization(graph: Graph, ranges: Ranges) -> dict[str, Quantizat
     return {n: Quantization([root_params[groups.find(n)][0]], [root_params[groups.find(n)][1]]) for n in names}
 
 
-def _widen_for_bias(bias: np.ndarray, input_scale: np.float32, scale: np.ndarray) -> np.ndarray:
-    """Widen weight scales whose bias would overflow int32 (TFLite's converter adjusts them the same way)."""
-    limit = np.abs(bias.astype(np.float64)) / (np.float64(input_scale) * INT32_MAX)
+def bias_limit(weights_per_channel: int) -> float:
+    """The largest |int32 bias| that leaves a channel's accumulator room for every input: |bias| + 256 x 127 x K
+    (K weights of magnitude <= 127, each times an input plus offset of magnitude <= 256) stays within int32, so
+    the kernels never overflow (the op modules refuse a model where they could)."""
+    return float(max(INT32_MAX - 256 * 127 * int(weights_per_channel), 1 << 24))
+
+
+def _widen_for_bias(bias: np.ndarray, input_scale: np.float32, scale: np.ndarray, weights_per_channel: int) -> np.ndarray:
+    """Widen weight scales whose bias would overflow int32, with the accumulator's headroom (TFLite's converter
+    adjusts them the same way, without the headroom)."""
+    limit = np.abs(bias.astype(np.float64)) / (np.float64(input_scale) * bias_limit(weights_per_channel))
     return np.maximum(scale, limit.astype(np.float32) * np.float32(1.0 + 1e-6)).astype(np.float32)
 
 
@@ -131,7 +139,7 @@ def quantize_graph(fgraph: Graph, ranges: Ranges) -> Graph:
             w, bias = fgraph.tensors[wname].data, fgraph.tensors[bname].data
             in_scale = act[x].scale[0]
             qw, wscale = quantize_weights(w, axis)
-            adjusted = _widen_for_bias(bias, in_scale, wscale)
+            adjusted = _widen_for_bias(bias, in_scale, wscale, w.size // max(wscale.size, 1))
             if not np.array_equal(adjusted, wscale):
                 wscale, qw = adjusted, _quantize_with(w, adjusted, axis)
             qb, bscale = quantize_bias(bias, in_scale, wscale)

@@ -20,6 +20,7 @@ REAL = SHARED_MODELS / "real"
 ACCEPTED = (
     "ambiq_har_conv1d",
     "arduino_magic_wand",
+    "mcunet_vww",
     "mltk_autoencoder_example",
     "mltk_kws_alexa",
     "mltk_kws_mobilenetv2",
@@ -35,7 +36,6 @@ REFUSED = {
     "coral_keras_lstm_mnist_uint8": "uint8",
     "coral_mobilenet_v1_0.25_128_uint8": "uint8",
     "mcunet_detection": "RESIZE_NEAREST_NEIGHBOR",
-    "mcunet_vww": "TRANSPOSE",
     "mww_okay_nabu_v2": "subgraphs",
     "openmv_blazeface_front_128": "4 outputs",
     "openmv_movenet_singlepose_192": "uint8",

@@ -11,7 +11,7 @@ Mapping decisions (see docs/INTERNALS.md for the IR conventions):
   ``.tflite`` tensor index: the oracle uses it to key TFLite Micro's tensors by IR name.
 * Only tensors that an IR op or the graph uses are kept. Operands TFLite passes as tensors but the IR
   holds as attributes are dropped: RESHAPE/SQUEEZE's shape (the output shape says it), MEAN's axes,
-  PAD's paddings, PADV2's pad value (it must equal the output zero point).
+  PAD's paddings, PADV2's pad value (it must equal the output zero point), TRANSPOSE's permutation.
 * A missing bias (optional input index -1) means no bias input: the op has two inputs.
 * Per-channel weights: the quantized dimension must hold the scales (TFLite Micro's Prepare refuses it
   otherwise); the IR then uses the op's own channel axis (conv and dense 0, depthwise 3).

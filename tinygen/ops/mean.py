@@ -146,7 +146,8 @@ def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
 
 
 def from_tflite(imp: Any, raw: Any) -> Op:
-    """MEAN's axes operand becomes the ``axes`` attribute; tinygen imports the spatial mean of NHWC tensors."""
+    """MEAN's axes operand becomes the ``axes`` attribute (any axes of any rank: the lowering merges adjacent
+    kept and reduced dimensions and refuses what needs more than 4 groups)."""
     x, axes_index = imp.inputs(raw, 2)[:2]
     rank = len(imp.shape(x))
     values = [int(a) for a in imp.const(raw, axes_index, "axes")]
@@ -157,13 +158,20 @@ def from_tflite(imp: Any, raw: Any) -> Op:
             "(TFLite Micro rejects it too); corrupt model"
         )
     axes = tuple(sorted({a % rank for a in values}))
-    if rank != 4 or axes != (1, 2):
-        raise UnsupportedError(
-            f"{imp.where(raw)}: mean over axes {list(axes)} of {imp.describe(x)}; tinygen supports the spatial "
-            "mean (axes 1 and 2 of an NHWC tensor, i.e. GlobalAveragePooling2D)"
-        )
     attrs = {"axes": axes, "keep_dims": bool(raw.options["KeepDims"])}
     return Op(KIND, "", [imp.activation_tensor(raw, x)], [], attrs)
+
+
+def from_keras_1d(b: Any, layer: Any, inputs: list[str]) -> str:
+    """GlobalAveragePooling1D: the mean over the steps of [1, L, C]."""
+    from tinygen.quantize.layers import _channels_last, _require_rank, single_input
+
+    x = single_input(layer, inputs)
+    _channels_last(layer)
+    _require_rank(layer, b, x, 3)
+    keep = bool(layer.get_config().get("keepdims", False))
+    n, _, c = b.shape(x)
+    return b.op(KIND, layer.name, [x], (n, 1, c) if keep else (n, c), axes=(1,), keep_dims=keep)
 
 
 def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
@@ -252,7 +260,7 @@ OP = OpDef(
     from_accumulator=from_accumulator,
     float_reference=float_reference,
     tflite=(TfliteMapping("MEAN", from_tflite, tflite.ReducerOptions, {"KeepDims": False}),),
-    keras_layers={"GlobalAveragePooling2D": from_keras},
+    keras_layers={"GlobalAveragePooling2D": from_keras, "GlobalAveragePooling1D": from_keras_1d},
     lowerings=(lower,),
     qat=QatHooks(accumulate=_qat_accumulate),
 )

@@ -130,7 +130,7 @@ def _activation(b: Builder, layer: Any, x: str) -> str:
 
 _ALIASES = {"Convolution2D": "Conv2D", "Convolution1D": "Conv1D", "SeparableConvolution2D": "SeparableConv2D",
             "MaxPool2D": "MaxPooling2D", "AvgPool2D": "AveragePooling2D", "GlobalAvgPool2D": "GlobalAveragePooling2D",
-            "MaxPool1D": "MaxPooling1D", "AvgPool1D": "AveragePooling1D"}
+            "MaxPool1D": "MaxPooling1D", "AvgPool1D": "AveragePooling1D", "GlobalAvgPool1D": "GlobalAveragePooling1D"}
 
 
 def emit_layer(b: Builder, layer: Any, inputs: list[str]) -> str:

@@ -35,7 +35,7 @@ REFUSED = {
     "arm_micronet_cifar10": "STRIDED_SLICE",
     "coral_keras_lstm_mnist_uint8": "uint8",
     "coral_mobilenet_v1_0.25_128_uint8": "uint8",
-    "mcunet_detection": "RESIZE_NEAREST_NEIGHBOR",
+    "mcunet_detection": "3 outputs",
     "mww_okay_nabu_v2": "subgraphs",
     "openmv_blazeface_front_128": "4 outputs",
     "openmv_movenet_singlepose_192": "uint8",

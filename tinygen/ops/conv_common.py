@@ -292,7 +292,7 @@ def accumulate(graph: Graph, op: Op, p: ConvParams, x: np.ndarray, depthwise: bo
         acc = np.einsum("nhwijc,ijc->nhwc", src, weights[0], optimize=True)
     acc = acc.astype(np.int64)
     if p.has_bias:
-        acc = acc + np.asarray(graph.tensor(op.inputs[2]).data, dtype=np.int64)
+        acc = acc + np.asarray(graph.tensor(op.inputs[2]).data, dtype=np.int64).reshape(-1)  # any shape of out_c values
     return acc
 
 

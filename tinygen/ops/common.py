@@ -104,7 +104,20 @@ def multiplier(real: float, op: Op, what: str, rounding: numerics.Rounding) -> t
     """QuantizeMultiplier of a checked non-negative finite ratio of scales."""
     if not np.isfinite(real) or real < 0:
         raise TinygenError(f"{where(op)}: {what} scale ratio {real!r} is not a finite non-negative number: fix the tensor scales")
-    return numerics.quantize_multiplier(real, rounding)
+    m, shift = numerics.quantize_multiplier(real, rounding)
+    check_left_shift(op, what, real, shift)
+    return m, shift
+
+
+def check_left_shift(op: Op, what: str, real: float, shift: int) -> None:
+    """TFLite's requantization shifts int32 values left by at most 30 bits (``x * (1 << shift)``): a larger
+    shift (a corrupt, absurdly small output scale) is undefined behaviour there, and refused here."""
+    if shift > 30:
+        raise TinygenError(
+            f"{where(op)}: {what} scale ratio {real:g} needs a left shift of {shift} bits; TFLite's requantization "
+            "shifts int32 values by at most 30 (beyond, its arithmetic is undefined): the scales are corrupt; "
+            "re-quantize the model"
+        )
 
 
 def unary_int8(graph: Graph, op: Op) -> tuple[Tensor, Tensor]:

@@ -7,6 +7,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from tinygen import numerics
+from tinygen.activations import FLOAT_RANGE
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, Tensor, same_padding
 
@@ -93,9 +94,26 @@ def require_rank(graph: Graph, op: Op, name: str, rank: int, what: str = "input"
     return shape
 
 
+def check_activation_range(op: Op, out_scale: float) -> None:
+    """CalculateActivationRangeQuantized converts ``bound / scale`` (float32) to int32: a fused activation's
+    bound beyond int32 output steps (an absurdly small output scale) is undefined behaviour there."""
+    for bound in FLOAT_RANGE[op.activation]:
+        if bound is None:
+            continue
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            steps = float(np.float32(bound) / np.float32(out_scale))
+        if not abs(steps) < 2.0**31:
+            raise TinygenError(
+                f"{where(op)}: output scale {out_scale:g} puts the {op.activation} bound {bound:g} at {steps:g} "
+                "steps, beyond int32 (TFLite's activation range conversion is undefined there): the output scale is "
+                "corrupt; re-quantize the model"
+            )
+
+
 def act_range(op: Op, out: Tensor) -> tuple[int, int]:
-    """The int8 clamp range of the op's fused activation in the output's quantization."""
+    """The int8 clamp range of the op's fused activation in the output's quantization (checked)."""
     scale, zp = qp(out, op)
+    check_activation_range(op, scale)
     qmin, qmax = INT_RANGES["int8"]
     return numerics.activation_range(op.activation, scale, zp, qmin, qmax)
 

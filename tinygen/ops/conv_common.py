@@ -17,7 +17,6 @@ import numpy as np
 import tflite
 
 from tinygen import numerics
-from tinygen.activations import FLOAT_RANGE
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, Tensor, conv_output_size
 from tinygen.ops import common
@@ -245,23 +244,7 @@ def _check_requantization(graph: Graph, op: Op, depthwise: bool) -> None:
             f"left shift of {int(shift[c])} bits; TFLite's requantization shifts int32 values by at most 30 (beyond, "
             "its arithmetic is undefined): the weight or output scale is corrupt; re-quantize the model"
         )
-    _check_activation_range(op, common.qp(graph.tensor(op.outputs[0]), op)[0])
-
-
-def _check_activation_range(op: Op, out_scale: float) -> None:
-    """CalculateActivationRangeQuantized converts ``bound / scale`` (float32) to int32: a fused activation's
-    bound beyond int32 output steps (an absurdly small output scale) is undefined behaviour there."""
-    for bound in FLOAT_RANGE[op.activation]:
-        if bound is None:
-            continue
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            steps = float(np.float32(bound) / np.float32(out_scale))
-        if not abs(steps) < 2.0**31:
-            raise TinygenError(
-                f"{common.where(op)}: output scale {out_scale:g} puts the {op.activation} bound {bound:g} at {steps:g} "
-                "steps, beyond int32 (TFLite's activation range conversion is undefined there): the output scale is "
-                "corrupt; re-quantize the model"
-            )
+    common.check_activation_range(op, common.qp(graph.tensor(op.outputs[0]), op)[0])
 
 
 # --------------------------------------------------------------------------- reference

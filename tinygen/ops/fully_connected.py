@@ -23,7 +23,6 @@ import numpy as np
 import tflite
 
 from tinygen import numerics
-from tinygen.activations import FLOAT_RANGE
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, Tensor
 from tinygen.lowering import fc_ops
@@ -212,17 +211,7 @@ def _check_requantization(op: Op, reals: np.ndarray, out_scale: float) -> None:
             f"left shift of {int(shift[o])} bits; TFLite's requantization shifts int32 values by at most 30 (beyond, "
             "its arithmetic is undefined): the weight or output scale is corrupt; re-quantize the model"
         )
-    for bound in FLOAT_RANGE[op.activation]:
-        if bound is None:
-            continue
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            steps = float(np.float32(bound) / np.float32(out_scale))
-        if not abs(steps) < 2.0**31:
-            raise TinygenError(
-                f"{common.where(op)}: output scale {out_scale:g} puts the {op.activation} bound {bound:g} at {steps:g} "
-                "steps, beyond int32 (TFLite's activation range conversion is undefined there): the output scale is "
-                "corrupt; re-quantize the model"
-            )
+    common.check_activation_range(op, out_scale)
 
 
 def from_accumulator(p: FullyConnectedParams, acc: np.ndarray, rounding: str) -> np.ndarray:

@@ -276,10 +276,10 @@ def dynamic_range() -> bytes:
     return _float_model("dynamic_range", (16,), lambda x: L.Dense(8)(L.Dense(32, activation="relu")(x)), True)
 
 
-def tanh() -> tuple[Any, np.ndarray, bool]:
-    """Error path: a TANH op, which tinygen does not support."""
+def gelu() -> tuple[Any, np.ndarray, bool]:
+    """Error path: a GELU op, which tinygen does not support."""
     L = _keras().layers
-    return _model("tanh", (8,), lambda x: L.Dense(4, activation="tanh")(x), seed=31)
+    return _model("gelu", (8,), lambda x: L.Dense(4, activation="gelu")(x), seed=31)
 
 
 # ---- ops the converter does not emit for Keras models: made by editing a converted model --------
@@ -436,7 +436,7 @@ BUILDERS.update({name: _zoo(name) for name in ZOO_NAMES})
 CORPUS_NAMES: tuple[str, ...] = tuple(BUILDERS)
 
 #: models tinygen must refuse with a clean error (not part of CORPUS_NAMES); some build raw bytes
-ERROR_BUILDERS: dict[str, Callable[[], Any]] = {f.__name__: f for f in (float32, dynamic_range, tanh)}
+ERROR_BUILDERS: dict[str, Callable[[], Any]] = {f.__name__: f for f in (float32, dynamic_range, gelu)}
 ERROR_CORPUS_NAMES: tuple[str, ...] = tuple(ERROR_BUILDERS)
 
 

@@ -343,7 +343,7 @@ def test_random_calibration_warns(capsys: Any) -> None:
         (lambda x: L.LeakyReLU()(x), IMG, r"layer 'leaky_re_lu.*' \(LeakyReLU\) is not supported.*supported layers: .*Conv2D"),
         (lambda x: L.Conv2DTranspose(2, 3)(x), IMG, r"\(Conv2DTranspose\) is not supported"),
         (lambda x: L.UpSampling2D(interpolation="bilinear")(x), IMG, r"bilinear"),
-        (lambda x: L.Dense(3, activation="tanh")(x), (4,), r"\(Dense\): activation 'tanh' is not supported"),
+        (lambda x: L.Dense(3, activation="softsign")(x), (4,), r"\(Dense\): activation 'softsign' is not supported"),
         (lambda x: L.Activation("softplus")(x), (4,), r"activation 'softplus' is not supported"),
         (lambda x: L.ReLU(max_value=3.0)(x), (4,), r"max_value=3.0 is not supported"),
         (lambda x: L.Conv2D(6, 3, groups=3)(L.Conv2D(6, 1)(x)), IMG, r"groups > 1"),

@@ -145,35 +145,16 @@ def _rescaled_inputs(p: AddParams, rounding: str) -> list[np.ndarray]:
 def add_tables(p: AddParams, rounding: str) -> tuple[int, np.ndarray, np.ndarray] | None:
     """(k, T1, T2) with clamp((T1[x1] + T2[x2]) >> k) == TFLite's add for every int8 pair, or None.
 
-    TFLite computes out = requantize(s1 + s2, M, shift) + offset with exactly rescaled inputs s1(x1), s2(x2);
-    the real value is (s1 + s2) * M / 2^(31 + e) + offset (e = -shift). Tables holding s_i * M / 2^(31 + e - k)
-    (floored), the offset and the rounding constant in fixed point with k fraction bits give that value to
-    within 2^-k, so the floor of their sum rounds like TFLite wherever no pair lies that close to a rounding
-    threshold. Whether that holds is not assumed: every candidate is compared with TFLite's arithmetic on all
-    65,536 pairs, and only an exact match is used. |T1| + |T2| < 2^31 keeps the C sum from overflowing.
+    TFLite computes out = requantize(s1 + s2, M, shift) + offset with exactly rescaled inputs s1(x1), s2(x2):
+    :func:`tinygen.ops.binary_common.exact_table_pair` searches the table form and checks it on every pair.
     """
     s1, s2 = _rescaled_inputs(p, rounding)
     sums = s1[:, None] + s2[None, :]
     rnd: numerics.Rounding = rounding  # type: ignore[assignment]
     ref = numerics.multiply_by_quantized_multiplier(sums, p.output_multiplier, p.output_shift, rnd)
     want = np.clip(np.asarray(ref, dtype=np.int64) + p.output_offset, p.act_min, p.act_max)
-    e = -p.output_shift
-    m = int(p.output_multiplier)
-    for k in ADD_TABLE_SHIFTS:
-        r = 31 + e - k
-        if r < 1:
-            continue
-        a1, a2 = (s1 * m) >> r, (s2 * m) >> r  # |s| < 2^31, m < 2^31: exact in int64
-        # TFLite's double rounding moves positive results up at h >= tie - 2^30 (in s * M units)
-        base = (((2 * p.output_offset + 1) << (30 + e)) - (1 << 30)) >> r
-        for d in (0, 1, -1, 2, -2):
-            t1, t2 = a1 + base + d, a2
-            if int(np.abs(t1).max()) + int(np.abs(t2).max()) >= 1 << 31:
-                break
-            got = np.clip((t1[:, None] + t2[None, :]) >> k, -128, 127)
-            if np.array_equal(np.clip(got, p.act_min, p.act_max), want):
-                return k, t1, t2
-    return None
+    return binary_common.exact_table_pair(s1, s2, want, p.output_multiplier, p.output_shift, p.output_offset,
+                                          p.act_min, p.act_max, ADD_TABLE_SHIFTS)
 
 
 def _add_table(ctx: LoweringContext, op: Op, p: AddParams) -> KernelCall | None:

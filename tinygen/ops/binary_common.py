@@ -112,3 +112,33 @@ def lower_binary(ctx: LoweringContext, op: Op, kernel: str, struct: str, fields:
             params, po)
     comment = f"{op.kind} {shape_str(a)} with {shape_str(b)} -> {shape_str(out)} (broadcast)"
     return KernelCall(f"{kernel}_broadcast_s8", args, extra_kernels=(f"{kernel}_s8",), comment=comment)
+
+
+def exact_table_pair(s1: np.ndarray, s2: np.ndarray, want: np.ndarray, output_multiplier: int, output_shift: int,
+                     output_offset: int, act_min: int, act_max: int,
+                     shifts: tuple[int, ...]) -> tuple[int, np.ndarray, np.ndarray] | None:
+    """(k, T1, T2) with clamp((T1[x1] + T2[x2]) >> k) == ``want[x1, x2]`` for every int8 pair, or None: the
+    table form of an int8 ADD/SUB whose exactly rescaled terms are ``s1``/``s2`` (256 values each, table index
+    order) and whose result is ``requantize(s1 + s2, output_multiplier, output_shift) + output_offset``.
+
+    The real value is (s1 + s2) * M / 2^(31 + e) + offset (e = -shift). Tables holding s_i * M / 2^(31 + e - k)
+    (floored), the offset and the rounding constant in fixed point with k fraction bits give that value to
+    within 2^-k, so the floor of their sum rounds like TFLite wherever no pair lies that close to a rounding
+    threshold. Whether that holds is not assumed: every candidate is compared with ``want`` on all 65,536 pairs,
+    and only an exact match is used. |T1| + |T2| < 2^31 keeps the C sum from overflowing."""
+    e, m = -output_shift, int(output_multiplier)
+    for k in shifts:
+        r = 31 + e - k
+        if r < 1:
+            continue
+        a1, a2 = (s1 * m) >> r, (s2 * m) >> r  # |s| < 2^31, m < 2^31: exact in int64
+        # TFLite's double rounding moves positive results up at h >= tie - 2^30 (in s * M units)
+        base = (((2 * output_offset + 1) << (30 + e)) - (1 << 30)) >> r
+        for d in (0, 1, -1, 2, -2):
+            t1, t2 = a1 + base + d, a2
+            if int(np.abs(t1).max()) + int(np.abs(t2).max()) >= 1 << 31:
+                break
+            got = np.clip((t1[:, None] + t2[None, :]) >> k, -128, 127)
+            if np.array_equal(np.clip(got, act_min, act_max), want):
+                return k, t1, t2
+    return None

@@ -340,7 +340,7 @@ def test_random_calibration_warns(capsys: Any) -> None:
 @pytest.mark.parametrize(
     ("body", "shape", "message"),
     [
-        (lambda x: L.LeakyReLU()(x), IMG, r"layer 'leaky_re_lu.*' \(LeakyReLU\) is not supported.*supported layers: .*Conv2D"),
+        (lambda x: L.PReLU()(x), IMG, r"layer 'p_re_lu.*' \(PReLU\) is not supported.*supported layers: .*Conv2D"),
         (lambda x: L.Conv2DTranspose(2, 3)(x), IMG, r"\(Conv2DTranspose\) is not supported"),
         (lambda x: L.UpSampling2D(interpolation="bilinear")(x), IMG, r"bilinear"),
         (lambda x: L.Dense(3, activation="softsign")(x), (4,), r"\(Dense\): activation 'softsign' is not supported"),

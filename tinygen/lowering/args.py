@@ -7,7 +7,7 @@ import numpy as np
 
 from tinygen.errors import TinygenError
 from tinygen.ir import Op, Tensor
-from tinygen.lowering.base import WEIGHTS, LoweringContext
+from tinygen.lowering.base import TABLE, WEIGHTS, KernelCall, LoweringContext
 
 
 def hint(op: Op, what: str) -> str:
@@ -42,3 +42,12 @@ def shape_str(t: Tensor) -> str:
 def in_out(ctx: LoweringContext, op: Op) -> tuple[Tensor, Tensor]:
     """The op's first input and its output."""
     return ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+
+
+def lut_call(ctx: LoweringContext, op: Op, table: np.ndarray, comment: str) -> KernelCall:
+    """A unary element-wise int8 op as one 256-entry lookup (``tg_lut_s8``): ``table`` holds the output for each
+    int8 input in ``(uint8_t)x`` index order (identical tables are stored once)."""
+    x, out = in_out(ctx, op)
+    lut = ctx.const_array(hint(op, "lut"), np.asarray(table, dtype=np.int8), "int8_t", TABLE)
+    return KernelCall("tg_lut_s8", (const_ptr(ctx, x.name), str(x.size), lut, ctx.tensor_ptr(out.name)),
+                      comment=comment)

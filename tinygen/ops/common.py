@@ -3,6 +3,8 @@ numpy building blocks of the references (windows, padding, requantization, broad
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
@@ -144,6 +146,22 @@ def unary_int8(graph: Graph, op: Op) -> tuple[Tensor, Tensor]:
     require_int8(x, op)
     require_int8(out, op)
     return x, out
+
+
+def same_layout(graph: Graph, op: Op) -> bool:
+    """The in-place rule of element-wise kernels that read element i right before writing element i: the output
+    may start at its dying first input's offset when both have the same shape and element size."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    return x.shape == out.shape and x.itemsize == out.itemsize
+
+
+def unary_from_tflite(kind: str) -> Callable[[Any, Any], Op]:
+    """The ``.tflite`` converter of a unary op without options: its one int8 activation operand."""
+
+    def convert(imp: Any, raw: Any) -> Op:
+        return Op(kind, "", [imp.activation_tensor(raw, imp.inputs(raw, 1)[0])], [], {})
+
+    return convert
 
 
 def same_shape(graph: Graph, op: Op) -> tuple[int, ...]:

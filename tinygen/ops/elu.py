@@ -35,8 +35,8 @@ import numpy as np
 from tinygen import numerics
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op
-from tinygen.lowering.args import const_ptr, hint, in_out, shape_str
-from tinygen.lowering.base import TABLE, KernelCall, LoweringContext
+from tinygen.lowering.args import lut_call, shape_str
+from tinygen.lowering.base import KernelCall, LoweringContext
 from tinygen.ops import common
 from tinygen.ops.base import OpDef, QatHooks, TfliteMapping
 
@@ -164,11 +164,6 @@ def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
 # --------------------------------------------------------------------------- import
 
 
-def from_tflite(imp: Any, raw: Any) -> Op:
-    x = imp.inputs(raw, 1)[0]
-    return Op(KIND, "", [imp.activation_tensor(raw, x)], [], {})
-
-
 def emit(b: Any, name: str, x: str) -> str:
     """The op of Keras activation "elu" (``Dense(..., activation="elu")``, ``Activation("elu")``): alpha 1."""
     return b.op(KIND, name, [x], b.shape(x))
@@ -190,19 +185,10 @@ def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
-    x, out = in_out(ctx, op)
-    lut = ctx.const_array(hint(op, "lut"), table(p), "int8_t", TABLE)
-    args = (const_ptr(ctx, x.name), str(x.size), lut, ctx.tensor_ptr(out.name))
-    return KernelCall("tg_lut_s8", args, comment=f"elu {shape_str(x)}, tabulated (input scale {p.input_scale:g} "
+    x = ctx.graph.tensor(op.inputs[0])
+    return lut_call(ctx, op, table(p), f"elu {shape_str(x)}, tabulated (input scale {p.input_scale:g} "
                       f"zero point {p.input_zero_point}, output scale {p.output_scale:g} zero point "
                       f"{p.output_zero_point})")
-
-
-def in_place(graph: Graph, op: Op) -> bool:
-    """tg_lut_s8 reads element i before it writes element i (same layout): the output may start at its dying
-    input's offset."""
-    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    return x.shape == out.shape and x.itemsize == out.itemsize
 
 
 # --------------------------------------------------------------------------- QAT
@@ -220,10 +206,10 @@ OP = OpDef(
     params=params,
     reference=reference,
     float_reference=float_reference,
-    tflite=(TfliteMapping("ELU", from_tflite),),
+    tflite=(TfliteMapping("ELU", common.unary_from_tflite(KIND)),),
     keras_layers={"ELU": from_keras},
     keras_activations={KERAS_ACTIVATION: emit},
     lowerings=(lower,),
-    in_place=in_place,
+    in_place=common.same_layout,
     qat=QatHooks(forward=_qat_forward),
 )

@@ -32,8 +32,8 @@ import tflite
 
 from tinygen import numerics
 from tinygen.ir import Graph, Op
-from tinygen.lowering.args import const_ptr, hint, in_out, shape_str
-from tinygen.lowering.base import TABLE, KernelCall, LoweringContext
+from tinygen.lowering.args import lut_call, shape_str
+from tinygen.lowering.base import KernelCall, LoweringContext
 from tinygen.ops import common
 from tinygen.ops.base import Attr, AttrError, OpDef, QatHooks, TfliteMapping
 
@@ -160,20 +160,11 @@ def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
-    x, out = in_out(ctx, op)
-    lut = ctx.const_array(hint(op, "lut"), table(p, ctx.rounding), "int8_t", TABLE)
-    args = (const_ptr(ctx, x.name), str(x.size), lut, ctx.tensor_ptr(out.name))
-    return KernelCall("tg_lut_s8", args, comment=f"leaky_relu {shape_str(x)} alpha {op.attrs['alpha']:g}, tabulated "
+    x = ctx.graph.tensor(op.inputs[0])
+    return lut_call(ctx, op, table(p, ctx.rounding), f"leaky_relu {shape_str(x)} alpha {op.attrs['alpha']:g}, tabulated "
                       f"(zero points {p.input_zero_point} -> {p.output_zero_point}, identity "
                       f"{p.output_multiplier_identity} << {p.output_shift_identity}, alpha "
                       f"{p.output_multiplier_alpha} << {p.output_shift_alpha})")
-
-
-def in_place(graph: Graph, op: Op) -> bool:
-    """tg_lut_s8 reads element i before it writes element i (same layout): the output may start at its dying
-    input's offset."""
-    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    return x.shape == out.shape and x.itemsize == out.itemsize
 
 
 # --------------------------------------------------------------------------- QAT
@@ -196,6 +187,6 @@ OP = OpDef(
     keras_layers={KERAS_LAYER: from_keras},
     keras_activations={KERAS_ACTIVATION: emit},
     lowerings=(lower,),
-    in_place=in_place,
+    in_place=common.same_layout,
     qat=QatHooks(forward=_qat_forward),
 )

@@ -120,6 +120,6 @@ OP = OpDef(
     keras_activations={RELU: emit},
     lowerings=(lower,),
     # the kernels (requantizing or clamp) read element i right before writing element i
-    in_place=relu6.in_place,
+    in_place=common.same_layout,
     qat=QatHooks(forward=_qat_forward),
 )

@@ -70,13 +70,6 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     return KernelCall("tg_relu_clamp_s8", args, comment=f"relu6 {shape_str(x)}: clamp [{p.zero}, {p.six}]")
 
 
-def in_place(graph: Graph, op: Op) -> bool:
-    """One forward loop reading element i right before writing element i (same layout): the output may
-    start at its dying input's offset."""
-    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    return x.shape == out.shape and x.itemsize == out.itemsize
-
-
 # --------------------------------------------------------------------------- QAT
 
 
@@ -94,6 +87,6 @@ OP = OpDef(
     tflite=(TfliteMapping("RELU6", from_tflite),),
     keras_activations={RELU6: emit},
     lowerings=(lower,),
-    in_place=in_place,
+    in_place=common.same_layout,
     qat=QatHooks(forward=_qat_forward),
 )

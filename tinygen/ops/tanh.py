@@ -34,8 +34,8 @@ import numpy as np
 from tinygen import numerics
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op
-from tinygen.lowering.args import const_ptr, hint, in_out, shape_str
-from tinygen.lowering.base import TABLE, KernelCall, LoweringContext
+from tinygen.lowering.args import lut_call, shape_str
+from tinygen.lowering.base import KernelCall, LoweringContext
 from tinygen.ops import common
 from tinygen.ops.base import OpDef, QatHooks, TfliteMapping
 
@@ -163,11 +163,6 @@ def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
 # --------------------------------------------------------------------------- import
 
 
-def from_tflite(imp: Any, raw: Any) -> Op:
-    x = imp.inputs(raw, 1)[0]
-    return Op(KIND, "", [imp.activation_tensor(raw, x)], [], {})
-
-
 def emit(b: Any, name: str, x: str) -> str:
     """The op of Keras activation "tanh" (``Dense(..., activation="tanh")``, ``Activation("tanh")``)."""
     return b.op(KIND, name, [x], b.shape(x))
@@ -178,19 +173,10 @@ def emit(b: Any, name: str, x: str) -> str:
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
-    x, out = in_out(ctx, op)
-    lut = ctx.const_array(hint(op, "lut"), table(p, ctx.rounding), "int8_t", TABLE)
-    args = (const_ptr(ctx, x.name), str(x.size), lut, ctx.tensor_ptr(out.name))
-    return KernelCall("tg_lut_s8", args, comment=f"tanh {shape_str(x)}, tabulated (input zero point "
+    x = ctx.graph.tensor(op.inputs[0])
+    return lut_call(ctx, op, table(p, ctx.rounding), f"tanh {shape_str(x)}, tabulated (input zero point "
                       f"{p.input_zero_point}, multiplier {p.input_multiplier} << {p.input_left_shift}, radius "
                       f"{p.input_range_radius})")
-
-
-def in_place(graph: Graph, op: Op) -> bool:
-    """tg_lut_s8 reads element i before it writes element i (same layout): the output may start at its dying
-    input's offset."""
-    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    return x.shape == out.shape and x.itemsize == out.itemsize
 
 
 # --------------------------------------------------------------------------- QAT
@@ -210,9 +196,9 @@ OP = OpDef(
     reference=reference,
     float_reference=float_reference,
     fixed_output_quant=OUTPUT_QUANT,
-    tflite=(TfliteMapping("TANH", from_tflite),),
+    tflite=(TfliteMapping("TANH", common.unary_from_tflite(KIND)),),
     keras_activations={KERAS_ACTIVATION: emit},
     lowerings=(lower,),
-    in_place=in_place,
+    in_place=common.same_layout,
     qat=QatHooks(forward=_qat_forward),
 )

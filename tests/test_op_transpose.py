@@ -15,15 +15,12 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import hostbuild
+import opcheck
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
@@ -353,45 +350,6 @@ def test_converter_model_matches_tflite_micro(converter_model: Path) -> None:
 # --------------------------------------------------------------------------- generated C on the host
 
 
-def check_c(graph: Graph, work: Path, vectors: np.ndarray) -> dict[str, Any]:
-    """Generate the library, compile it (:func:`builds`), run ``vectors``, require every layer's output to
-    equal the reference; return the manifest."""
-    lib = codegen.generate(graph, work / "lib", force=True)
-    refs = [reference.run(graph, v.reshape(graph.tensors[graph.inputs[0]].shape)) for v in vectors]
-    for compiler, sanitize in builds():
-        hb = hostbuild.build(lib.out_dir, lib.manifest, work / f"{compiler}{int(sanitize)}", compiler=compiler,
-                             sanitize=sanitize, dump=True)
-        out, dumps = hostbuild.run(hb, vectors.reshape(len(vectors), -1))
-        for v, ref in enumerate(refs):
-            for layer, got in zip(lib.manifest["layers"], dumps[v]):
-                want = ref[layer["output_tensor"]].reshape(-1)
-                bad = np.flatnonzero(got != want)
-                assert bad.size == 0, (f"{compiler} sanitize={sanitize} vector {v} layer {layer['index']} "
-                                       f"{layer['op']} ({layer['kernel']}): {bad.size} differ, first at {bad[0]}: "
-                                       f"C {got[bad[0]]} reference {want[bad[0]]}")
-            np.testing.assert_array_equal(out[v], ref[graph.outputs[0]].reshape(-1))
-    return lib.manifest
-
-
-@functools.lru_cache(maxsize=1)
-def _clang_sanitizers() -> bool:
-    """Whether clang links ASan/UBSan here (its runtimes are a separate package: libclang-rt-dev)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "probe.c"
-        src.write_text("int main(void) { return 0; }\n")
-        res = subprocess.run(["clang", *hostbuild.SANITIZE, str(src), "-o", str(Path(tmp) / "probe")],
-                             capture_output=True, text=True, check=False)
-        return res.returncode == 0
-
-
-def builds() -> list[tuple[str, bool]]:
-    """(compiler, sanitize) pairs, every one with -std=c99 -Wall -Wextra -Werror -pedantic -O2: gcc with and
-    without ASan/UBSan, clang without, and with them where its sanitizer runtimes are installed."""
-    if tuple(hostbuild.compilers()) != ("gcc", "clang"):
-        pytest.fail(f"gcc and clang are both needed, found {hostbuild.compilers()}: install them (scripts/setup.sh)")
-    return [("gcc", True), ("gcc", False), ("clang", False)] + ([("clang", True)] if _clang_sanitizers() else [])
-
-
 #: chains through every kernel path; each step a perm or a reshape, with the kernel it must lower to
 CHAINS: dict[str, tuple[tuple[int, ...], list[Any], list[str]]] = {
     # MCUNet's 2-D transpose (rows of 9: one 4-step and a tail of 1), then rows of 3 copied with memcpy, a
@@ -412,7 +370,7 @@ def test_generated_c_equals_reference(tmp_path: Path, name: str) -> None:
     graph = import_tflite(chain_model(shape, steps), name=name)
     size = int(np.prod(shape))
     vectors = np.stack([np.arange(size) % 256 - 128, *random_int8((size,), 3, seed=len(name))]).astype(np.int8)
-    manifest = check_c(graph, tmp_path, vectors)
+    manifest = opcheck.check_c(graph, tmp_path, vectors)
     assert [layer["kernel"] for layer in manifest["layers"]] == kernels
     # never in place: each transpose writes its own buffer
     assert all(layer["in_place"] is None for layer in manifest["layers"] if layer["kernel"])
@@ -423,7 +381,7 @@ def test_generated_c_random_chain(tmp_path: Path) -> None:
     rng = np.random.default_rng(2024)
     steps = [tuple(int(p) for p in rng.permutation(5)) for _ in range(12)]
     graph = import_tflite(chain_model((3, 2, 1, 5, 4), steps), name="random_chain")
-    manifest = check_c(graph, tmp_path, np.stack(random_int8((120,), 3, seed=9)))
+    manifest = opcheck.check_c(graph, tmp_path, np.stack(random_int8((120,), 3, seed=9)))
     assert {layer["kernel"] for layer in manifest["layers"]} <= {"tg_transpose_s8", "tg_copy_s8"}
 
 
@@ -447,43 +405,22 @@ def test_dims_and_strides_are_const_arrays(tmp_path: Path) -> None:
     assert f"{lib.name}_tg_transpose_s8(" in source
 
 
-@pytest.mark.parametrize("cpu", ["cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"])
+@pytest.mark.parametrize("cpu", opcheck.CORTEX_M)
 def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("arm-none-eabi-gcc is not installed (scripts/setup.sh installs it)")
-    cmd = ["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-O2", *hostbuild.WARNINGS, "-Wconversion",
-           "-Wsign-conversion", f"-I{KERNELS}", "-c", str(KERNELS / "tg_transpose_s8.c"), "-o", str(tmp_path / "k.o")]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert res.returncode == 0, res.stderr
+    opcheck.check_kernel_compiles("tg_transpose_s8", cpu, tmp_path)
 
 
 # --------------------------------------------------------------------------- QEMU
 
 
 @pytest.mark.emulator
-@pytest.mark.parametrize("board", ["mps2_an385", "mps2_an500"])  # Cortex-M3 (portable C), Cortex-M7 (DSP)
+@pytest.mark.parametrize("board", opcheck.QEMU_BOARDS)
 def test_bit_exact_in_qemu(board: str, tmp_path: Path) -> None:
-    for tool in ("qemu-system-arm", "arm-none-eabi-gcc"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
-    from test_emulator_models import cached_build
-
-    from tinygen.commands.test import make_vectors, prepare, run_test
-
     shape, steps, kernels = CHAINS["nhwc"]
     model = tmp_path / "transpose_chain.tflite"
     model.write_bytes(chain_model(shape, steps))
-    prep = prepare(model, board, tmp_path / "work")
-    assert [layer["kernel"] for layer in prep.manifest["layers"]] == kernels
     size = int(np.prod(shape))
-    vectors = np.concatenate([(np.arange(size) % 256 - 128).astype(np.int8).reshape(1, -1), make_vectors(prep, 3)])
-    outcome = run_test(prep, vectors, timeout=300, builder=cached_build)
-    report = "\n".join(outcome.lines)
-    print(f"\n{report}")
-    assert outcome.ok, report
-    # compared with tinygen's reference and with TFLite Micro, every vector
-    assert "ok    tinygen reference" in report and "ok    TFLite Micro" in report
-    assert len(outcome.run.outputs) == len(vectors)
+    print(opcheck.check_qemu(model, board, tmp_path / "work", (np.arange(size) % 256 - 128).reshape(1, -1), kernels))
 
 
 # --------------------------------------------------------------------------- Keras flow

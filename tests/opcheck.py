@@ -1,0 +1,100 @@
+"""Shared checks of the per-op test files (tests/test_op_*.py): the generated C against tinygen's reference on the
+host under every compiler/sanitizer build, the kernel for every Cortex-M core, and a model bit-exact in QEMU."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hostbuild
+import numpy as np
+import pytest
+
+from tinygen import codegen, reference
+from tinygen.ir import Graph
+from tinygen.resources import resource_dir
+
+KERNELS = resource_dir("templates") / "kernels"
+#: the cores a kernel must compile for (portable C, DSP, Helium)
+CORTEX_M = ("cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
+#: QEMU boards: Cortex-M3 (portable C) and Cortex-M7 (DSP)
+QEMU_BOARDS = ("mps2_an385", "mps2_an500")
+
+
+@functools.lru_cache(maxsize=1)
+def clang_sanitizers() -> bool:
+    """Whether clang links ASan/UBSan here (its runtimes are a separate package: libclang-rt-dev)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "probe.c"
+        src.write_text("int main(void) { return 0; }\n")
+        res = subprocess.run(["clang", *hostbuild.SANITIZE, str(src), "-o", str(Path(tmp) / "probe")],
+                             capture_output=True, text=True, check=False)
+        return res.returncode == 0
+
+
+def builds() -> list[tuple[str, bool]]:
+    """(compiler, sanitize) pairs, every one with -std=c99 -Wall -Wextra -Werror -pedantic -O2: gcc with and
+    without ASan/UBSan, clang without, and with them where its sanitizer runtimes are installed."""
+    if tuple(hostbuild.compilers()) != ("gcc", "clang"):
+        pytest.fail(f"gcc and clang are both needed, found {hostbuild.compilers()}: install them (scripts/setup.sh)")
+    return [("gcc", True), ("gcc", False), ("clang", False)] + ([("clang", True)] if clang_sanitizers() else [])
+
+
+def check_c(graph: Graph, work: Path, vectors: np.ndarray, rounding: str = "double") -> dict[str, Any]:
+    """Generate the library of ``graph``, compile it every way (:func:`builds`), run the int8 input ``vectors``
+    (one per row) and require every layer's output to equal tinygen's reference; return the manifest."""
+    lib = codegen.generate(graph, work / "lib", rounding=rounding, force=True)
+    shape = graph.tensors[graph.inputs[0]].shape
+    refs = [reference.run(graph, v.reshape(shape), rounding=rounding) for v in vectors]
+    for compiler, sanitize in builds():
+        hb = hostbuild.build(lib.out_dir, lib.manifest, work / f"{compiler}{int(sanitize)}", compiler=compiler,
+                             sanitize=sanitize, dump=True)
+        out, dumps = hostbuild.run(hb, vectors.reshape(len(vectors), -1))
+        for v, ref in enumerate(refs):
+            for layer, got in zip(lib.manifest["layers"], dumps[v]):
+                want = ref[layer["output_tensor"]].reshape(-1)
+                bad = np.flatnonzero(got != want)
+                assert bad.size == 0, (f"{compiler} sanitize={sanitize} vector {v} layer {layer['index']} "
+                                       f"{layer['op']} ({layer['kernel']}): {bad.size} differ, first at {bad[0]}: "
+                                       f"C {got[bad[0]]} reference {want[bad[0]]}")
+            np.testing.assert_array_equal(out[v], ref[graph.outputs[0]].reshape(-1))
+    return lib.manifest
+
+
+def check_kernel_compiles(kernel: str, cpu: str, work: Path) -> None:
+    """``templates/kernels/<kernel>.c`` compiles for ``cpu`` with the library's warnings plus -Wconversion."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (scripts/setup.sh installs it)")
+    cmd = ["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-O2", *hostbuild.WARNINGS, "-Wconversion",
+           "-Wsign-conversion", f"-I{KERNELS}", "-c", str(KERNELS / f"{kernel}.c"), "-o", str(work / "k.o")]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+
+
+def check_qemu(model: Path, board: str, work: Path, extra_vectors: np.ndarray | None = None,
+               kernels: list[str | None] | None = None) -> str:
+    """``model`` bit-exact in QEMU on ``board`` (against tinygen's reference and TFLite Micro) on 3 random
+    vectors after ``extra_vectors``; ``kernels``: the layers' kernels the library must use. Returns the report."""
+    for tool in ("qemu-system-arm", "arm-none-eabi-gcc"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
+    from test_emulator_models import cached_build
+
+    from tinygen.commands.test import make_vectors, prepare, run_test
+
+    prep = prepare(model, board, work)
+    if kernels is not None:
+        assert [layer["kernel"] for layer in prep.manifest["layers"]] == kernels
+    vectors = make_vectors(prep, 3)
+    if extra_vectors is not None:
+        vectors = np.concatenate([extra_vectors.reshape(len(extra_vectors), -1).astype(np.int8), vectors])
+    outcome = run_test(prep, vectors, timeout=300, builder=cached_build)
+    report = "\n".join(outcome.lines)
+    assert outcome.ok, report
+    assert "ok    tinygen reference" in report and "ok    TFLite Micro" in report, report
+    assert len(outcome.run.outputs) == len(vectors)
+    return report

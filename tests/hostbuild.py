@@ -26,27 +26,36 @@ _MAIN = r"""
 #include <string.h>
 #include "@NAME@.h"
 
+/* each input and output as the API under test takes it (HOST_MODE 0: int8 core, 1: float32, 2: declared types) */
+@BUFFERS@
+
+static int run_once(long v)
+{
+#if HOST_MODE == 1
+    (void)v;
+    return @NAME@_invoke_f32(@ARGS@);
+#elif HOST_MODE == 2
+    (void)v;
+    return @NAME@_invoke_model(@ARGS@);
+#else
+    if (v % 2) { /* exercise both APIs: zero-copy on odd vectors */
+@ZERO_COPY_IN@
+        if (@NAME@_run() != 0) return 3;
+@ZERO_COPY_OUT@
+        return 0;
+    }
+    return @NAME@_invoke(@ARGS@);
+#endif
+}
+
 int main(int argc, char **argv)
 {
     long count = argc > 1 ? atol(argv[1]) : 1, v;
     for (v = 0; v < count; ++v)
     {
-#if HOST_F32
-        static float in[@NAME@_F32_INPUT_SIZE], out[@NAME@_F32_OUTPUT_SIZE];
-        if (fread(in, sizeof in, 1, stdin) != 1) return 2;
-        if (@NAME@_invoke_f32(in, out) != 0) return 3;
-#else
-        static int8_t in[@NAME@_INPUT_SIZE], out[@NAME@_OUTPUT_SIZE];
-        if (fread(in, sizeof in, 1, stdin) != 1) return 2;
-        if (v % 2) { /* exercise both APIs: zero-copy on odd vectors */
-            memcpy(@NAME@_input_ptr(), in, sizeof in);
-            if (@NAME@_run() != 0) return 3;
-            memcpy(out, @NAME@_output_ptr(), sizeof out);
-        } else if (@NAME@_invoke(in, out) != 0) {
-            return 3;
-        }
-#endif
-        if (fwrite(out, sizeof out, 1, stdout) != 1) return 4;
+@READ@
+        if (run_once(v) != 0) return 3;
+@WRITE@
     }
     return 0;
 }
@@ -59,6 +68,44 @@ void tg_host_dump(int index, const void *data, unsigned long bytes)
 }
 #endif
 """
+
+_CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int32": "int32_t", "float32": "float"}
+_ITEMSIZE = {"int8": 1, "uint8": 1, "int32": 4, "float32": 4}
+#: the element type of each port in each HOST_MODE
+MODES = {"int8": 0, "f32": 1, "model": 2}
+
+
+def _port_dtype(port: dict, mode: str) -> str:
+    return {"int8": port["dtype"], "f32": "float32", "model": port.get("declared_dtype") or port["dtype"]}[mode]
+
+
+def _main_source(manifest: dict, mode: str) -> str:
+    name = manifest["name"]
+    ins = manifest.get("inputs") or [manifest["input"] | {"dtype": "int8", "bytes": _size(manifest["input"])}]
+    outs = manifest.get("outputs") or [manifest["output"] | {"dtype": "int8", "bytes": _size(manifest["output"])}]
+    buffers, args, read, write, zin, zout = [], [], [], [], [], []
+    for role, ports in (("in", ins), ("out", outs)):
+        for i, port in enumerate(ports):
+            dtype = _port_dtype(port, mode)
+            size = int(np.prod(port["shape"], dtype=np.int64))
+            buf = f"{role}{i}"
+            buffers.append(f"static {_CTYPES[dtype]} {buf}[{size}];")
+            args.append(buf)
+            if role == "in":
+                read.append(f"        if (fread({buf}, sizeof {buf}, 1, stdin) != 1) return 2;")
+                zin.append(f"        memcpy({name}_input_at({i}), {buf}, sizeof {buf});")
+            else:
+                write.append(f"        if (fwrite({buf}, sizeof {buf}, 1, stdout) != 1) return 4;")
+                zout.append(f"        memcpy({buf}, {name}_output_at({i}), sizeof {buf});")
+    text = _MAIN.replace("@BUFFERS@", "\n".join(buffers)).replace("@ARGS@", ", ".join(args))
+    text = text.replace("@READ@", "\n".join(read)).replace("@WRITE@", "\n".join(write))
+    text = text.replace("@ZERO_COPY_IN@", "\n".join(zin)).replace("@ZERO_COPY_OUT@", "\n".join(zout))
+    return text.replace("@NAME@", name)
+
+
+def _size(port: dict) -> int:
+    return int(np.prod(port["shape"], dtype=np.int64))
+
 
 _DUMP_H = """
 void tg_host_dump(int index, const void *data, unsigned long bytes);
@@ -76,6 +123,9 @@ class HostBuild:
     layer_bytes: list[int]
     output_bytes: int
     input_bytes: int
+    #: the numpy type of each output, in order (outputs are returned concatenated as bytes when several)
+    output_dtypes: list[str]
+    input_dtypes: list[str]
 
 
 def compilers() -> list[str]:
@@ -92,12 +142,16 @@ def build(
     dump: bool = False,
     f32: bool = False,
     opt: str = "-O2",
+    mode: str | None = None,
 ) -> HostBuild:
+    """Compile the library with a test main calling ``NAME_invoke`` (mode "int8"), ``NAME_invoke_f32`` ("f32",
+    also ``f32=True``) or ``NAME_invoke_model`` ("model")."""
     name = manifest["name"]
+    mode = mode or ("f32" if f32 else "int8")
     work.mkdir(parents=True, exist_ok=True)
     main = work / "host_main.c"
-    main.write_text(_MAIN.replace("@NAME@", name))
-    flags = [*WARNINGS, opt, f"-I{lib_dir}", f"-DHOST_F32={int(f32)}", f"-DHOST_DUMP={int(dump)}"]
+    main.write_text(_main_source(manifest, mode))
+    flags = [*WARNINGS, opt, f"-I{lib_dir}", f"-DHOST_MODE={MODES[mode]}", f"-DHOST_DUMP={int(dump)}"]
     if dump:
         dump_h = work / "host_dump.h"
         dump_h.write_text(_DUMP_H)
@@ -113,15 +167,27 @@ def build(
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise AssertionError(f"compile failed: {' '.join(cmd)}\n{proc.stderr[-6000:]}")
-    layer_bytes = [int(np.prod(layer["output_shape"], dtype=np.int64)) for layer in manifest["layers"]] if dump else []
-    in_n = int(np.prod(manifest["input"]["shape"], dtype=np.int64))
-    out_n = int(np.prod(manifest["output"]["shape"], dtype=np.int64))
-    return HostBuild(exe, name, f32, dump, layer_bytes, out_n * (4 if f32 else 1), in_n * (4 if f32 else 1))
+    layer_bytes = [int(layer.get("out_bytes", np.prod(layer["output_shape"], dtype=np.int64))) for layer in manifest["layers"]] if dump else []
+    ins = manifest.get("inputs") or [manifest["input"] | {"dtype": "int8"}]
+    outs = manifest.get("outputs") or [manifest["output"] | {"dtype": "int8"}]
+    in_types = [_port_dtype(p, mode) for p in ins]
+    out_types = [_port_dtype(p, mode) for p in outs]
+    in_bytes = sum(_size(p) * _ITEMSIZE[t] for p, t in zip(ins, in_types))
+    out_bytes = sum(_size(p) * _ITEMSIZE[t] for p, t in zip(outs, out_types))
+    return HostBuild(exe, name, mode == "f32", dump, layer_bytes, out_bytes, in_bytes, out_types, in_types)
 
 
 def run(hb: HostBuild, inputs: np.ndarray, timeout: float = 300) -> tuple[np.ndarray, list[list[np.ndarray]]]:
-    """Run a batch: returns (outputs [n, ...] flat per vector, per-vector list of layer dumps as int8)."""
-    data = np.ascontiguousarray(inputs.astype(np.float32 if hb.f32 else np.int8))
+    """Run a batch: returns (outputs [n, ...] flat per vector, per-vector list of layer dumps as bytes viewed as
+    int8 (an int32 layer's dump is its little-endian bytes)).
+
+    ``inputs``: one row per vector. With one input type the rows are converted to it; with several (a
+    multi-input model's declared types), the rows are raw bytes. With one output the outputs have its type;
+    with several, each row is the outputs' bytes one after the other."""
+    if len(set(hb.input_dtypes)) == 1:
+        data = np.ascontiguousarray(inputs.astype(_NUMPY[hb.input_dtypes[0]]))
+    else:
+        data = np.ascontiguousarray(inputs.view(np.uint8) if inputs.dtype != np.uint8 else inputs)
     n = data.shape[0]
     proc = subprocess.run([str(hb.exe), str(n)], input=data.tobytes(), capture_output=True, timeout=timeout)
     if proc.returncode != 0:
@@ -130,6 +196,7 @@ def run(hb: HostBuild, inputs: np.ndarray, timeout: float = 300) -> tuple[np.nda
     per_vector = sum(hb.layer_bytes) + hb.output_bytes
     if len(raw) != per_vector * n:
         raise AssertionError(f"{hb.exe.name} wrote {len(raw)} bytes, expected {per_vector * n}")
+    out_type = _NUMPY[hb.output_dtypes[0]] if len(hb.output_dtypes) == 1 else np.uint8
     outs, dumps = [], []
     for v in range(n):
         chunk = raw[v * per_vector : (v + 1) * per_vector]
@@ -137,9 +204,12 @@ def run(hb: HostBuild, inputs: np.ndarray, timeout: float = 300) -> tuple[np.nda
         for size in hb.layer_bytes:
             layers.append(np.frombuffer(chunk[pos : pos + size], dtype=np.int8))
             pos += size
-        outs.append(np.frombuffer(chunk[pos:], dtype=np.float32 if hb.f32 else np.int8))
+        outs.append(np.frombuffer(chunk[pos:], dtype=out_type))
         dumps.append(layers)
     return np.stack(outs), dumps
+
+
+_NUMPY = {"int8": np.int8, "uint8": np.uint8, "int32": np.int32, "float32": np.float32}
 
 
 # --------------------------------------------------------------------------- kernel specialisation traces

@@ -46,7 +46,8 @@ def builds() -> list[tuple[str, bool]]:
 
 def check_c(graph: Graph, work: Path, vectors: np.ndarray, rounding: str = "double") -> dict[str, Any]:
     """Generate the library of ``graph``, compile it every way (:func:`builds`), run the int8 input ``vectors``
-    (one per row) and require every layer's output to equal tinygen's reference; return the manifest."""
+    (one per row; a single-input graph) and require every layer's output and every graph output to equal
+    tinygen's reference; return the manifest."""
     lib = codegen.generate(graph, work / "lib", rounding=rounding, force=True)
     shape = graph.tensors[graph.inputs[0]].shape
     refs = [reference.run(graph, v.reshape(shape), rounding=rounding) for v in vectors]
@@ -56,12 +57,14 @@ def check_c(graph: Graph, work: Path, vectors: np.ndarray, rounding: str = "doub
         out, dumps = hostbuild.run(hb, vectors.reshape(len(vectors), -1))
         for v, ref in enumerate(refs):
             for layer, got in zip(lib.manifest["layers"], dumps[v]):
-                want = ref[layer["output_tensor"]].reshape(-1)
+                want = np.ascontiguousarray(ref[layer["output_tensor"]]).reshape(-1).view(np.int8)
                 bad = np.flatnonzero(got != want)
                 assert bad.size == 0, (f"{compiler} sanitize={sanitize} vector {v} layer {layer['index']} "
                                        f"{layer['op']} ({layer['kernel']}): {bad.size} differ, first at {bad[0]}: "
                                        f"C {got[bad[0]]} reference {want[bad[0]]}")
-            np.testing.assert_array_equal(out[v], ref[graph.outputs[0]].reshape(-1))
+            # every output, one after the other, as bytes (int8 and int32 outputs alike)
+            want_out = np.concatenate([np.ascontiguousarray(ref[o]).reshape(-1).view(np.int8) for o in graph.outputs])
+            np.testing.assert_array_equal(np.ascontiguousarray(out[v]).view(np.int8), want_out)
     return lib.manifest
 
 

@@ -326,9 +326,13 @@ DEEP_H = """#ifndef DEEP_H
 #define deep_INPUT_SIZE 4
 #define deep_OUTPUT_SIZE 4
 #define deep_NUM_LAYERS 1
-int8_t *deep_input_ptr(void);
+#define deep_NUM_INPUTS 1
+#define deep_NUM_OUTPUTS 1
+#define deep_INPUT0_BYTES 4
+#define deep_OUTPUT0_BYTES 4
+void *deep_input_at(int index);
 int deep_run(void);
-const int8_t *deep_output_ptr(void);
+const void *deep_output_at(int index);
 #endif
 """
 DEEP_C = """#include "deep.h"
@@ -352,8 +356,8 @@ __attribute__((noinline)) static int deep_burn(int depth)
     frame[255] = (uint8_t)(depth > 0 ? deep_burn(depth - 1) : 0);
     return frame[0] + frame[255];
 }
-int8_t *deep_input_ptr(void) { return deep_arena; }
-const int8_t *deep_output_ptr(void) { return deep_arena + 8; }
+void *deep_input_at(int index) { return index == 0 ? deep_arena : 0; }
+const void *deep_output_at(int index) { return index == 0 ? deep_arena + 8 : 0; }
 int deep_run(void)
 {
     TG_LAYER_BEGIN(0);

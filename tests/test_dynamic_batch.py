@@ -60,3 +60,34 @@ def test_the_converter_sees_a_batch_one_model(dynamic_batch_model: tuple[Path, P
     _, rows, inputs, _ = summarize(data)
     assert {r.builtin for r in rows} == {"CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"}
     assert inputs[0].endswith("[1, 12, 10, 2] int8")
+
+
+def test_the_converters_dynamic_shape_ops_fold_at_import(dynamic_batch_model: tuple[Path, Path]) -> None:
+    """TensorFlow's converter used directly on the None-batch model computes the Flatten's shape at run time
+    (SHAPE, STRIDED_SLICE, PACK, RESHAPE): tinygen folds that arithmetic at import, the Flatten becomes a plain
+    reshape, and the model equals TFLite Micro (which runs the SHAPE ops)."""
+    import keras
+    import tensorflow as tf
+
+    from tinygen import reference
+    from tinygen.frontend.tflite import import_tflite, summarize
+    from tinygen.oracle import tflm_run
+
+    path, calibration = dynamic_batch_model
+    model = keras.models.load_model(path, compile=False)
+    data = np.load(calibration)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([x[None]] for x in data)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    flat = converter.convert()
+    assert {"SHAPE", "STRIDED_SLICE", "PACK"} <= {r.builtin for r in summarize(flat)[1]}
+    graph = import_tflite(flat, name="dynamic")
+    assert [op.kind for op in graph.ops] == ["conv2d", "max_pool2d", "reshape", "fully_connected", "softmax"]
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = rng.integers(-128, 128, (1, 12, 10, 2), dtype=np.int8)
+        ref, tflm = reference.run(graph, x), tflm_run(flat, x)
+        for op in graph.ops:
+            assert np.array_equal(ref[op.outputs[0]], tflm[op.outputs[0]]), op.name

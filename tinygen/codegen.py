@@ -32,15 +32,17 @@ from typing import Any
 import jinja2
 import numpy as np
 
-from tinygen import __version__, ops
+from tinygen import __version__, ops, ports
 from tinygen.errors import TinygenError, UnsupportedError
-from tinygen.ir import Graph, Op, op_macs
+from tinygen.ir import Graph, Op, Tensor, op_macs
 from tinygen.naming import c_identifier
 from tinygen.lowering.base import KernelCall
 from tinygen.lowering.base import CONST_KINDS, WEIGHTS, ConstKind
 from tinygen.numerics import check_rounding
 from tinygen.outdir import write_atomically as _write_atomically
+from tinygen.ops import dequantize, quantize
 from tinygen.ops.base import OpDef
+from tinygen.ports import Port
 from tinygen.planner import MemoryPlan, OpNeeds, const_aliases, plan
 from tinygen.resources import resource_dir
 
@@ -173,11 +175,15 @@ class _Context:
         self.op_index = 0
         self._tensors: list[tuple[str, str]] = []  # symbol index -> (tensor name, C type)
         self._symbol_of: dict[str, int] = {}
+        #: tensors outside the arena (the caller's buffers at the graph's edges): their C expressions
+        self.external: dict[str, str] = {}
 
     def _arena(self, offset: int) -> str:
         return f"({self.name}_arena + {offset})"
 
     def tensor_ptr(self, name: str) -> str:
+        if name in self.external:
+            return self.external[name]
         tensor = self.graph.tensor(name)
         ctype = _CTYPES.get(tensor.dtype)
         if ctype is None:
@@ -219,32 +225,6 @@ class _Lowered:
     index: int
     op: Op
     call: KernelCall | None  # None: a reshape (an alias, no code)
-
-
-def _edges(graph: Graph) -> tuple[Op | None, Op | None]:
-    """The float32 QUANTIZE that starts and the DEQUANTIZE that ends a float-I/O graph, if any."""
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UnsupportedError(
-            f"model {graph.name!r} has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; tinygen's C API "
-            "takes exactly one input and one output: export the model with a single input and output"
-        )
-    first, last = graph.ops[0], graph.ops[-1]
-    in_t, out_t = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
-    lead = first if in_t.dtype == "float32" and ops.get(first.kind).float_edge == "input" and first.inputs[0] == in_t.name else None
-    trail = last if out_t.dtype == "float32" and ops.get(last.kind).float_edge == "output" and last.outputs[0] == out_t.name else None
-    if (in_t.dtype == "float32") != (lead is not None) or (out_t.dtype == "float32") != (trail is not None) or (
-        (lead is None) != (trail is None)
-    ):
-        raise UnsupportedError(
-            f"model {graph.name!r}: input {in_t.name!r} is {in_t.dtype} and output {out_t.name!r} is {out_t.dtype}; "
-            "tinygen needs int8 input and output, or float32 at both ends through QUANTIZE/DEQUANTIZE ops: "
-            "convert with int8 (or float32) input and output"
-        )
-    if lead is not None and len(graph.consumers(in_t.name)) != 1:
-        raise UnsupportedError(f"model {graph.name!r}: float32 input {in_t.name!r} feeds more than the QUANTIZE op")
-    if lead is not None and lead is trail:
-        raise UnsupportedError(f"model {graph.name!r} has no int8 op between its QUANTIZE and DEQUANTIZE")
-    return lead, trail
 
 
 def _lower_all(graph: Graph, ctx: _Context) -> tuple[list[_Lowered], dict[int, OpNeeds]]:
@@ -344,25 +324,95 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def _io_info(graph: Graph, tensor_name: str, memory: MemoryPlan) -> dict[str, Any]:
-    t = graph.tensor(tensor_name)
-    if t.dtype != "int8":
-        raise UnsupportedError(f"tensor {t.name!r} ({t.dtype}, shape {t.shape}) is a model input/output; tinygen needs int8")
-    if t.quant is None or t.quant.scale.size != 1:
-        raise UnsupportedError(f"model input/output {t.name!r} needs per-tensor int8 quantization")
-    scale, zp = t.quant.scalar()
-    return {
-        "name": _c_string(t.name),
+def _state_layout(core: Graph, ctx: _Context, prefix: str) -> list[dict[str, Any]]:
+    """The model's states (variables kept between invocations) in one static buffer ``NAME_state`` outside the
+    arena, each at a 16-byte aligned offset: their read tensors (and reshapes of them) are views of it
+    (``ctx.external``), their initial values constants."""
+    states, offset = [], 0
+    for s in core.states:
+        size = int(np.asarray(s.initial).size)
+        if s.read is not None:
+            ctx.external[s.read] = f"({prefix}_state + {offset})"
+        states.append({"name": _c_string(s.name), "offset": offset, "bytes": size, "write": s.write,
+                       "read": s.read, "initial": ctx.pool.add(f"state_{s.name}", s.initial, "int8_t", WEIGHTS,
+                                                               f"initial value of state {s.name}: int8_t[{size}]")})
+        offset += -(-size // 16) * 16
+    for op in core.ops:  # a reshape of a state is a view of it too
+        if ops.get(op.kind).alias and op.inputs[0] in ctx.external:
+            ctx.external[op.outputs[0]] = ctx.external[op.inputs[0]]
+    return states
+
+
+def _port_info(core: Graph, port: Port, param: str, memory: MemoryPlan) -> dict[str, Any]:
+    """What the templates and the manifest say of one input or output."""
+    t, declared = core.tensor(port.core), core.tensor(port.declared)
+    info: dict[str, Any] = {
+        "index": port.index,
+        "param": param,
+        "name": _c_string(declared.name),
+        "tensor": t.name,
+        "dtype": t.dtype,
+        "ctype": _CTYPES[t.dtype],
         "shape": list(t.shape),
         "shape_text": "[" + ", ".join(map(str, t.shape)) + "]",
         "size": t.size,
-        "scale": float(np.float32(scale)),
-        "scale_text": f"{float(np.float32(scale)):.9g}",
-        "scale_c": _float_c(scale),
-        "zero_point": zp,
-        "zp_text": f"- {zp}" if zp >= 0 else f"+ {-zp}",
+        "bytes": t.nbytes,
         "offset": memory.offsets[t.name],
+        "quantized": t.quant is not None,
+        "declared_dtype": declared.dtype,
+        "declared_ctype": _CTYPES[declared.dtype],
+        "declared_tensor": declared.name,
     }
+    if t.dtype == "int8":
+        if t.quant is None or t.quant.scale.size != 1:
+            raise UnsupportedError(f"model {port.role} {t.name!r} needs per-tensor int8 quantization")
+        scale, zp = t.quant.scalar()
+        info |= {
+            "scale": float(np.float32(scale)),
+            "scale_text": f"{float(np.float32(scale)):.9g}",
+            "scale_c": _float_c(scale),
+            "zero_point": zp,
+            "zp_text": f"- {zp}" if zp >= 0 else f"+ {-zp}",
+        }
+    elif port.role == "input" or t.dtype != "int32":
+        raise UnsupportedError(f"model {port.role} {t.name!r} is {t.dtype}; tinygen's library takes int8 inputs and "
+                               "gives int8 or int32 outputs")
+    return info
+
+
+def _params(inputs: list[dict[str, Any]], outputs: list[dict[str, Any]], ctype: str | None) -> str:
+    """``const T *input0, ..., U *output0, ...`` (``ctype``: the key of each one's C type; None: float)."""
+    ins = [f"const {info[ctype] if ctype else 'float'} *{info['param']}" for info in inputs]
+    outs = [f"{info[ctype] if ctype else 'float'} *{info['param']}" for info in outputs]
+    return ", ".join(ins + outs)
+
+
+def _manifest_port(info: dict[str, Any]) -> dict[str, Any]:
+    keys = ("name", "tensor", "shape", "dtype", "bytes", "scale", "zero_point", "declared_dtype", "declared_tensor")
+    return {k: info.get(k) for k in keys}
+
+
+def _edge_call(ctx: _Context, op: Op, external: dict[str, str], prefix: str) -> tuple[str, KernelCall]:
+    """The call of an op at the graph's edge, reading or writing the caller's buffer ``external`` names."""
+    saved = ctx.external
+    ctx.external = saved | external
+    try:
+        call = _lower_op(ops.get(op.kind), ctx, op, -1)
+    finally:
+        ctx.external = saved
+    return _format_call(f"{prefix}_{call.kernel}", tuple(ctx.bind(a) for a in call.args)), call
+
+
+def _f32_op(core: Graph, port: Port) -> Op:
+    """A QUANTIZE from float32 into an int8 input, or a DEQUANTIZE of an int8 output to float32 (for
+    ``NAME_invoke_f32``; a float32 edge op of the model is exactly this one), on a float32 tensor added to
+    the core graph's (own) tensor table."""
+    t = core.tensor(port.core)
+    name = f"{t.name}:f32"
+    core.tensors.setdefault(name, Tensor(name, t.shape, "float32"))
+    if port.role == "input":
+        return Op(quantize.KIND, name, [name], [t.name])
+    return Op(dequantize.KIND, name, [t.name], [name])
 
 
 def generate(
@@ -384,20 +434,42 @@ def generate(
     if not graph.ops:
         raise TinygenError(f"model {graph.name!r} has no ops: nothing to generate")
     prefix = c_identifier(name or graph.name)
-    lead, trail = _edges(graph)
+    core, in_ports, out_ports = ports.split(graph)
 
     # Lower once with symbolic pointers, plan the arena from what the lowerings declared, then bind.
     pool = _ConstPool(prefix)
-    aliases = {i for i, op in enumerate(graph.ops) if ops.get(op.kind).alias}
-    ctx = _Context(graph, rounding, prefix, pool, const_aliases(graph, aliases), mve)
-    lowered, needs = _lower_all(graph, ctx)
-    memory = plan(graph, needs)
+    aliases = {i for i, op in enumerate(core.ops) if ops.get(op.kind).alias}
+    ctx = _Context(core, rounding, prefix, pool, const_aliases(core, aliases), mve)
+    states = _state_layout(core, ctx, prefix)
+    lowered, needs = _lower_all(core, ctx)
+    # the state written at the end of NAME_run lives to the end, as the outputs do
+    writes = [s.write for s in core.states if s.write is not None and s.write not in ctx.external]
+    memory = plan(Graph(core.name, core.tensors, core.ops, core.inputs, core.outputs + writes), needs)
     ctx.memory = memory
+    for state in states:
+        state["write_ptr"] = ctx.bind(ctx.tensor_ptr(state["write"])) if state["write"] else None
 
-    core = [lo for lo in lowered if lo.op is not lead and lo.op is not trail]
-    core_in = lead.outputs[0] if lead else graph.inputs[0]
-    core_out = trail.inputs[0] if trail else graph.outputs[0]
-    kernels = sorted({k for lo in lowered if lo.call for k in (lo.call.kernel, *lo.call.extra_kernels)})
+    single = len(in_ports) == 1 and len(out_ports) == 1
+    inputs = [_port_info(core, p, "input" if single else f"input{p.index}", memory) for p in in_ports]
+    outputs = [_port_info(core, p, "output" if single else f"output{p.index}", memory) for p in out_ports]
+    edge_kernels: set[str] = set()
+    # the model's own edge ops (QUANTIZE/DEQUANTIZE between its declared types and the int8 core), on the
+    # caller's buffers: NAME_invoke_model
+    for info, port in zip([*inputs, *outputs], [*in_ports, *out_ports]):
+        info["edge_call"] = None
+        if port.edge is not None:
+            info["edge_call"], call = _edge_call(ctx, port.edge, {port.declared: info["param"]}, prefix)
+            edge_kernels.update((call.kernel, *call.extra_kernels))
+    # float32 in and out through the core's quantization: NAME_invoke_f32
+    has_f32 = all(info["dtype"] == "int8" for info in outputs)
+    for info, port in zip([*inputs, *outputs], [*in_ports, *out_ports]):
+        info["f32_call"] = None
+        if has_f32:
+            op = _f32_op(core, port)
+            external = op.inputs[0] if port.role == "input" else op.outputs[0]
+            info["f32_call"], call = _edge_call(ctx, op, {external: info["param"]}, prefix)
+            edge_kernels.update((call.kernel, *call.extra_kernels))
+    kernels = sorted({k for lo in lowered if lo.call for k in (lo.call.kernel, *lo.call.extra_kernels)} | edge_kernels)
     kernel_texts, kernel_headers = _kernel_files(kernels, prefix)
 
     def call_text(lo: _Lowered) -> str:
@@ -405,11 +477,11 @@ def generate(
         return _format_call(f"{prefix}_{lo.call.kernel}", tuple(ctx.bind(a) for a in lo.call.args))
 
     layers = []
-    for i, lo in enumerate(core):
-        out_t = graph.tensor(lo.op.outputs[0])
+    for lo in lowered:
+        out_t = core.tensor(lo.op.outputs[0])
         layers.append(
             {
-                "index": i,
+                "index": lo.index,
                 "op": lo.op.kind,
                 "name": _c_string(lo.op.name),
                 "c_name": _c_string(_short_name(lo.op.name)),
@@ -420,29 +492,16 @@ def generate(
                 "out_bytes": out_t.nbytes,
                 "output_shape": list(out_t.shape),
                 "output_shape_text": "[" + ", ".join(map(str, out_t.shape)) + "]",
-                "input_shapes": [list(graph.tensor(n).shape) for n in lo.op.inputs],
+                "input_shapes": [list(core.tensor(n).shape) for n in lo.op.inputs],
                 "output_tensor": out_t.name,
                 "arena_offset": memory.offsets.get(out_t.name),
                 # the input tensor this layer overwrites in place, if any, and how many bytes before
                 # that input its output starts (0: same offset)
                 "in_place": memory.in_place.get(lo.index),
                 "in_place_lag": memory.in_place_lag.get(lo.index, 0),
-                "macs": op_macs(graph, lo.op),
+                "macs": op_macs(core, lo.op),
             }
         )
-    f32 = None
-    if lead is not None and trail is not None:
-        in_f, out_f = graph.tensor(lead.inputs[0]), graph.tensor(trail.outputs[0])
-        f32 = {
-            "input_name": _c_string(in_f.name),
-            "output_name": _c_string(out_f.name),
-            "input_size": in_f.size,
-            "output_size": out_f.size,
-            "input_ptr": ctx.bind(ctx.tensor_ptr(in_f.name)),
-            "output_ptr": ctx.bind(ctx.tensor_ptr(out_f.name)),
-            "quantize_call": call_text(lowered[0]),
-            "dequantize_call": call_text(lowered[-1]),
-        }
     weight_bytes = sum(a.nbytes for a in pool.arrays)
     const_bytes = {kind: sum(a.kinds.get(kind, 0) for a in pool.arrays) for kind in CONST_KINDS}
     variants = sorted({v for lo in lowered if lo.call for v in lo.call.variants})
@@ -455,10 +514,20 @@ def generate(
         "scratch_size": memory.scratch_bytes,
         "weight_bytes": weight_bytes,
         "variants": variants,
-        "input": _io_info(graph, core_in, memory),
-        "output": _io_info(graph, core_out, memory),
+        "inputs": inputs,
+        "outputs": outputs,
+        "single": single,
+        "input": inputs[0],
+        "output": outputs[0],
+        "has_edges": any(info["edge_call"] for info in [*inputs, *outputs]),
+        "has_f32": has_f32,
+        "states": states,
+        "state_size": sum(-(-st["bytes"] // 16) * 16 for st in states),
+        # the parameter lists of NAME_invoke (int8 core), NAME_invoke_f32 and NAME_invoke_model (declared types)
+        "params_core": _params(inputs, outputs, "ctype"),
+        "params_f32": _params(inputs, outputs, None),
+        "params_model": _params(inputs, outputs, "declared_ctype"),
         "layers": layers,
-        "f32": f32,
         "kernel_headers": kernel_headers,
     }
     env = _environment()
@@ -496,14 +565,25 @@ def generate(
         # the kernel specialisations compiled into the library (KernelCall.variants)
         "variants": variants,
         "total_macs": sum(layer["macs"] for layer in layers),
-        "input": {k: values["input"][k] for k in ("name", "shape", "scale", "zero_point")} | {"dtype": "int8"},
-        "output": {k: values["output"][k] for k in ("name", "shape", "scale", "zero_point")} | {"dtype": "int8"},
-        "input_tensor": core_in,
-        "output_tensor": core_out,
-        "f32_io": f32 is not None,
+        # every input and output of the core API (int8; int32 for an index output), with the type the model
+        # declares at that edge (float32/uint8 where an edge op converts); "input"/"output": the first ones
+        "inputs": [_manifest_port(info) for info in inputs],
+        "outputs": [_manifest_port(info) for info in outputs],
+        "input": _manifest_port(inputs[0]),
+        "output": _manifest_port(outputs[0]),
+        "input_tensor": inputs[0]["tensor"],
+        "output_tensor": outputs[0]["tensor"],
+        # the model declares float32 at some input or output (NAME_invoke_model converts there)
+        "f32_io": any(info["declared_dtype"] == "float32" for info in [*inputs, *outputs]),
+        "edges": values["has_edges"],
+        # variables kept between invocations (NAME_reset), in a buffer of state_bytes outside the arena
+        "states": [{"name": st["name"], "bytes": st["bytes"], "read_tensor": st["read"], "write_tensor": st["write"]}
+                   for st in states],
+        "state_bytes": values["state_size"],
+        "invoke_f32": has_f32,
         "kernels": kernels,
         "layers": [
-            {k: layer[k] for k in ("index", "name", "op", "kernel", "input_shapes", "output_shape", "output_tensor", "arena_offset", "in_place", "in_place_lag", "macs")}
+            {k: layer[k] for k in ("index", "name", "op", "kernel", "input_shapes", "output_shape", "output_tensor", "out_bytes", "arena_offset", "in_place", "in_place_lag", "macs")}
             for layer in layers
         ],
         "files": sorted([*files, MANIFEST]),

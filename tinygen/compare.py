@@ -51,9 +51,13 @@ class Comparison:
 
 
 def as_int8(data: bytes | np.ndarray) -> np.ndarray:
+    """The bytes of ``data`` as int8 (an int32 tensor: its little-endian bytes, as the firmware prints them)."""
     if isinstance(data, (bytes, bytearray)):
         return np.frombuffer(bytes(data), dtype=np.int8)
-    return np.asarray(data).astype(np.int8, copy=False).reshape(-1)
+    array = np.ascontiguousarray(data)
+    if array.dtype.kind in "iu" and array.dtype.itemsize > 1:
+        return array.reshape(-1).view(np.int8)
+    return array.astype(np.int8, copy=False).reshape(-1)
 
 
 def compare_outputs(

@@ -105,14 +105,29 @@ class Op:
 
 
 @dataclass
+class State:
+    """A variable the model keeps between invocations (TFLite's resource variables: a streaming model's
+    buffer of past frames). Each invocation reads it as tensor ``read`` (available from the start, like a
+    graph input) and, if ``write`` is set, stores tensor ``write`` into it at the end; it starts as
+    ``initial`` (and again after a reset)."""
+
+    name: str
+    read: str | None
+    write: str | None
+    initial: np.ndarray
+
+
+@dataclass
 class Graph:
-    """A model: tensors by name, ops in execution (topological) order, graph inputs/outputs."""
+    """A model: tensors by name, ops in execution (topological) order, graph inputs/outputs, and the state it
+    keeps between invocations (none for most models)."""
 
     name: str
     tensors: dict[str, Tensor] = field(default_factory=dict)
     ops: list[Op] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    states: list[State] = field(default_factory=list)
 
     def add_tensor(self, tensor: Tensor) -> Tensor:
         if tensor.name in self.tensors:
@@ -152,7 +167,9 @@ class Graph:
                     f"graph {self.name!r}: constant tensor {t.name!r} of shape {t.shape} holds {np.asarray(t.data).size} "
                     f"values, expected {t.size}: corrupt model"
                 )
+        self._check_states()
         available = set(self.inputs) | {n for n, t in self.tensors.items() if t.is_const}
+        available |= {s.read for s in self.states if s.read is not None}
         # the Keras flow's float graph (every op output float32) gets the structural checks only
         quantized = any(self.tensors[o].dtype != "float32" for op in self.ops for o in op.outputs if o in self.tensors)
         for index, op in enumerate(self.ops):
@@ -161,9 +178,24 @@ class Graph:
                 raise TinygenError(f"op {index} ({op.kind} {op.name!r}): unknown op kind; tinygen knows {', '.join(ops.kinds())}")
             self._check_operands(index, op, available)
             defn.validate(self, op, index, quantized)
-        for name in self.outputs:
+        for name in self.outputs + [s.write for s in self.states if s.write is not None]:
             if name not in available:
                 raise TinygenError(f"graph {self.name!r}: output tensor {name!r} is never produced")
+
+    def _check_states(self) -> None:
+        """Each state's tensors exist, are non-constant int8 and have its initial value's shape."""
+        for s in self.states:
+            for name in (s.read, s.write):
+                if name is None:
+                    continue
+                t = self.tensors.get(name)
+                if t is None or t.is_const or t.dtype != "int8" or t.size != np.asarray(s.initial).size:
+                    raise TinygenError(
+                        f"graph {self.name!r}: state {s.name!r} ({np.asarray(s.initial).size} int8 values) does not match "
+                        f"tensor {name!r}" + (f" ({t.dtype}, shape {t.shape})" if t is not None else " (not defined)")
+                    )
+            if s.read is not None and s.read in self.inputs:
+                raise TinygenError(f"graph {self.name!r}: state {s.name!r} is read as graph input {s.read!r}")
 
     def _check_operands(self, index: int, op: Op, available: set[str]) -> None:
         """Every input defined and produced before ``op``; every output defined and produced once."""

@@ -45,7 +45,8 @@ def _interpreter(model_bytes: bytes) -> tuple[Any, list[int], list[str], tuple[i
     names = _unique_names(raw.tensors)
     # The tensors the importer keeps: non-constant ones that an op or the graph interface uses.
     used = {*raw.inputs, *raw.outputs, *(i for op in raw.ops for i in (*op.inputs, *op.outputs))}
-    activations = [t.index for t in raw.tensors if t.data is None and t.index in used]
+    # (resource handles, the VAR_HANDLE outputs, are not values)
+    activations = [t.index for t in raw.tensors if t.data is None and t.index in used and t.type != 13]
     activation_bytes = sum(int(np.prod(t.shape)) * 4 for t in raw.tensors if t.data is None)
     runtime = _runtime()
     # Preserving all tensors needs room for every activation at once, plus TFLM's own bookkeeping.
@@ -76,11 +77,17 @@ def _input_list(inputs: Any, names: list[str], input_indices: tuple[int, ...]) -
     raise TinygenError(f"inputs must be an array, a list of arrays or a dict by input name, not {type(inputs).__name__}")
 
 
-def tflm_run(model_bytes: bytes, inputs: Any) -> dict[str, np.ndarray]:
+def tflm_run(model_bytes: bytes, inputs: Any, reset: bool = True) -> dict[str, np.ndarray]:
     """Run ``model_bytes`` on ``inputs`` (one array, a list in graph-input order, or a dict keyed by IR
-    input name) and return every activation tensor by IR name (see the module docstring)."""
+    input name) and return every activation tensor by IR name (see the module docstring).
+
+    A model with resource variables starts from their initial values (``reset``), or continues from the
+    state the previous invocation of the same model left (``reset=False``: consecutive invocations of a
+    streaming model)."""
     model_bytes = bytes(model_bytes)
     interpreter, activations, names, input_indices = _interpreter(model_bytes)
+    if reset:
+        interpreter.reset()
     arrays = _input_list(inputs, names, input_indices)
     if len(arrays) != len(input_indices):
         raise TinygenError(f"the model has {len(input_indices)} inputs, got {len(arrays)} arrays")

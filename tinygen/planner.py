@@ -136,8 +136,10 @@ def const_aliases(graph: Graph, aliases: set[int]) -> dict[str, str]:
 
 
 def _lifetimes(graph: Graph, const_aliases: Mapping[str, str]) -> dict[str, tuple[int, int]]:
-    """Activation tensor in the arena -> (first op index, last op index) during which it is live."""
-    end = max(len(graph.ops) - 1, 0)
+    """Activation tensor in the arena -> (first op index, last op index) during which it is live. Graph outputs
+    live past the last op (index ``len(graph.ops)``), so no op writes over one, not even the last op over an
+    output it reads (an output of a multi-output graph may feed other ops)."""
+    end = len(graph.ops)
     life: dict[str, list[int]] = {}
     for name in graph.inputs:
         life[name] = [0, 0]

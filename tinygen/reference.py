@@ -41,11 +41,15 @@ def _check_input(graph: Graph, name: str, value: np.ndarray) -> np.ndarray:
 
 
 def run(
-    graph: Graph, inputs: np.ndarray | Sequence[np.ndarray] | Mapping[str, np.ndarray], rounding: str = "double"
+    graph: Graph, inputs: np.ndarray | Sequence[np.ndarray] | Mapping[str, np.ndarray], rounding: str = "double",
+    state: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Execute ``graph`` on ``inputs`` (one array per graph input in order, a dict keyed by input
     name, or one array for a single-input graph). Returns every non-constant tensor (inputs,
-    intermediates, outputs) by name."""
+    intermediates, outputs) by name.
+
+    A model with state (``graph.states``) reads ``state`` (values by state name; default: the initial
+    values, as after a reset); :func:`next_state` gives the state after this invocation."""
     numerics.check_rounding(rounding)
     graph.validate()
     if isinstance(inputs, Mapping):
@@ -60,6 +64,10 @@ def run(
     values: dict[str, np.ndarray] = {}
     for name, value in zip(graph.inputs, inputs):
         values[name] = _check_input(graph, name, value)
+    for s in graph.states:
+        if s.read is not None:
+            current = state[s.name] if state is not None and s.name in state else s.initial
+            values[s.read] = np.asarray(current).astype(np.int8).reshape(graph.tensor(s.read).shape)
     for op in graph.ops:
         defn = ops.get(op.kind)
         kernel = defn.reference
@@ -80,3 +88,13 @@ def run(
         out_t = graph.tensor(op.outputs[0])
         values[op.outputs[0]] = np.asarray(result).reshape(out_t.shape).astype(_NP_DTYPES[out_t.dtype])
     return values
+
+
+def next_state(graph: Graph, values: Mapping[str, np.ndarray], state: Mapping[str, np.ndarray] | None = None
+               ) -> dict[str, np.ndarray]:
+    """The state after an invocation that returned ``values`` and started from ``state`` (None: initial)."""
+    after = {}
+    for s in graph.states:
+        before = state[s.name] if state is not None and s.name in state else s.initial
+        after[s.name] = np.asarray(values[s.write] if s.write is not None else before).astype(np.int8).reshape(-1)
+    return after

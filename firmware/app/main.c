@@ -175,21 +175,28 @@ int main(void)
     for (v = 0; v < TG_NUM_VECTORS && status == 0; ++v) {
         uint64_t start;
         uint64_t stop;
-        const int8_t *output;
+        int port;
+        uint32_t offset = 0;
         tg_current_vector = v;
-        memcpy(TG_MODEL_INPUT_PTR(), tg_input_vectors[v], TG_MODEL_INPUT_SIZE);
+        for (port = 0; port < TG_MODEL_NUM_INPUTS; ++port) {
+            memcpy(TG_MODEL_INPUT_AT(port), &tg_input_vectors[v][offset], tg_model_input_bytes[port]);
+            offset += tg_model_input_bytes[port];
+        }
         __asm__ volatile("" ::: "memory");
         start = tg_timer_ticks();
         tg_mark();
         status = TG_MODEL_RUN();
         __asm__ volatile("" ::: "memory");
         stop = tg_timer_ticks();
-        output = TG_MODEL_OUTPUT_PTR();
-        tg_crc_update((const uint8_t *)output, TG_MODEL_OUTPUT_SIZE);
+        /* every output, one after the other */
         tg_puts("TG-OUT ");
         tg_puti(v);
         tg_putc(' ');
-        tg_puthex((const uint8_t *)output, TG_MODEL_OUTPUT_SIZE);
+        for (port = 0; port < TG_MODEL_NUM_OUTPUTS; ++port) {
+            const uint8_t *output = (const uint8_t *)TG_MODEL_OUTPUT_AT(port);
+            tg_crc_update(output, tg_model_output_bytes[port]);
+            tg_puthex(output, tg_model_output_bytes[port]);
+        }
         tg_endline();
         tg_puts("TG-TIME ");
         tg_puti(v);

@@ -115,4 +115,9 @@ TG_INLINE int8_t tg_sat_s8(int32_t x)
     return (int8_t)TG_CLAMP(x, -128, 127);
 }
 
+TG_INLINE uint8_t tg_sat_u8(int32_t x)
+{
+    return (uint8_t)TG_CLAMP(x, 0, 255);
+}
+
 #endif /* TG_COMMON_H */

@@ -8,9 +8,10 @@
  * @brief out = sat8(roundf(x / scale) + zero_point), all in float32 as TFLite's AffineQuantize.
  *
  * The division is a float32 division (not a multiply by 1/scale, which rounds differently);
- * roundf rounds half away from zero. Values whose rounded quotient is beyond +/-2^30 or NaN
- * saturate (to 127 for large positive values, -128 otherwise) instead of TFLite's undefined
- * float-to-int conversion.
+ * rounding is half away from zero (roundf, computed without libm). A quotient beyond the int32 range,
+ * or NaN, converts to INT32_MIN and the zero point is added with wrap-around: TFLite's conversion is
+ * undefined behaviour there, and this is what it computes on x86, where the reference and TFLite
+ * Micro's interpreter run.
  *
  * @param[in]  input       float32 input, `size` elements
  * @param[in]  size        element count

@@ -98,8 +98,7 @@ def build_firmware(
         except (OSError, ValueError) as exc:
             raise TinygenError(f"{vectors}: cannot read input vectors ({exc}); give an int8 .npy file") from exc
     elif num_vectors != 1:
-        size = int(np.prod(library.manifest["input"]["shape"]))
-        inputs = platformio.default_vectors(size, num_vectors)
+        inputs = platformio.default_vectors(platformio.input_bytes(library.manifest), num_vectors)
     project = platformio.prepare_firmware(
         library.out_dir, board, settings.out, vectors=inputs, target="qemu" if qemu else "board"
     )

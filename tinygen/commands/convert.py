@@ -67,10 +67,15 @@ def command(
     click.echo(f"{library.name}: {len(m['layers'])} layers, {m['total_macs']:,} MACs, rounding {m['rounding']}")
     click.echo(f"  arena   {m['arena_bytes']:,} bytes (scratch {m['scratch_bytes']:,})")
     click.echo(f"  weights {m['weight_bytes']:,} bytes (const, flash)")
-    click.echo(f"  input   int8 {m['input']['shape']}  scale {m['input']['scale']:.9g}  zero point {m['input']['zero_point']}")
-    click.echo(f"  output  int8 {m['output']['shape']}  scale {m['output']['scale']:.9g}  zero point {m['output']['zero_point']}")
-    if m["f32_io"]:
-        click.echo(f"  float32 I/O: {library.name}_invoke_f32()")
+    for role in ("inputs", "outputs"):
+        for i, port in enumerate(m[role]):
+            label = f"{role[:-1]}{i if len(m[role]) > 1 else ''}"
+            quant = f"  scale {port['scale']:.9g}  zero point {port['zero_point']}" if port["scale"] is not None else ""
+            declared = f"  (the model declares {port['declared_dtype']})" if port["declared_dtype"] != port["dtype"] else ""
+            click.echo(f"  {label:<7} {port['dtype']} {port['shape']}{quant}{declared}")
+    api = [f"{library.name}_invoke()"] + [f"{library.name}_invoke_f32()"] * m["invoke_f32"] + [
+        f"{library.name}_invoke_model() (the declared types)"] * m["edges"]
+    click.echo(f"  API     {', '.join(api)}")
     click.echo(
         f"  code    {library.out_dir}/: {library.name}.h (API), {library.name}.c, {library.name}_weights.c, "
         f"{kernels} kernels, library.json, CMakeLists.txt, manifest.json"

@@ -83,6 +83,9 @@ def _io_lines(graph: Graph) -> list[str]:
             t = graph.tensors[name]
             quant = f"scale / zero point {_quant(t)}" if t.quant is not None else "not quantized"
             lines.append(f"{role} {name!r}: {t.dtype} {_shape(t)}, {quant}")
+    for state in graph.states:
+        lines.append(f"state {state.name!r}: int8 {state.initial.size} values kept between invocations "
+                     f"(read as {state.read!r}, stored from {state.write!r})")
     return lines
 
 

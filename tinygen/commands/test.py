@@ -46,6 +46,19 @@ class Prepared:
         return self.graph.tensor(self.manifest["input_tensor"])
 
     @property
+    def ports(self) -> tuple[list[Any], list[Any]]:
+        """(input ports, output ports): tinygen.ports.Port of each graph input and output."""
+        from tinygen import ports
+
+        _, ins, outs = ports.split(self.graph)
+        return ins, outs
+
+    @property
+    def input_size(self) -> int:
+        """Bytes of one input vector: every core input, one after the other."""
+        return sum(self.graph.tensor(p.core).size for p in self.ports[0])
+
+    @property
     def num_layers(self) -> int:
         return len(self.manifest["layers"])
 
@@ -83,19 +96,45 @@ def prepare_settings(settings: Any, work_dir: Path) -> Prepared:
 
 
 def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED, calibration: str | None = None) -> np.ndarray:
-    """``count`` random int8 vectors (fixed seed), then up to ``count`` calibration samples."""
+    """``count`` random vectors (fixed seed), then up to ``count`` calibration samples: rows of every int8 core
+    input, one after the other. Behind a uint8 input edge, random uint8 values go through the edge's QUANTIZE
+    (so every value is one the model's uint8 input can produce)."""
     if count < 1:
         raise TinygenError(f"--vectors must be at least 1, not {count}")
-    size = prep.input_tensor.size
     rng = np.random.default_rng(seed)
-    vectors = [rng.integers(-128, 128, size=(count, size), dtype=np.int8)]
+    parts = []
+    for port in prep.ports[0]:
+        size = prep.graph.tensor(port.core).size
+        table = _uint8_edge_table(prep, port)
+        if table is None:
+            parts.append(rng.integers(-128, 128, size=(count, size), dtype=np.int8))
+        else:
+            parts.append(table[rng.integers(0, 256, size=(count, size))])
+    vectors = [np.concatenate(parts, axis=1)]
     if calibration and calibration != "random":
         vectors.append(_calibration_vectors(prep, Path(calibration))[:count])
     return np.concatenate(vectors)
 
 
+def _uint8_edge_table(prep: Prepared, port: Any) -> np.ndarray | None:
+    """The int8 value the uint8 -> int8 QUANTIZE at ``port`` makes of each uint8 value (None: no uint8 edge)."""
+    if port.edge is None or prep.graph.tensor(port.declared).dtype != "uint8":
+        return None
+    from tinygen import ops, qparams
+
+    op = port.edge
+    params = qparams.op_params(prep.graph, op, prep.rounding)
+    values = np.arange(256, dtype=np.uint8).reshape(-1)
+    out = ops.get(op.kind).reference(prep.graph, op, params, [values], prep.rounding)  # type: ignore[misc]
+    return np.asarray(out, dtype=np.int8).reshape(-1)
+
+
 def _calibration_vectors(prep: Prepared, path: Path) -> np.ndarray:
     """Calibration samples as the int8 input of the generated library."""
+    ins = prep.ports[0]
+    if len(ins) != 1:
+        raise TinygenError(f"calibration file {path}: model {prep.graph.name!r} has {len(ins)} inputs; calibration "
+                           "samples as test vectors are supported for single-input models only")
     size = prep.input_tensor.size
     try:
         data = np.load(path, allow_pickle=False)
@@ -113,9 +152,16 @@ def _calibration_vectors(prep: Prepared, path: Path) -> np.ndarray:
     data = data.reshape(-1, size)
     if data.dtype == np.int8:
         return data
+    table = _uint8_edge_table(prep, ins[0])
+    if table is not None and data.dtype == np.uint8:
+        return table[data]
     scale, zero_point = prep.input_tensor.quant.scalar()
     q = np.round(data.astype(np.float64) / scale) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
+    q = np.clip(q, -128, 127).astype(np.int8)
+    if table is not None:  # only values the uint8 input can produce: the nearest one
+        reachable = np.unique(table)
+        q = reachable[np.abs(q.astype(np.int16)[..., None] - reachable.astype(np.int16)).argmin(axis=-1)]
+    return q
 
 
 def build_firmware(prep: Prepared, vectors: np.ndarray, dump_tensors: bool = False) -> Any:
@@ -128,7 +174,7 @@ def build_firmware(prep: Prepared, vectors: np.ndarray, dump_tensors: bool = Fal
         board=prep.board,
         library_dir=prep.library.out_dir,
         model=prep.library.name,
-        input_size=prep.input_tensor.size,
+        input_size=prep.input_size,
         vectors=vectors,
         target="qemu",
         dump_tensors=dump_tensors,
@@ -136,19 +182,42 @@ def build_firmware(prep: Prepared, vectors: np.ndarray, dump_tensors: bool = Fal
     return platformio.build(project)
 
 
-def graph_input(prep: Prepared, vector: np.ndarray) -> np.ndarray:
-    """The graph input that makes the library's int8 input equal ``vector``.
+def graph_input(prep: Prepared, vector: np.ndarray) -> list[np.ndarray]:
+    """The graph inputs that make the library's int8 inputs equal ``vector`` (every core input, one after the
+    other).
 
-    For float32-I/O models the int8 input sits after a QUANTIZE op: feed its exact dequantized
-    value, which quantizes back to the same int8 (|q - zp| <= 255 is far inside float32 precision).
+    Behind a float32 edge (QUANTIZE) the int8 input's exact dequantized value quantizes back to the same
+    int8 (|q - zp| <= 255 is far inside float32 precision); behind a uint8 edge, a uint8 value that the edge
+    maps to it (:func:`make_vectors` makes only such values).
     """
-    graph_in = prep.graph.tensor(prep.graph.inputs[0])
-    core = prep.input_tensor
-    if graph_in.name == core.name:
-        return vector.reshape(core.shape)
-    scale, zero_point = core.quant.scalar()
-    values = (vector.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
-    return values.astype(np.float32).reshape(graph_in.shape)
+    values, offset = [], 0
+    flat = vector.reshape(-1)
+    for port in prep.ports[0]:
+        core, declared = prep.graph.tensor(port.core), prep.graph.tensor(port.declared)
+        part = flat[offset : offset + core.size]
+        offset += core.size
+        if port.edge is None:
+            values.append(part.reshape(core.shape))
+        elif declared.dtype == "uint8":
+            table = _uint8_edge_table(prep, port)
+            assert table is not None
+            source = np.full(256, -1, dtype=np.int16)
+            for u in range(255, -1, -1):  # the smallest uint8 value that makes each int8 value
+                source[int(table[u]) + 128] = u
+            wanted = source[part.astype(np.int16) + 128]
+            if (wanted < 0).any():
+                raise TinygenError(f"input {declared.name!r}: an int8 test value its uint8 QUANTIZE cannot make")
+            values.append(wanted.astype(np.uint8).reshape(declared.shape))
+        else:
+            scale, zero_point = core.quant.scalar()
+            floats = (part.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+            values.append(floats.astype(np.float32).reshape(declared.shape))
+    return values
+
+
+def core_outputs(prep: Prepared, tensors: dict[str, np.ndarray]) -> bytes:
+    """Every core output of one run, one after the other, as the firmware prints them (TG-OUT)."""
+    return b"".join(np.ascontiguousarray(tensors[p.core]).tobytes() for p in prep.ports[1])
 
 
 def golden(prep: Prepared, vectors: np.ndarray) -> tuple[list[dict[str, np.ndarray]], list[dict[str, np.ndarray]] | None]:
@@ -157,10 +226,12 @@ def golden(prep: Prepared, vectors: np.ndarray) -> tuple[list[dict[str, np.ndarr
 
     refs, oracle = [], []
     use_tflm = prep.model_bytes is not None and prep.rounding == "double" and tflm_available()
-    for vector in vectors:
+    state = None  # a streaming model's state carries from vector to vector, as the firmware runs them
+    for v, vector in enumerate(vectors):
         x = graph_input(prep, vector)
-        ref = reference.run(prep.graph, x, rounding=prep.rounding)
-        core_in = ref[prep.input_tensor.name].astype(np.int8).reshape(-1)
+        ref = reference.run(prep.graph, x, rounding=prep.rounding, state=state)
+        state = reference.next_state(prep.graph, ref, state)
+        core_in = np.concatenate([ref[p.core].astype(np.int8).reshape(-1) for p in prep.ports[0]])
         if not np.array_equal(core_in, vector.reshape(-1)):
             raise TinygenError(f"internal error: the reference quantized the test input differently from {vector[:4]}...")
         refs.append(ref)
@@ -168,7 +239,7 @@ def golden(prep: Prepared, vectors: np.ndarray) -> tuple[list[dict[str, np.ndarr
             from tinygen.oracle import tflm_run
 
             assert prep.model_bytes is not None
-            oracle.append(tflm_run(prep.model_bytes, x))
+            oracle.append(tflm_run(prep.model_bytes, x, reset=v == 0))
     return refs, (oracle if use_tflm else None)
 
 
@@ -216,9 +287,8 @@ def run_test(
     if not result.ok:
         lines.append(f"FAIL: the firmware did not complete: {result.status}: {result.problem}")
         return TestOutcome(False, lines, result)
-    out_name = prep.manifest["output_tensor"]
     refs, oracle = golden(prep, vectors)
-    comparisons = [compare_outputs("tinygen reference", [r[out_name] for r in refs], result.outputs)]
+    comparisons = [compare_outputs("tinygen reference", [core_outputs(prep, r) for r in refs], result.outputs)]
     if oracle is None and prep.model_bytes is not None:
         lines.append(
             "note: not compared with TFLite Micro: "
@@ -227,7 +297,7 @@ def run_test(
         )  # fmt: skip
     oracle_bad: str | None = None
     if oracle is not None:
-        comparisons.append(compare_outputs("TFLite Micro", [o[out_name] for o in oracle], result.outputs))
+        comparisons.append(compare_outputs("TFLite Micro", [core_outputs(prep, o) for o in oracle], result.outputs))
         order = [op.outputs[0] for op in prep.graph.ops]
         for v, (r, o) in enumerate(zip(refs, oracle)):
             oracle_bad = first_differing_tensor(order, r, o)

@@ -33,6 +33,7 @@ import tflite
 
 from tinygen import activations, ir, ops
 from tinygen.errors import TinygenError, UnsupportedError
+from tinygen.frontend import fold, variables
 from tinygen.naming import c_identifier
 
 _TYPE_NAMES = {v: k.lower() for k, v in vars(tflite.TensorType).items() if not k.startswith("_")}
@@ -80,6 +81,8 @@ class _RawModel:
     ops: list[_RawOp]
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    #: resource variables (state kept between invocations), see tinygen/frontend/variables.py
+    variables: variables.RawVariables = field(default_factory=variables.RawVariables)
 
 
 def _read(path_or_bytes: str | Path | bytes | bytearray | memoryview) -> tuple[bytes, str, str]:
@@ -192,6 +195,8 @@ def _parse(buf: bytes, label: str) -> _RawModel:
             name = _op_name(model, op.OpcodeIndex())
             ops.append(_RawOp(i, name, _vector(op, "Inputs"), _vector(op, "Outputs"), _options(op, name)))
         raw = _RawModel(num_subgraphs, tensors, ops, _vector(sg, "Inputs"), _vector(sg, "Outputs"))
+        if any(op.name in variables.RESOURCE_OPS for op in ops) or num_subgraphs > 1:
+            raw.variables = variables.parse(buf, model, lambda op: _op_name(model, op.OpcodeIndex()), label)
         # Every tensor index must exist (a corrupt file may point anywhere); only an op input may be -1
         # (an optional operand that is absent).
         for index in [*raw.inputs, *raw.outputs, *(i for o in ops for i in o.outputs)]:
@@ -250,7 +255,12 @@ def summarize(path_or_bytes: str | Path | bytes) -> tuple[int, list[RawOpSummary
         return f"{names[index]} {list(t.shape)} {_TYPE_NAMES.get(t.type, t.type)}"
 
     builtins = ops.tflite_builtins()
-    rows = [RawOpSummary(op.index, op.name, op.name in builtins, [describe(i) for i in op.inputs],
+    folded = _parse(buf, label)
+    fold.fold(folded)
+    # supported: an op of the registry, a resource-variable op (the graph's state) or shape arithmetic folded away
+    kept = {op.index for op in folded.ops}
+    rows = [RawOpSummary(op.index, op.name, op.name in builtins or op.name in variables.RESOURCE_OPS or op.index not in kept,
+                         [describe(i) for i in op.inputs],
                          [describe(i) for i in op.outputs]) for op in raw.ops]
     return raw.num_subgraphs, rows, [describe(i) for i in raw.inputs], [describe(i) for i in raw.outputs]
 
@@ -290,14 +300,11 @@ class _Importer:
 
     def check_model(self) -> None:
         raw = self.raw
-        if raw.num_subgraphs > 1:
-            raise UnsupportedError(
-                f"{self.label}: the model has {raw.num_subgraphs} subgraphs (control flow such as WHILE/IF, "
-                "or several signatures); tinygen supports single-subgraph models: export one function without control flow"
-            )
         for role, indices in (("input", raw.inputs), ("output", raw.outputs)):
             for index in indices:
                 t = raw.tensors[index]
+                if t.type == tflite.TensorType.UINT8 and self.is_uint8_edge(index):
+                    continue
                 if t.type in (tflite.TensorType.INT16, tflite.TensorType.UINT8):
                     raise UnsupportedError(
                         f"{self.label}: graph {role} {self.describe(index)}: tinygen supports int8 activations only "
@@ -305,7 +312,7 @@ class _Importer:
                         "(TFLITE_BUILTINS_INT8, inference_input_type=tf.int8)"
                     )
         self.check_float()  # first: a float model's unsupported ops are not the real problem
-        unsupported = [op for op in raw.ops if op.name not in ops.tflite_builtins()]
+        unsupported = [op for op in raw.ops if op.name not in ops.tflite_builtins() and op.name not in variables.RESOURCE_OPS]
         if unsupported:
             listed = "; ".join(f"op {op.index} {op.name}" for op in unsupported[:12])
             more = f" and {len(unsupported) - 12} more" if len(unsupported) > 12 else ""
@@ -313,6 +320,29 @@ class _Importer:
                 f"{self.label}: {len(unsupported)} op(s) tinygen does not support: {listed}{more}; supported ops: "
                 f"{', '.join(ops.tflite_builtins())}; replace those layers in the model"
             )
+
+    def is_uint8_edge(self, index: int) -> bool:
+        """A uint8 graph input read only by QUANTIZE ops, or a uint8 graph output of a QUANTIZE: the uint8 <->
+        int8 conversion at the edge of an int8 model (TFLite's inference_input_type/output_type=tf.uint8)."""
+        if index in self.raw.inputs:
+            readers = self.consumers.get(index, [])
+            if not readers or any(op.name != "QUANTIZE" for op in readers) or index in self.raw.outputs:
+                return False
+        else:
+            producer = self.producer.get(index)
+            if producer is None or producer.name != "QUANTIZE" or self.consumers.get(index):
+                return False
+        t = self.raw.tensors[index]
+        return t.scale is not None and t.scale.size == 1
+
+    def edge_tensor(self, index: int) -> str:
+        """A uint8 graph input or output (see :meth:`is_uint8_edge`)."""
+        if not self.is_uint8_edge(index):
+            raise UnsupportedError(
+                f"{self.label}: {self.describe(index)}: a uint8 tensor that is not a graph input or output converted "
+                "by QUANTIZE; tinygen supports int8 activations only: re-convert with full-integer int8 quantization"
+            )
+        return self.tensor(index)
 
     def check_float(self) -> None:
         """A float (or dynamic-range) model: float32 tensors anywhere but at QUANTIZE/DEQUANTIZE edges."""
@@ -491,15 +521,30 @@ class _Importer:
             )
         return op.inputs
 
-    def convert(self, op: _RawOp) -> ir.Op:
-        """The IR op of a supported ``.tflite`` operator (its op module's converter)."""
+    def convert(self, op: _RawOp) -> ir.Op | list[ir.Op]:
+        """The IR op of a supported ``.tflite`` operator (its op module's converter), or the IR ops it is
+        rewritten into (each with its outputs set: :meth:`output` and :meth:`derived` make them)."""
         return ops.tflite_builtins()[op.name][1].convert(self, op)
 
-    def output(self, op: _RawOp, kind: str) -> str:
-        index = op.outputs[0]
+    def derived(self, like: str, shape: tuple[int, ...], suffix: str) -> str:
+        """A new activation tensor for a rewrite: ``like``'s type and quantization, ``shape``, named after
+        ``like`` with ``suffix`` (made unique)."""
+        t = self.graph.tensor(like)
+        name, k = f"{like}/{suffix}", 0
+        while name in self.graph.tensors or name in self.names:
+            k += 1
+            name = f"{like}/{suffix}_{k}"
+        self.graph.add_tensor(ir.Tensor(name, shape, t.dtype, t.quant))
+        return name
+
+    def output(self, op: _RawOp, kind: str, position: int = 0) -> str:
+        """The IR tensor of the op's output ``position``, checked for what an op of ``kind`` may produce."""
+        index = op.outputs[position]
         t = self.raw.tensors[index]
         if ops.get(kind).float_edge == "output":
             return self.tensor(index)
+        if t.type == tflite.TensorType.UINT8 and ops.get(kind).float_edge is not None:
+            return self.edge_tensor(index)
         if t.type != tflite.TensorType.INT8 or t.scale is None or t.scale.size != 1:
             raise UnsupportedError(
                 f"{self.where(op)}: output {self.describe(index)}: tinygen supports per-tensor int8 activations only; "
@@ -514,17 +559,27 @@ class _Importer:
             t = self.raw.tensors[index]
             if t.type == tflite.TensorType.FLOAT32:
                 self.tensor(index)
+            elif t.type == tflite.TensorType.UINT8:
+                self.edge_tensor(index)
             else:
                 self.activation_tensor(_RawOp(-1, "graph input", (), ()), index)
         g.inputs = [self.names[i] for i in self.raw.inputs]
         for raw_op in self.raw.ops:
+            if raw_op.name in variables.RESOURCE_OPS:
+                continue  # the graph's states (below)
             op = self.convert(raw_op)
+            if isinstance(op, list):  # rewritten into several ops (their outputs set by the converter)
+                for part in op:
+                    part.name = part.name or part.outputs[0]
+                    g.add_op(part)
+                continue
             if len(raw_op.outputs) != 1:
                 raise TinygenError(f"{self.where(raw_op)}: has {len(raw_op.outputs)} outputs, expected 1; corrupt model")
             op.outputs = [self.output(raw_op, op.kind)]
             op.name = op.outputs[0]
             g.add_op(op)
         g.outputs = [self.names[i] for i in self.raw.outputs]
+        g.states = variables.states(self)
         for name in g.outputs:
             if name not in g.tensors:
                 raise TinygenError(f"{self.label}: graph output {name!r} is not produced by any op; corrupt model")
@@ -539,4 +594,5 @@ def import_tflite(path_or_bytes: str | Path | bytes, name: str | None = None) ->
     if name and not isinstance(path_or_bytes, (str, Path)):
         label = name
     raw = _parse(buf, label)
+    fold.fold(raw)  # the shape arithmetic of a dynamic batch: constants
     return _Importer(raw, c_identifier(name or stem), label).run()

@@ -141,10 +141,13 @@ ACTIVATION = Attr("activation", fused_activation, "none")
 class TfliteMapping:
     """A ``.tflite`` builtin operator that imports as this op: its options table class, the fields read
     from it with their schema defaults (used where a model omits the table), and the converter
-    ``convert(importer, raw_op) -> ir.Op`` (see :mod:`tinygen.frontend.tflite` for the importer's helpers)."""
+    ``convert(importer, raw_op) -> ir.Op`` (see :mod:`tinygen.frontend.tflite` for the importer's helpers).
+    A converter may instead return a list of IR ops the operator is rewritten into (SPLIT into slices...),
+    each with its outputs set (``importer.output(raw_op, kind, position)`` for the operator's own outputs,
+    ``importer.derived(like, shape, suffix)`` for new intermediate tensors)."""
 
     builtin: str
-    convert: Callable[[Any, Any], "Op"]
+    convert: Callable[[Any, Any], "Op | list[Op]"]
     options: type | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
 

@@ -93,35 +93,49 @@ def from_tflite(imp: Any, raw: Any) -> Op:
                 f"{imp.where(raw)}: quantizes {imp.describe(x)}, which is not a graph input: a float model"
             )
         return Op(KIND, "", [imp.tensor(x)], [], {})
+    if t.type == tflite.TensorType.UINT8:
+        return Op(KIND, "", [imp.edge_tensor(x)], [], {})
     return Op(KIND, "", [imp.activation_tensor(raw, x)], [], {})
 
 
 # --------------------------------------------------------------------------- lowering
 
 
+#: the requantizing kernel of each (input, output) integer type pair
+_REQUANTIZE_KERNELS = {("int8", "int8"): "tg_quantize_s8", ("uint8", "int8"): "tg_quantize_u8_s8",
+                       ("int8", "uint8"): "tg_quantize_s8_u8"}
+
+
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     x, out = in_out(ctx, op)
-    if out.dtype != "int8" or x.dtype not in ("float32", "int8"):
-        raise UnsupportedError(
-            f"{common.where(op)}: {x.dtype} {x.name!r} -> {out.dtype} {out.name!r} is not supported; tinygen "
-            "quantizes float32 or int8 to int8: convert the model with int8 (not uint8) inputs and outputs"
-        )
     if p.mode == "affine":
+        if out.dtype != "int8":
+            raise UnsupportedError(
+                f"{common.where(op)}: float32 {x.name!r} -> {out.dtype} {out.name!r} is not supported; tinygen "
+                "quantizes float32 to int8: convert the model with int8 or float32 inputs"
+            )
         # float32 tensors are passed as float * casts of the context's pointers (the arena is 16-byte aligned)
         args = (f"(const float *)(const void *)({ctx.tensor_ptr(x.name)})", str(x.size), c_float(p.scale),
                 str(p.output_zero_point), ctx.tensor_ptr(out.name))
         return KernelCall("tg_quantize_f32_s8", args, comment=f"quantize float32 {shape_str(x)}: scale {p.scale:g}, "
                           f"zero point {p.output_zero_point}")
-    args = (const_ptr(ctx, x.name), str(x.size), str(p.input_zero_point), str(p.multiplier), str(p.shift),
+    kernel = _REQUANTIZE_KERNELS.get((x.dtype, out.dtype))
+    if kernel is None:
+        raise UnsupportedError(
+            f"{common.where(op)}: {x.dtype} {x.name!r} -> {out.dtype} {out.name!r} is not supported; tinygen "
+            "requantizes int8 -> int8, uint8 -> int8 and int8 -> uint8"
+        )
+    source = const_ptr(ctx, x.name) if x.dtype == "int8" else ctx.tensor_ptr(x.name)
+    args = (source, str(x.size), str(p.input_zero_point), str(p.multiplier), str(p.shift),
             str(p.output_zero_point), ctx.tensor_ptr(out.name))
-    return KernelCall("tg_quantize_s8", args, comment=f"requantize {shape_str(x)}")
+    return KernelCall(kernel, args, comment=f"requantize {x.dtype} -> {out.dtype} {shape_str(x)}")
 
 
 def in_place(graph: Graph, op: Op) -> bool:
     # int8 -> int8 element for element; float32 -> int8 writes byte i over float element i // 4
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    return x.size == out.size and out.dtype == "int8" and x.dtype in ("int8", "float32")
+    return x.size == out.size and out.dtype in ("int8", "uint8") and x.dtype in ("int8", "uint8", "float32")
 
 
 OP = OpDef(

@@ -344,7 +344,7 @@ def test_unsupported_layer_fails_like_the_quantizer() -> None:
 
     inputs = keras.Input((8, 8, 1))
     x = keras.layers.Conv2D(4, 3)(inputs)
-    x = keras.layers.PReLU(name="prelu")(x)
+    x = keras.layers.Conv3D(2, 1, name="conv3d")(keras.layers.Reshape((6, 6, 4, 1))(x))
     model = keras.Model(inputs, keras.layers.Flatten()(x))
     calibration = np.zeros((4, 8, 8, 1), np.float32)
     with pytest.raises(TinygenError) as ptq_error:
@@ -352,7 +352,7 @@ def test_unsupported_layer_fails_like_the_quantizer() -> None:
     with pytest.raises(TinygenError) as qat_error:
         qat.prepare(model, calibration)
     assert str(qat_error.value) == str(ptq_error.value)
-    assert "'prelu' (PReLU)" in str(qat_error.value)
+    assert "'conv3d' (Conv3D)" in str(qat_error.value)
 
 
 def test_bad_options_are_clear_errors() -> None:

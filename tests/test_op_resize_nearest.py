@@ -581,7 +581,8 @@ def test_keras_upsampling_is_exact() -> None:
     assert sqnr >= 30.0, f"SQNR {sqnr:.1f} dB"
 
 
-@pytest.mark.parametrize(("kwargs", "error"), [({"interpolation": "bilinear"}, "interpolation='bilinear' is not supported"),
+@pytest.mark.parametrize(("kwargs", "error"), [({"interpolation": "bicubic"},
+                                                "interpolation='bicubic' is not supported; use 'nearest' or 'bilinear'"),
                                                ({"data_format": "channels_first"}, "data_format='channels_first'")])
 def test_keras_upsampling_refusals(kwargs: dict[str, Any], error: str) -> None:
     keras = pytest.importorskip("keras")
@@ -613,6 +614,70 @@ def test_qat_prepare_reproduces_post_training_quantization() -> None:
         np.testing.assert_array_equal(graph.tensors[name].quant.scale, t.quant.scale, err_msg=name)
         np.testing.assert_array_equal(graph.tensors[name].quant.zero_point, t.quant.zero_point, err_msg=name)
     assert prepared.predict(calibration[:2], verbose=0).shape == (2, 10, 8, 4)
+
+
+def _upsampling1d_model(keras: Any, factor: int = 3) -> Any:
+    L = keras.layers
+    keras.utils.set_random_seed(6)
+    inputs = keras.Input((6, 4), batch_size=1)
+    x = L.Conv1D(5, 3, padding="same", activation="relu")(inputs)
+    x = L.UpSampling1D(factor)(x)
+    return keras.Model(inputs, L.Conv1D(2, 3, padding="same")(x))
+
+
+def test_keras_upsampling1d_is_exact(tmp_path: Path) -> None:
+    """UpSampling1D(3) on [1, 6, 5]: a resize of the view [1, 1, 6, 5] to (1, 18) between two reshapes (aliases:
+    no copy); its int8 output is its input with each step repeated 3 times, the model tracks the float one, and
+    the generated C equals the reference. (TensorFlow's converter exports the layer as RESHAPE, TILE, RESHAPE.)"""
+    keras = pytest.importorskip("keras")
+    import opcheck
+
+    import tinygen.api as tg
+    from tinygen.quantize.report import run_int8, sqnr_db
+
+    model = _upsampling1d_model(keras)
+    calibration = np.random.default_rng(0).standard_normal((64, 6, 4)).astype(np.float32)
+    graph = tg.quantize(model, calibration)
+    ups = [i for i, op in enumerate(graph.ops) if op.kind == KIND]
+    assert len(ups) == 1
+    before, op, after = graph.ops[ups[0] - 1], graph.ops[ups[0]], graph.ops[ups[0] + 1]
+    assert (before.kind, after.kind) == ("reshape", "reshape")
+    assert op.attrs == {"size": (1, 18), "align_corners": False, "half_pixel_centers": False}
+    assert [graph.tensors[n].shape for n in (before.inputs[0], op.inputs[0], op.outputs[0], after.outputs[0])] == [
+        (1, 6, 5), (1, 1, 6, 5), (1, 1, 18, 5), (1, 18, 5)]
+    assert len({graph.tensors[n].quant.scalar() for n in (before.inputs[0], op.outputs[0], after.outputs[0])}) == 1
+    values = reference.run(graph, np.random.default_rng(1).integers(-128, 128, (1, 6, 4)).astype(np.int8))
+    np.testing.assert_array_equal(values[after.outputs[0]], np.repeat(values[before.inputs[0]], 3, axis=1))
+    test = calibration[:16]
+    expected = np.asarray(model.predict(test, verbose=0), np.float64)
+    got = run_int8(graph, test)[graph.outputs[0]].reshape(expected.shape)
+    sqnr = sqnr_db(float(np.sum(expected**2)), float(np.sum((expected - got) ** 2)))
+    assert sqnr >= 30.0, f"SQNR {sqnr:.1f} dB"
+    vectors = np.random.default_rng(2).integers(-128, 128, (3, 24)).astype(np.int8)
+    manifest = opcheck.check_c(graph, tmp_path, vectors)
+    kernels = {layer["op"]: layer["kernel"] for layer in manifest["layers"]}
+    assert kernels[KIND] == "tg_resize_nearest_s8"
+
+
+def test_keras_upsampling1d_convert_cli_and_qat(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    keras = pytest.importorskip("keras")
+    from tinygen import qat
+    from tinygen.api import quantize
+    from tinygen.cli import main
+
+    model = _upsampling1d_model(keras, factor=2)
+    calibration = np.random.default_rng(3).standard_normal((32, 6, 4)).astype(np.float32)
+    path, data = tmp_path / "up1d.keras", tmp_path / "calibration.npy"
+    model.save(path)
+    np.save(data, calibration)
+    out = tmp_path / "lib"
+    assert main(["convert", str(path), "--calibration", str(data), "-o", str(out)]) == 0, capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [layer["kernel"] for layer in manifest["layers"] if layer["op"] == KIND] == ["tg_resize_nearest_s8"]
+    prepared = qat.prepare(model, calibration)
+    graph, ptq = qat.convert(prepared), quantize(model, calibration)
+    assert [(op.kind, op.inputs, op.outputs) for op in graph.ops] == [(op.kind, op.inputs, op.outputs) for op in ptq.ops]
+    assert prepared.predict(calibration[:2], verbose=0).shape == (2, 12, 2)
 
 
 # --------------------------------------------------------------------------- command line

@@ -1,4 +1,4 @@
-"""RESIZE_NEAREST_NEIGHBOR (Keras ``UpSampling2D(interpolation="nearest")``): an NHWC image resized to
+"""RESIZE_NEAREST_NEIGHBOR (Keras ``UpSampling2D(interpolation="nearest")`` and ``UpSampling1D``): an NHWC image resized to
 ``size`` = (new_h, new_w) by copying, for each output pixel, the channels of one input pixel. The bytes are
 copied unchanged, so input and output share one quantization.
 
@@ -41,7 +41,7 @@ from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op
 from tinygen.lowering.args import const_ptr, hint, in_out, shape_str
 from tinygen.lowering.base import TABLE, KernelCall, LoweringContext
-from tinygen.ops import common
+from tinygen.ops import common, reshape, resize_bilinear
 from tinygen.ops.base import (
     SAME_AS_INPUT,
     Attr,
@@ -54,8 +54,10 @@ from tinygen.ops.base import (
 
 KIND = "resize_nearest_neighbor"
 
-#: the Keras layer that maps to this op (with interpolation="nearest")
+#: the Keras layers that map to this op: UpSampling2D (with interpolation="nearest"; "bilinear" maps to
+#: RESIZE_BILINEAR) and UpSampling1D (on a 4-D view)
 KERAS_LAYER = "UpSampling2D"
+KERAS_LAYER_1D = "UpSampling1D"
 
 #: the widest input the kernel's int16 column table can index
 MAX_INPUT_WIDTH = 1 << 15
@@ -191,10 +193,20 @@ def from_tflite(imp: Any, raw: Any) -> Op:
     })
 
 
+def _keras_repeat_check(layer: Any, size: int, factor: int) -> None:
+    """TFLite Micro's arithmetic with align_corners and half_pixel_centers off maps output index o of an n -> n*f
+    resize to floor(o * (n / (n * f))) in float32, which is o // f: Keras's repeat (checked for the layer's sizes)."""
+    from tinygen.quantize.layers import layer_error
+
+    if not np.array_equal(nearest_indices(size, size * factor, False, False), np.arange(size * factor) // factor):
+        raise layer_error(layer, f"TFLite's nearest-neighbour arithmetic does not repeat {size} pixels {factor} "
+                                 "times exactly; use another size")
+
+
 def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
-    """UpSampling2D(size=(fh, fw), interpolation="nearest"): each pixel repeated fh x fw times. TFLite Micro's
-    arithmetic with align_corners and half_pixel_centers off maps output index o to floor(o * (n / (n * f))) in
-    float32, which is o // f (checked here for the layer's sizes)."""
+    """UpSampling2D(size=(fh, fw)): interpolation="nearest" repeats each pixel fh x fw times (this op);
+    "bilinear" is TensorFlow's resize to (h * fh, w * fw) with half-pixel centres (RESIZE_BILINEAR,
+    :mod:`tinygen.ops.resize_bilinear`)."""
     from tinygen.quantize.layers import (
         _channels_last,
         _pair,
@@ -208,20 +220,47 @@ def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
     _require_rank(layer, b, x, 4)
     cfg = layer.get_config()
     interpolation = str(cfg.get("interpolation", "nearest"))
-    if interpolation != "nearest":
-        raise layer_error(layer, f"interpolation={interpolation!r} is not supported; use interpolation='nearest'")
+    if interpolation not in ("nearest", "bilinear"):
+        raise layer_error(layer, f"interpolation={interpolation!r} is not supported; use 'nearest' or 'bilinear'")
     fh, fw = _pair(cfg.get("size", (2, 2)))
     n, h, w, c = b.shape(x)
     new_h, new_w = h * fh, w * fw
     if not (1 <= fh and 1 <= fw and new_h <= 1 << 16 and new_w <= 1 << 16):
         raise layer_error(layer, f"size {(fh, fw)} on input {b.shape(x)} gives {new_h}x{new_w}: give factors >= 1 "
                                  "and an output of at most 65536x65536")
-    for size, new, factor in ((h, new_h, fh), (w, new_w, fw)):
-        if not np.array_equal(nearest_indices(size, new, False, False), np.arange(new) // factor):
-            raise layer_error(layer, f"TFLite's nearest-neighbour arithmetic does not repeat {size} pixels {factor} "
-                                     "times exactly; use another size")
+    if interpolation == "bilinear":
+        # tf.image.resize(method="bilinear"): TensorFlow's ResizeBilinear with half_pixel_centers
+        attrs = {"size": (new_h, new_w), "align_corners": False, "half_pixel_centers": True}
+        try:
+            resize_bilinear.keras_check(Op(resize_bilinear.KIND, layer.name, [x], [], attrs), (n, h, w, c))
+        except TinygenError as exc:
+            raise layer_error(layer, str(exc)) from None
+        return b.op(resize_bilinear.KIND, layer.name, [x], (n, new_h, new_w, c), **attrs)
+    _keras_repeat_check(layer, h, fh)
+    _keras_repeat_check(layer, w, fw)
     return b.op(KIND, layer.name, [x], (n, new_h, new_w, c), size=(new_h, new_w), align_corners=False,
                 half_pixel_centers=False)
+
+
+def from_keras_1d(b: Any, layer: Any, inputs: list[str]) -> str:
+    """UpSampling1D(size=f) on [batch, steps, channels]: each step repeated f times, as this op on the 4-D view
+    [batch, 1, steps, channels] (reshapes, which cost nothing: the planner aliases them) resized to
+    (1, steps * f)."""
+    from tinygen.quantize.layers import _require_rank, layer_error, single_input
+
+    x = single_input(layer, inputs)
+    _require_rank(layer, b, x, 3)
+    factor = int(layer.get_config().get("size", 2))
+    n, steps, c = b.shape(x)
+    new = steps * factor
+    if not (1 <= factor and new <= 1 << 16):
+        raise layer_error(layer, f"size {factor} on input {b.shape(x)} gives {new} steps: give a factor >= 1 and at "
+                                 "most 65536 steps")
+    _keras_repeat_check(layer, steps, factor)
+    x4 = b.op(reshape.KIND, f"{layer.name}/to_2d", [x], (n, 1, steps, c))
+    y4 = b.op(KIND, layer.name, [x4], (n, 1, new, c), out_name=f"{layer.name}/resize", size=(1, new),
+              align_corners=False, half_pixel_centers=False)
+    return b.op(reshape.KIND, f"{layer.name}/to_1d", [y4], (n, new, c), out_name=layer.name)
 
 
 # --------------------------------------------------------------------------- lowering
@@ -276,7 +315,7 @@ OP = OpDef(
     quant_rule=SAME_AS_INPUT,
     tflite=(TfliteMapping("RESIZE_NEAREST_NEIGHBOR", from_tflite, tflite.ResizeNearestNeighborOptions,
                           {"AlignCorners": False, "HalfPixelCenters": False}),),
-    keras_layers={KERAS_LAYER: from_keras},
+    keras_layers={KERAS_LAYER: from_keras, KERAS_LAYER_1D: from_keras_1d},
     lowerings=(lower,),
     qat=QatHooks(forward=_qat_forward),
 )

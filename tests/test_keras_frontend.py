@@ -46,7 +46,7 @@ def files(tmp_path_factory: Any) -> dict[str, Path]:
     a, b = keras.Input((4,), batch_size=1), keras.Input((4,), batch_size=1)
     keras.Model([a, b], L.Add()([a, b])).save(root / "two_inputs.keras")
     x = keras.Input(SHAPE, batch_size=1)
-    keras.Model(x, L.Conv2DTranspose(2, 3)(x), name="upsampler").save(root / "unsupported.keras")
+    keras.Model(x, L.Conv3D(2, 1)(L.Reshape((*SHAPE, 1))(x)), name="volumetric").save(root / "unsupported.keras")
     (root / "garbage.keras").write_bytes(b"this is not a zip archive")
     (root / "garbage.h5").write_text("not hdf5 either")
     (root / "notes.txt").write_text("hello")
@@ -166,7 +166,7 @@ BAD = {
     "wrong-dtype calibration": (["{small.keras}", "--calibration", "{wrong_dtype.npy}"], r"dtype uint8.*float32"),
     "two-input model": (["{two_inputs.keras}", "--calibration", "{calib.npy}"], r"has 2 inputs.*single-input"),
     "unsupported layer": (["{unsupported.keras}", "--calibration", "{calib.npy}"],
-                          r"\(Conv2DTranspose\) is not supported.*supported layers"),
+                          r"\(Conv3D\) is not supported.*supported layers"),
 }
 
 

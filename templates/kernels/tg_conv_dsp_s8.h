@@ -251,7 +251,8 @@ TG_INLINE void tg_conv_fill_s8(int16_t *col, int32_t start, int32_t n, int32_t v
 TG_INLINE int32_t tg_rq_sat8(int32_t v)
 {
 #if defined(__ARM_FEATURE_DSP)
-    return __ssat(v, 8);
+    /* the builtin behind ACLE's __ssat macro, whose expansion trips -Wsign-conversion */
+    return (int32_t)__builtin_arm_ssat((int)v, 8);
 #else
     return TG_CLAMP(v, -128, 127);
 #endif

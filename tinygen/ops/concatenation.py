@@ -1,6 +1,9 @@
 """CONCATENATION (Keras Concatenate): the inputs joined along ``axis``. TFLite Micro's int8 kernel copies
 bytes, so every input and the output must share one quantization (the converter gives them one scale);
-no fused activation."""
+no fused activation.
+
+PACK (tf.stack) is rewritten on import into a reshape of each input (the new axis of size 1: a view, no copy)
+then one concatenation along that axis (see :func:`from_tflite_pack`): the bytes TFLite Micro's pack.cc writes."""
 
 from __future__ import annotations
 
@@ -102,6 +105,78 @@ def from_tflite(imp: Any, raw: Any) -> Op:
     return Op(KIND, "", ins, [], {"axis": axis, "activation": imp.activation(raw)})
 
 
+def _same_quantization(imp: Any, raw: Any, src: int, dst: int) -> None:
+    """PACK: TFLite Micro copies bytes and checks nothing; TFLite's Prepare requires every input's scale and zero
+    point to equal the output's ("we do not support packing quantized tensors")."""
+    a, b = imp.raw.tensors[src], imp.raw.tensors[dst]
+    if a.scale is None or b.scale is None or a.scale.size != 1 or b.scale.size != 1:
+        return  # imp.output / imp.activation_tensor refuse it with their own message
+    sa, za, sb, zb = float(a.scale[0]), int(a.zero_point[0]), float(b.scale[0]), int(b.zero_point[0])
+    if np.float32(sa) != np.float32(sb) or za != zb:
+        raise TinygenError(
+            f"{imp.where(raw)}: input {imp.describe(src)} has scale {np.float32(sa)!s}, zero point {za} but output "
+            f"{imp.describe(dst)} has scale {np.float32(sb)!s}, zero point {zb}; TFLite Micro's PACK copies bytes "
+            "without requantizing, so they must be equal (TFLite refuses them otherwise): re-quantize the model (the "
+            "TFLite converter gives them one quantization)"
+        )
+
+
+def from_tflite_pack(imp: Any, raw: Any) -> list[Op]:
+    """PACK (``values_count`` inputs of one shape stacked along a new ``axis``): each input reshaped to have the new
+    axis (size 1; a view, no copy), then one concatenation along it (one reshape alone for one input). TFLite
+    Micro's Eval copies ``values_count`` inputs by the output's shape (checking nothing); TFLite's Prepare requires
+    ``values_count`` inputs of one shape and type, the axis in ``[-(rank + 1), rank]`` and every input quantized as
+    the output."""
+    from tinygen.ops import reshape
+
+    xs = imp.inputs(raw, 1)
+    count = int(raw.options["ValuesCount"])
+    if count != len(xs) or any(i < 0 for i in xs):
+        raise TinygenError(
+            f"{imp.where(raw)}: values_count is {count} but the op has operands {list(xs)}; PACK needs one input per "
+            "value (TFLite Micro reads values_count inputs): fix or re-export the model"
+        )
+    first = imp.shape(xs[0])
+    for x in xs[1:]:
+        if imp.shape(x) != first:
+            raise TinygenError(
+                f"{imp.where(raw)}: input {imp.describe(x)} does not have the shape of input {imp.describe(xs[0])}; "
+                "PACK stacks inputs of one shape (TFLite refuses others): fix or re-export the model"
+            )
+    rank = len(first) + 1
+    axis = int(raw.options["Axis"])
+    if not -rank <= axis < rank:
+        raise TinygenError(
+            f"{imp.where(raw)}: axis {axis} is out of range for packing inputs of rank {rank - 1}: give an axis in "
+            f"[{-rank}, {rank - 1}]; fix or re-export the model"
+        )
+    axis = axis + rank if axis < 0 else axis
+    out_index = raw.outputs[0]
+    expected = (*first[:axis], count, *first[axis:])
+    declared = tuple(imp.raw.tensors[out_index].shape)
+    if declared != expected:
+        raise TinygenError(
+            f"{imp.where(raw)}: output {imp.describe(out_index)} has shape {list(declared)}, expected "
+            f"{list(expected)} ({count} inputs of shape {list(first)} stacked on axis {axis}): fix or re-export the "
+            "model"
+        )
+    for x in xs:
+        _same_quantization(imp, raw, x, out_index)
+    names = [imp.activation_tensor(raw, x) for x in xs]
+    expanded = (*first[:axis], 1, *first[axis:])
+    if count == 1 and not imp.graph.tensor(names[0]).is_const:
+        return [Op(reshape.KIND, "", [names[0]], [imp.output(raw, reshape.KIND)], {})]
+    parts: list[Op] = []
+    stacked: list[str] = []
+    for name in names:  # a constant's reshape is an alias of the constant too (the code generator resolves it)
+        view = imp.derived(name, expanded, "packed")
+        parts.append(Op(reshape.KIND, "", [name], [view], {}))
+        stacked.append(view)
+    out = imp.output(raw, KIND)
+    parts.append(Op(KIND, "", stacked, [out], {"axis": axis, "activation": "none"}))
+    return parts
+
+
 def from_keras(b: Any, layer: Any, xs: list[str]) -> str:
     from tinygen.quantize.layers import layer_error
 
@@ -161,7 +236,8 @@ OP = OpDef(
     float_reference=float_reference,
     quant_rule=SHARED_BY_ALL,
     tflite=(TfliteMapping("CONCATENATION", from_tflite, tflite.ConcatenationOptions,
-                          {"Axis": 0, "FusedActivationFunction": tflite.ActivationFunctionType.NONE}),),
+                          {"Axis": 0, "FusedActivationFunction": tflite.ActivationFunctionType.NONE}),
+            TfliteMapping("PACK", from_tflite_pack, tflite.PackOptions, {"ValuesCount": 0, "Axis": 0})),
     keras_layers={"Concatenate": from_keras},
     lowerings=(lower,),
     qat=QatHooks(forward=_qat_forward),

@@ -39,6 +39,20 @@ begin and size are int32 or int64 (one type for both), one entry per input dimen
 the indices: tinygen requires ``0 <= begin[i] < n`` and ``1 <= size[i] <= n - begin[i]`` (or -1) and the output
 shape equal to the sizes.
 
+SPLIT, SPLIT_V and UNPACK are rewritten on import into one slice per output (the converters return lists of ops,
+each output its own ``strided_slice``), UNPACK's shrinking the unpacked axis (the same bytes as a slice then a
+reshape, in one op). TFLite Micro (split.cc, split_v.cc, unpack.cc) copies consecutive runs of the axis by the
+declared output shapes and output count, checking almost nothing (debug checks only); SPLIT's and SPLIT_V's axis
+is a constant int32 tensor ("Non-constant >axis< tensor is not supported"), negative axes count from the end, and
+an axis out of range fails at run time. tinygen also checks what TFLite's Prepare does and TFLite Micro silently
+relies on: SPLIT's ``num_splits`` equals the output count and divides the axis; SPLIT_V's ``size_splits`` has one
+entry per output, at most one -1 (the rest), and sums to the axis (TFLite Micro ignores it; tinygen requires the
+declared outputs to match it); UNPACK's ``num`` equals the output count and the axis' size (TFLite Micro writes
+``num`` outputs with input stride ``num``); every output's declared shape is the one implied, and its
+quantization equals the input's (the kernels copy bytes; TFLite refuses other quantizations for UNPACK). A
+1-D UNPACK gives 0-D outputs. Keras Cropping1D and Cropping2D are slices too (TensorFlow's converter makes them a
+STRIDED_SLICE with begin/end, which imports as the same op).
+
 Kernel: the lowering canonicalises the slice offline (:func:`canonical`): the input offset of the first element,
 then per output dimension the element count and the signed input stride between consecutive elements; size-1
 dimensions are dropped and a dimension merged into the one outside it when the outer stride is the inner count
@@ -65,7 +79,7 @@ from tinygen.ir import Graph, Op
 from tinygen.lowering.args import const_ptr, i32, in_out, shape_str
 from tinygen.lowering.base import KernelCall, LoweringContext
 from tinygen.ops import common
-from tinygen.ops.base import SAME_AS_INPUT, Attr, AttrError, OpDef, TfliteMapping
+from tinygen.ops.base import SAME_AS_INPUT, Attr, AttrError, OpDef, QatHooks, TfliteMapping
 
 KIND = "strided_slice"
 
@@ -197,6 +211,27 @@ def reference(graph: Graph, op: Op, p: SliceParams, args: list[np.ndarray], roun
     index = np.ix_(*(np.arange(start, stop, step) for start, stop, step in p.slices))
     out_shape = tuple(count(*s) for axis, s in enumerate(p.slices) if axis not in p.shrink)
     return np.ascontiguousarray(x[index]).reshape(out_shape).astype(np.int8)
+
+
+def _basic_index(p_slices: Any, shrink: Any) -> tuple[Any, ...]:
+    """The slice as a numpy/TensorFlow basic index (a shrunk axis an integer) on a batch: dimension 0 is the batch
+    (the Keras flow's float graph, batch 1 in the IR), kept whole for every sample."""
+    index: list[Any] = []
+    for axis, (start, stop, step) in enumerate(p_slices):
+        if axis == 0:
+            if (start, stop, step) != (0, 1, 1) or 0 in shrink:
+                raise ValueError(f"slice {(start, stop, step)} of the batch dimension: the float graph keeps it whole")
+            index.append(slice(None))
+        elif axis in shrink:
+            index.append(start)
+        else:
+            index.append(slice(start, None if stop < 0 else stop, step))
+    return tuple(index)
+
+
+def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
+    """The same box of every sample of the batch (dimension 0)."""
+    return inputs[0][_basic_index(op.attrs["slices"], op.attrs.get("shrink", ()))]
 
 
 # --------------------------------------------------------------------------- import
@@ -407,6 +442,217 @@ def from_tflite_slice(imp: Any, raw: Any) -> Op:
     return Op(KIND, "", [name], [], {"slices": tuple(slices), "shrink": ()})
 
 
+# --------------------------------------------------------------------------- SPLIT, SPLIT_V, UNPACK: rewritten
+
+
+def _multi_operands(imp: Any, raw: Any, names: tuple[str, ...]) -> tuple[int, ...]:
+    """The operands of an op with several outputs (``imp.inputs`` wants one output)."""
+    operands = tuple(raw.inputs)
+    if len(operands) != len(names) or any(i < 0 for i in operands) or not raw.outputs:
+        raise TinygenError(
+            f"{imp.where(raw)}: has operands {list(operands)} and {len(raw.outputs)} outputs, expected {len(names)} "
+            f"operands ({', '.join(names)}) and at least one output; corrupt model"
+        )
+    return operands
+
+
+def _axis_operand(imp: Any, raw: Any, index: int, rank: int) -> int:
+    """SPLIT's and SPLIT_V's axis: a constant int32 tensor of one element (TFLite Micro's Prepare: "Non-constant
+    >axis< tensor is not supported"; its Eval reads element 0 as int32), in ``[-rank, rank)`` (Eval's
+    ``TF_LITE_ENSURE``), returned non-negative."""
+    values = imp.const(raw, index, "axis")
+    if imp.raw.tensors[index].type != tflite.TensorType.INT32 or values.size != 1:
+        raise UnsupportedError(
+            f"{imp.where(raw)}: its axis ({imp.describe(index)}) must be one int32 value: TFLite Micro reads element "
+            "0 as int32"
+        )
+    axis = int(values[0])
+    if not -rank <= axis < rank:
+        raise TinygenError(
+            f"{imp.where(raw)}: axis {axis} is out of range for an input of rank {rank}: give an axis in "
+            f"[{-rank}, {rank - 1}] (TFLite Micro fails at run time)"
+        )
+    return axis + rank if axis < 0 else axis
+
+
+def _split_input(imp: Any, raw: Any, x: int, what: str) -> tuple[str, tuple[int, ...]]:
+    name = _data_input(imp, raw, x)
+    shape = imp.shape(x)
+    if not 1 <= len(shape) <= MAX_RANK:
+        raise UnsupportedError(
+            f"{imp.where(raw)}: input {imp.describe(x)} has rank {len(shape)}; tinygen {what}s inputs of rank 1 to "
+            f"{MAX_RANK} (it rewrites {raw.name} into slices): reshape to at most {MAX_RANK} dimensions"
+        )
+    return name, shape
+
+
+def _same_quantization(imp: Any, raw: Any, src: int, dst: int) -> None:
+    """TFLite Micro's SPLIT, SPLIT_V, UNPACK and PACK copy bytes and check no quantization (TFLite's UNPACK and
+    PACK require equal ones): an output quantized otherwise would not hold the input's real values."""
+    a, b = imp.raw.tensors[src], imp.raw.tensors[dst]
+    if a.scale is None or b.scale is None or a.scale.size != 1 or b.scale.size != 1:
+        return  # imp.output / imp.activation_tensor refuse it with their own message
+    sa, za, sb, zb = float(a.scale[0]), int(a.zero_point[0]), float(b.scale[0]), int(b.zero_point[0])
+    if np.float32(sa) != np.float32(sb) or za != zb:
+        raise TinygenError(
+            f"{imp.where(raw)}: {imp.describe(src)} has scale {np.float32(sa)!s}, zero point {za} but "
+            f"{imp.describe(dst)} has scale {np.float32(sb)!s}, zero point {zb}; TFLite Micro's {raw.name} copies "
+            "bytes without requantizing, so they must be equal (TFLite refuses them otherwise): re-quantize the "
+            "model (the TFLite converter gives them one quantization)"
+        )
+
+
+def _split_outputs(imp: Any, raw: Any, x: int, name: str, axis: int, sizes: list[int], shrink: bool) -> list[Op]:
+    """One slice per output: the consecutive runs ``sizes`` of ``axis`` (each output's declared shape checked:
+    TFLite Micro copies by the declared shapes and checks them only in debug builds), the axis left out of the
+    output when ``shrink`` (UNPACK). An output that no op reads and that is no graph output gets no slice."""
+    shape = imp.shape(x)
+    parts, start = [], 0
+    for position, size in enumerate(sizes):
+        out_index = raw.outputs[position]
+        expected = list(shape)
+        expected[axis] = size
+        if shrink:
+            del expected[axis]
+        declared = imp.raw.tensors[out_index].shape
+        if tuple(declared) != tuple(expected):
+            raise TinygenError(
+                f"{imp.where(raw)}: output {position} ({imp.describe(out_index)}) has shape {list(declared)}, expected "
+                f"{expected} from input {imp.describe(x)} along axis {axis}: fix or re-export the model"
+            )
+        _same_quantization(imp, raw, x, out_index)
+        slices = tuple((start, start + size, 1) if k == axis else (0, n, 1) for k, n in enumerate(shape))
+        start += size
+        if not imp.consumers.get(out_index) and out_index not in imp.raw.outputs:
+            continue  # a part nothing reads (x, _ = tf.split(...)): no copy
+        out = imp.output(raw, KIND, position)
+        parts.append(Op(KIND, "", [name], [out], {"slices": slices, "shrink": (axis,) if shrink else ()}))
+    return parts
+
+
+def from_tflite_split(imp: Any, raw: Any) -> list[Op]:
+    """SPLIT (operands axis, input; ``num_splits`` equal parts): one slice per output. TFLite Micro copies by the
+    output count and shapes; TFLite's Prepare also requires ``num_splits`` outputs and an even split."""
+    axis_i, x = _multi_operands(imp, raw, ("axis", "input"))
+    name, shape = _split_input(imp, raw, x, "split")
+    axis = _axis_operand(imp, raw, axis_i, len(shape))
+    num = int(raw.options["NumSplits"])
+    if num != len(raw.outputs):
+        raise TinygenError(
+            f"{imp.where(raw)}: num_splits is {num} but the op has {len(raw.outputs)} outputs; TFLite requires one "
+            "output per split: fix or re-export the model"
+        )
+    if shape[axis] % num:
+        raise TinygenError(
+            f"{imp.where(raw)}: axis {axis} of input {imp.describe(x)} (size {shape[axis]}) does not split into "
+            f"{num} equal parts (TFLite: \"Not an even split\"); use SPLIT_V (tf.split with sizes) for unequal parts"
+        )
+    return _split_outputs(imp, raw, x, name, axis, [shape[axis] // num] * num, shrink=False)
+
+
+def from_tflite_split_v(imp: Any, raw: Any) -> list[Op]:
+    """SPLIT_V (operands input, size_splits, axis): one slice per output. TFLite Micro ignores size_splits (it
+    copies by the declared output shapes); TFLite's Prepare resolves them (int32 or int64, at most one -1, summing
+    to the axis' size) and shapes the outputs by them, so both are checked."""
+    x, sizes_i, axis_i = _multi_operands(imp, raw, ("input", "size_splits", "axis"))
+    name, shape = _split_input(imp, raw, x, "split")
+    axis = _axis_operand(imp, raw, axis_i, len(shape))
+    count_ = len(raw.outputs)
+    if int(raw.options["NumSplits"]) != count_:
+        raise TinygenError(
+            f"{imp.where(raw)}: num_splits is {int(raw.options['NumSplits'])} but the op has {count_} outputs; TFLite "
+            "requires one output per split: fix or re-export the model"
+        )
+    sizes = [int(v) for v in imp.const(raw, sizes_i, "size_splits")]
+    if len(imp.shape(sizes_i)) != 1 or len(sizes) != count_:
+        raise TinygenError(
+            f"{imp.where(raw)}: its size_splits ({imp.describe(sizes_i)}) must be 1-D with one size per output "
+            f"({count_}); fix or re-export the model"
+        )
+    n = shape[axis]
+    if sizes.count(-1) > 1 or any(s < -1 for s in sizes):
+        raise TinygenError(
+            f"{imp.where(raw)}: size_splits {sizes} must be sizes >= 1 with at most one -1 (the rest of the axis) "
+            "(TFLite: \"The size_splits contains more than one -1.\"); fix or re-export the model"
+        )
+    known = sum(s for s in sizes if s != -1)
+    if -1 in sizes and known < n:
+        sizes[sizes.index(-1)] = n - known
+    if sum(sizes) != n or 0 in sizes:
+        raise TinygenError(
+            f"{imp.where(raw)}: size_splits {[int(v) for v in imp.const(raw, sizes_i, 'size_splits')]} do not split "
+            f"axis {axis} (size {n}) of input {imp.describe(x)} into non-empty parts: they must sum to {n} (a -1 "
+            "takes the rest, which must be at least 1); tinygen holds no zero-sized tensor"
+        )
+    return _split_outputs(imp, raw, x, name, axis, sizes, shrink=False)
+
+
+def from_tflite_unpack(imp: Any, raw: Any) -> list[Op]:
+    """UNPACK (``num`` outputs along ``axis``): per output one slice of one element along the axis, the axis left
+    out (the slice's ``shrink``; the bytes are the same as a slice then a reshape). TFLite Micro writes ``num``
+    outputs (more than the op has is out of bounds) with the input's stride ``num`` along the axis."""
+    (x,) = _multi_operands(imp, raw, ("input",))
+    name, shape = _split_input(imp, raw, x, "unpack")
+    rank, num, axis = len(shape), int(raw.options["Num"]), int(raw.options["Axis"])
+    if not -rank <= axis < rank:
+        raise TinygenError(
+            f"{imp.where(raw)}: axis {axis} is out of range for input {imp.describe(x)}: give an axis in [{-rank}, "
+            f"{rank - 1}]; fix or re-export the model"
+        )
+    axis = axis + rank if axis < 0 else axis
+    if num != len(raw.outputs) or num != shape[axis]:
+        raise TinygenError(
+            f"{imp.where(raw)}: num is {num} but the op has {len(raw.outputs)} outputs and axis {axis} of input "
+            f"{imp.describe(x)} has size {shape[axis]}: UNPACK needs num = outputs = the axis' size (TFLite Micro "
+            "writes num outputs); fix or re-export the model"
+        )
+    return _split_outputs(imp, raw, x, name, axis, [1] * num, shrink=True)
+
+
+# --------------------------------------------------------------------------- Keras
+
+
+def _cropped(layer: Any, size: int, before: int, after: int, axis: int) -> tuple[int, int, int]:
+    from tinygen.quantize.layers import layer_error
+
+    if before < 0 or after < 0 or before + after >= size:
+        raise layer_error(layer, f"cropping ({before}, {after}) of axis {axis} (size {size}) leaves no element; "
+                                 f"crop at most {size - 1} in all")
+    return (before, size - after, 1)
+
+
+def _crop(b: Any, layer: Any, inputs: list[str], rank: int, cropping: list[tuple[int, int]]) -> str:
+    from tinygen.quantize.layers import _require_rank, single_input
+
+    x = single_input(layer, inputs)
+    _require_rank(layer, b, x, rank)
+    shape = b.shape(x)
+    slices = [(0, n, 1) for n in shape]
+    for axis, (before, after) in enumerate(cropping, start=1):
+        slices[axis] = _cropped(layer, shape[axis], int(before), int(after), axis)
+    out = tuple(count(*s) for s in slices)
+    return b.op(KIND, layer.name, [x], out, slices=tuple(slices), shrink=())
+
+
+def from_keras_cropping1d(b: Any, layer: Any, inputs: list[str]) -> str:
+    """Cropping1D((before, after)) of [N, L, C]."""
+    before, after = (int(v) for v in layer.get_config()["cropping"])
+    return _crop(b, layer, inputs, 3, [(before, after)])
+
+
+def from_keras_cropping2d(b: Any, layer: Any, inputs: list[str]) -> str:
+    """Cropping2D(((top, bottom), (left, right))) of [N, H, W, C] (channels_last)."""
+    from tinygen.quantize.layers import _channels_last
+
+    _channels_last(layer)
+    (top, bottom), (left, right) = (tuple(int(v) for v in pair) for pair in layer.get_config()["cropping"])
+    return _crop(b, layer, inputs, 4, [(top, bottom), (left, right)])
+
+
+def _qat_forward(tf: Any, xs: list[Any], attrs: dict[str, Any], out_shape: list[int]) -> Any:
+    return xs[0][_basic_index(attrs["slices"], attrs.get("shrink", ()))]
+
+
 # --------------------------------------------------------------------------- lowering
 
 
@@ -481,13 +727,19 @@ OP = OpDef(
     params=params,
     reference=reference,
     data_inputs=1,
+    float_reference=float_reference,
     quant_rule=SAME_AS_INPUT,
     tflite=(
         TfliteMapping("STRIDED_SLICE", from_tflite_strided, tflite.StridedSliceOptions,
                       {"BeginMask": 0, "EndMask": 0, "EllipsisMask": 0, "NewAxisMask": 0, "ShrinkAxisMask": 0,
                        "Offset": False}),
         TfliteMapping("SLICE", from_tflite_slice),
+        TfliteMapping("SPLIT", from_tflite_split, tflite.SplitOptions, {"NumSplits": 0}),
+        TfliteMapping("SPLIT_V", from_tflite_split_v, tflite.SplitVOptions, {"NumSplits": 0}),
+        TfliteMapping("UNPACK", from_tflite_unpack, tflite.UnpackOptions, {"Num": 0, "Axis": 0}),
     ),
+    keras_layers={"Cropping1D": from_keras_cropping1d, "Cropping2D": from_keras_cropping2d},
     lowerings=(lower,),
     in_place=in_place,
+    qat=QatHooks(forward=_qat_forward),
 )

@@ -1,5 +1,5 @@
-"""MUL: the elementwise product of two int8 tensors, broadcast numpy-style (a .tflite BatchNorm with nothing to
-fold into becomes MUL/ADD with per-channel constants). TFLite Micro's int8 MUL::
+"""MUL (Keras Multiply): the elementwise product of two int8 tensors, broadcast numpy-style (a .tflite BatchNorm
+with nothing to fold into becomes MUL/ADD with per-channel constants). TFLite Micro's int8 MUL::
 
     out = clamp(requantize((x1 - zp1) * (x2 - zp2), output_multiplier, output_shift) + output_zero_point)
 
@@ -74,6 +74,36 @@ def from_tflite(imp: Any, raw: Any) -> Op:
     return binary_common.from_tflite(imp, raw, KIND)
 
 
+def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
+    """Keras Multiply of two or more inputs: a chain of two-input muls (the last one takes the layer's name).
+    Inputs of lower rank are first expanded at axis 1 until the ranks match, as Keras's Merge layers do (a
+    reshape, no copy); the shapes then broadcast numpy-style (each dimension equal or 1)."""
+    from tinygen.ops import reshape
+    from tinygen.quantize.layers import layer_error
+
+    if len(inputs) < 2:
+        raise layer_error(layer, f"needs at least two inputs, got {len(inputs)}")
+    rank = max(len(b.shape(x)) for x in inputs)
+    expanded = []
+    for i, x in enumerate(inputs):
+        shape = b.shape(x)
+        if len(shape) < rank:
+            x = b.op(reshape.KIND, f"{layer.name}/expand{i}", [x], (shape[0], *[1] * (rank - len(shape)), *shape[1:]))
+        expanded.append(x)
+    shapes = [b.shape(x) for x in expanded]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise layer_error(layer, f"input shapes {[b.shape(x) for x in inputs]} do not broadcast: each dimension must "
+                                 "be equal or 1") from None
+    out = expanded[0]
+    for i, x in enumerate(expanded[1:]):
+        last = i == len(expanded) - 2
+        shape = tuple(int(d) for d in np.broadcast_shapes(b.shape(out), b.shape(x)))
+        out = b.op(KIND, layer.name if last else f"{layer.name}/{i}", [out, x], shape, activation="none")
+    return out
+
+
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     # Field order of tg_mul_params_t.
@@ -97,6 +127,7 @@ OP = OpDef(
     float_reference=float_reference,
     tflite=(TfliteMapping("MUL", from_tflite, tflite.MulOptions,
                           {"FusedActivationFunction": tflite.ActivationFunctionType.NONE}),),
+    keras_layers={"Multiply": from_keras},
     lowerings=(lower,),
     in_place=binary_common.in_place,
     qat=QatHooks(forward=_qat_forward),

@@ -1,5 +1,5 @@
-"""PAD / PADV2 (Keras ZeroPadding2D): the input surrounded by ``paddings`` ((before, after) per dimension).
-TFLite Micro copies the input bytes unchanged and fills the padding with the output zero point (real
+"""PAD / PADV2 (Keras ZeroPadding2D, ZeroPadding1D): the input surrounded by ``paddings`` ((before, after) per
+dimension). TFLite Micro copies the input bytes unchanged and fills the padding with the output zero point (real
 0.0; PADV2's pad value must equal it); input and output share one quantization."""
 
 from __future__ import annotations
@@ -94,6 +94,23 @@ def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
                 paddings=((0, 0), (top, bottom), (left, right), (0, 0)))
 
 
+def from_keras_1d(b: Any, layer: Any, inputs: list[str]) -> str:
+    """keras.layers.ZeroPadding1D: (left, right) zeros along the steps of a [1, steps, channels] input."""
+    from tinygen.quantize.layers import _channels_last, _require_rank, layer_error, single_input
+
+    x = single_input(layer, inputs)
+    _channels_last(layer)
+    _require_rank(layer, b, x, 3)
+    padding = layer.get_config()["padding"]
+    pair = tuple(padding) if isinstance(padding, (list, tuple)) else (padding, padding)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0
+                                 for v in pair):
+        raise layer_error(layer, f"padding={padding!r} is not an integer or a (left, right) pair of integers >= 0")
+    left, right = int(pair[0]), int(pair[1])
+    n, steps, c = b.shape(x)
+    return b.op(KIND, layer.name, [x], (n, steps + left + right, c), paddings=((0, 0), (left, right), (0, 0)))
+
+
 # --------------------------------------------------------------------------- lowering
 
 
@@ -151,7 +168,7 @@ OP = OpDef(
     float_reference=float_reference,
     quant_rule=SAME_AS_INPUT,
     tflite=(TfliteMapping("PAD", from_tflite), TfliteMapping("PADV2", from_tflite)),
-    keras_layers={"ZeroPadding2D": from_keras},
+    keras_layers={"ZeroPadding2D": from_keras, "ZeroPadding1D": from_keras_1d},
     lowerings=(lower,),
     qat=QatHooks(forward=_qat_forward),
 )

@@ -10,15 +10,14 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import hostbuild
+import opcheck
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
@@ -282,43 +281,8 @@ def test_converter_models_match_tflite_micro(converter_models: dict[str, Path], 
 
 
 def check_c(graph: Graph, work: Path, rounding: str, vectors: np.ndarray) -> dict[str, Any]:
-    """Generate the library, compile it (:func:`builds`), run ``vectors``, require every layer's output to
-    equal the reference; return the manifest."""
-    lib = codegen.generate(graph, work / "lib", rounding=rounding, force=True)
-    refs = [reference.run(graph, v.reshape(graph.tensors[graph.inputs[0]].shape), rounding=rounding) for v in vectors]
-    for compiler, sanitize in builds():
-        hb = hostbuild.build(lib.out_dir, lib.manifest, work / f"{compiler}{int(sanitize)}", compiler=compiler,
-                             sanitize=sanitize, dump=True)
-        out, dumps = hostbuild.run(hb, vectors.reshape(len(vectors), -1))
-        for v, ref in enumerate(refs):
-            for layer, got in zip(lib.manifest["layers"], dumps[v]):
-                want = ref[layer["output_tensor"]].reshape(-1)
-                bad = np.flatnonzero(got != want)
-                assert bad.size == 0, (f"{compiler} sanitize={sanitize} {rounding} vector {v} layer {layer['index']} "
-                                       f"{layer['op']} ({layer['kernel']}): {bad.size} differ, first at {bad[0]}: "
-                                       f"C {got[bad[0]]} reference {want[bad[0]]}")
-            np.testing.assert_array_equal(out[v], ref[graph.outputs[0]].reshape(-1))
-    return lib.manifest
-
-
-@functools.lru_cache(maxsize=1)
-def _clang_sanitizers() -> bool:
-    """Whether clang links ASan/UBSan here (its runtimes are a separate package: libclang-rt-dev)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "probe.c"
-        src.write_text("int main(void) { return 0; }\n")
-        res = subprocess.run(["clang", *hostbuild.SANITIZE, str(src), "-o", str(Path(tmp) / "probe")],
-                             capture_output=True, text=True, check=False)
-        return res.returncode == 0
-
-
-def builds() -> list[tuple[str, bool]]:
-    """(compiler, sanitize) pairs, every one with -std=c99 -Wall -Wextra -Werror -pedantic -O2: gcc with and
-    without ASan/UBSan, clang without, and with them where its sanitizer runtimes are installed (as
-    tests/test_codegen.py, which runs the sanitizers with gcc)."""
-    if tuple(hostbuild.compilers()) != ("gcc", "clang"):
-        pytest.fail(f"gcc and clang are both needed, found {hostbuild.compilers()}: install them (scripts/setup.sh)")
-    return [("gcc", True), ("gcc", False), ("clang", False)] + ([("clang", True)] if _clang_sanitizers() else [])
+    """The generated C against the reference under every compiler/sanitizer build (tests/opcheck.py)."""
+    return opcheck.check_c(graph, work, vectors, rounding)
 
 
 @pytest.mark.parametrize("rounding", ["double", "single"])

@@ -85,8 +85,13 @@ def run(
             else:
                 raise TinygenError(f"op {op.name!r}: input {name!r} is used before it is produced")
         result = kernel(graph, op, params, args, rounding)
-        out_t = graph.tensor(op.outputs[0])
-        values[op.outputs[0]] = np.asarray(result).reshape(out_t.shape).astype(_NP_DTYPES[out_t.dtype])
+        # an op with several outputs (an LSTM's sequence and final states) returns one array each
+        results = result if len(op.outputs) > 1 else (result,)
+        if len(results) != len(op.outputs):
+            raise TinygenError(f"op {op.name!r}: its reference gave {len(results)} results for {len(op.outputs)} outputs")
+        for name, value in zip(op.outputs, results):
+            out_t = graph.tensor(name)
+            values[name] = np.asarray(value).reshape(out_t.shape).astype(_NP_DTYPES[out_t.dtype])
     return values
 
 

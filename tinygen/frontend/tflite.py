@@ -579,7 +579,7 @@ class _Importer:
             op.name = op.outputs[0]
             g.add_op(op)
         g.outputs = [self.names[i] for i in self.raw.outputs]
-        g.states = variables.states(self)
+        g.states += variables.states(self)  # after any state an op's converter added (an LSTM's variable tensors)
         for name in g.outputs:
             if name not in g.tensors:
                 raise TinygenError(f"{self.label}: graph output {name!r} is not produced by any op; corrupt model")

@@ -193,7 +193,8 @@ class OpDef:
     check: Callable[["Graph", "Op"], None] | None = None
     #: integer parameters ``params(graph, op, rounding)``
     params: Callable[["Graph", "Op", str], Any] | None = None
-    #: numpy reference ``reference(graph, op, params, args, rounding) -> output``
+    #: numpy reference ``reference(graph, op, params, args, rounding) -> output`` (a tuple of arrays, one per
+    #: output, for an op with several outputs)
     reference: Callable[..., np.ndarray] | None = None
     #: leading inputs the reference receives as arrays (the rest are parameters it reads from the graph)
     data_inputs: int | None = None

@@ -44,22 +44,27 @@ def builds() -> list[tuple[str, bool]]:
     return [("gcc", True), ("gcc", False), ("clang", False)] + ([("clang", True)] if clang_sanitizers() else [])
 
 
-def check_c(graph: Graph, work: Path, vectors: np.ndarray, rounding: str = "double") -> dict[str, Any]:
-    """Generate the library of ``graph``, compile it every way (:func:`builds`), run the int8 input ``vectors``
-    (one per row; a single-input graph) and require every layer's output and every graph output to equal
-    tinygen's reference; return the manifest."""
+def check_c(graph: Graph, work: Path, vectors: np.ndarray, rounding: str = "double", dsp_emulate: bool = False
+            ) -> dict[str, Any]:
+    """Generate the library of ``graph``, compile it every way (:func:`builds`, and gcc with the DSP path emulated
+    in C if ``dsp_emulate``), run the int8 input ``vectors`` (one per row: every input, one after the other)
+    and require every layer's output and every graph output to equal tinygen's reference; return the manifest."""
     lib = codegen.generate(graph, work / "lib", rounding=rounding, force=True)
-    shape = graph.tensors[graph.inputs[0]].shape
-    refs = [reference.run(graph, v.reshape(shape), rounding=rounding) for v in vectors]
-    for compiler, sanitize in builds():
-        hb = hostbuild.build(lib.out_dir, lib.manifest, work / f"{compiler}{int(sanitize)}", compiler=compiler,
-                             sanitize=sanitize, dump=True)
-        out, dumps = hostbuild.run(hb, vectors.reshape(len(vectors), -1))
+    shapes = [graph.tensors[name].shape for name in graph.inputs]
+    bounds = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
+    flat = vectors.reshape(len(vectors), -1)
+    refs = [reference.run(graph, [row[a:b].reshape(s) for a, b, s in zip(bounds, bounds[1:], shapes)], rounding=rounding)
+            for row in flat]
+    variants = [(compiler, sanitize, False) for compiler, sanitize in builds()] + [("gcc", True, True)] * dsp_emulate
+    for compiler, sanitize, dsp in variants:
+        hb = hostbuild.build(lib.out_dir, lib.manifest, work / f"{compiler}{int(sanitize)}{int(dsp)}", compiler=compiler,
+                             sanitize=sanitize, dump=True, dsp_emulate=dsp)
+        out, dumps = hostbuild.run(hb, flat)
         for v, ref in enumerate(refs):
             for layer, got in zip(lib.manifest["layers"], dumps[v]):
                 want = np.ascontiguousarray(ref[layer["output_tensor"]]).reshape(-1).view(np.int8)
                 bad = np.flatnonzero(got != want)
-                assert bad.size == 0, (f"{compiler} sanitize={sanitize} vector {v} layer {layer['index']} "
+                assert bad.size == 0, (f"{compiler} sanitize={sanitize} dsp={dsp} vector {v} layer {layer['index']} "
                                        f"{layer['op']} ({layer['kernel']}): {bad.size} differ, first at {bad[0]}: "
                                        f"C {got[bad[0]]} reference {want[bad[0]]}")
             # every output, one after the other, as bytes (int8 and int32 outputs alike)

@@ -8,9 +8,6 @@ templates/kernels/tg_arg_min_max_s8.{c,h}).
 * the generated C (an int32 output) against the reference on the host (gcc and clang, -Wall -Wextra -Werror
   -pedantic, ASan/UBSan; the DSP path emulated in C too) through both kernel paths, for every Cortex-M core, and
   in QEMU on Cortex-M3 and M7; ``tinygen convert``.
-
-The shared ``opcheck.check_c`` dumps every layer as int8 (tests/hostbuild.py sizes a layer dump by its element
-count), which an int32 layer output breaks; :func:`check_c_int32` here compares the library's outputs instead.
 """
 
 from __future__ import annotations
@@ -28,7 +25,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_reference_ops import FbOp, FbTensor, build_tflite
 
-from tinygen import codegen, qparams, reference
+from tinygen import qparams, reference
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.frontend.tflite import import_tflite
 from tinygen.ir import Graph, Op, Quantization, Tensor
@@ -268,22 +265,8 @@ def test_converter_model_matches_tflite_micro(converter_models: dict[str, bytes]
 
 
 def check_c_int32(graph: Graph, work: Path, vectors: np.ndarray) -> dict[str, Any]:
-    """Generate the library, compile it every way (``opcheck.builds()``, and gcc with the DSP path emulated),
-    run the int8 ``vectors`` through ``NAME_invoke`` (zero-copy on odd vectors) and require every output (int32
-    or int8, concatenated by hostbuild) to equal the reference; return the manifest."""
-    lib = codegen.generate(graph, work / "lib", force=True)
-    shape = graph.tensors[graph.inputs[0]].shape
-    want = np.stack([np.concatenate([np.ascontiguousarray(r[name]).view(np.uint8).reshape(-1) for name in graph.outputs])
-                     for r in (reference.run(graph, v.reshape(shape)) for v in vectors)])
-    for compiler, sanitize, dsp in [(c, s, False) for c, s in opcheck.builds()] + [("gcc", True, True)]:
-        hb = hostbuild.build(lib.out_dir, lib.manifest, work / f"{compiler}{int(sanitize)}{int(dsp)}",
-                             compiler=compiler, sanitize=sanitize, dsp_emulate=dsp)
-        out, _ = hostbuild.run(hb, vectors.reshape(len(vectors), -1))
-        got = np.ascontiguousarray(out).view(np.uint8).reshape(len(vectors), -1)
-        for v in range(len(vectors)):
-            bad = np.flatnonzero(got[v] != want[v])
-            assert bad.size == 0, f"{compiler} sanitize={sanitize} dsp={dsp} vector {v}: byte {bad[0]} differs"
-    return lib.manifest
+    """opcheck.check_c (every layer and output as bytes: int32 outputs too) plus the DSP path emulated."""
+    return opcheck.check_c(graph, work, vectors, dsp_emulate=True)
 
 
 @pytest.mark.parametrize("shape", [(1, 10), (3, 37), (1, 1000), (2, 3, 4, 5), (7,), (4, 1, 9), (1, 1)])

@@ -27,7 +27,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_reference_ops import FbOp, FbTensor, build_tflite
 
-from tinygen import codegen, reference
+from tinygen import reference
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.frontend.tflite import import_tflite
 from tinygen.ir import Graph, Op
@@ -341,29 +341,10 @@ def test_converter_model_matches_tflite_micro(converter_models: dict[str, bytes]
 # --------------------------------------------------------------------------- generated C
 
 
-def check_c_outputs(graph: Graph, work: Path, vectors: np.ndarray) -> dict[str, Any]:
-    """opcheck.check_c for several graph outputs: every layer's dump and every graph output (the host harness
-    writes them one after the other) equal to the reference, under every compiler/sanitizer build."""
-    lib = codegen.generate(graph, work / "lib", force=True)
-    shape = graph.tensors[graph.inputs[0]].shape
-    refs = [reference.run(graph, v.reshape(shape)) for v in vectors]
-    for compiler, sanitize in opcheck.builds():
-        hb = hostbuild.build(lib.out_dir, lib.manifest, work / f"{compiler}{int(sanitize)}", compiler=compiler,
-                             sanitize=sanitize, dump=True)
-        out, dumps = hostbuild.run(hb, vectors.reshape(len(vectors), -1))
-        for v, ref in enumerate(refs):
-            for layer, got in zip(lib.manifest["layers"], dumps[v]):
-                np.testing.assert_array_equal(got, ref[layer["output_tensor"]].reshape(-1),
-                                              err_msg=f"{compiler} {sanitize} vector {v} layer {layer['index']}")
-            want = np.concatenate([ref[name].reshape(-1) for name in graph.outputs])
-            np.testing.assert_array_equal(out[v].view(np.int8), want, err_msg=f"{compiler} {sanitize} vector {v}")
-    return lib.manifest
-
-
 def test_generated_c_equals_reference(tmp_path: Path) -> None:
     graph = import_tflite(chain_model(), name="split_pack")
     vectors = np.stack([np.arange(48) - 24, *random_int8((48,), 3, seed=4)]).astype(np.int8)
-    manifest = check_c_outputs(graph, tmp_path, vectors)
+    manifest = opcheck.check_c(graph, tmp_path, vectors)
     kernels = [layer["kernel"] for layer in manifest["layers"]]
     assert kernels == ["tg_slice_s8"] * 11 + [None] * 6 + ["tg_concat_s8"] + [None] * 2 + ["tg_concat_s8"], kernels
 
@@ -373,7 +354,7 @@ def test_split_of_a_graph_input_into_graph_outputs(tmp_path: Path) -> None:
     for k, data in enumerate([split_v_model((3, 2, 5), [2, -1], 2), unpack_model((5,), 0)]):
         graph = import_tflite(data, name=f"edge{k}")
         size = graph.tensors[graph.inputs[0]].size
-        check_c_outputs(graph, tmp_path / str(k), np.stack(random_int8((size,), 3, seed=k)))
+        opcheck.check_c(graph, tmp_path / str(k), np.stack(random_int8((size,), 3, seed=k)))
 
 
 # --------------------------------------------------------------------------- QEMU

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Instructions per output element of the element-wise and data-movement ops, measured in QEMU.
+"""Instructions per output element of the element-wise, data-movement and reduction ops, measured in QEMU.
 
 Each op runs alone in a small model made by TensorFlow's converter from a Keras model (a Dense or
 Conv2D before it gives the op an int8 input with its own quantization), on the Cortex-M3 (portable C) and
@@ -39,7 +39,22 @@ def _models() -> dict[str, tuple[str, Callable[[Any, Any], Any]]]:
         "mean_channels": ("mean", lambda k, x: layers.Lambda(lambda t: ops.mean(t, axis=3, keepdims=True))(x)),
         "add": ("add", lambda k, x: layers.Add()([x, layers.Conv2D(SHAPE[-1], 1)(x)])),
         "mul": ("mul", lambda k, x: layers.Multiply()([x, layers.Conv2D(SHAPE[-1], 1)(x)])),
+        # one alpha per channel (random: Keras' zeros would make it a single-value lookup table)
+        "prelu": ("prelu", lambda k, x: layers.PReLU(alpha_initializer="random_uniform", shared_axes=[1, 2])(x)),
+        "resize_bilinear": ("resize_bilinear", lambda k, x: layers.Resizing(32, 32, interpolation="bilinear")(x)),
+        "depth_to_space": ("depth_to_space", lambda k, x: layers.Lambda(lambda t: _tf().nn.depth_to_space(t, 2))(x)),
+        "space_to_depth": ("space_to_depth", lambda k, x: layers.Lambda(lambda t: _tf().nn.space_to_depth(t, 2))(x)),
+        "reduce_max_spatial": ("reduce_max", lambda k, x: layers.GlobalMaxPooling2D()(x)),
+        "sum_channels": ("sum", lambda k, x: layers.Lambda(lambda t: ops.sum(t, axis=3, keepdims=True))(x)),
+        "log_softmax": ("log_softmax", lambda k, x: layers.Activation("log_softmax")(x)),
+        "transpose_conv": ("transpose_conv", lambda k, x: layers.Conv2DTranspose(8, 3, strides=2, padding="same")(x)),
     }
+
+
+def _tf() -> Any:
+    import tensorflow as tf
+
+    return tf
 
 
 def build(name: str, folder: Path) -> Path:
@@ -57,8 +72,8 @@ def build(name: str, folder: Path) -> Path:
     return path
 
 
-def measure(model: Path, kind: str, board: str, work: Path) -> tuple[int, int]:
-    """(instructions of the op's layer, its output elements) in one inference."""
+def measure(model: Path, kind: str, board: str, work: Path) -> tuple[int, int, int]:
+    """(instructions of the op's layer, its output elements, its MACs) in one inference."""
     from tinygen.commands.bench import bench
     from tinygen.commands.test import prepare
 
@@ -67,7 +82,20 @@ def measure(model: Path, kind: str, board: str, work: Path) -> tuple[int, int]:
     if not layers:
         raise SystemExit(f"{model.stem}: no {kind} layer in {[layer['op'] for layer in report['layers']]}")
     layer = layers[-1]
-    return int(layer["instructions"]), int(np.prod(layer["output_shape"]))
+    return int(layer["instructions"]), int(np.prod(layer["output_shape"])), int(layer.get("macs") or 0)
+
+
+def _merge(path: Path, rows: list[str], order: list[str]) -> list[str]:
+    """The measured rows, and the rows of ``path`` for the ops not measured this time (``--ops`` re-measures a
+    few), in the models' order."""
+    by_op = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.startswith("| ") and " (`" in line:
+                by_op[line[2:].split(" ", 1)[0]] = line
+    for row in rows:
+        by_op[row[2:].split(" ", 1)[0]] = row
+    return [by_op[name] for name in order if name in by_op]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,14 +112,16 @@ def main(argv: list[str] | None = None) -> int:
             model = build(name, work)
             cells = []
             for board in args.boards:
-                instructions, elements = measure(model, kind, board, work)
+                instructions, elements, macs = measure(model, kind, board, work)
                 print(f"{name:18s} {board:11s} {instructions:>9,} instructions for {elements:>6,} outputs: "
                       f"{instructions / elements:6.2f} instr/element", flush=True)
-                cells.append(f"{instructions:,} / {elements:,} = **{instructions / elements:.2f}**")
+                per_mac = f" ({macs / instructions:.2f} MACs/instruction)" if macs else ""
+                cells.append(f"{instructions:,} / {elements:,} = **{instructions / elements:.2f}**{per_mac}")
             rows.append(f"| {name} (`{kind}`) | " + " | ".join(cells) + " |")
     header = "| op | " + " | ".join(f"{b}: instructions / output elements" for b in args.boards) + " |"
+    rows = _merge(args.out, rows, list(_models()))
     text = "\n".join([
-        "# Element-wise and data-movement ops: instructions per output element",
+        "# Element-wise, data-movement and reduction ops: instructions per output element",
         "",
         "Measured by `python benchmarks/op_throughput.py` (QEMU instruction-count plugin, exact; the op's own",
         f"layer only) on single-op models from TensorFlow's converter, input {SHAPE} int8 after a 3x3 conv.",

@@ -365,13 +365,33 @@ def test_two_libraries_link_into_one_program(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not installed")
-def test_cmake_builds_the_library(tmp_path: Path) -> None:
+def test_cmake_builds_installs_and_finds_the_library(tmp_path: Path) -> None:
+    """add_subdirectory with the tinygen::NAME alias, then cmake --install and find_package from an application."""
     lib = codegen.generate(chain_graph(3), tmp_path / "lib")
-    for step in (["cmake", "-S", str(lib.out_dir), "-B", str(tmp_path / "build")],
-                 ["cmake", "--build", str(tmp_path / "build")]):
-        proc = subprocess.run(step, capture_output=True, text=True)
+    app_c = (f'#include "{lib.name}.h"\n'
+             f"int main(void) {{ static int8_t in[{lib.name}_INPUT_SIZE], out[{lib.name}_OUTPUT_SIZE];\n"
+             f"  return {lib.name}_invoke(in, out); }}\n")
+
+    def cmake(*args: str) -> None:
+        proc = subprocess.run(["cmake", *args], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert list((tmp_path / "build").glob(f"lib{lib.name}.a"))
+
+    for mode, find in (("subdir", f"add_subdirectory({lib.out_dir} lib)"), ("installed", f"find_package({lib.name} CONFIG REQUIRED)")):
+        app = tmp_path / f"app_{mode}"
+        app.mkdir()
+        (app / "main.c").write_text(app_c)
+        (app / "CMakeLists.txt").write_text(f"cmake_minimum_required(VERSION 3.13)\nproject(app C)\n{find}\n"
+                                            f"add_executable(app main.c)\ntarget_link_libraries(app PRIVATE tinygen::{lib.name})\n")
+        if mode == "installed":
+            cmake("-S", str(lib.out_dir), "-B", str(tmp_path / "libbuild"))
+            cmake("--build", str(tmp_path / "libbuild"))
+            cmake("--install", str(tmp_path / "libbuild"), "--prefix", str(tmp_path / "prefix"))
+            assert (tmp_path / "prefix" / "include" / lib.name / f"{lib.name}.h").is_file()
+            cmake("-S", str(app), "-B", str(app / "build"), f"-DCMAKE_PREFIX_PATH={tmp_path / 'prefix'}")
+        else:
+            cmake("-S", str(app), "-B", str(app / "build"))
+        cmake("--build", str(app / "build"))
+        assert subprocess.run([str(app / "build" / "app")]).returncode == 0
 
 
 def test_generation_is_deterministic(shared_models: Path, tmp_path: Path) -> None:

@@ -277,8 +277,12 @@ def _format_call(function: str, args: tuple[str, ...]) -> str:
 
 
 def _kernel_files(kernels: list[str], prefix: str) -> tuple[dict[str, str], list[str]]:
-    """Kernel sources (and the headers they include) for the library, renamed with ``prefix``.
+    """Kernel sources (and the headers they include) for the library, every file and public name prefixed.
 
+    Each kernel's public function (named like its file) becomes ``prefix_tg_...``; every copied file is named
+    ``prefix_<file>`` and included under that name, with its include guard prefixed too. So two libraries (even
+    made by different tinygen versions) link into one firmware and share an include path without either
+    shadowing the other's kernels or shared headers (``tg_common.h``...; their helpers are ``static inline``).
     Returns ({file name: text}, the renamed headers of ``kernels`` for NAME.c to include).
     """
     root = resource_dir("templates") / "kernels"
@@ -296,23 +300,24 @@ def _kernel_files(kernels: list[str], prefix: str) -> tuple[dict[str, str], list
         if fname.endswith(".h") and (root / (fname[:-2] + ".c")).is_file():
             pending.append(fname[:-2] + ".c")
     renamed = sorted({f[:-2] for f in wanted if f.endswith(".c")})
-    pattern = re.compile(r"\b(" + "|".join(map(re.escape, renamed)) + r")\b") if renamed else None
-    guard = re.compile(r"\b(" + "|".join(re.escape(k.upper() + "_H") for k in renamed) + r")\b") if renamed else None
+    headers = sorted(f for f in wanted if f.endswith(".h"))
+    function = re.compile(r"\b(" + "|".join(map(re.escape, renamed)) + r")\b") if renamed else None
+    guard = re.compile(r"\b(" + "|".join(re.escape(h[:-2].upper() + "_H") for h in headers) + r")\b") if headers else None
+    include = re.compile(r'^(\s*#\s*include\s+")(' + "|".join(map(re.escape, headers)) + r')"', re.MULTILINE) if headers else None
     files: dict[str, str] = {}
     for fname in sorted(wanted):
         text = (root / fname).read_text()
-        stem = fname.rsplit(".", 1)[0]
-        if pattern is not None:
-            text = pattern.sub(lambda m: f"{prefix}_{m.group(1)}", text)
-            assert guard is not None
+        if function is not None:
+            text = function.sub(lambda m: f"{prefix}_{m.group(1)}", text)
+        if guard is not None:
             text = guard.sub(lambda m: f"{prefix.upper()}_{m.group(1)}", text)
-        banner = f"/* Copied into library {prefix} by tinygen {__version__} from templates/kernels/{fname}. */\n"
+        if include is not None:
+            text = include.sub(lambda m: f'{m.group(1)}{prefix}_{m.group(2)}"', text)
+        banner = f"/* Library {prefix}: tinygen {__version__}'s kernel file {fname}, its names prefixed with {prefix}_. */\n"
         if fname.endswith(".c"):
             banner += f'#include "{prefix}_config.h"\n'
-        out_name = f"{prefix}_{fname}" if stem in renamed else fname
-        files[out_name] = banner + text
-    headers = [f"{prefix}_{k}.h" for k in sorted(set(kernels))]
-    return files, headers
+        files[f"{prefix}_{fname}"] = banner + text
+    return files, [f"{prefix}_{k}.h" for k in sorted(set(kernels))]
 
 
 def _environment() -> jinja2.Environment:

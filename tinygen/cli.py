@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "boards": ("boards", "List the supported boards."),
     "test": ("test", "Run the model in QEMU and compare every output bit for bit."),
     "bench": ("bench", "Count instructions per inference and per layer in QEMU."),
+    "export": ("export", "Package a generated library for another tool: 'export arduino' writes an Arduino library ZIP."),
 }
 
 

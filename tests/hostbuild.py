@@ -51,6 +51,7 @@ static int run_once(long v)
 int main(int argc, char **argv)
 {
     long count = argc > 1 ? atol(argv[1]) : 1, v;
+@INIT@
     for (v = 0; v < count; ++v)
     {
 @READ@
@@ -97,7 +98,13 @@ def _main_source(manifest: dict, mode: str) -> str:
             else:
                 write.append(f"        if (fwrite({buf}, sizeof {buf}, 1, stdout) != 1) return 4;")
                 zout.append(f"        memcpy({buf}, {name}_output_at({i}), sizeof {buf});")
-    text = _MAIN.replace("@BUFFERS@", "\n".join(buffers)).replace("@ARGS@", ", ".join(args))
+    if manifest.get("arena") == "external":  # the library's arena is the caller's: give it one
+        buffers.append(f"static int8_t arena[{name}_ARENA_SIZE + 16];")
+        init = (f"    int8_t *aligned = arena + ((16u - ((uintptr_t)arena & 15u)) & 15u);\n"
+                f"    if ({name}_run() != -1 || {name}_init(aligned, {name}_ARENA_SIZE) != 0) return 5;")
+    else:
+        init = ""
+    text = _MAIN.replace("@BUFFERS@", "\n".join(buffers)).replace("@ARGS@", ", ".join(args)).replace("@INIT@", init)
     text = text.replace("@READ@", "\n".join(read)).replace("@WRITE@", "\n".join(write))
     text = text.replace("@ZERO_COPY_IN@", "\n".join(zin)).replace("@ZERO_COPY_OUT@", "\n".join(zout))
     return text.replace("@NAME@", name)

@@ -27,7 +27,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import jinja2
 import numpy as np
@@ -335,13 +335,15 @@ def _state_layout(core: Graph, ctx: _Context, prefix: str) -> list[dict[str, Any
     (``ctx.external``), their initial values constants."""
     states, offset = [], 0
     for s in core.states:
-        size = int(np.asarray(s.initial).size)
+        initial = np.asarray(s.initial)
+        ctype = _CTYPES[initial.dtype.name]
         if s.read is not None:
-            ctx.external[s.read] = f"({prefix}_state + {offset})"
-        states.append({"name": _c_string(s.name), "offset": offset, "bytes": size, "write": s.write,
-                       "read": s.read, "initial": ctx.pool.add(f"state_{s.name}", s.initial, "int8_t", WEIGHTS,
-                                                               f"initial value of state {s.name}: int8_t[{size}]")})
-        offset += -(-size // 16) * 16
+            where = f"({prefix}_state + {offset})"
+            ctx.external[s.read] = where if ctype == "int8_t" else f"(({ctype} *)(void *){where})"
+        states.append({"name": _c_string(s.name), "offset": offset, "bytes": int(initial.nbytes), "write": s.write,
+                       "read": s.read, "initial": ctx.pool.add(f"state_{s.name}", initial, ctype, WEIGHTS,
+                                                               f"initial value of state {s.name}: {ctype}[{initial.size}]")})
+        offset += -(-int(initial.nbytes) // 16) * 16
     for op in core.ops:  # a reshape of a state is a view of it too
         if ops.get(op.kind).alias and op.inputs[0] in ctx.external:
             ctx.external[op.outputs[0]] = ctx.external[op.inputs[0]]
@@ -392,6 +394,23 @@ def _params(inputs: list[dict[str, Any]], outputs: list[dict[str, Any]], ctype: 
     return ", ".join(ins + outs)
 
 
+#: where the arena lives: the library's own static array, or memory the caller passes to NAME_init
+ARENA_MODES = ("static", "external")
+
+
+def _labels(labels: Sequence[str] | None, output: dict[str, Any]) -> list[str] | None:
+    """The labels as C string contents: one per value of output 0."""
+    if labels is None:
+        return None
+    labels = list(labels)
+    if len(labels) != output["size"]:
+        raise TinygenError(
+            f"{len(labels)} labels for output 0 {output['name']!r} of {output['size']} values (shape {output['shape']}): "
+            "give one label per line, one per output value"
+        )
+    return [_c_string(label) for label in labels]
+
+
 def _manifest_port(info: dict[str, Any]) -> dict[str, Any]:
     keys = ("name", "tensor", "shape", "dtype", "bytes", "scale", "zero_point", "declared_dtype", "declared_tensor")
     return {k: info.get(k) for k in keys}
@@ -427,14 +446,21 @@ def generate(
     force: bool = False,
     name: str | None = None,
     mve: bool = False,
+    labels: Sequence[str] | None = None,
+    arena: str = "static",
 ) -> Library:
     """Emit the C99 library of ``graph`` into ``out_dir`` (see the module docstring).
+
+    ``labels``: one name per value of output 0 (``NAME_labels``). ``arena``: "static" (the library's own
+    static arena) or "external" (the caller gives it to ``NAME_init``).
 
     ``mve``: target a core with Helium (Cortex-M55; a board manifest's ``has_mve``): conv and fully
     connected layers use the MVE kernels (tinygen/lowering/mve_ops.py), and the library then only
     compiles for such a core (an ``#error`` elsewhere). False keeps the portable + DSP library.
     """
     check_rounding(rounding)
+    if arena not in ARENA_MODES:
+        raise TinygenError(f"arena {arena!r} is not one of {', '.join(ARENA_MODES)}")
     graph.validate()
     if not graph.ops:
         raise TinygenError(f"model {graph.name!r} has no ops: nothing to generate")
@@ -526,6 +552,10 @@ def generate(
         "output": outputs[0],
         "has_edges": any(info["edge_call"] for info in [*inputs, *outputs]),
         "has_f32": has_f32,
+        "external_arena": arena == "external",
+        # NAME_argmax/NAME_top_k rank output 0's int8 values (dequantizing keeps their order: scale > 0)
+        "has_top_k": outputs[0]["dtype"] == "int8",
+        "labels": _labels(labels, outputs[0]),
         "states": states,
         "state_size": sum(-(-st["bytes"] // 16) * 16 for st in states),
         # the parameter lists of NAME_invoke (int8 core), NAME_invoke_f32 and NAME_invoke_model (declared types)
@@ -581,6 +611,8 @@ def generate(
         # the model declares float32 at some input or output (NAME_invoke_model converts there)
         "f32_io": any(info["declared_dtype"] == "float32" for info in [*inputs, *outputs]),
         "edges": values["has_edges"],
+        "arena": arena,
+        "labels": list(labels) if labels is not None else None,
         # variables kept between invocations (NAME_reset), in a buffer of state_bytes outside the arena
         "states": [{"name": st["name"], "bytes": st["bytes"], "read_tensor": st["read"], "write_tensor": st["write"]}
                    for st in states],

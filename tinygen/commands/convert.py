@@ -11,6 +11,25 @@ from tinygen.errors import TinygenError
 from tinygen.ir import Graph
 
 
+#: --cpu: whether the core has Helium (MVE)
+CPUS = {"cortex-m0": False, "cortex-m0plus": False, "cortex-m3": False, "cortex-m4": False, "cortex-m7": False,
+        "cortex-m33": False, "cortex-m55": True}
+
+
+def read_labels(path: str) -> list[str]:
+    """Class names, one per line (surrounding whitespace and a trailing empty line dropped)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TinygenError(f"--labels {path}: cannot read it as a UTF-8 text file ({exc})") from None
+    labels = [line.strip() for line in text.splitlines()]
+    while labels and not labels[-1]:
+        labels.pop()
+    if not labels:
+        raise TinygenError(f"--labels {path}: the file holds no labels; write one class name per line")
+    return labels
+
+
 def _name_from(model: str) -> str:
     path = Path(model)
     return path.stem if path.suffix else path.name
@@ -41,6 +60,13 @@ def _quantize_with_report(model: str, calibration: str | None, observer: str, qu
 @click.option("--force", is_flag=True, help="Replace the output folder even if it holds files tinygen did not write.")
 @click.option("--report", is_flag=True,
               help="Keras models: print per-layer SQNR of int8 vs float activations and end-to-end agreement.")
+@click.option("--labels", "labels_file", type=click.Path(dir_okay=False), default=None,
+              help="Text file of class names, one per line, one per value of output 0: NAME_labels[].")
+@click.option("--arena", type=click.Choice(["static", "external"]), default="static", show_default=True,
+              help="external: the caller passes the arena to NAME_init() (place it, or share one between models).")
+@click.option("--cpu", type=click.Choice(sorted(CPUS)), default=None,
+              help="The core the library is for: cortex-m55 selects the Helium (MVE) kernels; the others the "
+                   "portable C with DSP paths (the default, for any Cortex-M).")
 @rounding_option
 @model_options
 def command(
@@ -49,6 +75,9 @@ def command(
     name: str | None,
     force: bool,
     report: bool,
+    labels_file: str | None,
+    arena: str,
+    cpu: str | None,
     rounding: str,
     calibration: str | None,
     observer: str,
@@ -61,7 +90,9 @@ def command(
         graph = _quantize_with_report(model, calibration, observer, quantizer)
     else:
         graph = load_from_options(model, calibration, observer, quantizer)
-    library = generate(graph, out_dir, rounding=rounding, force=force, name=c_identifier(name or _name_from(model)))
+    labels = read_labels(labels_file) if labels_file else None
+    library = generate(graph, out_dir, rounding=rounding, force=force, name=c_identifier(name or _name_from(model)),
+                       mve=CPUS.get(cpu or "", False), labels=labels, arena=arena)
     m = library.manifest
     kernels = len(m["kernels"])
     click.echo(f"{library.name}: {len(m['layers'])} layers, {m['total_macs']:,} MACs, rounding {m['rounding']}")
@@ -73,8 +104,10 @@ def command(
             quant = f"  scale {port['scale']:.9g}  zero point {port['zero_point']}" if port["scale"] is not None else ""
             declared = f"  (the model declares {port['declared_dtype']})" if port["declared_dtype"] != port["dtype"] else ""
             click.echo(f"  {label:<7} {port['dtype']} {port['shape']}{quant}{declared}")
-    api = [f"{library.name}_invoke()"] + [f"{library.name}_invoke_f32()"] * m["invoke_f32"] + [
-        f"{library.name}_invoke_model() (the declared types)"] * m["edges"]
+    api = [f"{library.name}_init() (external arena)"] * (arena == "external") + [f"{library.name}_invoke()"] + [
+        f"{library.name}_invoke_f32()"] * m["invoke_f32"] + [f"{library.name}_invoke_model() (the declared types)"] * m["edges"]
+    api += [f"{library.name}_top_k()/_argmax()"] * (m["outputs"][0]["dtype"] == "int8") + [f"{library.name}_labels"] * bool(labels)
+    api += [f"{library.name}_reset() (state)"] * bool(m["states"])
     click.echo(f"  API     {', '.join(api)}")
     click.echo(
         f"  code    {library.out_dir}/: {library.name}.h (API), {library.name}.c, {library.name}_weights.c, "

@@ -53,8 +53,13 @@ def check_c(graph: Graph, work: Path, vectors: np.ndarray, rounding: str = "doub
     shapes = [graph.tensors[name].shape for name in graph.inputs]
     bounds = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
     flat = vectors.reshape(len(vectors), -1)
-    refs = [reference.run(graph, [row[a:b].reshape(s) for a, b, s in zip(bounds, bounds[1:], shapes)], rounding=rounding)
-            for row in flat]
+    # one process runs every vector: a model's state carries from one to the next, in the reference too
+    refs, state = [], None
+    for row in flat:
+        ref = reference.run(graph, [row[a:b].reshape(s) for a, b, s in zip(bounds, bounds[1:], shapes)],
+                            rounding=rounding, state=state)
+        state = reference.next_state(graph, ref, state)
+        refs.append(ref)
     variants = [(compiler, sanitize, False) for compiler, sanitize in builds()] + [("gcc", True, True)] * dsp_emulate
     for compiler, sanitize, dsp in variants:
         hb = hostbuild.build(lib.out_dir, lib.manifest, work / f"{compiler}{int(sanitize)}{int(dsp)}", compiler=compiler,

@@ -87,9 +87,8 @@ def test_unsupported_op_is_shown_marked(capsys: pytest.CaptureFixture[str]) -> N
     assert "CONV_2D" in out and "yes" in out  # the supported ops are listed too
 
 
-def test_lstm_is_shown_marked(capsys: pytest.CaptureFixture[str], shared_models: Path) -> None:
-    _assert_shown_with_reason(*_run(capsys, str(shared_models / "trained_lstm_int8.tflite")),
-                              "UNIDIRECTIONAL_SEQUENCE_LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM")
+def test_svdf_is_shown_marked(capsys: pytest.CaptureFixture[str], shared_models: Path) -> None:
+    _assert_shown_with_reason(*_run(capsys, str(shared_models / "keyword_scrambled_8bit.tflite")), "SVDF", "int16")
 
 
 def test_error_nonexistent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ ACCEPTED = (
     "ambiq_heartkit_arrhythmia",
     "arduino_magic_wand",
     "arm_micronet_cifar10",
+    "coral_keras_lstm_mnist_uint8",  # uint8 input and output, UNIDIRECTIONAL_SEQUENCE_LSTM (its state carried)
     "mcunet_detection",  # 3 outputs, float32 input and outputs
     "mcunet_vww",
     "mltk_autoencoder_example",
@@ -38,7 +39,6 @@ ACCEPTED = (
 
 #: refused, with a word of the (first) blocker the error names
 REFUSED = {
-    "coral_keras_lstm_mnist_uint8": "UNIDIRECTIONAL_SEQUENCE_LSTM",
     # uint8 quantization throughout (TF1's): TFLite Micro refuses it too (its CONV_2D fails to prepare)
     "coral_mobilenet_v1_0.25_128_uint8": "uint8",
 }

@@ -389,10 +389,12 @@ def test_unsupported_op_gelu() -> None:
     assert "op 1 GELU" in message and "CONV_2D" in message and "DEPTHWISE_CONV_2D" in message
 
 
-def test_lstm_unsupported(shared_models: Path) -> None:
-    with pytest.raises(UnsupportedError) as exc:
-        import_tflite(shared_models / "trained_lstm_int8.tflite")
-    assert "op 0 UNIDIRECTIONAL_SEQUENCE_LSTM" in _one_line(exc)
+def test_lstm_imports_with_its_state(shared_models: Path) -> None:
+    """TFLite Micro's example LSTM: the op, and its VARIABLE output/cell states kept between invocations."""
+    graph = import_tflite(shared_models / "trained_lstm_int8.tflite")
+    assert graph.ops[0].kind == "unidirectional_sequence_lstm" and len(graph.ops[0].outputs) == 3
+    assert [np.asarray(s.initial).dtype.name for s in graph.states] == ["int8", "int16"]
+
 
 
 def test_int16_model(shared_models: Path) -> None:

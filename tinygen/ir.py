@@ -183,16 +183,19 @@ class Graph:
                 raise TinygenError(f"graph {self.name!r}: output tensor {name!r} is never produced")
 
     def _check_states(self) -> None:
-        """Each state's tensors exist, are non-constant int8 and have its initial value's shape."""
+        """Each state's tensors exist, are non-constant int8 or int16 of its initial value's type and size."""
         for s in self.states:
+            initial = np.asarray(s.initial)
             for name in (s.read, s.write):
                 if name is None:
                     continue
                 t = self.tensors.get(name)
-                if t is None or t.is_const or t.dtype != "int8" or t.size != np.asarray(s.initial).size:
+                if t is None or t.is_const or t.dtype not in ("int8", "int16") or t.dtype != initial.dtype.name or (
+                    t.size != initial.size
+                ):
                     raise TinygenError(
-                        f"graph {self.name!r}: state {s.name!r} ({np.asarray(s.initial).size} int8 values) does not match "
-                        f"tensor {name!r}" + (f" ({t.dtype}, shape {t.shape})" if t is not None else " (not defined)")
+                        f"graph {self.name!r}: state {s.name!r} ({initial.size} {initial.dtype.name} values) does not "
+                        f"match tensor {name!r}" + (f" ({t.dtype}, shape {t.shape})" if t is not None else " (not defined)")
                     )
             if s.read is not None and s.read in self.inputs:
                 raise TinygenError(f"graph {self.name!r}: state {s.name!r} is read as graph input {s.read!r}")

@@ -67,7 +67,8 @@ def run(
     for s in graph.states:
         if s.read is not None:
             current = state[s.name] if state is not None and s.name in state else s.initial
-            values[s.read] = np.asarray(current).astype(np.int8).reshape(graph.tensor(s.read).shape)
+            t = graph.tensor(s.read)
+            values[s.read] = np.asarray(current).astype(_NP_DTYPES[t.dtype]).reshape(t.shape)
     for op in graph.ops:
         defn = ops.get(op.kind)
         kernel = defn.reference
@@ -101,5 +102,5 @@ def next_state(graph: Graph, values: Mapping[str, np.ndarray], state: Mapping[st
     after = {}
     for s in graph.states:
         before = state[s.name] if state is not None and s.name in state else s.initial
-        after[s.name] = np.asarray(values[s.write] if s.write is not None else before).astype(np.int8).reshape(-1)
+        after[s.name] = np.asarray(values[s.write] if s.write is not None else before).astype(np.asarray(s.initial).dtype).reshape(-1)
     return after

@@ -239,14 +239,15 @@ class OpDef:
     def validate(self, graph: "Graph", op: "Op", index: int, quantized: bool = True) -> None:
         """Attributes, input count, the op's own checks (``quantized``: the graph is the int8 one, not the
         Keras flow's float graph, whose tensors the checks of types and quantization do not apply to),
-        output shape = inferred shape."""
+        output shape = inferred shape. An op with several outputs (an LSTM's final states) checks the
+        number and shapes of the others in its ``check``."""
         where = describe(op, index)
         lo, hi = self.num_inputs
         if len(op.inputs) < lo or (hi is not None and len(op.inputs) > hi):
             want = f"{lo}" if hi == lo else f"{lo} or more" if hi is None else f"{lo} to {hi}"
             raise TinygenError(f"{where}: has {len(op.inputs)} inputs, expected {want}")
-        if len(op.outputs) != 1:
-            raise TinygenError(f"{where}: has {len(op.outputs)} outputs, expected 1")
+        if not op.outputs:
+            raise TinygenError(f"{where}: has no output")
         known = {a.name for a in self.attrs}
         unknown = sorted(set(op.attrs) - known)
         if unknown:

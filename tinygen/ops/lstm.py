@@ -1,0 +1,481 @@
+"""UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations x int8 weights -> int16 cell state ("8x8_16"), bit-exact with
+TFLite Micro's integer LSTM (kernels/unidirectional_sequence_lstm.cc, lstm_eval.h/.cc, lstm_eval_common.cc).
+
+The op: a Keras LSTM (no peephole, no projection, no layer norm, not CIFG), batch major (``[batch, steps,
+features]``), with its output state (int8) and cell state (int16) kept between invocations, as TFLite
+Micro keeps the VARIABLE tensors (reset: the int8 hidden state to its zero point, the int16 cell state to 0;
+``MicroInterpreterGraph::ResetTensorData``).
+
+IR form (made by the ``.tflite`` converter below):
+
+* inputs: ``x`` [B, T, F] int8; the hidden state read ``h`` [B, U] int8 and the cell state read ``c``
+  [B, U] int16;
+  the input weights of the input, forget, cell and output gates [U, F] int8; their recurrent weights [U, U];
+  their biases [U] int32 (TFLite's input order);
+* outputs: the output sequence [B, T, U] int8, the final hidden state [B, U] int8, the final cell state
+  [B, U] int16; the graph's two :class:`tinygen.ir.State` read ``h``/``c`` and write the last two;
+* attributes: ``cell_clip`` (TFLite's option; clipping only when > 0) and ``cell_scale`` (the int16 cell
+  state's scale, a power of two). The cell gate's activation is TANH (the fused activation; TFLite Micro's
+  integer LSTM computes no other: the schema has no SIGMOID, and anything else fails there).
+
+Prepare (``PrepareGateParametersInteger``, ``CreateGateParams``, ``CreateInterGateMulParams``,
+``CreateLstmCellStateInfo``): each gate's input FC requantizes ``x_scale * w_scale / 2^-12`` and its
+recurrent FC ``h_scale * r_scale / 2^-12`` (QuantizeMultiplier) to int16 (Q3.12, zero point 0); the forget
+gate x cell product ``2^-15 * c_scale / c_scale``, the input x cell gate product ``2^-30 / c_scale`` (int16
+outputs) and the output gate x tanh(cell) product ``2^-30 / h_scale`` with the hidden zero point (int8). The
+hidden quantization is the output-state tensor's (input 18) as TFLite Micro reads it (the op's
+intermediates, such as effective_hidden_scale_intermediate, are not read by TFLite Micro, nor here).
+``quantized_cell_clip = (int16)clamp(cell_clip / c_scale)`` (truncated); ``cell_state_scale_power =
+log2(c_scale)``.
+
+Each step (``LstmStep``): for the forget, input and cell gates ``gate = act(sat16(FC(x_t)) +_sat
+sat16(FC(h)))`` (sigmoid for forget/input, tanh for the cell gate, both on int16 with
+TFLite's 256-entry interpolated sigmoid table: ``reference_integer_ops::Logistic``/``Tanh`` with multiplier
+3 on Q3.12); ``cell = mul(forget, cell) +_sat mul(input, cell_gate)``, clipped; the output gate alike; then
+``h = mul(tanh(cell), output)`` (int8, tanh on the cell scale's power), which is also the step's output row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tflite
+
+from tinygen import ir, numerics
+from tinygen.errors import TinygenError, UnsupportedError
+from tinygen.ir import Graph, Op
+from tinygen.lowering.args import hint, shape_str
+from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext
+from tinygen.ops import common
+from tinygen.ops.base import Attr, AttrError, OpDef, TfliteMapping
+
+KIND = "unidirectional_sequence_lstm"
+
+#: gate names in TFLite's input order (input, forget, cell, output)
+GATES = ("input", "forget", "cell", "output")
+#: IR input positions
+X, H, C = 0, 1, 2
+W_IN, W_REC, BIAS = 3, 7, 11
+NUM_INPUTS = 15
+#: gate pre-activations are Q3.12 int16 (scale 2^-12), gate outputs Q0.15 (2^-15)
+GATE_IN_SCALE, GATE_OUT_SCALE = 2.0**-12, 2.0**-15
+#: log2 of the cell scale where TFLite's int16 tanh rescaling stays inside int32 (shift -31..14)
+MIN_CELL_POWER, MAX_CELL_POWER = -43, 2
+
+#: TFLite's sigmoid_table_uint16 (kernels/internal/common.h): 65536 * sigmoid(k / 32) for k = 0..255 (rounded)
+SIGMOID_TABLE = np.array([
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794, 41432, 42064, 42688,
+    43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409,
+    51865, 52311, 52745, 53169, 53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433,
+    57724, 58007, 58280, 58544, 58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110,
+    61279, 61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990, 63090, 63186,
+    63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308,
+    64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900,
+    64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208,
+    65221, 65234, 65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360, 65367,
+    65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433, 65438, 65442, 65445, 65449,
+    65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491,
+    65493, 65495, 65497, 65498, 65500, 65501, 65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513,
+    65514, 65515, 65516, 65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530,
+    65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533,
+    65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
+], dtype=np.int64)
+
+
+def _finite_float(value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise AttrError(f"{value!r} is not a number") from None
+    if not math.isfinite(v):
+        raise AttrError(f"{v!r} is not finite")
+    return float(np.float32(v))
+
+
+def _power_of_two_scale(value: Any) -> float:
+    v = _finite_float(value)
+    if v <= 0 or math.frexp(v)[0] != 0.5 or not MIN_CELL_POWER <= math.frexp(v)[1] - 1 <= MAX_CELL_POWER:
+        raise AttrError(f"{v!r} is not a power of two in [2^{MIN_CELL_POWER}, 2^{MAX_CELL_POWER}] (TFLite's integer "
+                        "LSTM computes tanh of the cell state on its power of two)")
+    return v
+
+
+ATTRS = (Attr("cell_clip", _finite_float, 0.0), Attr("cell_scale", _power_of_two_scale))
+
+
+# --------------------------------------------------------------------------- shapes and checks
+
+
+def _dims(graph: Graph, op: Op) -> tuple[int, int, int, int]:
+    """(batches, steps, features, units)."""
+    b, t, f = graph.tensor(op.inputs[X]).shape
+    units = graph.tensor(op.inputs[W_IN]).shape[0]
+    return b, t, f, units
+
+
+def infer_shape(graph: Graph, op: Op) -> tuple[int, ...]:
+    b, t, _, units = _dims(graph, op)
+    return (b, t, units)
+
+
+def _check(graph: Graph, op: Op) -> None:
+    w = common.where(op)
+    x = graph.tensor(op.inputs[X])
+    if len(x.shape) != 3:
+        raise TinygenError(f"{w}: input {x.name!r} has shape {x.shape}; the LSTM needs [batch, steps, features]")
+    b, _, f = x.shape
+    wi = graph.tensor(op.inputs[W_IN])
+    if len(wi.shape) != 2 or wi.shape[1] != f or wi.shape[0] < 1:
+        raise TinygenError(f"{w}: input-to-input weights {wi.name!r} have shape {wi.shape}, expected [units, {f}]")
+    units = wi.shape[0]
+    for k, gate in enumerate(GATES):
+        for first, what, shape in ((W_IN, "input", (units, f)), (W_REC, "recurrent", (units, units))):
+            t_ = graph.tensor(op.inputs[first + k])
+            if t_.shape != shape or t_.dtype != "int8" or not t_.is_const:
+                raise UnsupportedError(f"{w}: {what}-to-{gate} weights {t_.name!r} ({t_.dtype}, shape {t_.shape}) must "
+                                       f"be constant int8 of shape {list(shape)} (int8 weights only)")
+            if t_.quant is None or t_.quant.scale.size != 1:
+                raise UnsupportedError(f"{w}: {what}-to-{gate} weights {t_.name!r} must be quantized per tensor (one "
+                                       "scale), as TFLite's LSTM requires")
+            zp = common.qp(t_, op)[1]
+            if zp != 0:
+                raise TinygenError(f"{w}: {what}-to-{gate} weights {t_.name!r} have zero point {zp}; TFLite's integer "
+                                   "LSTM needs symmetric weights (zero point 0): re-quantize the model")
+        bias = graph.tensor(op.inputs[BIAS + k])
+        if bias.shape != (units,) or bias.dtype != "int32" or not bias.is_const:
+            raise UnsupportedError(f"{w}: {gate} gate bias {bias.name!r} ({bias.dtype}, shape {bias.shape}) must be a "
+                                   f"constant int32 [{units}]")
+    common.require_int8(x, op)
+    common.qp(x, op)
+    h, c = graph.tensor(op.inputs[H]), graph.tensor(op.inputs[C])
+    common.require_int8(h, op)
+    common.qp(h, op)
+    if h.size != b * units or h.is_const:
+        raise TinygenError(f"{w}: output state {h.name!r} (shape {h.shape}) must be a variable of {b}x{units} int8 values")
+    if c.dtype != "int16" or c.size != b * units or c.is_const:
+        raise TinygenError(f"{w}: cell state {c.name!r} ({c.dtype}, shape {c.shape}) must be a variable of {b}x{units} "
+                           "int16 values")
+    if len(op.outputs) != 3:
+        raise TinygenError(f"{w}: has {len(op.outputs)} outputs, expected 3 (sequence, output state, cell state)")
+    out, h_out, c_out = (graph.tensor(n) for n in op.outputs)
+    common.require_int8(out, op)
+    common.qp(out, op)
+    for written, read, what in ((h_out, h, "output state"), (c_out, c, "cell state")):
+        if written.dtype != read.dtype or written.size != read.size:
+            raise TinygenError(f"{w}: final {what} {written.name!r} ({written.dtype}, shape {written.shape}) does not "
+                               f"match {read.name!r} ({read.dtype}, shape {read.shape})")
+    # TFLite's accumulators are int32 (overflow undefined there): refuse weights whose sums could leave it
+    for k, gate in enumerate(GATES):
+        for first, src in ((W_IN, x), (W_REC, h)):
+            zp = int(src.quant.zero_point[0])  # type: ignore[union-attr]
+            reach = max(abs(-128 - zp), abs(127 - zp))
+            wsum = np.abs(np.asarray(graph.tensor(op.inputs[first + k]).data, np.int64)).sum(axis=1) * reach
+            bias = np.abs(np.asarray(graph.tensor(op.inputs[BIAS + k]).data, np.int64)) if first == W_IN else 0
+            if int(np.max(wsum + bias)) >= 2**31:
+                raise TinygenError(f"{w}: the {gate} gate's weights and bias can take its int32 accumulator beyond "
+                                   "int32, where TFLite's arithmetic is undefined: corrupt weights; re-quantize the model")
+
+
+# --------------------------------------------------------------------------- Prepare
+
+
+@dataclass(frozen=True)
+class LstmParams:
+    """TFLite Micro's OpDataLSTM (integer): per gate (GATES order) the input and recurrent FC multipliers and
+    shifts, the three inter-gate multiplications, the zero points, the clip and the int16 tanh rescaling of the
+    cell state (``(c * tanh_multiplier + round) >> tanh_shift``)."""
+
+    input_zero_point: int
+    hidden_zero_point: int
+    input_mult: tuple[tuple[int, int], ...]
+    recurrent_mult: tuple[tuple[int, int], ...]
+    forget_cell_mult: tuple[int, int]
+    input_cell_mult: tuple[int, int]
+    hidden_mult: tuple[int, int]
+    #: quantized_cell_clip, None when cell_clip <= 0 (no clipping)
+    cell_clip: int | None
+    tanh_multiplier: int
+    tanh_shift: int
+
+
+def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> LstmParams:
+    x, h = graph.tensor(op.inputs[X]), graph.tensor(op.inputs[H])
+    sx, zx = common.qp(x, op)
+    sh, zh = common.qp(h, op)
+
+    def f32(v: float) -> float:  # TFLite keeps every scale as float32
+        return float(np.float32(v))
+
+    ins, recs = [], []
+    for k, gate in enumerate(GATES):
+        sw = common.qp(graph.tensor(op.inputs[W_IN + k]), op)[0]
+        sr = common.qp(graph.tensor(op.inputs[W_REC + k]), op)[0]
+        ins.append(common.multiplier(f32(sx) * f32(sw) / GATE_IN_SCALE, op, f"{gate} gate input", rounding))
+        recs.append(common.multiplier(f32(sh) * f32(sr) / GATE_IN_SCALE, op, f"{gate} gate recurrent", rounding))
+    cs = f32(op.attrs["cell_scale"])
+    forget = common.multiplier(GATE_OUT_SCALE * cs / cs, op, "forget x cell", rounding)
+    inp = common.multiplier(GATE_OUT_SCALE * GATE_OUT_SCALE / cs, op, "input x cell gate", rounding)
+    hid = common.multiplier(GATE_OUT_SCALE * GATE_OUT_SCALE / f32(sh), op, "output x tanh(cell)", rounding)
+    clip = f32(op.attrs["cell_clip"])
+    qclip = int(min(max(clip / cs, -32768.0), 32767.0)) if clip > 0 else None
+    power = math.frexp(cs)[1] - 1
+    left = 15 + power - 3
+    tanh_mult, tanh_shift = (3 << left, 0) if left >= 0 else (3, -left)
+    return LstmParams(zx, zh, tuple(ins), tuple(recs), forget, inp, hid, qclip, tanh_mult, tanh_shift)
+
+
+# --------------------------------------------------------------------------- integer arithmetic
+
+
+def sigmoid16(v: np.ndarray) -> np.ndarray:
+    """reference_integer_ops::Logistic (int16) with input_multiplier 0 (3 on Q3.12), left shift 0."""
+    xin = np.asarray(v, np.int64) * 3
+    a = np.abs(xin)
+    uh = a >> 9
+    idx = np.minimum(uh, 254)
+    ua, ub = SIGMOID_TABLE[idx], SIGMOID_TABLE[idx + 1]
+    res = np.where(uh >= 255, 0x7FFF << 10, (ua << 9) + (a & 0x1FF) * (ub - ua))
+    res = np.where(xin >= 0, res + (1 << 9), (1 << 25) - res + (1 << 9) - 1)
+    return res >> 10
+
+
+def tanh16(v: np.ndarray, multiplier: int = 3, shift: int = 0) -> np.ndarray:
+    """reference_integer_ops::Tanh (int16) with the multiplier/shift after its power-of-two rewrite."""
+    rnd = (1 << (shift - 1)) if shift > 0 else 0
+    xin = (np.asarray(v, np.int64) * multiplier + rnd) >> shift
+    a = np.abs(xin)
+    uh = a >> 8
+    idx = np.minimum(uh, 254)
+    ua, ub = SIGMOID_TABLE[idx], SIGMOID_TABLE[idx + 1]
+    res = np.where(uh >= 255, 0xFFFF << 8, (ua << 8) + (a & 0xFF) * (ub - ua))
+    res = np.where(xin >= 0, res - (1 << 23) + (1 << 7), -res + (1 << 23) + (1 << 7) - 1)
+    return res >> 8
+
+
+def _mul(a: np.ndarray, b: np.ndarray, m: tuple[int, int], zp: int, lo: int, hi: int, rounding: str) -> np.ndarray:
+    """MulElementwise of two symmetric int16 vectors."""
+    return np.clip(zp + numerics.multiply_by_quantized_multiplier(a * b, m[0], m[1], rounding), lo, hi)
+
+
+def _fc(v: np.ndarray, zp: int, w: np.ndarray, bias: np.ndarray | None, m: tuple[int, int], rounding: str) -> np.ndarray:
+    acc = w.astype(np.int64) @ (v.astype(np.int64) - zp)
+    if bias is not None:
+        acc = acc + bias
+    return np.clip(numerics.multiply_by_quantized_multiplier(numerics.wrap_int32(acc), m[0], m[1], rounding),
+                   -32768, 32767)
+
+
+def reference(graph: Graph, op: Op, p: LstmParams, args: list[np.ndarray], rounding: str
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    x = np.asarray(args[X])
+    b, t, _ = x.shape
+    w_in = [np.asarray(a) for a in args[W_IN:W_IN + 4]]
+    w_rec = [np.asarray(a) for a in args[W_REC:W_REC + 4]]
+    bias = [np.asarray(a, np.int64) for a in args[BIAS:BIAS + 4]]
+    units = w_in[0].shape[0]
+    h = np.asarray(args[H], np.int8).reshape(b, units).astype(np.int64)
+    c = np.asarray(args[C], np.int16).reshape(b, units).astype(np.int64)
+    out = np.zeros((b, t, units), np.int64)
+
+    def gate(k: int, batch: int, step: int, act: str) -> np.ndarray:
+        pre = np.clip(_fc(x[batch, step], p.input_zero_point, w_in[k], bias[k], p.input_mult[k], rounding)
+                      + _fc(h[batch], p.hidden_zero_point, w_rec[k], None, p.recurrent_mult[k], rounding), -32768, 32767)
+        return sigmoid16(pre) if act == "sigmoid" else tanh16(pre)
+
+    for batch in range(b):
+        for step in range(t):
+            forget = gate(1, batch, step, "sigmoid")
+            inp = gate(0, batch, step, "sigmoid")
+            cell_gate = gate(2, batch, step, "tanh")
+            cell = _mul(forget, c[batch], p.forget_cell_mult, 0, -32768, 32767, rounding)
+            cell = np.clip(cell + _mul(inp, cell_gate, p.input_cell_mult, 0, -32768, 32767, rounding), -32768, 32767)
+            if p.cell_clip is not None:
+                cell = np.maximum(np.minimum(p.cell_clip, cell), -p.cell_clip)
+            c[batch] = cell
+            output = gate(3, batch, step, "sigmoid")
+            h[batch] = _mul(tanh16(cell, p.tanh_multiplier, p.tanh_shift), output, p.hidden_mult, p.hidden_zero_point,
+                            -128, 127, rounding)
+            out[batch, step] = h[batch]
+    return out.astype(np.int8), h.astype(np.int8), c.astype(np.int16)
+
+
+# --------------------------------------------------------------------------- import
+
+
+_OPTION_FIELDS = {"FusedActivationFunction": 0, "CellClip": 0.0, "ProjClip": 0.0, "TimeMajor": False,
+                  "AsymmetricQuantizeInputs": False, "DiagonalRecurrentTensors": False}
+#: optional .tflite inputs this op does not implement: index -> what it is
+_REFUSED_INPUTS = {9: "cell-to-input (peephole) weights", 10: "cell-to-forget (peephole) weights",
+                   11: "cell-to-output (peephole) weights", 16: "projection weights", 17: "projection bias",
+                   20: "input layer-norm coefficients", 21: "forget layer-norm coefficients",
+                   22: "cell layer-norm coefficients", 23: "output layer-norm coefficients"}
+_SUPPORTED = ("tinygen supports the int8 LSTM of a Keras LSTM layer (int8 input and weights, int32 biases, int16 "
+              "cell state, batch major, no peephole, projection, layer norm or CIFG)")
+
+
+def _unique(imp: Any, base: str) -> str:
+    name, k = base, 0
+    while name in imp.graph.tensors or name in imp.names:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
+def convert(imp: Any, raw: Any) -> list[Op]:
+    where = f"{imp.where(raw)}"
+    if len(raw.inputs) != 24 or len(raw.outputs) != 1:
+        raise TinygenError(f"{where}: has {len(raw.inputs)} inputs and {len(raw.outputs)} outputs, expected 24 and 1; "
+                           "corrupt model")
+    for index, what in _REFUSED_INPUTS.items():
+        if raw.inputs[index] != -1:
+            raise UnsupportedError(f"{where}: has {what} ({imp.describe(raw.inputs[index])}); {_SUPPORTED}")
+    for index, what in ((1, "input-to-input weights"), (5, "recurrent-to-input weights"), (12, "input gate bias")):
+        if raw.inputs[index] == -1:
+            raise UnsupportedError(f"{where}: has no {what} (a CIFG LSTM, coupled input and forget gates); {_SUPPORTED}")
+    if raw.options["TimeMajor"]:
+        raise UnsupportedError(f"{where}: is time major ([steps, batch, features]); {_SUPPORTED}: convert with "
+                               "time_major=False")
+    xt = imp.raw.tensors[raw.inputs[0]]
+    if xt.type != tflite.TensorType.INT8:
+        kind = {tflite.TensorType.INT16: "int16 (the 16x8 LSTM)", tflite.TensorType.FLOAT32: "float32 (a float or "
+                "hybrid LSTM)"}.get(xt.type, f"type {xt.type}")
+        raise UnsupportedError(f"{where}: input {imp.describe(raw.inputs[0])} is {kind}; {_SUPPORTED}: re-convert "
+                               "with full-integer int8 quantization")
+    x = imp.activation_tensor(raw, raw.inputs[0])
+    code = raw.options["FusedActivationFunction"]
+    if code != tflite.ActivationFunctionType.TANH:
+        names = {v: k for k, v in vars(tflite.ActivationFunctionType).items() if not k.startswith("_")}
+        raise UnsupportedError(f"{where}: fused (cell) activation {names.get(code, code)}; TFLite Micro's integer "
+                               "LSTM computes TANH only (its other activations fail there)")
+    if len(imp.raw.tensors[raw.inputs[0]].shape) != 3:
+        raise UnsupportedError(f"{where}: input {imp.describe(raw.inputs[0])} must have 3 dimensions [batch, steps, "
+                               "features]")
+    b = imp.raw.tensors[raw.inputs[0]].shape[0]
+    w_in = imp.raw.tensors[raw.inputs[2]]
+    units = int(w_in.shape[0]) if len(w_in.shape) == 2 else 0
+    weights = []
+    for index in (1, 2, 3, 4, 5, 6, 7, 8):
+        if imp.raw.tensors[raw.inputs[index]].scale is not None and imp.raw.tensors[raw.inputs[index]].scale.size > 1:
+            raise UnsupportedError(f"{where}: weights {imp.describe(raw.inputs[index])} are quantized per channel; "
+                                   "TFLite's LSTM takes per-tensor weights only")
+        weights.append(imp.weights(raw, raw.inputs[index], units, 0))
+    biases = [imp.bias(raw, raw.inputs[index], units)[0] for index in (12, 13, 14, 15)]
+    # the two VARIABLE tensors: each a state whose read tensor is an input of the op, written by its outputs
+    h_index, c_index = raw.inputs[18], raw.inputs[19]
+    ht, ct = imp.raw.tensors[h_index], imp.raw.tensors[c_index]
+    for t, what in ((ht, "output state"), (ct, "cell state")):
+        if not t.is_variable:
+            raise UnsupportedError(f"{where}: its {what} {imp.describe(t.index)} is not a variable tensor (TFLite Micro "
+                                   "requires it to be)")
+        others = [o for o in imp.consumers.get(t.index, []) if o is not raw]
+        if others or t.index in imp.raw.outputs or t.index in imp.raw.inputs or t.index in imp.producer:
+            raise UnsupportedError(f"{where}: its {what} {imp.describe(t.index)} is used elsewhere in the model; "
+                                   "tinygen supports an LSTM state used by the LSTM alone")
+    if ht.type != tflite.TensorType.INT8 or ht.scale is None or ht.scale.size != 1:
+        raise UnsupportedError(f"{where}: output state {imp.describe(h_index)} must be int8 quantized per tensor")
+    if ct.type != tflite.TensorType.INT16 or ct.scale is None or ct.scale.size != 1:
+        raise UnsupportedError(f"{where}: cell state {imp.describe(c_index)} must be int16 quantized per tensor "
+                               "(TFLite Micro's integer LSTM)")
+    n = int(np.prod(ht.shape))
+    if n != int(np.prod(ct.shape)) or units < 1 or n != b * units:
+        raise TinygenError(f"{where}: state sizes {list(ht.shape)} and {list(ct.shape)} do not fit batch {b} and "
+                           f"{units} units; corrupt model")
+    hq = ir.Quantization(ht.scale, ht.zero_point)
+    h_name, c_name = imp.names[h_index], imp.names[c_index]
+    g = imp.graph
+    h_read = g.add_tensor(ir.Tensor(_unique(imp, f"{h_name}/before"), tuple(ht.shape), "int8", hq)).name
+    cq = ir.Quantization(ct.scale, ct.zero_point)
+    c_read = g.add_tensor(ir.Tensor(_unique(imp, f"{c_name}/before"), (b, units), "int16", cq)).name
+    # the final output state keeps the variable's own name (TFLite Micro's tensor after the invocation)
+    h_write = g.add_tensor(ir.Tensor(h_name if h_name not in g.tensors else _unique(imp, h_name), tuple(ht.shape),
+                                     "int8", hq)).name
+    c_write = g.add_tensor(ir.Tensor(c_name if c_name not in g.tensors else _unique(imp, c_name), (b, units), "int16",
+                                     cq)).name
+    out = imp.output(raw, KIND)
+    # ResetVariableTensors: an int8 variable starts at its zero point, any other at 0
+    g.states.append(ir.State(h_name, h_read, h_write, np.full(n, int(ht.zero_point[0]), np.int8)))
+    g.states.append(ir.State(c_name, c_read, c_write, np.zeros(n, np.int16)))
+    attrs = {"cell_clip": float(raw.options["CellClip"]), "cell_scale": float(ct.scale[0])}
+    return [Op(KIND, out, [x, h_read, c_read, *weights, *biases], [out, h_write, c_write], attrs)]
+
+
+# --------------------------------------------------------------------------- lowering
+
+
+def _folded_biases(graph: Graph, op: Op, p: LstmParams) -> tuple[np.ndarray, np.ndarray]:
+    """The input FC's bias with ``-input_zero_point * sum(w)`` folded in, and the recurrent FC's
+    ``-hidden_zero_point * sum(r)`` (its only bias): [4][U] int32 each, GATES order (sums inside int32: _check)."""
+    b_in, b_rec = [], []
+    for k in range(4):
+        w = np.asarray(graph.tensor(op.inputs[W_IN + k]).data, np.int64)
+        r = np.asarray(graph.tensor(op.inputs[W_REC + k]).data, np.int64)
+        bias = np.asarray(graph.tensor(op.inputs[BIAS + k]).data, np.int64)
+        b_in.append(bias - p.input_zero_point * w.sum(axis=1))
+        b_rec.append(-p.hidden_zero_point * r.sum(axis=1))
+    return (numerics.wrap_int32(np.stack(b_in)).astype(np.int32), numerics.wrap_int32(np.stack(b_rec)).astype(np.int32))
+
+
+def quant_words(p: LstmParams) -> np.ndarray:
+    """The kernel's int32 parameter block (tg_lstm_s8.h, TG_LSTM_Q_*)."""
+    words: list[int] = []
+    for m in (*p.input_mult, *p.recurrent_mult, p.forget_cell_mult, p.input_cell_mult, p.hidden_mult):
+        words += [m[0], m[1]]
+    words += [p.hidden_zero_point, -1 if p.cell_clip is None else p.cell_clip, p.tanh_multiplier, p.tanh_shift]
+    return np.asarray(words, np.int32)
+
+
+def lower(ctx: LoweringContext, op: Op) -> KernelCall:
+    g = ctx.graph
+    p = params(g, op, ctx.rounding)  # type: ignore[arg-type]
+    b, t, f, units = _dims(g, op)
+    w_in = np.stack([np.asarray(g.tensor(op.inputs[W_IN + k]).data, np.int8) for k in range(4)])
+    w_rec = np.stack([np.asarray(g.tensor(op.inputs[W_REC + k]).data, np.int8) for k in range(4)])
+    b_in, b_rec = _folded_biases(g, op, p)
+    args = (
+        f"(const int8_t *)({ctx.tensor_ptr(op.inputs[X])})",
+        f"(const int8_t *)({ctx.tensor_ptr(op.inputs[H])})",
+        f"(const int8_t *)(const void *)({ctx.tensor_ptr(op.inputs[C])})",  # the int16 state's bytes
+        str(b), str(t), str(f), str(units),
+        ctx.const_array(hint(op, "w_in"), w_in, "int8_t", WEIGHTS),
+        ctx.const_array(hint(op, "w_rec"), w_rec, "int8_t", WEIGHTS),
+        ctx.const_array(hint(op, "b_in"), b_in, "int32_t", WEIGHTS),
+        ctx.const_array(hint(op, "b_rec"), b_rec, "int32_t", WEIGHTS),
+        ctx.const_array(hint(op, "q"), quant_words(p), "int32_t", QUANT),
+        ctx.scratch_ptr(),
+        ctx.tensor_ptr(op.outputs[0]), ctx.tensor_ptr(op.outputs[1]),
+        f"(int8_t *)(void *)({ctx.tensor_ptr(op.outputs[2])})",  # the final int16 cell state's bytes
+    )
+    x = g.tensor(op.inputs[X])
+    comment = (f"lstm {shape_str(x)} -> {units} units, clip "
+               f"{'none' if p.cell_clip is None else p.cell_clip}, cell scale 2^{math.frexp(op.attrs['cell_scale'])[1] - 1}")
+    return KernelCall("tg_lstm_s8", args, scratch_bytes=scratch_bytes(units), comment=comment)
+
+
+def scratch_bytes(units: int) -> int:
+    """Five int16 vectors of ``units`` (16-byte aligned in the arena): the forget, input, cell and output gates and
+    the cell state being updated (copied from and to the state's bytes, which need not be 2-byte aligned)."""
+    return 5 * 2 * units
+
+
+def macs(graph: Graph, op: Op) -> int:
+    b, t, f, units = _dims(graph, op)
+    return b * t * 4 * units * (f + units)
+
+
+OP = OpDef(
+    kind=KIND,
+    infer_shape=infer_shape,
+    attrs=ATTRS,
+    num_inputs=(NUM_INPUTS, NUM_INPUTS),
+    check=_check,
+    params=params,
+    reference=reference,
+    tflite=(TfliteMapping("UNIDIRECTIONAL_SEQUENCE_LSTM", convert, tflite.UnidirectionalSequenceLSTMOptions,
+                          _OPTION_FIELDS),),
+    lowerings=(lower,),
+    macs=macs,
+)

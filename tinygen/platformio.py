@@ -352,7 +352,8 @@ def write_project(
     _write_if_changed(root / "include" / "tg_model.h", model_header(model, *counts))
     _write_if_changed(root / "include" / "tg_vectors.h", vectors_header(model, input_size, vectors))
 
-    flags = [f'-include "{hooks}"', *(f"-I{d}" for d in include_dirs)]
+    # quoted: PlatformIO splits build_flags like a shell, and a path may hold spaces
+    flags = [f'-include "{hooks}"', *(f'-I"{d}"' for d in include_dirs)]
     if dump_tensors:
         flags.append("-DTG_DUMP_TENSORS=1")
     flags += list(extra_flags)

@@ -49,9 +49,10 @@ def find(start: str | Path = ".") -> Path | None:
 
 def load(path: str | Path) -> ProjectFile:
     path = Path(path)
-    if sys.version_info < (3, 11):
-        raise TinygenError(f"{path}: reading tinygen.toml needs Python 3.11 (tomllib); pass the model and --board instead")
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the same parser, as a package (a dependency on Python 3.10)
+        import tomli as tomllib
 
     try:
         data = tomllib.loads(path.read_text())

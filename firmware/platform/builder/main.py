@@ -61,7 +61,8 @@ env.Append(
         "--specs=nano.specs",
         "--specs=nosys.specs",
         "-Wl,--gc-sections",
-        "-Wl,-Map=" + os.path.join("$BUILD_DIR", "firmware.map"),
+        # the path substituted now: SCons quotes a flag holding spaces, not one whose variable expands to them
+        "-Wl,-Map=" + os.path.join(env.subst("$BUILD_DIR"), "firmware.map"),
     ],
     CPPPATH=[os.path.join(PLATFORM_DIR, "include")],
     CPPDEFINES=[("TG_CPU_HZ", _int(TG["clock_hz"]))],

@@ -164,7 +164,9 @@ BAD = {
     "wrong-shape calibration": (["{small.keras}", "--calibration", "{wrong_shape.npy}"],
                                 r"shape \(4, 10, 10, 1\) but the model input has shape \(1, 8, 8, 1\)"),
     "wrong-dtype calibration": (["{small.keras}", "--calibration", "{wrong_dtype.npy}"], r"dtype uint8.*float32"),
-    "two-input model": (["{two_inputs.keras}", "--calibration", "{calib.npy}"], r"has 2 inputs.*single-input"),
+    "two-input model, one array": (["{two_inputs.keras}", "--calibration", "{calib.npy}"],
+                                   r"holds one array \(32, 8, 8, 1\) but the model has 2 inputs.*one float32 array "
+                                   r"per model input, keyed by the input names"),
     "unsupported layer": (["{unsupported.keras}", "--calibration", "{calib.npy}"],
                           r"\(Conv3D\) is not supported.*supported layers"),
 }

@@ -158,11 +158,14 @@ def test_same_padding_is_fused_into_the_conv() -> None:
     assert _kinds(_model(IMG, lambda x: L.Conv2D(4, 3)(L.ZeroPadding2D(((0, 2), (1, 1)))(x)))) == ["pad", "conv2d"]
 
 
-def test_multi_output_model_is_rejected() -> None:
+def test_multi_output_model_keeps_its_output_order() -> None:
     x = keras.Input((4,), batch_size=1)
-    model = keras.Model(x, [L.Dense(2)(x), L.Dense(3)(x)])
-    with pytest.raises(UnsupportedError, match="has 2 outputs"):
-        keras_to_float_graph(model)
+    model = keras.Model(x, [L.Dense(2, name="b_head")(x), L.Dense(3, name="a_head")(x)])
+    graph = keras_to_float_graph(model)
+    assert graph.outputs == ["b_head", "a_head"] and [graph.tensors[n].shape for n in graph.outputs] == [(1, 2), (1, 3)]
+    y = L.Dense(2)(x)
+    with pytest.raises(UnsupportedError, match=r"outputs 0 and 1 are the same tensor"):
+        keras_to_float_graph(keras.Model(x, [y, y]))
 
 
 def test_nested_sequential_is_inlined() -> None:
@@ -359,11 +362,14 @@ def test_unsupported_layers_fail_cleanly(body: Any, shape: tuple[int, ...], mess
         quantize_keras(model, _data(shape, 4, 0))
 
 
-def test_two_input_model_is_rejected() -> None:
+def test_two_input_model_takes_one_array_per_input() -> None:
+    """(Several inputs and outputs: tests/test_keras_multi_io.py.)"""
     a, b = keras.Input((4,), batch_size=1, name="a"), keras.Input((4,), batch_size=1, name="b")
     model = keras.Model([a, b], L.Add()([a, b]))
-    with pytest.raises(UnsupportedError, match=r"has 2 inputs \(a, b\).*single-input"):
+    with pytest.raises(TinygenError, match=r"one array \(4, 4\) but the model has 2 inputs \(a \(1, 4\), b \(1, 4\)\)"):
         quantize_keras(model, _data((4,), 4, 0))
+    result = quantize_keras(model, {"a": _data((4,), 4, 0), "b": _data((4,), 4, 1)})
+    assert result.graph.inputs == ["a", "b"] and [op.kind for op in result.graph.ops] == ["add"]
 
 
 @pytest.mark.parametrize(

@@ -13,12 +13,30 @@ import numpy as np
 from tinygen.errors import TinygenError
 
 
+def input_names(model: Any) -> list[str]:
+    """The input names of the converter's serving signature: the names of the model's input tensors (those of
+    its InputLayers when ``keras.Input(name=...)`` named them, else ``keras_tensor_<n>``)."""
+    return [str(t.name).split(":")[0] for t in model.inputs]
+
+
 def _samples(model: Any, representative: Iterable[Any] | np.ndarray) -> list[list[np.ndarray]]:
     """Materialise the calibration data once: the converter iterates the dataset more than once and
-    must see the same samples each time. Each sample becomes a list with one batch-1 array per input."""
+    must see the same samples each time. Each sample becomes a list with one batch-1 array per input, in the
+    model's input order (a sample given as a dict is keyed by input name)."""
+    from tinygen.quantize.extract import keras_input_name
+
     inputs = model.inputs
+    namings = [input_names(model), [keras_input_name(t) for t in inputs]]
     samples: list[list[np.ndarray]] = []
     for sample in representative:
+        if isinstance(sample, dict):
+            names = next((n for n in namings if sorted(n) == sorted(map(str, sample))), None)
+            if names is None:
+                raise TinygenError(
+                    f"calibration sample keyed {sorted(map(str, sample))} does not match the model's inputs "
+                    f"{namings[1]}"
+                )
+            sample = [sample[n] for n in names]
         arrays = list(sample) if isinstance(sample, (list, tuple)) else [sample]
         if len(arrays) != len(inputs):
             raise TinygenError(
@@ -64,20 +82,28 @@ def keras_to_int8_tflite(model: Any, representative: Iterable[Any] | np.ndarray,
     """Convert a Keras model to a full-integer int8 ``.tflite`` (TFLITE_BUILTINS_INT8 only).
 
     ``representative``: an array whose first axis enumerates samples, or an iterable of samples
-    (an array each, or a list/tuple of arrays for multi-input models). Input/output tensors are int8
-    unless ``float_io`` (then the converter adds QUANTIZE/DEQUANTIZE at the edges).
+    (an array each, or for multi-input models a list/tuple of arrays in the model's input order or a dict
+    keyed by input name). Input/output tensors are int8 unless ``float_io`` (then the converter adds
+    QUANTIZE/DEQUANTIZE at the edges).
+
+    The ``.tflite``'s inputs and outputs need not be in the model's order (the converter sorts the inputs by
+    name): its serving signature maps the model's input names and ``output_<i>`` to its tensors.
     """
     import tensorflow as tf
 
     samples = _samples(model, representative)
-
-    def dataset() -> Iterator[list[np.ndarray]]:
-        yield from samples
-
     if any(spec.shape[0] is None for spec in model.inputs):
         # A None batch would reach the flatbuffer as dynamic shapes (a Flatten becomes SHAPE, STRIDED_SLICE, PACK,
         # RESHAPE): convert a batch-1 copy of the model instead, so every shape is static.
         model = _batch_one(model)
+    names = input_names(model)
+
+    def dataset() -> Iterator[list[np.ndarray] | dict[str, np.ndarray]]:
+        # The calibrator takes a list in the .tflite's input order, which is not the model's (it sorts the
+        # inputs by name): with several inputs, a dict keyed by the signature's input names is unambiguous.
+        for sample in samples:
+            yield dict(zip(names, sample)) if len(names) > 1 else sample
+
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = dataset

@@ -130,38 +130,73 @@ def _uint8_edge_table(prep: Prepared, port: Any) -> np.ndarray | None:
 
 
 def _calibration_vectors(prep: Prepared, path: Path) -> np.ndarray:
-    """Calibration samples as the int8 input of the generated library."""
+    """Calibration samples as the int8 input of the generated library: each sample's inputs, each quantized with
+    its core input's quantization, one after the other. A model with several inputs takes an ``.npz`` with one
+    array per input keyed by the input names (or ``arr_0``, ``arr_1``... in input order), as calibration does."""
     ins = prep.ports[0]
-    if len(ins) != 1:
-        raise TinygenError(f"calibration file {path}: model {prep.graph.name!r} has {len(ins)} inputs; calibration "
-                           "samples as test vectors are supported for single-input models only")
-    size = prep.input_tensor.size
     try:
         data = np.load(path, allow_pickle=False)
         if isinstance(data, np.lib.npyio.NpzFile):
             with data:
-                data = data[next(iter(data.keys()))]
-    except (OSError, ValueError, StopIteration) as exc:
+                arrays = {key: np.asarray(data[key]) for key in data}
+        else:
+            arrays = {"": np.asarray(data)}
+    except (OSError, ValueError) as exc:
         raise TinygenError(f"calibration file {path}: cannot read it as .npy/.npz ({exc})") from exc
-    data = np.asarray(data)
-    if data.size % size:
+    if len(ins) == 1:
+        if not arrays:
+            raise TinygenError(f"calibration file {path}: it holds no array")
+        chosen = [(ins[0], next(iter(arrays.values())))]
+    else:
+        names = [p.declared for p in ins]
+        described = ", ".join(f"{p.declared} {prep.graph.tensor(p.declared).shape}" for p in ins)
+        if set(names) <= set(arrays):
+            keys = names
+        elif set(arrays) == {f"arr_{i}" for i in range(len(ins))}:
+            keys = [f"arr_{i}" for i in range(len(ins))]
+        else:
+            held = ", ".join(repr(k) for k in arrays if k) or "one unnamed array (a .npy)"
+            raise TinygenError(
+                f"calibration file {path}: model {prep.graph.name!r} has {len(ins)} inputs ({described}); give an .npz "
+                f"with one array per input keyed by the input names (or arr_0, arr_1... in input order); it holds {held}"
+            )
+        extra = [k for k in arrays if k not in keys]
+        if extra:
+            raise TinygenError(f"calibration file {path}: array(s) {', '.join(map(repr, extra))} match no model input "
+                               f"({described})")
+        chosen = [(port, arrays[key]) for port, key in zip(ins, keys)]
+
+    def quantized(port: Any, data: np.ndarray) -> np.ndarray:
+        core = prep.graph.tensor(port.core)
+        size = core.size
+        what = f"input {port.declared!r} " if len(ins) > 1 else ""
+        if data.size % size:
+            raise TinygenError(
+                f"calibration file {path}: {what}shape {data.shape} does not split into inputs of {size} values "
+                f"(model input {core.shape})"
+            )
+        data = data.reshape(-1, size)
+        if data.dtype == np.int8:
+            return data
+        table = _uint8_edge_table(prep, port)
+        if table is not None and data.dtype == np.uint8:
+            return table[data]
+        scale, zero_point = core.quant.scalar()
+        q = np.round(data.astype(np.float64) / scale) + zero_point
+        q = np.clip(q, -128, 127).astype(np.int8)
+        if table is not None:  # only values the uint8 input can produce: the nearest one
+            reachable = np.unique(table)
+            q = reachable[np.abs(q.astype(np.int16)[..., None] - reachable.astype(np.int16)).argmin(axis=-1)]
+        return q
+
+    parts = [quantized(port, data) for port, data in chosen]
+    counts = [len(part) for part in parts]
+    if len(set(counts)) > 1:
         raise TinygenError(
-            f"calibration file {path}: shape {data.shape} does not split into inputs of {size} values "
-            f"(model input {prep.input_tensor.shape})"
+            f"calibration file {path}: the inputs have different sample counts ("
+            + ", ".join(f"{port.declared}: {n}" for (port, _), n in zip(chosen, counts)) + ")"
         )
-    data = data.reshape(-1, size)
-    if data.dtype == np.int8:
-        return data
-    table = _uint8_edge_table(prep, ins[0])
-    if table is not None and data.dtype == np.uint8:
-        return table[data]
-    scale, zero_point = prep.input_tensor.quant.scalar()
-    q = np.round(data.astype(np.float64) / scale) + zero_point
-    q = np.clip(q, -128, 127).astype(np.int8)
-    if table is not None:  # only values the uint8 input can produce: the nearest one
-        reachable = np.unique(table)
-        q = reachable[np.abs(q.astype(np.int16)[..., None] - reachable.astype(np.int16)).argmin(axis=-1)]
-    return q
+    return np.concatenate(parts, axis=1)
 
 
 def build_firmware(prep: Prepared, vectors: np.ndarray, dump_tensors: bool = False) -> Any:

@@ -3,7 +3,7 @@
 The float graph is what the quantizer calibrates and quantizes. :mod:`tinygen.quantize.layers` converts
 each layer, :mod:`tinygen.quantize.passes` folds BatchNorm, fuses activations and padding. This module
 walks the Keras 3 functional graph from the model outputs back through ``_keras_history``, inlining
-nested models, and fixes the batch dimension to 1.
+nested models, and fixes the batch dimension to 1. A model may have several inputs and outputs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tinygen.quantize.layers import emit_layer, layer_error, supported_layers
 from tinygen.quantize.passes import simplify
 from tinygen.naming import c_identifier
 
-__all__ = ["c_identifier", "fixed_shape", "keras_to_float_graph", "supported_layers"]
+__all__ = ["c_identifier", "fixed_shape", "keras_input_name", "keras_to_float_graph", "supported_layers"]
 
 
 def fixed_shape(shape: Any, what: str) -> tuple[int, ...]:
@@ -99,8 +99,19 @@ def _check_finite(graph: Graph) -> None:
                 )
 
 
+def keras_input_name(tensor: Any) -> str:
+    """The name of a Keras model input (its InputLayer's name, what ``keras.Input(name=...)`` set): the key of its
+    calibration array."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is not None:
+        return str(history[0].name)
+    return str(getattr(tensor, "name", "input")).split(":")[0]
+
+
 def keras_to_float_graph(model: Any, name: str | None = None) -> Graph:
-    """Extract the float32 IR graph of a built Keras model (one input, batch fixed to 1)."""
+    """Extract the float32 IR graph of a built Keras model (batch fixed to 1). The graph's inputs and outputs are
+    the model's (``model.inputs``, ``model.outputs``), in its order; each input tensor is named after its Keras
+    input, each output after the layer that makes it."""
     try:
         inputs, outputs = list(model.inputs), list(model.outputs)
     except (AttributeError, ValueError) as exc:
@@ -108,28 +119,34 @@ def keras_to_float_graph(model: Any, name: str | None = None) -> Graph:
             f"model {getattr(model, 'name', '?')!r} has no defined inputs (a Sequential model that was never built); "
             "start it with keras.Input(shape=...) so its input shape is known"
         ) from exc
-    if len(inputs) != 1:
-        raise UnsupportedError(
-            f"model {model.name!r} has {len(inputs)} inputs ({', '.join(t.name for t in inputs)}); "
-            "tinygen supports single-input models: split it or merge the inputs into one tensor"
-        )
-    if len(outputs) != 1:
-        raise UnsupportedError(
-            f"model {model.name!r} has {len(outputs)} outputs; tinygen supports single-output models: "
-            "build a model with one output (e.g. concatenate the heads)"
-        )
+    if not inputs or not outputs:
+        raise TinygenError(f"model {model.name!r} has {len(inputs)} inputs and {len(outputs)} outputs; nothing to run")
     graph = Graph(c_identifier(name or model.name))
     b = Builder(graph)
-    in_layer, _ = _node_of(inputs[0])
-    in_name = b.act(in_layer.name, fixed_shape(inputs[0].shape, f"model {model.name!r} input {in_layer.name!r}"))
-    dtype = str(getattr(inputs[0], "dtype", "float32"))
-    if dtype not in ("float32", "float16", "float64"):
-        raise TinygenError(f"model {model.name!r} input {in_layer.name!r} has dtype {dtype}; tinygen needs a float input")
-    graph.inputs = [in_name]
-    graph.outputs = _walk(b, model, {id(inputs[0]): in_name})
-    if in_name in graph.outputs:
-        raise UnsupportedError(f"model {model.name!r}: its output is its input; there is nothing to compute")
+    names: dict[int, str] = {}
+    for tensor in inputs:
+        in_layer, _ = _node_of(tensor)
+        what = f"model {model.name!r} input {in_layer.name!r}"
+        in_name = b.act(in_layer.name, fixed_shape(tensor.shape, what))
+        dtype = str(getattr(tensor, "dtype", "float32"))
+        if dtype not in ("float32", "float16", "float64"):
+            raise TinygenError(f"{what} has dtype {dtype}; tinygen needs a float input")
+        names[id(tensor)] = in_name
+    graph.inputs = [names[id(t)] for t in inputs]
+    graph.outputs = _walk(b, model, names)
+    for index, out in enumerate(graph.outputs):
+        if out in graph.inputs:
+            which = "its output is its input" if len(outputs) == 1 else f"output {index} is its input {out!r}"
+            raise UnsupportedError(f"model {model.name!r}: {which}; there is nothing to compute")
+        if graph.outputs.index(out) != index:
+            raise UnsupportedError(
+                f"model {model.name!r}: outputs {graph.outputs.index(out)} and {index} are the same tensor {out!r}; "
+                "give each output once"
+            )
     _check_finite(graph)
     simplify(graph)
+    unused = [n for n in graph.inputs if not graph.consumers(n)]
+    if unused:
+        raise UnsupportedError(f"model {model.name!r}: input(s) {unused} are not used by any layer; remove them")
     graph.validate()
     return graph

@@ -14,9 +14,13 @@ from tinygen.activations import apply_float
 from tinygen.ir import Graph
 
 
-def run_float(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Run the float graph on ``x`` (N samples, shape (N, *input_shape[1:])): every tensor by name."""
-    values: dict[str, np.ndarray] = {graph.inputs[0]: np.asarray(x, np.float32)}
+def run_float(graph: Graph, x: np.ndarray | list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Run the float graph on ``x`` (N samples, shape (N, *input_shape[1:]); for several inputs a list of such
+    arrays in graph-input order, with the same N): every tensor by name."""
+    xs = list(x) if isinstance(x, (list, tuple)) else [x]
+    if len(xs) != len(graph.inputs):
+        raise ValueError(f"float executor: graph {graph.name!r} has {len(graph.inputs)} inputs, got {len(xs)} arrays")
+    values: dict[str, np.ndarray] = {name: np.asarray(v, np.float32) for name, v in zip(graph.inputs, xs)}
     for name, tensor in graph.tensors.items():
         if tensor.is_const:
             values[name] = np.asarray(tensor.data, np.float32)

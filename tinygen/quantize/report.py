@@ -2,7 +2,8 @@
 
 Per layer: SQNR (dB) of the int8 reference executor's output, dequantized, against the float
 graph's activation, accumulated over the samples (10·log10(Σ float² / Σ error²)). End to end: the
-output SQNR and, for a classifier (last dimension > 1), top-1 agreement.
+output SQNR and, for a classifier (last dimension > 1), top-1 agreement; a model with several outputs reports
+the lowest output SQNR and the top-1 agreement of its first classifier output.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from tinygen.ir import Graph
+from tinygen.quantize.calibration import as_inputs, head, num_samples
 
 #: Samples the report runs through the reference executor (it runs one sample at a time).
 DEFAULT_SAMPLES = 200
@@ -48,9 +50,9 @@ def sqnr_db(signal_power: float, noise_power: float) -> float:
     return 10.0 * math.log10(signal_power / noise_power)
 
 
-def quantize_input(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """Float input -> the int8 graph input, as TFLite's QUANTIZE does (round half away, clamp)."""
-    scale, zero_point = graph.tensors[graph.inputs[0]].quant.scalar()
+def quantize_input(graph: Graph, x: np.ndarray, index: int = 0) -> np.ndarray:
+    """Float input -> the int8 graph input ``index``, as TFLite's QUANTIZE does (round half away, clamp)."""
+    scale, zero_point = graph.tensors[graph.inputs[index]].quant.scalar()
     scaled = np.asarray(x, np.float32) / np.float32(scale)
     q = np.sign(scaled) * np.floor(np.abs(scaled) + np.float32(0.5)) + zero_point
     return np.clip(q, -128, 127).astype(np.int8)
@@ -61,23 +63,30 @@ def dequantize(graph: Graph, name: str, q: np.ndarray) -> np.ndarray:
     return (q.astype(np.float64) - zero_point) * float(scale)
 
 
-def run_int8(graph: Graph, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Every tensor of the int8 graph, dequantized, for each sample of ``x`` (stacked on axis 0)."""
+def run_int8(graph: Graph, x: np.ndarray | list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Every tensor of the int8 graph, dequantized, for each sample of ``x`` (stacked on axis 0); ``x`` is one
+    array, or for a graph with several inputs a list of arrays in graph-input order."""
     from tinygen import reference
 
+    xs = as_inputs(x)
     per_sample = []
-    for i in range(x.shape[0]):
-        values = reference.run(graph, quantize_input(graph, x[i:i + 1]))
+    for i in range(xs[0].shape[0]):
+        values = reference.run(graph, [quantize_input(graph, a[i:i + 1], k) for k, a in enumerate(xs)])
         per_sample.append({n: dequantize(graph, n, v) for n, v in values.items() if graph.tensors[n].dtype == "int8"})
     return {n: np.concatenate([s[n] for s in per_sample]) for n in per_sample[0]}
 
 
-def _end_to_end(report: QuantizationReport, float_out: np.ndarray, int8_out: np.ndarray) -> None:
-    f = float_out.reshape(float_out.shape[0], -1).astype(np.float64)
-    q = int8_out.reshape(int8_out.shape[0], -1)
-    report.output_sqnr_db = sqnr_db(float(np.sum(f**2)), float(np.sum((f - q) ** 2)))
-    if f.shape[1] > 1:
-        report.top1_agreement = float(np.mean(np.argmax(f, axis=1) == np.argmax(q, axis=1)))
+def _end_to_end(report: QuantizationReport, float_outs: list[np.ndarray], int8_outs: list[np.ndarray]) -> None:
+    """Output SQNR (with several outputs: the lowest of them) and top-1 agreement (of the first output with
+    more than one value)."""
+    sqnrs = []
+    for float_out, int8_out in zip(float_outs, int8_outs):
+        f = np.asarray(float_out).reshape(np.shape(float_out)[0], -1).astype(np.float64)
+        q = np.asarray(int8_out).reshape(np.shape(int8_out)[0], -1)
+        sqnrs.append(sqnr_db(float(np.sum(f**2)), float(np.sum((f - q) ** 2))))
+        if f.shape[1] > 1 and report.top1_agreement is None:
+            report.top1_agreement = float(np.mean(np.argmax(f, axis=1) == np.argmax(q, axis=1)))
+    report.output_sqnr_db = min(sqnrs)
 
 
 def build_report(float_graph: Graph, graph: Graph, samples: np.ndarray, observer: str,
@@ -85,18 +94,19 @@ def build_report(float_graph: Graph, graph: Graph, samples: np.ndarray, observer
     """Report for tinygen's quantizer: the int8 graph has the float graph's tensor names."""
     from tinygen.quantize.floatexec import run_float
 
-    x = samples[:max_samples]
+    x = head(samples, max_samples)
+    n = num_samples(x)
     float_values = run_float(float_graph, x)
     int8_values = run_int8(graph, x)
-    report = QuantizationReport(graph.name, "tinygen", observer, int(x.shape[0]))
+    report = QuantizationReport(graph.name, "tinygen", observer, n)
     for op in graph.ops:
         out = op.outputs[0]
-        f = float_values[out].reshape(x.shape[0], -1).astype(np.float64)
-        q = int8_values[out].reshape(x.shape[0], -1)
+        f = float_values[out].reshape(n, -1).astype(np.float64)
+        q = int8_values[out].reshape(n, -1)
         report.layers.append(LayerReport(op.name, op.kind if op.activation == "none" else f"{op.kind}+{op.activation}",
                                          out, graph.tensors[out].shape,
                                          sqnr_db(float(np.sum(f**2)), float(np.sum((f - q) ** 2)))))
-    _end_to_end(report, float_values[float_graph.outputs[0]], int8_values[graph.outputs[0]])
+    _end_to_end(report, [float_values[o] for o in float_graph.outputs], [int8_values[o] for o in graph.outputs])
     return report
 
 
@@ -104,11 +114,12 @@ def build_end_to_end_report(model: Any, graph: Graph, samples: np.ndarray, quant
                             max_samples: int = DEFAULT_SAMPLES) -> QuantizationReport:
     """End-to-end only (a graph from TensorFlow's converter has its own tensor names): the Keras
     model's float output against the int8 graph's."""
-    x = samples[:max_samples]
-    float_out = np.asarray(model.predict(x, batch_size=1, verbose=0), np.float64)
-    int8_out = run_int8(graph, x)[graph.outputs[0]]
-    report = QuantizationReport(graph.name, quantizer, "minmax", int(x.shape[0]))
-    _end_to_end(report, float_out, int8_out)
+    x = head(samples, max_samples)
+    predicted = model.predict(x, batch_size=1, verbose=0)
+    float_outs = [np.asarray(p, np.float64) for p in (predicted if isinstance(predicted, (list, tuple)) else [predicted])]
+    int8_values = run_int8(graph, x)
+    report = QuantizationReport(graph.name, quantizer, "minmax", num_samples(x))
+    _end_to_end(report, float_outs, [int8_values[o] for o in graph.outputs])
     return report
 
 

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+VENV="${TINYGEN_VENV:-.venv}"
+case "$VENV" in /*) ;; *) VENV="$(pwd)/$VENV" ;; esac
 cd examples/digits          # its tinygen.toml names the model, calibration data and board
-tinygen build
-tinygen test
+"$VENV/bin/tinygen" build
+"$VENV/bin/tinygen" test

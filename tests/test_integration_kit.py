@@ -118,3 +118,20 @@ def test_labels_must_match_the_output(tmp_path: Path, shared_models: Path, capsy
     assert "holds no labels" in capsys.readouterr().err
     assert main(["convert", model, "-o", str(out), "--labels", str(tmp_path / "missing.txt")]) == 1
     assert "cannot read it" in capsys.readouterr().err
+
+
+def test_a_keras_command_without_tensorflow_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Without the [keras] extra, a Keras model gets one line naming it (scripts/check_install.sh checks the same
+    in a real venv without TensorFlow)."""
+    import sys
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "digits"
+    for module in ("keras", "tensorflow"):
+        monkeypatch.setitem(sys.modules, module, None)  # importing it now raises ModuleNotFoundError
+    out = tmp_path / "lib"
+    code = main(["convert", str(example / "digits_cnn.keras"), "--calibration", str(example / "calibration.npy"),
+                 "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'tinygen[keras]'" in err and err.count("\n") == 1, err
+    assert not out.exists()

@@ -68,6 +68,10 @@ def cli() -> None:
     """tinygen: int8 TinyML models to C99 inference libraries and Cortex-M firmware."""
 
 
+#: modules of the optional [keras] extra
+KERAS_MODULES = ("tensorflow", "keras", "tf_keras")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         # Without standalone mode click returns ctx.exit(n)'s code instead of exiting with it.
@@ -75,6 +79,13 @@ def main(argv: list[str] | None = None) -> int:
     except TinygenError as exc:
         click.echo(f"error: {exc}", err=True)
         return exc.exit_code
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in KERAS_MODULES:
+            raise
+        # the Keras flow (and QAT) needs TensorFlow, an optional extra: the .tflite flow does not
+        click.echo(f"error: this needs TensorFlow/Keras ({exc.name} is not installed): pip install 'tinygen[keras]' "
+                   "(int8 .tflite models need neither)", err=True)
+        return 2
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130

@@ -135,3 +135,22 @@ def test_a_keras_command_without_tensorflow_names_the_extra(tmp_path: Path, monk
     err = capsys.readouterr().err
     assert code == 2 and "pip install 'tinygen[keras]'" in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_build_refuses_a_folder_it_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user's PlatformIO project is not overwritten: refused before any work, unless --force."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "digits" / "digits_cnn_int8.tflite"
+    project = tmp_path / "my_project"
+    (project / "src").mkdir(parents=True)
+    (project / "platformio.ini").write_text("[env:mine]\nboard = nucleo_f746zg\n")
+    (project / "src" / "main.c").write_text("int main(void) { return 0; }\n")
+    assert main(["build", str(example), "--board", "nucleo_f746", "-o", str(project)]) == 1
+    err = capsys.readouterr().err
+    assert "holds files tinygen did not write (platformio.ini, src)" in err and "--force" in err, err
+    assert (project / "platformio.ini").read_text().startswith("[env:mine]")
+    assert sorted(p.name for p in project.iterdir()) == ["platformio.ini", "src"]
+    # tinygen's own project folder is rebuilt without --force; a foreign one with it
+    ours = tmp_path / "ours"
+    assert main(["build", str(example), "--board", "nucleo_f746", "-o", str(ours)]) == 0
+    assert main(["build", str(example), "--board", "nucleo_f746", "-o", str(ours)]) == 0
+    assert main(["build", str(example), "--board", "nucleo_f746", "-o", str(project), "--force"]) == 0

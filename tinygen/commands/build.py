@@ -125,6 +125,7 @@ def report(result: BuildResult) -> None:
 @click.option("--qemu", is_flag=True, help="Build the board's code for its QEMU stand-in (memory map, semihosting).")
 @click.option("--vectors", default=None, metavar="NPY", help="int8 input vectors the firmware runs (.npy, one row each).")
 @click.option("--num-vectors", default=1, show_default=True, type=click.IntRange(1, 1024), help="Random input vectors when --vectors is not given.")
+@click.option("--force", is_flag=True, help="Write into the project folder even if it holds files tinygen did not write.")
 @model_options
 @rounding_option
 def command(
@@ -134,6 +135,7 @@ def command(
     qemu: bool,
     vectors: str | None,
     num_vectors: int,
+    force: bool,
     calibration: str | None,
     observer: str,
     quantizer: str,
@@ -143,4 +145,24 @@ def command(
     settings = resolve_settings(
         model, board, out, calibration, observer, quantizer, rounding, explicit_options(click.get_current_context())
     )
+    if not force:
+        check_project_folder(settings.out)
     report(build_firmware(settings, qemu=qemu, vectors=vectors, num_vectors=num_vectors))
+
+
+def check_project_folder(out: Path) -> None:
+    """Refuse to write a firmware project into an existing folder tinygen did not make (someone's PlatformIO
+    project: its platformio.ini and src/ would be overwritten), as ``convert`` refuses a foreign folder."""
+    from tinygen.platformio import PROJECT_MARKER
+
+    if out.exists() and not out.is_dir():
+        raise TinygenError(f"--out {out}: exists and is not a folder; choose another path")
+    if not out.is_dir() or (out / PROJECT_MARKER).is_file():
+        return
+    present = sorted(str(p.relative_to(out)) for p in out.iterdir())
+    if present:
+        shown = ", ".join(present[:5]) + (f" and {len(present) - 5} more" if len(present) > 5 else "")
+        raise TinygenError(
+            f"--out {out}: holds files tinygen did not write ({shown}); a build writes platformio.ini, src/, "
+            "include/ and lib/ there: choose an empty or new folder, or pass --force to overwrite"
+        )

@@ -154,3 +154,15 @@ def test_build_refuses_a_folder_it_did_not_write(tmp_path: Path, capsys: pytest.
     assert main(["build", str(example), "--board", "nucleo_f746", "-o", str(ours)]) == 0
     assert main(["build", str(example), "--board", "nucleo_f746", "-o", str(ours)]) == 0
     assert main(["build", str(example), "--board", "nucleo_f746", "-o", str(project), "--force"]) == 0
+
+
+def test_progress_is_quiet_off_a_terminal(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from tinygen import progress
+
+    with progress.step("working"):
+        pass
+    assert capsys.readouterr() == ("", "")  # not a terminal: nothing at all
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True, raising=False)
+    assert progress.enabled()
+    monkeypatch.setenv("TINYGEN_PROGRESS", "0")
+    assert not progress.enabled()

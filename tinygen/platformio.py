@@ -393,8 +393,12 @@ def run_pio(project: Project, targets: Sequence[str] = (), timeout: float = 600)
     cmd = [sys.executable, "-m", "platformio", "run", "-d", str(project.path), "-e", ENV_NAME]
     for target in targets:
         cmd += ["-t", target]
+    from tinygen import progress
+
     try:
-        proc = subprocess.run(cmd, env=pio_environ(), capture_output=True, text=True, timeout=timeout)
+        with progress.step(f"{'uploading' if 'upload' in targets else 'building'} the firmware for {project.board.id} "
+                           "(PlatformIO)"):
+            proc = subprocess.run(cmd, env=pio_environ(), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise TinygenError(f"'pio run' in {project.path} did not finish within {timeout:g} s") from exc
     if proc.returncode != 0:

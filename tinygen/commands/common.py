@@ -47,6 +47,11 @@ def rounding_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def load_from_options(model: str, calibration: str | None, observer: str, quantizer: str) -> Graph:
+    from pathlib import Path
+
+    from tinygen import progress
     from tinygen.loader import load_graph
 
-    return load_graph(model, calibration=calibration, observer=observer, quantizer=quantizer)
+    what = "importing" if Path(model).suffix.lower() == ".tflite" else f"quantizing (calibration, {quantizer} quantizer)"
+    with progress.step(f"{what} {Path(model).name}"):
+        return load_graph(model, calibration=calibration, observer=observer, quantizer=quantizer)

@@ -314,15 +314,19 @@ def run_test(
     from tinygen.compare import compare_outputs, first_differing_layer, first_differing_tensor
     from tinygen.emulator import run_firmware
 
+    from tinygen import progress
+
     machine = prep.board.machine
     built = build(prep, vectors)
-    result = run_firmware(built.elf, machine, timeout=timeout, num_layers=prep.num_layers)
+    with progress.step(f"running {len(vectors)} vector(s) in QEMU ({machine})"):
+        result = run_firmware(built.elf, machine, timeout=timeout, num_layers=prep.num_layers)
     plural = "" if len(vectors) == 1 else "s"
     lines = [f"{prep.library.name} on {prep.board.id} (QEMU {machine}), {len(vectors)} input vector{plural}"]
     if not result.ok:
         lines.append(f"FAIL: the firmware did not complete: {result.status}: {result.problem}")
         return TestOutcome(False, lines, result)
-    refs, oracle = golden(prep, vectors)
+    with progress.step("computing the reference" + (" and TFLite Micro's outputs" if prep.model_bytes else "")):
+        refs, oracle = golden(prep, vectors)
     comparisons = [compare_outputs("tinygen reference", [core_outputs(prep, r) for r in refs], result.outputs)]
     if oracle is None and prep.model_bytes is not None:
         lines.append(

@@ -50,6 +50,8 @@ _CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "i
 _NP_OF_CTYPE = {"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16, "int32_t": np.int32, "float": np.float32}
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
 MANIFEST = "manifest.json"
+#: tinygen's source and test file paths, as kernel comments cite them
+_INTERNAL_PATH = re.compile(r"\b(?:tinygen|tests)/[\w/]*[\w*]+\.py\b")
 
 
 @dataclass
@@ -313,6 +315,9 @@ def _kernel_files(kernels: list[str], prefix: str) -> tuple[dict[str, str], list
             text = guard.sub(lambda m: f"{prefix.upper()}_{m.group(1)}", text)
         if include is not None:
             text = include.sub(lambda m: f'{m.group(1)}{prefix}_{m.group(2)}"', text)
+        # the kernels' comments name tinygen's own files: a library user has the library, not those
+        text = _INTERNAL_PATH.sub(lambda m: "tinygen's test suite" if m.group(0).startswith("tests/") else
+                                  "tinygen's code generator", text)
         banner = f"/* Library {prefix}: tinygen {__version__}'s kernel file {fname}, its names prefixed with {prefix}_. */\n"
         if fname.endswith(".c"):
             banner += f'#include "{prefix}_config.h"\n'

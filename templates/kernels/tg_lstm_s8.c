@@ -1,10 +1,20 @@
-/* tinygen int8 LSTM: see tg_lstm_s8.h. TFLite Micro's lstm_eval.h (LstmStep), bit for bit. */
+/* tinygen int8 LSTM: see tg_lstm_s8.h. TFLite Micro's lstm_eval.h (LstmStep), bit for bit.
+ *
+ * Every gate of a step depends on x_t and the previous h only, and everything after the gate FCs is
+ * elementwise, so the kernel runs unit by unit: the four gate rows of a unit (the weights' quad layout, made
+ * offline by tinygen/ops/lstm.py) against x_t and against h in four accumulators each (int32 sums are exact
+ * in any order), then that unit's gates, cell state and hidden value. On the DSP path (Cortex-M4/M7/M33, or
+ * TG_DSP_EMULATE on a host) four bytes of the vector and of each row go through SXTB16 (and its ror #8 form)
+ * into two SMLADs per row; the portable path reads the same layout one byte at a time. */
 #include "tg_lstm_s8.h"
 
 #include <string.h>
 
 #include "tg_common.h"
+#include "tg_conv_dsp_s8.h"
+#include "tg_requant_fast.h"
 
+#if !TG_DSP
 /* TFLite's sigmoid_table_uint16: 65536 * sigmoid(k / 32), k = 0..255 (kernels/internal/common.h). */
 static const uint16_t tg_lstm_sigmoid_table[256] = {
     32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794, 41432, 42064, 42688,
@@ -23,80 +33,256 @@ static const uint16_t tg_lstm_sigmoid_table[256] = {
     65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530,
     65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533,
     65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535};
+#endif
 
-TG_INLINE int16_t tg_lstm_sat16(int32_t x)
+/* int16 saturation: one SSAT where the core has it (every Armv7-M/v8-M Mainline core) */
+TG_INLINE int32_t tg_lstm_sat16(int32_t x)
 {
-    return (int16_t)TG_CLAMP(x, -32768, 32767);
+#if defined(__ARM_FEATURE_SAT)
+    /* the builtin behind ACLE's __ssat macro, whose expansion trips -Wsign-conversion */
+    return (int32_t)__builtin_arm_ssat((int)x, 16);
+#else
+    return TG_CLAMP(x, -32768, 32767);
+#endif
 }
 
-/* reference_integer_ops::Logistic (int16), input multiplier 3 (Q3.12 in), Q0.15 out. */
-TG_INLINE int16_t tg_lstm_sigmoid(int16_t v)
+#if TG_DSP
+/* the same table as pairs for SMLAD, k = 0..254: (table[k] - 32768) | (table[k + 1] - table[k]) << 16 (both
+ * int16 lanes non-negative), so one SMLAD of the pair and (frac << 16) | 2^n interpolates:
+ * (table[k] - 32768) * 2^n + frac * (table[k + 1] - table[k]) = TFLite's (ua << n) + frac * (ub - ua) - 2^(15+n) */
+static const uint32_t tg_lstm_sigmoid_pairs[255] = {
+    0x02AB0000u, 0x02AA02ABu, 0x02A80555u, 0x02A807FDu, 0x02A40AA5u, 0x02A20D49u, 0x029E0FEBu, 0x029B1289u,
+    0x02951524u, 0x029117B9u, 0x028B1A4Au, 0x02851CD5u, 0x027E1F5Au, 0x027821D8u, 0x02702450u, 0x026826C0u,
+    0x02602928u, 0x02572B88u, 0x024F2DDFu, 0x0245302Eu, 0x023C3273u, 0x023234AFu, 0x022836E1u, 0x021E3909u,
+    0x02143B27u, 0x02093D3Bu, 0x01FF3F44u, 0x01F44143u, 0x01E94337u, 0x01DE4520u, 0x01D346FEu, 0x01C848D1u,
+    0x01BE4A99u, 0x01B24C57u, 0x01A84E09u, 0x019C4FB1u, 0x0192514Du, 0x018752DFu, 0x017D5466u, 0x017255E3u,
+    0x01685755u, 0x015D58BDu, 0x01545A1Au, 0x01495B6Eu, 0x01405CB7u, 0x01365DF7u, 0x012C5F2Du, 0x01236059u,
+    0x011B617Cu, 0x01116297u, 0x010863A8u, 0x010064B0u, 0x00F865B0u, 0x00F066A8u, 0x00E76798u, 0x00E0687Fu,
+    0x00D8695Fu, 0x00D16A37u, 0x00CA6B08u, 0x00C36BD2u, 0x00BC6C95u, 0x00B66D51u, 0x00AF6E07u, 0x00A96EB6u,
+    0x00A26F5Fu, 0x009E7001u, 0x0097709Fu, 0x00927136u, 0x008C71C8u, 0x00887254u, 0x008272DCu, 0x007E735Eu,
+    0x007973DCu, 0x00757455u, 0x007074CAu, 0x006C753Au, 0x006875A6u, 0x0064760Eu, 0x00607672u, 0x005D76D2u,
+    0x0059772Fu, 0x00567788u, 0x005277DEu, 0x004F7830u, 0x004C787Fu, 0x004A78CBu, 0x00467915u, 0x0044795Bu,
+    0x0041799Fu, 0x003E79E0u, 0x003C7A1Eu, 0x003A7A5Au, 0x00387A94u, 0x00357ACCu, 0x00337B01u, 0x00317B34u,
+    0x00307B65u, 0x002D7B95u, 0x002C7BC2u, 0x002A7BEEu, 0x00287C18u, 0x00267C40u, 0x00267C66u, 0x00237C8Cu,
+    0x00227CAFu, 0x00217CD1u, 0x00207CF2u, 0x001E7D12u, 0x001D7D30u, 0x001C7D4Du, 0x001B7D69u, 0x001A7D84u,
+    0x00187D9Eu, 0x00187DB6u, 0x00177DCEu, 0x00167DE5u, 0x00147DFBu, 0x00157E0Fu, 0x00137E24u, 0x00127E37u,
+    0x00127E49u, 0x00117E5Bu, 0x00117E6Cu, 0x000F7E7Du, 0x000F7E8Cu, 0x000F7E9Bu, 0x000E7EAAu, 0x000D7EB8u,
+    0x000D7EC5u, 0x000C7ED2u, 0x000C7EDEu, 0x000B7EEAu, 0x000B7EF5u, 0x000B7F00u, 0x000A7F0Bu, 0x00097F15u,
+    0x00097F1Eu, 0x00097F27u, 0x00097F30u, 0x00087F39u, 0x00077F41u, 0x00087F48u, 0x00077F50u, 0x00077F57u,
+    0x00077F5Eu, 0x00067F65u, 0x00067F6Bu, 0x00067F71u, 0x00057F77u, 0x00067F7Cu, 0x00057F82u, 0x00057F87u,
+    0x00057F8Cu, 0x00047F91u, 0x00047F95u, 0x00057F99u, 0x00047F9Eu, 0x00037FA2u, 0x00047FA5u, 0x00047FA9u,
+    0x00037FADu, 0x00037FB0u, 0x00037FB3u, 0x00037FB6u, 0x00037FB9u, 0x00037FBCu, 0x00037FBFu, 0x00027FC2u,
+    0x00037FC4u, 0x00027FC7u, 0x00027FC9u, 0x00027FCBu, 0x00037FCDu, 0x00017FD0u, 0x00027FD1u, 0x00027FD3u,
+    0x00027FD5u, 0x00027FD7u, 0x00017FD9u, 0x00027FDAu, 0x00017FDCu, 0x00027FDDu, 0x00017FDFu, 0x00017FE0u,
+    0x00027FE1u, 0x00017FE3u, 0x00017FE4u, 0x00017FE5u, 0x00017FE6u, 0x00017FE7u, 0x00017FE8u, 0x00017FE9u,
+    0x00017FEAu, 0x00017FEBu, 0x00017FECu, 0x00007FEDu, 0x00017FEDu, 0x00017FEEu, 0x00017FEFu, 0x00007FF0u,
+    0x00017FF0u, 0x00017FF1u, 0x00007FF2u, 0x00017FF2u, 0x00007FF3u, 0x00017FF3u, 0x00007FF4u, 0x00017FF4u,
+    0x00007FF5u, 0x00017FF5u, 0x00007FF6u, 0x00007FF6u, 0x00017FF6u, 0x00007FF7u, 0x00017FF7u, 0x00007FF8u,
+    0x00007FF8u, 0x00017FF8u, 0x00007FF9u, 0x00007FF9u, 0x00007FF9u, 0x00017FF9u, 0x00007FFAu, 0x00007FFAu,
+    0x00007FFAu, 0x00017FFAu, 0x00007FFBu, 0x00007FFBu, 0x00007FFBu, 0x00007FFBu, 0x00017FFBu, 0x00007FFCu,
+    0x00007FFCu, 0x00007FFCu, 0x00007FFCu, 0x00007FFCu, 0x00017FFCu, 0x00007FFDu, 0x00007FFDu, 0x00007FFDu,
+    0x00007FFDu, 0x00007FFDu, 0x00007FFDu, 0x00007FFDu, 0x00017FFDu, 0x00007FFEu, 0x00007FFEu, 0x00007FFEu,
+    0x00007FFEu, 0x00007FFEu, 0x00007FFEu, 0x00007FFEu, 0x00007FFEu, 0x00007FFEu, 0x00017FFEu
+};
+#endif
+
+/* reference_integer_ops::Logistic (int16), input multiplier 3 (Q3.12 in), Q0.15 out. |3 v| <= 98304, so the
+ * table index |3 v| >> 9 <= 192 never reaches TFLite's saturation branch (index >= 255). For x < 0 TFLite
+ * computes ((1 << 25) - r + 511) >> 10 from the table value r of |x|, which is 32768 - ((r + 512) >> 10)
+ * (floor((511 - r) / 1024) = -floor((r + 512) / 1024)): the result for |x|, mirrored. */
+TG_INLINE int32_t tg_lstm_sigmoid(int32_t v)
 {
-    const int32_t x = (int32_t)v * 3;
+    const int32_t x = v * 3;
     const uint32_t a = (uint32_t)(x < 0 ? -x : x);
     const uint32_t uh = a >> 9;
-    uint32_t result;
-    if (uh >= 255u)
-    {
-        result = UINT32_C(0x7FFF) << 10;
-    }
-    else
-    {
-        const uint32_t ua = tg_lstm_sigmoid_table[uh];
-        const uint32_t ub = tg_lstm_sigmoid_table[uh + 1u];
-        result = (ua << 9) + (a & 0x1FFu) * (ub - ua);
-    }
-    result = x >= 0 ? result + (1u << 9) : (1u << 25) - result + (1u << 9) - 1u;
-    return (int16_t)(result >> 10);
+#if TG_DSP
+    const int32_t s = tg_smlad((int32_t)tg_lstm_sigmoid_pairs[uh], (int32_t)(((a & 0x1FFu) << 16) | (1u << 9)),
+                               (1 << 24) + (1 << 9)) >> 10;
+#else
+    const uint32_t ua = tg_lstm_sigmoid_table[uh];
+    const uint32_t ub = tg_lstm_sigmoid_table[uh + 1u];
+    const int32_t s = (int32_t)(((ua << 9) + (a & 0x1FFu) * (ub - ua) + (1u << 9)) >> 10);
+#endif
+    return x >= 0 ? s : 32768 - s;
 }
 
-/* reference_integer_ops::Tanh (int16): (v * mult + round) >> shift, then the interpolated table. */
-TG_INLINE int16_t tg_lstm_tanh(int16_t v, int32_t mult, int32_t shift)
+/* reference_integer_ops::Tanh (int16) of x, the input already rescaled: for x < 0 TFLite computes
+ * (-r + (1 << 23) + 127) >> 8 from the table value r of |x|, which is -((r - (1 << 23) + 128) >> 8), the
+ * result for |x| negated (r >= 1 << 23, so the shift is of a non-negative value). */
+TG_INLINE int32_t tg_lstm_tanh_of(int32_t x)
 {
-    const int32_t round = shift > 0 ? (INT32_C(1) << (shift - 1)) : 0;
-    const int32_t x = ((int32_t)v * mult + round) >> shift;
     const uint32_t a = (uint32_t)(x < 0 ? -x : x);
     const uint32_t uh = a >> 8;
-    int32_t result;
+    int32_t t;
     if (uh >= 255u)
     {
-        result = INT32_C(0xFFFF) << 8;
+        t = 0xFFFF - (1 << 15); /* ((0xFFFF << 8) - (1 << 23) + 128) >> 8 */
     }
     else
     {
-        const int32_t ua = tg_lstm_sigmoid_table[uh];
-        const int32_t ub = tg_lstm_sigmoid_table[uh + 1u];
-        result = (ua << 8) + (int32_t)(a & 0xFFu) * (ub - ua);
+#if TG_DSP
+        t = tg_smlad((int32_t)tg_lstm_sigmoid_pairs[uh], (int32_t)(((a & 0xFFu) << 16) | (1u << 8)), 1 << 7) >> 8;
+#else
+        const uint32_t ua = tg_lstm_sigmoid_table[uh];
+        const uint32_t ub = tg_lstm_sigmoid_table[uh + 1u];
+        t = (int32_t)(((ua << 8) + (a & 0xFFu) * (ub - ua) - (1u << 23) + (1u << 7)) >> 8);
+#endif
     }
-    result = x >= 0 ? result - (INT32_C(1) << 23) + (1 << 7) : -result + (INT32_C(1) << 23) + (1 << 7) - 1;
-    return (int16_t)(result >> 8);
+    return x >= 0 ? t : -t;
 }
 
-/* One gate for every unit: sat16(rq(W x + b_in)) +sat sat16(rq(R h + b_rec)), then the activation. */
-static void tg_lstm_gate(const int8_t *x, int32_t features, const int8_t *h, int32_t units, const int8_t *w,
-                         const int8_t *r, const int32_t *b_in, const int32_t *b_rec, const int32_t *q_in,
-                         const int32_t *q_rec, int tanh_gate, int16_t *gate)
+/* The four accumulators a[0..3] += the four rows of a quad (quad layout: per group of four columns the four
+ * rows' four bytes, then each row's n % 4 last bytes) . v[0..n-1]. */
+#if TG_DSP
+#define TG_LSTM_GROUP(LOAD)                                                                                    \
+    do                                                                                                         \
+    {                                                                                                          \
+        const uint32_t xv = tg_load32(v);                                                                      \
+        const int32_t x02 = tg_sxtb16(xv), x13 = tg_sxtb16_ror8(xv);                                           \
+        uint32_t w0, w1, w2, w3;                                                                               \
+        LOAD(w0, w1, w, 0);                                                                                    \
+        LOAD(w2, w3, w, 8);                                                                                    \
+        a0 = tg_smlad(x02, tg_sxtb16(w0), a0);                                                                 \
+        a0 = tg_smlad(x13, tg_sxtb16_ror8(w0), a0);                                                            \
+        a1 = tg_smlad(x02, tg_sxtb16(w1), a1);                                                                 \
+        a1 = tg_smlad(x13, tg_sxtb16_ror8(w1), a1);                                                            \
+        a2 = tg_smlad(x02, tg_sxtb16(w2), a2);                                                                 \
+        a2 = tg_smlad(x13, tg_sxtb16_ror8(w2), a2);                                                            \
+        a3 = tg_smlad(x02, tg_sxtb16(w3), a3);                                                                 \
+        a3 = tg_smlad(x13, tg_sxtb16_ror8(w3), a3);                                                            \
+        v += 4;                                                                                                \
+        w += 16;                                                                                               \
+    } while (0)
+#endif
+
+TG_INLINE void tg_lstm_quad(const int8_t *v, const int8_t *w, int32_t n, const int32_t *bias, int32_t a[4],
+                             const int aligned)
 {
-    int32_t u, k;
+    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+    const int32_t tail = n & 3;
+    int32_t g, r;
+#if TG_DSP
+    if (aligned)
+    {
+        for (g = n >> 2; g > 0; --g)
+        {
+            TG_LSTM_GROUP(TG_LDRD);
+        }
+    }
+    else
+    {
+        for (g = n >> 2; g > 0; --g)
+        {
+            TG_LSTM_GROUP(TG_LDR2);
+        }
+    }
+#else
+    (void)aligned;
+    for (g = n >> 2; g > 0; --g)
+    {
+        for (r = 0; r < 4; ++r)
+        {
+            const int32_t xr = v[r];
+            a0 += xr * w[r];
+            a1 += xr * w[4 + r];
+            a2 += xr * w[8 + r];
+            a3 += xr * w[12 + r];
+        }
+        v += 4;
+        w += 16;
+    }
+#endif
+    for (r = 0; r < tail; ++r)
+    {
+        const int32_t xr = v[r];
+        a0 += xr * w[r];
+        a1 += xr * w[tail + r];
+        a2 += xr * w[2 * tail + r];
+        a3 += xr * w[3 * tail + r];
+    }
+    a[0] = a0;
+    a[1] = a1;
+    a[2] = a2;
+    a[3] = a3;
+}
+
+/* A requantization (MultiplyByQuantizedMultiplier; every multiplier of the op is >= 0), made ready once per
+ * call: for a right shift e = -shift in 2..31 tg_rq_fast's constants (tg_requant_fast.h, output offset 0:
+ * hk = 2^(e-2), e1 = e - 1), bit-exact and branch-free; otherwise e1 = -1 and tg_requantize_mac. */
+typedef struct
+{
+    int32_t m, hk, e1, shift;
+} tg_lstm_rq_t;
+
+TG_INLINE tg_lstm_rq_t tg_lstm_rq_prepare(const int32_t *q)
+{
+    tg_lstm_rq_t r;
+    r.m = q[0];
+    r.shift = q[1];
+    r.hk = q[1] <= -2 && q[1] >= -31 ? (int32_t)(UINT32_C(1) << (-q[1] - 2)) : 0;
+    r.e1 = q[1] <= -2 && q[1] >= -31 ? -q[1] - 1 : -1;
+    return r;
+}
+
+/* FAST (a constant after inlining): every requantization of the call has its tg_rq_fast constants */
+TG_INLINE int32_t tg_lstm_rq(int32_t acc, const tg_lstm_rq_t *r, const int fast)
+{
+    return fast ? tg_rq_fast(acc, r->m, r->hk, r->e1) : tg_requantize_mac(acc, r->m, r->shift);
+}
+
+/* the requantizations in the order of the parameter block: the gates' input FCs, their recurrent FCs, then
+ * forget x cell, input x cell gate and output x tanh(cell) */
+#define TG_LSTM_RQ_IN(g) (g)
+#define TG_LSTM_RQ_REC(g) (4 + (g))
+#define TG_LSTM_RQ_FORGET_CELL 8
+#define TG_LSTM_RQ_INPUT_CELL 9
+#define TG_LSTM_RQ_HIDDEN 10
+#define TG_LSTM_RQ_COUNT 11
+
+/* gate g's pre-activation: sat16(rq(W x + b_in)) +sat sat16(rq(R h + b_rec)) */
+TG_INLINE int32_t tg_lstm_pre(int32_t acc_in, int32_t acc_rec, const tg_lstm_rq_t *rq, int g, const int fast)
+{
+    return tg_lstm_sat16(tg_lstm_sat16(tg_lstm_rq(acc_in, &rq[TG_LSTM_RQ_IN(g)], fast)) +
+                         tg_lstm_sat16(tg_lstm_rq(acc_rec, &rq[TG_LSTM_RQ_REC(g)], fast)));
+}
+
+/* One step: every unit's four gates from x and h (the previous hidden state), its cell state (updated in
+ * place) and its hidden value hout[u]. TFLite's order of computation does not matter: each gate reads x and h
+ * only, and the rest is elementwise. FAST (a constant): every requantization has its tg_rq_fast constants and
+ * both weight arrays are 4-byte aligned (always, in a generated library); otherwise the general arithmetic and
+ * single-word loads. */
+TG_INLINE void tg_lstm_step(const int8_t *x, const int8_t *h, int32_t features, int32_t units, const int8_t *w_in,
+                            const int8_t *w_rec, const int32_t *b_in, const int32_t *b_rec, const tg_lstm_rq_t *rq,
+                            const int32_t *q, int16_t *cell, int8_t *hout, const int fast)
+{
+    const int32_t hidden_zp = q[TG_LSTM_Q_HIDDEN_ZP];
+    const int32_t clip = q[TG_LSTM_Q_CLIP];
+    const int32_t tanh_mult = q[TG_LSTM_Q_TANH_MULT], tanh_shift = q[TG_LSTM_Q_TANH_SHIFT];
+    const int32_t tanh_round = tanh_shift > 0 ? (INT32_C(1) << (tanh_shift - 1)) : 0;
+    int32_t u;
     for (u = 0; u < units; ++u)
     {
-        const int8_t *wrow = w + u * features;
-        const int8_t *rrow = r + u * units;
-        int32_t acc_in = b_in[u];
-        int32_t acc_rec = b_rec[u];
-        int32_t pre;
-        for (k = 0; k < features; ++k)
+        int32_t ai[4], ar[4];
+        int32_t in_gate, forget, cell_gate, out_gate, c, th;
+        tg_lstm_quad(x, w_in, features, b_in + 4 * u, ai, fast);
+        tg_lstm_quad(h, w_rec, units, b_rec + 4 * u, ar, fast);
+        w_in += 4 * features;
+        w_rec += 4 * units;
+        forget = tg_lstm_sigmoid(tg_lstm_pre(ai[1], ar[1], rq, 1, fast));
+        in_gate = tg_lstm_sigmoid(tg_lstm_pre(ai[0], ar[0], rq, 0, fast));
+        cell_gate = tg_lstm_tanh_of(tg_lstm_pre(ai[2], ar[2], rq, 2, fast) * 3);
+        /* cell = forget * cell + input * cell_gate, each product requantized to int16, then clipped */
+        c = tg_lstm_sat16(tg_lstm_sat16(tg_lstm_rq(forget * cell[u], &rq[TG_LSTM_RQ_FORGET_CELL], fast)) +
+                          tg_lstm_sat16(tg_lstm_rq(in_gate * cell_gate, &rq[TG_LSTM_RQ_INPUT_CELL], fast)));
+        if (clip >= 0)
         {
-            acc_in += (int32_t)wrow[k] * x[k];
+            c = TG_MAX(TG_MIN(clip, c), -clip);
         }
-        for (k = 0; k < units; ++k)
-        {
-            acc_rec += (int32_t)rrow[k] * h[k];
-        }
-        pre = (int32_t)tg_lstm_sat16(tg_requantize(acc_in, q_in[0], q_in[1])) +
-              (int32_t)tg_lstm_sat16(tg_requantize(acc_rec, q_rec[0], q_rec[1]));
-        pre = tg_lstm_sat16(pre);
-        gate[u] = tanh_gate ? tg_lstm_tanh((int16_t)pre, 3, 0) : tg_lstm_sigmoid((int16_t)pre);
+        cell[u] = (int16_t)c;
+        /* h = output * tanh(cell), this step's output row */
+        out_gate = tg_lstm_sigmoid(tg_lstm_pre(ai[3], ar[3], rq, 3, fast));
+        th = tg_lstm_tanh_of((c * tanh_mult + tanh_round) >> tanh_shift);
+        hout[u] = tg_sat_s8(hidden_zp + tg_lstm_rq(th * out_gate, &rq[TG_LSTM_RQ_HIDDEN], fast));
     }
 }
 
@@ -105,12 +291,16 @@ void tg_lstm_s8(const int8_t *input, const int8_t *hidden_in, const int8_t *cell
                 const int32_t *b_rec, const int32_t *q, int8_t *scratch, int8_t *output, int8_t *hidden_out,
                 int8_t *cell_out)
 {
-    int16_t *const gates = (int16_t *)(void *)scratch; /* [4][units]: input, forget, cell, output */
-    int16_t *const cell = gates + 4 * units;
+    int16_t *const cell = (int16_t *)(void *)scratch;
     const size_t state_bytes = (size_t)units * sizeof(int16_t);
-    const int32_t hidden_zp = q[TG_LSTM_Q_HIDDEN_ZP];
-    const int32_t clip = q[TG_LSTM_Q_CLIP];
-    int32_t b, t, u, g;
+    tg_lstm_rq_t rq[TG_LSTM_RQ_COUNT];
+    int fast = (((uintptr_t)w_in | (uintptr_t)w_rec) & 3u) == 0;
+    int32_t b, t, k;
+    for (k = 0; k < TG_LSTM_RQ_COUNT; ++k)
+    {
+        rq[k] = tg_lstm_rq_prepare(q + 2 * k); /* TG_LSTM_Q_IN(0) = 0, ... TG_LSTM_Q_HIDDEN = 20 */
+        fast = fast && rq[k].e1 >= 0;
+    }
     for (b = 0; b < batches; ++b)
     {
         const int8_t *h = hidden_in + b * units;
@@ -118,39 +308,14 @@ void tg_lstm_s8(const int8_t *input, const int8_t *hidden_in, const int8_t *cell
         for (t = 0; t < steps; ++t)
         {
             const int32_t row = b * steps + t;
-            const int8_t *x = input + row * features;
             int8_t *hout = output + row * units;
-            /* forget, input and cell gates (TFLite Micro's order; each depends on x and h only) */
-            for (g = 0; g < 3; ++g)
+            if (fast)
             {
-                const int gate = g == 0 ? 1 : g == 1 ? 0 : 2;
-                tg_lstm_gate(x, features, h, units, w_in + gate * units * features, w_rec + gate * units * units,
-                             b_in + gate * units, b_rec + gate * units, q + TG_LSTM_Q_IN(gate), q + TG_LSTM_Q_REC(gate),
-                             gate == 2, gates + gate * units);
+                tg_lstm_step(input + row * features, h, features, units, w_in, w_rec, b_in, b_rec, rq, q, cell, hout, 1);
             }
-            /* cell = forget * cell + input * cell_gate, each product requantized to int16, then clipped */
-            for (u = 0; u < units; ++u)
+            else
             {
-                const int32_t kept = tg_lstm_sat16(tg_requantize((int32_t)gates[units + u] * cell[u],
-                                                                 q[TG_LSTM_Q_FORGET_CELL], q[TG_LSTM_Q_FORGET_CELL + 1]));
-                const int32_t added = tg_lstm_sat16(tg_requantize((int32_t)gates[u] * gates[2 * units + u],
-                                                                  q[TG_LSTM_Q_INPUT_CELL], q[TG_LSTM_Q_INPUT_CELL + 1]));
-                int32_t c = tg_lstm_sat16(kept + added);
-                if (clip >= 0)
-                {
-                    c = TG_MAX(TG_MIN(clip, c), -clip);
-                }
-                cell[u] = (int16_t)c;
-            }
-            /* output gate (from the same h), then h = output * tanh(cell), written as this step's row */
-            tg_lstm_gate(x, features, h, units, w_in + 3 * units * features, w_rec + 3 * units * units, b_in + 3 * units,
-                         b_rec + 3 * units, q + TG_LSTM_Q_IN(3), q + TG_LSTM_Q_REC(3), 0, gates + 3 * units);
-            for (u = 0; u < units; ++u)
-            {
-                const int32_t th = tg_lstm_tanh(cell[u], q[TG_LSTM_Q_TANH_MULT], q[TG_LSTM_Q_TANH_SHIFT]);
-                const int32_t y = hidden_zp + tg_requantize(th * gates[3 * units + u], q[TG_LSTM_Q_HIDDEN],
-                                                            q[TG_LSTM_Q_HIDDEN + 1]);
-                hout[u] = tg_sat_s8(y);
+                tg_lstm_step(input + row * features, h, features, units, w_in, w_rec, b_in, b_rec, rq, q, cell, hout, 0);
             }
             h = hout;
         }

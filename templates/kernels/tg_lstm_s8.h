@@ -26,15 +26,20 @@
  * cell = sat16(rq(forget * cell) + rq(input * cell_gate)), clipped; h = rq(output * tanh(cell)) + zp (int8),
  * which is also the step's output row.
  *
+ * The weights are in the unit-quad layout (tinygen/ops/lstm.py, unit_quads): per unit, its four gate rows
+ * of n values (n = features or units) as a quad: for each complete group of four columns the four gates'
+ * four bytes (16 bytes), then each gate's n % 4 last bytes. 4-byte aligned weights are read two words at a
+ * time (LDRD) on the DSP path; any alignment works.
+ *
  * @param[in]  input       int8 [batches][steps][features]
  * @param[in]  hidden_in   int8 [batches][units]: the output state before the call
  * @param[in]  cell_in     the bytes of int16 [batches][units] (native byte order): the cell state before
- * @param[in]  w_in        int8 [4][units][features] input weights
- * @param[in]  w_rec       int8 [4][units][units] recurrent weights
- * @param[in]  b_in        int32 [4][units] input biases, -input_zero_point * sum(row) folded in
- * @param[in]  b_rec       int32 [4][units] -hidden_zero_point * sum(recurrent row)
+ * @param[in]  w_in        int8 [units][4 x features] input weights, unit-quad layout
+ * @param[in]  w_rec       int8 [units][4 x units] recurrent weights, unit-quad layout
+ * @param[in]  b_in        int32 [units][4] input biases, -input_zero_point * sum(row) folded in
+ * @param[in]  b_rec       int32 [units][4] -hidden_zero_point * sum(recurrent row)
  * @param[in]  q           int32 [TG_LSTM_Q_WORDS] parameters (TG_LSTM_Q_*)
- * @param[in]  scratch     10 * units bytes, 2-byte aligned
+ * @param[in]  scratch     2 * units bytes, 2-byte aligned
  * @param[out] output      int8 [batches][steps][units]; must not overlap the inputs
  * @param[out] hidden_out  int8 [batches][units]: the output state after the call
  * @param[out] cell_out    the bytes of int16 [batches][units]: the cell state after the call

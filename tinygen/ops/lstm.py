@@ -428,13 +428,24 @@ def quant_words(p: LstmParams) -> np.ndarray:
     return np.asarray(words, np.int32)
 
 
+def unit_quads(w: np.ndarray) -> np.ndarray:
+    """The gate weights [4][U][n] (GATES order) in the kernel's layout (tg_lstm_s8.c): per unit its four gate
+    rows as a quad, [U][n // 4][4][4] (per group of four columns each gate's four bytes, what SXTB16 and SMLAD
+    read four rows at a time), then each gate's ``n % 4`` last bytes, [U][4][n % 4]."""
+    _, units, n = w.shape
+    full = n & ~3
+    rows = w.transpose(1, 0, 2)  # [U][4][n]
+    groups = rows[:, :, :full].reshape(units, 4, full // 4, 4).transpose(0, 2, 1, 3).reshape(units, -1)
+    return np.ascontiguousarray(np.concatenate([groups, rows[:, :, full:].reshape(units, -1)], axis=1)).reshape(-1)
+
+
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     g = ctx.graph
     p = params(g, op, ctx.rounding)  # type: ignore[arg-type]
     b, t, f, units = _dims(g, op)
-    w_in = np.stack([np.asarray(g.tensor(op.inputs[W_IN + k]).data, np.int8) for k in range(4)])
-    w_rec = np.stack([np.asarray(g.tensor(op.inputs[W_REC + k]).data, np.int8) for k in range(4)])
-    b_in, b_rec = _folded_biases(g, op, p)
+    w_in = unit_quads(np.stack([np.asarray(g.tensor(op.inputs[W_IN + k]).data, np.int8) for k in range(4)]))
+    w_rec = unit_quads(np.stack([np.asarray(g.tensor(op.inputs[W_REC + k]).data, np.int8) for k in range(4)]))
+    b_in, b_rec = (np.ascontiguousarray(bias.T) for bias in _folded_biases(g, op, p))  # [U][4]
     args = (
         f"(const int8_t *)({ctx.tensor_ptr(op.inputs[X])})",
         f"(const int8_t *)({ctx.tensor_ptr(op.inputs[H])})",
@@ -456,9 +467,9 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
 
 
 def scratch_bytes(units: int) -> int:
-    """Five int16 vectors of ``units`` (16-byte aligned in the arena): the forget, input, cell and output gates and
-    the cell state being updated (copied from and to the state's bytes, which need not be 2-byte aligned)."""
-    return 5 * 2 * units
+    """One int16 vector of ``units`` (16-byte aligned in the arena): the cell state being updated (copied from
+    and to the state's bytes, which need not be 2-byte aligned); the kernel computes the gates unit by unit."""
+    return 2 * units
 
 
 def macs(graph: Graph, op: Op) -> int:

@@ -328,6 +328,20 @@ def test_generated_c_chain_and_folded_rows(tmp_path: Path) -> None:
     assert "1 x (12x7 . 7x3)" in source and "rhs transposed in scratch" in source, source
 
 
+@pytest.mark.parametrize("rounding", ["double", "single"])
+def test_fast_and_general_requantization(tmp_path: Path, rounding: str) -> None:
+    """The kernel's two requantizations: tg_rq_fast (right shift 2..22), the general one (a right shift of 0 or
+    1, a left shift), under both roundings, portable and DSP."""
+    rng = np.random.default_rng(6)
+    for i, so in enumerate((0.9, 0.004, 0.002, 5e-4)):
+        data = single_op_model((3, 9), (9, 5), quant=((0.05, -3), (0.03, 11), (so, 4)))
+        graph = import_tflite(data)
+        shift = batch_matmul.params(graph, graph.ops[0], rounding).output_shift
+        assert shift == (-9, -1, 0, 2)[i], shift
+        vectors = np.stack([rand((27 + 45,), rng) for _ in range(3)])
+        opcheck.check_c(graph, tmp_path / str(i), vectors, rounding, dsp_emulate=True)
+
+
 def test_single_input_with_opcheck(tmp_path: Path) -> None:
     """A constant rhs: a one-input graph, through the shared opcheck.check_c."""
     rng = np.random.default_rng(4)
@@ -353,15 +367,100 @@ def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
     opcheck.check_kernel_compiles("tg_batch_matmul_s8", cpu, tmp_path)
 
 
+# --------------------------------------------------------------------------- Helium (MVE) on the host
+
+
+def check_mve_inputs(graph: Graph, work: Path, count: int, seed: int = 0, compilers: Any = (("gcc", True),)
+                     ) -> dict[str, Any]:
+    """The library generated for MVE, compiled with tg_mve_s8.h's C stand-ins for the intrinsics
+    (TG_MVE_EMULATE), on ``count`` random vectors of every input: every layer == the reference."""
+    from tinygen import codegen
+
+    rng = np.random.default_rng(seed)
+    xs = [[rand(graph.tensors[n].shape, rng) for n in graph.inputs] for _ in range(count)]
+    rows = np.stack([np.concatenate([x.reshape(-1) for x in v]) for v in xs])
+    lib = codegen.generate(graph, work / "lib", force=True, mve=True)
+    for compiler, sanitize in compilers:
+        hb = hostbuild.build(lib.out_dir, lib.manifest, work / compiler, compiler=compiler, sanitize=sanitize,
+                             dump=True, opt="-DTG_MVE_EMULATE")
+        out, dumps = hostbuild.run(hb, rows)
+        for v, x in enumerate(xs):
+            ref = reference.run(graph, x)
+            for layer, got in zip(lib.manifest["layers"], dumps[v]):
+                want = ref[layer["output_tensor"]].reshape(-1)
+                bad = np.flatnonzero(want != got)
+                assert bad.size == 0, (f"{compiler} vector {v} layer {layer['index']} ({layer['kernel']}): {bad.size} "
+                                       f"differ, first at {bad[0]}: C {got[bad[0]]} reference {want[bad[0]]}")
+            np.testing.assert_array_equal(out[v], ref[graph.outputs[0]].reshape(-1))
+    return lib.manifest
+
+
+#: besides C_CASES: depths past one step of 16 with a tail, a partial last quad of columns, 16 exactly
+MVE_CASES: dict[str, tuple[Any, ...]] = {
+    **{name: case[:5] for name, case in C_CASES.items()},
+    "const_rhs_32x64x32": ((32, 64), (64, 32), False, False, "rhs"),
+    "depth37_cols13": ((2, 5, 37), (2, 37, 13), False, False, None),
+    "depth16_cols4_adj": ((3, 16, 4), (3, 4, 16), True, True, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MVE_CASES))
+def test_mve_kernel_equals_reference(tmp_path: Path, name: str) -> None:
+    ls, rs, adj_x, adj_y, const = MVE_CASES[name]
+    c = {"ls": ls, "rs": rs, "adj_x": adj_x, "adj_y": adj_y, "const": const, "seed": len(name),
+         "quant": ((0.05, -3), (0.03, 11), (0.1 * max(ls[-1], ls[-2]) ** 0.5, 4))}
+    graph = import_tflite(config_model(c)[0], name=name)
+    manifest = check_mve_inputs(graph, tmp_path, 3, compilers=(("gcc", True), ("clang", False)))
+    assert [layer["kernel"] for layer in manifest["layers"]] == ["tg_batch_matmul_mve_s8"]
+
+
+def test_mve_chain_and_extreme_offsets(tmp_path: Path) -> None:
+    """The attention-like chain (operands transposed in scratch, broadcast rhs), and zero points at both ends
+    of int8 with a long accumulation (the wrapping column and row terms)."""
+    graph = import_tflite(chain_model(), name="chain")
+    manifest = check_mve_inputs(graph, tmp_path / "chain", 3)
+    assert [layer["kernel"] for layer in manifest["layers"]] == ["tg_batch_matmul_mve_s8"] * 3
+    for zl, zr in ((-128, 127), (127, -128)):
+        data = single_op_model((3, 200), (200, 5), quant=((0.01, zl), (0.01, zr), (2.0, 0)))
+        check_mve_inputs(import_tflite(data), tmp_path / f"z{zl}", 3)
+
+
+def test_mve_left_shift(tmp_path: Path) -> None:
+    """A real multiplier above 1 (a left shift: tg_mve_requant_vec's has_left), small depths."""
+    data = single_op_model((2, 3, 2), (2, 2, 5), quant=((0.5, 7), (0.5, -9), (0.01, 0)))
+    assert batch_matmul.params(import_tflite(data), import_tflite(data).ops[0], "double").output_shift > 0
+    check_mve_inputs(import_tflite(data), tmp_path, 4)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc is not installed")
+def test_mve_kernel_cross_compiles_for_m55(tmp_path: Path) -> None:
+    import subprocess
+
+    for single in (0, 1):
+        cmd = ["arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", *hostbuild.WARNINGS,
+               "-Wconversion", "-Wsign-conversion", "-O2", f"-DTG_SINGLE_ROUNDING={single}", f"-I{opcheck.KERNELS}",
+               "-S", str(opcheck.KERNELS / "tg_batch_matmul_mve_s8.c"), "-o", str(tmp_path / "k.s")]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert res.returncode == 0, res.stderr
+        assert "vmladava.s8" in (tmp_path / "k.s").read_text()
+
+
 # --------------------------------------------------------------------------- QEMU
 
 
 @pytest.mark.emulator
-@pytest.mark.parametrize("board", opcheck.QEMU_BOARDS)
+@pytest.mark.parametrize("board", [*opcheck.QEMU_BOARDS, "mps3_an547"])
 def test_bit_exact_in_qemu(board: str, tmp_path: Path) -> None:
+    """Cortex-M3 (portable C), M7 (DSP) and M55 (Helium) against the reference and TFLite Micro."""
+    kernel = "tg_batch_matmul_mve_s8" if board == "mps3_an547" else "tg_batch_matmul_s8"
     model = tmp_path / "bmm_chain.tflite"
     model.write_bytes(chain_model())
-    print(opcheck.check_qemu(model, board, tmp_path / "work", kernels=["tg_batch_matmul_s8"] * 3))
+    print(opcheck.check_qemu(model, board, tmp_path / "work", kernels=[kernel] * 3))
+    rng = np.random.default_rng(11)
+    model = tmp_path / "bmm_const.tflite"
+    model.write_bytes(single_op_model((32, 64), (64, 32), quant=((0.05, -3), (0.03, 11), (1.5, 4)),
+                                      rhs_data=rand((64, 32), rng)))
+    print(opcheck.check_qemu(model, board, tmp_path / "work_const", kernels=[kernel]))
 
 
 # --------------------------------------------------------------------------- command line

@@ -6,8 +6,11 @@
 * the reference against TFLite Micro's interpreter over random shapes, strides, paddings, output sizes (Keras'
   output_padding), fused activations and per-channel quantizations (hypothesis, hand-built single-op
   ``.tflite`` files), and on models of TensorFlow's converter (Keras ``Conv2DTranspose``);
-* the generated C (gathered per output pixel, no scratch) against the reference on the host (gcc and clang,
-  ASan/UBSan, and the DSP path emulated), for every Cortex-M core, and in QEMU on Cortex-M3 and M7;
+* the phase decomposition of the kernels (per output phase an ordinary convolution with a flipped sub-kernel)
+  against the scatter in numpy;
+* the generated C (per phase an im2col + tg_conv_gemm_s8) against the reference on the host (gcc and clang,
+  ASan/UBSan, and the DSP path emulated), for every Cortex-M core; the Helium kernel on the host (the
+  intrinsics' C stand-ins) and cross-compiled for Cortex-M55; in QEMU on Cortex-M3, M7 and M55;
 * the Keras flow (``Conv2DTranspose`` with BatchNormalization and ReLU folded/fused), and ``tinygen convert``.
 """
 
@@ -25,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_reference_ops import FbOp, FbTensor, build_tflite
 
-from tinygen import codegen, qparams, reference
+from tinygen import qparams, reference
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.frontend.tflite import import_tflite
 from tinygen.ops import transpose_conv
@@ -229,6 +232,16 @@ CASES = {
     "general_rq": {"x_shape": (1, 3, 3, 6), "out_hw": (5, 6), "out_c": 3, "kernel": (3, 2), "stride": (2, 2),
                    "padding": "same", "per_channel": False, "w_scale": (0.3, 0.6), "out_q": (0.05, 7),
                    "act": "relu_n1_to_1"},
+    # in_c % 4 == 0 (straight into the column block), blocks of a phase spanning two output rows (odd phase
+    # widths), batches, an odd out_c, sub-kernels of 2 x 2 taps
+    "grouped_k4_batch2": {"x_shape": (2, 3, 5, 8), "out_hw": (6, 10), "out_c": 7, "kernel": (4, 4),
+                          "stride": (2, 2), "padding": "same", "in_q": (0.05, -128)},
+    # stride 1 (one phase: an ordinary convolution with the flipped filter), depth 3 * 3 * 5 (staged, tail)
+    "stride1": {"x_shape": (1, 4, 3, 5), "out_hw": (4, 3), "out_c": 6, "kernel": (3, 3), "stride": (1, 1),
+                "padding": "same", "in_q": (0.05, 127)},
+    # one tap per phase (stride = filter), asymmetric strides, 'valid' with output padding, depth 16
+    "stride_eq_kernel": {"x_shape": (1, 2, 3, 16), "out_hw": (6, 7), "out_c": 9, "kernel": (3, 2),
+                         "stride": (3, 2), "padding": "valid", "act": "relu"},
 }
 
 
@@ -239,18 +252,44 @@ def _vectors(graph: Any, seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_generated_c_equals_reference(tmp_path: Path, name: str) -> None:
+    """Portable C (gcc/clang, sanitizers) and the DSP path (SMLAD, emulated on the host), both roundings."""
     graph = import_tflite(single_op_model(**CASES[name]), name=name)
     vectors = _vectors(graph, seed=len(name))
     for rounding in ("double", "single"):
-        manifest = opcheck.check_c(graph, tmp_path / rounding, vectors, rounding)
+        manifest = opcheck.check_c(graph, tmp_path / rounding, vectors, rounding, dsp_emulate=True)
         layers = [(layer["kernel"], layer["in_place"]) for layer in manifest["layers"]]
         assert layers == [("tg_transpose_conv_s8", None)]
-    # the DSP path (SXTAB16/SMLAD), emulated on the host
-    lib = codegen.generate(graph, tmp_path / "dsp_lib", force=True)
-    hb = hostbuild.build(lib.out_dir, lib.manifest, tmp_path / "dsp", sanitize=True, dsp_emulate=True)
-    out, _ = hostbuild.run(hb, vectors.reshape(len(vectors), -1))
-    for v, x in enumerate(vectors):
-        np.testing.assert_array_equal(out[v], reference.run(graph, [x])[graph.outputs[0]].reshape(-1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg=configs())
+def test_phase_convolutions_equal_the_scatter(cfg: dict[str, Any]) -> None:
+    """The kernels' decomposition in numpy: per phase (ry, rx) an ordinary convolution of the input (pads: 0
+    after the offset) with the flipped sub-kernel of :func:`transpose_conv.phases` gives the scatter's sums."""
+    graph = import_tflite(single_op_model(**cfg))
+    op = graph.ops[0]
+    p = qparams.op_params(graph, op)
+    w = np.asarray(graph.tensor(op.inputs[1]).data, np.int64)
+    x = random_int8(cfg["x_shape"], 1, cfg["seed"])[0].astype(np.int64) + p.input_offset
+    (sh, sw), (oh, ow) = cfg["stride"], cfg["out_hw"]
+    want = transpose_conv.scatter(x, w, (sh, sw), (p.pad_top, p.pad_left), (oh, ow))
+    got = np.full(want.shape, np.nan)
+    subs = iter(transpose_conv.phases(w, (sh, sw)))
+    n, h, wd, _ = x.shape
+    for ry in range(sh):
+        for rx in range(sw):
+            sub = next(subs)
+            ny, nx = sub.shape[1:3]
+            for oy in range((ry - p.pad_top) % sh, oh, sh):
+                for ox in range((rx - p.pad_left) % sw, ow, sw):
+                    y0, x0 = (oy + p.pad_top - ry) // sh - ny + 1, (ox + p.pad_left - rx) // sw - nx + 1
+                    window = np.zeros((n, ny, nx, x.shape[3]), np.int64)
+                    for m in range(ny):
+                        for k in range(nx):
+                            if 0 <= y0 + m < h and 0 <= x0 + k < wd:
+                                window[:, m, k] = x[:, y0 + m, x0 + k]
+                    got[:, oy, ox] = np.einsum("nyxi,cyxi->nc", window, sub)
+    np.testing.assert_array_equal(got, want)
 
 
 def test_general_requantization_mode_is_used() -> None:
@@ -266,13 +305,42 @@ def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
     opcheck.check_kernel_compiles("tg_transpose_conv_s8", cpu, tmp_path)
 
 
+@pytest.mark.parametrize(("name", "rounding"), [(name, "double") for name in sorted(CASES)]
+                         + [("same_s2", "single"), ("general_rq", "single")])
+def test_mve_kernel_equals_reference(tmp_path: Path, name: str, rounding: str) -> None:
+    """tg_transpose_conv_mve_s8 with tg_mve_s8.h's C stand-ins for the intrinsics (gcc with ASan/UBSan, clang)."""
+    from test_mve import BOTH, check_mve
+
+    graph = import_tflite(single_op_model(**CASES[name]), name=name)
+    lib = check_mve(graph, tmp_path, rounding, vectors=3, seed=len(name),
+                    compilers=BOTH if rounding == "double" else BOTH[:1])
+    assert [layer["kernel"] for layer in lib.manifest["layers"]] == ["tg_transpose_conv_mve_s8"]
+
+
+@pytest.mark.skipif(not __import__("shutil").which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc is not installed")
+def test_mve_kernel_cross_compiles_for_m55(tmp_path: Path) -> None:
+    import subprocess
+
+    for single in (0, 1):
+        cmd = ["arm-none-eabi-gcc", "-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard", *hostbuild.WARNINGS,
+               "-Wconversion", "-Wsign-conversion", "-O2", f"-DTG_SINGLE_ROUNDING={single}", f"-I{opcheck.KERNELS}",
+               "-S", str(opcheck.KERNELS / "tg_transpose_conv_mve_s8.c"), "-o", str(tmp_path / "k.s")]
+        res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert res.returncode == 0, res.stderr
+        assert "vmladava.s8" in (tmp_path / "k.s").read_text()
+
+
 @pytest.mark.emulator
-@pytest.mark.parametrize("board", opcheck.QEMU_BOARDS)
+@pytest.mark.parametrize("board", [*opcheck.QEMU_BOARDS, "mps3_an547"])
 def test_bit_exact_in_qemu(board: str, tmp_path: Path) -> None:
-    model = tmp_path / "transpose_conv.tflite"
-    model.write_bytes(single_op_model(**CASES["same_s2"]))
-    print(opcheck.check_qemu(model, board, tmp_path / "work", np.full((1, 160), 127, np.int8),
-                             ["tg_transpose_conv_s8"]))
+    """Cortex-M3 (portable C), M7 (DSP) and M55 (Helium) against the reference and TFLite Micro: stride 2 'same'
+    (odd out_c) and the phases no tap reaches ('valid', stride above the filter)."""
+    kernel = "tg_transpose_conv_mve_s8" if board == "mps3_an547" else "tg_transpose_conv_s8"
+    for name in ("same_s2", "valid_gaps", "grouped_k4_batch2"):
+        model = tmp_path / f"{name}.tflite"
+        model.write_bytes(single_op_model(**CASES[name]))
+        size = int(np.prod(CASES[name]["x_shape"]))
+        print(opcheck.check_qemu(model, board, tmp_path / name, np.full((1, size), 127, np.int8), [kernel]))
 
 
 # --------------------------------------------------------------------------- Keras flow

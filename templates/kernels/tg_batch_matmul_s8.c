@@ -2,6 +2,7 @@
 #include "tg_batch_matmul_s8.h"
 
 #include "tg_conv_dsp_s8.h"
+#include "tg_requant_fast.h"
 
 /* dst[i][k] = src[k][i]: a [n][m] matrix into [m][n] */
 static void tg_bmm_transpose(const int8_t *src, int32_t n, int32_t m, int8_t *dst)
@@ -82,14 +83,23 @@ static void tg_bmm_dot2x2(const int8_t *a0, const int8_t *a1, const int8_t *b0, 
     acc[3] = s11;
 }
 
-TG_INLINE int8_t tg_bmm_out(int32_t acc, int32_t multiplier, int32_t shift, int32_t offset)
+/* the requantization: tg_rq_fast (tg_requant_fast.h: the offset folded into hk) when the shift is a right
+   shift of 2..22 (fast != 0), else tg_requantize_mac + offset (multiplier >= 0: the scales are positive) */
+typedef struct
 {
-    return tg_sat_s8(tg_requantize(acc, multiplier, shift) + offset);
+    int32_t multiplier, shift, offset, hk, e1, fast;
+} tg_bmm_rq_t;
+
+TG_INLINE int8_t tg_bmm_out(int32_t acc, const tg_bmm_rq_t *rq)
+{
+    const int32_t v = rq->fast ? tg_rq_fast(acc, rq->multiplier, rq->hk, rq->e1)
+                               : tg_requantize_mac(acc, rq->multiplier, rq->shift) + rq->offset;
+    return tg_sat_s8(v);
 }
 
 /* one product: l [rows][depth] times r [cols][depth] into out [rows][cols] */
 static void tg_bmm_matrix(const int8_t *l, const int8_t *r, int32_t rows, int32_t cols, int32_t depth,
-                          int32_t l_off, int32_t r_off, int32_t o_off, int32_t mult, int32_t shift, int8_t *out)
+                          int32_t l_off, int32_t r_off, const tg_bmm_rq_t *rq, int8_t *out)
 {
     int32_t i = 0, j;
     for (; i + 2 <= rows; i += 2)
@@ -100,15 +110,15 @@ static void tg_bmm_matrix(const int8_t *l, const int8_t *r, int32_t rows, int32_
         {
             int32_t acc[4];
             tg_bmm_dot2x2(a0, a1, r + j * depth, r + (j + 1) * depth, depth, l_off, r_off, acc);
-            o0[j] = tg_bmm_out(acc[0], mult, shift, o_off);
-            o0[j + 1] = tg_bmm_out(acc[1], mult, shift, o_off);
-            o1[j] = tg_bmm_out(acc[2], mult, shift, o_off);
-            o1[j + 1] = tg_bmm_out(acc[3], mult, shift, o_off);
+            o0[j] = tg_bmm_out(acc[0], rq);
+            o0[j + 1] = tg_bmm_out(acc[1], rq);
+            o1[j] = tg_bmm_out(acc[2], rq);
+            o1[j + 1] = tg_bmm_out(acc[3], rq);
         }
         if (j < cols)
         {
-            o0[j] = tg_bmm_out(tg_bmm_dot(a0, r + j * depth, depth, l_off, r_off), mult, shift, o_off);
-            o1[j] = tg_bmm_out(tg_bmm_dot(a1, r + j * depth, depth, l_off, r_off), mult, shift, o_off);
+            o0[j] = tg_bmm_out(tg_bmm_dot(a0, r + j * depth, depth, l_off, r_off), rq);
+            o1[j] = tg_bmm_out(tg_bmm_dot(a1, r + j * depth, depth, l_off, r_off), rq);
         }
     }
     if (i < rows)
@@ -117,7 +127,7 @@ static void tg_bmm_matrix(const int8_t *l, const int8_t *r, int32_t rows, int32_
         int8_t *o0 = out + i * cols;
         for (j = 0; j < cols; ++j)
         {
-            o0[j] = tg_bmm_out(tg_bmm_dot(a0, r + j * depth, depth, l_off, r_off), mult, shift, o_off);
+            o0[j] = tg_bmm_out(tg_bmm_dot(a0, r + j * depth, depth, l_off, r_off), rq);
         }
     }
 }
@@ -132,7 +142,15 @@ void tg_batch_matmul_s8(const int8_t *lhs, const int8_t *rhs, const int32_t *bat
     int8_t *rhs_cols = rhs_transpose ? scratch + (lhs_transpose ? rows * depth : 0) : (int8_t *)0;
     /* the matrices now in scratch (NULL: none yet): a broadcast operand is transposed once */
     const int8_t *lhs_done = (const int8_t *)0, *rhs_done = (const int8_t *)0;
+    tg_bmm_rq_t rq;
     int32_t b0, b1, b2;
+    rq.multiplier = output_multiplier;
+    rq.shift = output_shift;
+    rq.offset = output_offset;
+    rq.fast = output_shift <= -2 && output_shift >= -22;
+    rq.e1 = rq.fast ? -output_shift - 1 : 0;
+    /* 2^(e-2) + offset * 2^(e-1): |offset| <= 128 and e <= 22, far inside int32 */
+    rq.hk = rq.fast ? (INT32_C(1) << (-output_shift - 2)) + output_offset * (INT32_C(1) << (-output_shift - 1)) : 0;
     for (b0 = 0; b0 < batch[0]; ++b0)
     {
         for (b1 = 0; b1 < batch[1]; ++b1)
@@ -159,8 +177,7 @@ void tg_batch_matmul_s8(const int8_t *lhs, const int8_t *rhs, const int32_t *bat
                     }
                     r = rhs_cols;
                 }
-                tg_bmm_matrix(l, r, rows, cols, depth, lhs_offset, rhs_offset, output_offset, output_multiplier,
-                              output_shift, output);
+                tg_bmm_matrix(l, r, rows, cols, depth, lhs_offset, rhs_offset, &rq, output);
                 output += out_size;
             }
         }

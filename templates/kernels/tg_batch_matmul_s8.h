@@ -16,8 +16,9 @@
  * rhs_transpose = 1) is first transposed into `scratch` (lhs at scratch, rows * depth bytes; rhs after it,
  * cols * depth bytes), again only when the matrix differs from the previous product's (a broadcast one is copied
  * once per run of products that share it). Output [rows][cols]. The int32 sums are exact for depth <=
- * 33025 (|x + offset| <= 255); requantization is TFLite's MultiplyByQuantizedMultiplier (tg_requantize) with
- * TFLite's shift convention (> 0: left). On the DSP path two rows times two columns per pass, four values at a
+ * 33025 (|x + offset| <= 255); requantization is TFLite's MultiplyByQuantizedMultiplier with TFLite's shift
+ * convention (> 0: left): tg_rq_fast of tg_requant_fast.h (the output offset folded into its constant) for a
+ * right shift of 2..22, as nearly every layer has, else tg_requantize_mac (the multiplier is >= 0). On the DSP path two rows times two columns per pass, four values at a
  * time: SXTAB16 adds the offsets while sign-extending, SMLAD multiplies and accumulates pairs.
  *
  * @param[in]  lhs, rhs  int8 operands (may be the same buffer)

@@ -47,6 +47,7 @@ from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, Tensor
 from tinygen.lowering.args import hint, i32, shape_str
 from tinygen.lowering.base import WEIGHTS, KernelCall, LoweringContext
+from tinygen.lowering.mve_ops import _round_up, _vector_requant_ok
 from tinygen.ops import common
 from tinygen.ops.base import Attr, OpDef, TfliteMapping, boolean
 
@@ -276,6 +277,20 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     return KernelCall("tg_batch_matmul_s8", args, scratch_bytes=scratch, comment=comment)
 
 
+def lower_mve(ctx: LoweringContext, op: Op) -> KernelCall | None:
+    """tg_batch_matmul_mve_s8 (Helium): the operands as for tg_batch_matmul_s8, the offsets' terms taken out of
+    the VMLADAVA loop, the vector requantization (None for a shift VSHL/VRSHL cannot take)."""
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    if not _vector_requant_ok(np.array([p.output_multiplier]), np.array([p.output_shift])):
+        return None
+    call = lower(ctx, op)
+    g = geometry(ctx.graph, op)
+    terms = 4 * _round_up(g.cols, 4)
+    scratch = terms + call.scratch_bytes
+    args = (*call.args[:13], str(int(p.output_shift > 0)), ctx.scratch_ptr(), call.args[-1])
+    return KernelCall("tg_batch_matmul_mve_s8", args, scratch_bytes=scratch, comment=call.comment + " (MVE)")
+
+
 OP = OpDef(
     kind=KIND,
     attrs=(Attr("adj_x", boolean, False), Attr("adj_y", boolean, False)),
@@ -289,5 +304,6 @@ OP = OpDef(
     tflite=(TfliteMapping("BATCH_MATMUL", from_tflite, tflite.BatchMatMulOptions,
                           {"AdjX": False, "AdjY": False, "AsymmetricQuantizeInputs": False}),),
     lowerings=(lower,),
+    mve_lowerings=(lower_mve,),
     macs=macs,
 )

@@ -18,11 +18,16 @@ TFLite Micro (kernels/transpose_conv.cc, reference_integer_ops::TransposeConv):
   (int32 scratch of the output's size); then per element ``acc + bias[c]``,
   ``MultiplyByQuantizedMultiplier(acc, multiplier[c], shift[c]) + output_offset``, clamped to the activation.
 
-Taps outside the input contribute nothing (not ``w * input_offset``): the input offset cannot be folded into
-the bias. tinygen's kernel gathers instead of scattering (per output pixel the taps with
-``(oy + pad_top - ky) % sh == 0`` whose input row lies in the image), adding the offset to each input value;
-the int32 sum is the same in any order because no partial sum can overflow (checked: ``|bias| +
-255 * sum|w[c]| <= INT32_MAX``), so it needs no scratch.
+Taps outside the input contribute nothing (not ``w * input_offset``). tinygen's kernels gather instead of
+scattering, as ``stride_h * stride_w`` ordinary convolutions: output row oy receives exactly the taps
+``ky = ry, ry + sh, ...`` (``ry = (oy + pad_top) % sh``) from input rows ``q, q - 1, ...`` (``q = (oy + pad_top)
+// sh``), columns alike, so the outputs of one phase (ry, rx) are a stride-1 convolution of the input with the
+phase's flipped sub-kernel (:func:`phases`), taps outside the image padded with the input zero point. The input
+offset then folds into a per-phase bias (``bias + input_offset * sum(sub-kernel)``: a pad adds ``(zp +
+input_offset) * w = 0``), and each phase runs the convolution GEMM (tg_conv_gemm_s8: SMLAD over channel pairs,
+three output pixels per block) or, on Helium, VMLADAVA over the quad layout (tg_transpose_conv_mve_s8). The
+int32 sum is TFLite Micro's in another order: exact, because every partial sum fits (checked: ``|bias| + 256 *
+sum|w[c]| <= INT32_MAX``, the folded bias and the raw products together).
 """
 
 from __future__ import annotations
@@ -36,7 +41,22 @@ from tinygen import numerics
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, Tensor, conv_output_size
 from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext
-from tinygen.lowering.mac_common import _weights, rq_values
+from tinygen.lowering.mac_common import _folded_bias, _weights, rq_values
+from tinygen.lowering.mac_ops import (
+    CONV_COLS,
+    _gemm_params,
+    _pair_layout,
+    block_int16,
+    gemm_variants,
+)
+from tinygen.lowering.mve_ops import (
+    STEP,
+    _quad_params_kinds,
+    _round_up,
+    _vector_requant_ok,
+    quad_layout,
+    quad_params,
+)
 from tinygen.ops import common, conv_common
 from tinygen.ops.base import (
     ACTIVATION,
@@ -51,10 +71,14 @@ from tinygen.ops.conv_common import INT32_MAX, ConvParams
 
 KIND = "transpose_conv"
 KERNEL = "tg_transpose_conv_s8"
+KERNEL_MVE = "tg_transpose_conv_mve_s8"
 #: the output's (height, width): TFLite Micro takes it from the output tensor, not from the op's inputs
 OUTPUT_SIZE = Attr("output_size", positive_pair)
 #: largest |x + input_offset| of an int8 input
 MAX_OFFSET_INPUT = 255
+#: the kernels' intermediate sums: the folded bias (up to 128 x sum|w| from the input offset) plus raw int8
+#: products (up to 128 x sum|w|), so |bias| + 256 x sum|w| must fit int32 (the portable C sum must not overflow)
+MAX_INTERMEDIATE_FACTOR = 256
 
 
 # --------------------------------------------------------------------------- shapes and checks
@@ -132,13 +156,13 @@ def check(graph: Graph, op: Op) -> None:
         bias = np.asarray(b.data, dtype=np.int64).reshape(-1)
     common.qp(x, op)
     magnitudes = np.abs(np.asarray(w.data, dtype=np.int64)).reshape(out_c, -1).sum(axis=1)
-    bound = np.abs(bias) + MAX_OFFSET_INPUT * magnitudes
+    bound = np.abs(bias) + MAX_INTERMEDIATE_FACTOR * magnitudes
     bad = np.flatnonzero(bound > INT32_MAX)
     if bad.size:
         c = int(bad[0])
         raise TinygenError(
             f"{where}: output channel {c} (bias {int(bias[c])}, weights of magnitude sum {int(magnitudes[c])}) can "
-            f"overflow the int32 accumulator (|{int(bias[c])}| + {MAX_OFFSET_INPUT} x {int(magnitudes[c])} > "
+            f"overflow the int32 accumulator (|{int(bias[c])}| + {MAX_INTERMEDIATE_FACTOR} x {int(magnitudes[c])} > "
             f"{INT32_MAX}): a bias this large is corrupt; re-quantize the model"
         )
     conv_common._check_requantization(graph, op, False)
@@ -306,28 +330,89 @@ def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
 # --------------------------------------------------------------------------- lowering
 
 
-def lower(ctx: LoweringContext, op: Op) -> KernelCall:
+def phases(weights: np.ndarray, stride: tuple[int, int]) -> list[np.ndarray]:
+    """The sub-kernels of OHWI ``weights``, one per output phase (ry outer, rx inner): the taps ky = ry,
+    ry + sh, ... and kx = rx, rx + sw, ..., flipped (window row m takes tap ry + (ny - 1 - m) * sh), so that
+    phase (ry, rx) is an ordinary convolution of the input (tg_transpose_conv_s8.h); [out_c, 0, ...] when the
+    stride exceeds the filter."""
+    sh, sw = stride
+    return [weights[:, ry::sh, rx::sw, :][:, ::-1, ::-1, :] for ry in range(sh) for rx in range(sw)]
+
+
+def _tap_sums(weights: np.ndarray) -> np.ndarray:
+    return weights.astype(np.int64).reshape(weights.shape[0], -1).sum(axis=1)
+
+
+def _geometry(ctx: LoweringContext, op: Op) -> tuple[ConvParams, Tensor, Tensor, np.ndarray, list[np.ndarray]]:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
     weights = _weights(ctx, op).data.astype(np.int8)
+    return p, x, out, weights, phases(weights, (p.stride_h, p.stride_w))
+
+
+def _args(ctx: LoweringContext, p: ConvParams, x: Tensor, out: Tensor, weights: np.ndarray, wsym: str,
+          prm: str) -> tuple[str, ...]:
     n, h, wd, c = x.shape
     out_c, kh, kw, _ = weights.shape
     _, oh, ow, _ = out.shape
-    bias = np.zeros(out_c, np.int64)
-    if p.has_bias:
-        bias = np.asarray(ctx.graph.tensor(op.inputs[2]).data, dtype=np.int64).reshape(-1)
+    return (ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), prm,
+            ctx.tensor_ptr(out.name), str(oh), str(ow), str(out_c), str(p.stride_h), str(p.stride_w),
+            str(p.pad_top), str(p.pad_left), str(-p.input_offset), str(p.output_offset), str(p.act_min),
+            str(p.act_max))
+
+
+def _comment(p: ConvParams, x: Tensor, out: Tensor, weights: np.ndarray, op: Op, what: str) -> str:
+    return (f"transpose conv {weights.shape[1]}x{weights.shape[2]} stride {p.stride_h}x{p.stride_w} pad "
+            f"{p.pad_top},{p.pad_left} {x.shape} -> {out.shape} {op.activation}: {p.stride_h * p.stride_w} phase "
+            f"convolutions{what}")
+
+
+def lower(ctx: LoweringContext, op: Op) -> KernelCall:
+    """tg_transpose_conv_s8: per phase the sub-kernel in tg_conv_gemm_s8's channel-pair layout (each phase
+    16-byte aligned in one array) and tg_conv_gemm_s8's params with the phase's folded bias."""
+    p, x, out, weights, subs = _geometry(ctx, op)
+    out_c = weights.shape[0]
     rq, mode = rq_values(op, p, out_c)
-    prm = np.concatenate([bias.reshape(-1, 1), rq.astype(np.int64)], axis=1).astype(np.int32)
-    args = (
-        f"(const int8_t *)({ctx.tensor_ptr(x.name)})", str(n), str(h), str(wd), str(c),
-        ctx.const_array("tconv_w", weights.reshape(-1), "int8_t", WEIGHTS), str(kh), str(kw),
-        ctx.const_array("tconv_params", prm.reshape(-1), "int32_t", {WEIGHTS: 4 * out_c, QUANT: 12 * out_c}),
-        str(mode), ctx.tensor_ptr(out.name), str(oh), str(ow), str(out_c), str(p.stride_h), str(p.stride_w),
-        str(p.pad_top), str(p.pad_left), str(p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max),
-    )
-    comment = (f"transpose conv {kh}x{kw} stride {p.stride_h}x{p.stride_w} pad {p.pad_top},{p.pad_left} "
-               f"{x.shape} -> {out.shape} {op.activation}")
-    return KernelCall(KERNEL, args, comment=comment)
+    w_parts, prm_parts, variants = [], [], []
+    for sub in subs:
+        depth = sub[0].size
+        prm_parts.append(_gemm_params(_folded_bias(ctx, op, _tap_sums(sub), p.input_offset), rq))
+        if depth:
+            w_parts.append(_pair_layout(sub.reshape(out_c, -1)))
+            w_parts.append(np.zeros(-(out_c * depth) % 16, np.int8))
+            variants += [v for v in gemm_variants(mode, depth, out_c) if v not in variants]
+    prm_all = np.concatenate(prm_parts)
+    wsym = ctx.const_array("tconv_w", np.concatenate(w_parts), "int8_t", WEIGHTS)
+    prm = ctx.const_array("tconv_params", prm_all, "int32_t", {WEIGHTS: prm_all.nbytes // 4,
+                                                               QUANT: prm_all.nbytes - prm_all.nbytes // 4})
+    args = _args(ctx, p, x, out, weights, wsym, prm)
+    args = (*args[:9], str(mode), *args[9:], f"(int16_t *)(void *){ctx.scratch_ptr()}")
+    depth = max(sub[0].size for sub in subs)
+    scratch = 2 * block_int16(depth) + _round_up(depth, 4) + CONV_COLS * out_c
+    return KernelCall(KERNEL, args, ("tg_conv_gemm_s8",), scratch, _comment(p, x, out, weights, op, ""),
+                      tuple(variants))
+
+
+def lower_mve(ctx: LoweringContext, op: Op) -> KernelCall | None:
+    """tg_transpose_conv_mve_s8 (Helium): per phase the sub-kernel in the quad layout and quad params with the
+    phase's folded bias (tinygen/lowering/mve_ops.py); None for shifts VSHL/VRSHL cannot take."""
+    p, x, out, weights, subs = _geometry(ctx, op)
+    if not _vector_requant_ok(p.multiplier, p.shift):
+        return None
+    out_c = weights.shape[0]
+    w_parts, prm_parts, has_left = [], [], False
+    for sub in subs:
+        quads, left = quad_params(_folded_bias(ctx, op, _tap_sums(sub), p.input_offset), p.multiplier, p.shift)
+        prm_parts.append(quads)
+        has_left |= left
+        if sub[0].size:
+            w_parts.append(quad_layout(sub.reshape(out_c, -1)))
+    prm_all = np.concatenate(prm_parts)
+    args = _args(ctx, p, x, out, weights, ctx.const_array("tconv_mve_w", np.concatenate(w_parts), "int8_t", WEIGHTS),
+                 ctx.const_array("tconv_mve_p", prm_all, "int32_t", _quad_params_kinds(prm_all)))
+    args = (*args, str(int(has_left)), ctx.scratch_ptr())
+    scratch = _round_up(max(sub[0].size for sub in subs), STEP)
+    return KernelCall(KERNEL_MVE, args, (), scratch, _comment(p, x, out, weights, op, " (MVE)"))
 
 
 # --------------------------------------------------------------------------- QAT
@@ -357,6 +442,7 @@ OP = OpDef(
     tflite=(TfliteMapping("TRANSPOSE_CONV", from_tflite, tflite.TransposeConvOptions, OPTION_FIELDS),),
     keras_layers={"Conv2DTranspose": from_keras},
     lowerings=(lower,),
+    mve_lowerings=(lower_mve,),
     macs=macs,
     qat=QatHooks(linear=_qat_linear),
 )

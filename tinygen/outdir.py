@@ -296,8 +296,11 @@ def _remove_created(created: list[Path]) -> None:
 @contextlib.contextmanager
 def _locked(out: Path) -> Iterator[None]:
     """W2/W12: hold ``P/.TAG.lock`` (flock); unlinked before release so waiters re-lock a fresh one."""
-    if _fcntl is None:  # pragma: no cover - Windows
-        yield
+    if _fcntl is None:  # pragma: no cover - Windows: a portable lock file (no unlink-on-release protocol needed)
+        from filelock import FileLock
+
+        with FileLock(str(out.parent / f".{_tag(out.name)}.lock")):
+            yield
         return
     lock = out.parent / f".{_tag(out.name)}.lock"
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)

@@ -7,8 +7,8 @@
 * activations ``hard_sigmoid`` (Keras 3: relu6(x + 3) / 6) and ``silu``/``swish`` as int8 tables of the float
   function (tinygen/ops/hard_sigmoid.py, swish.py, tinygen/ops/float_lut.py): every table entry is the float
   value rounded to the nearest output step (checked with exact rational arithmetic), no TFLite builtin;
-* ``Rescaling(scale, offset)`` (tinygen/ops/rescale.py): one tabulated op, as the first layer (the int8 input is
-  the raw input) or anywhere; per-channel factors refused;
+* ``Rescaling(scale, offset)`` (tinygen/ops/rescale.py): one tabulated op anywhere, folded into the input's
+  quantization as the first layer (the int8 input is the raw input); per-channel factors refused;
 * one model with all of them: the generated C equals the reference on the host (gcc/clang, ASan/UBSan), QAT
   reproduces post-training quantization, and ``tinygen convert model.keras --calibration``.
 """
@@ -290,22 +290,25 @@ def test_keras_activations(case: str) -> None:
 
 @pytest.mark.parametrize(("scale", "offset"), [(1.0 / 255.0, 0.0), (1.0 / 127.5, -1.0)])
 def test_rescaling_first_layer(scale: float, offset: float) -> None:
-    """The int8 input means the raw input (its own calibrated range: 0..255 here); the rescale op maps it to the
-    rescaled value's grid."""
+    """As the first layer, Rescaling folds into the input's quantization (tests/test_keras_rescaling_fold.py): the
+    int8 input means the raw input (0..255 here) and a view (no code) hands its bytes to the next layer on the
+    rescaled value's grid. Rescaling(1/127.5, -1): the rescaled grid is nudged to steps of 1/127 so that the
+    offset is a whole number of them (-127)."""
     model = _model("rescaled", (6, 6, 3), lambda x: L.Dense(3)(L.Flatten()(
         L.Conv2D(4, 3, activation="relu")(L.Rescaling(scale, offset=offset)(x)))))
     calibration = np.random.default_rng(0).integers(0, 256, (96, 6, 6, 3)).astype(np.float32)
     graph = tracks_float(model, calibration)
     first = graph.ops[0]
-    assert first.kind == "rescale" and first.inputs == graph.inputs
-    assert first.attrs == {"scale": _float32(scale), "offset": _float32(offset)}
+    assert "rescale" not in [op.kind for op in graph.ops]
+    assert first.kind == "reshape" and first.inputs == graph.inputs and first.name.startswith("rescaling")
     in_scale, in_zp = graph.tensors[graph.inputs[0]].quant.scalar()
-    assert (float(in_scale), int(in_zp)) == (1.0, -128)  # 0..255 raw
-    out_scale, _ = graph.tensors[first.outputs[0]].quant.scalar()
-    assert float(out_scale) == pytest.approx(scale, rel=1e-6)  # the rescaled range is 255 * scale wide
-    if offset == 0.0:  # the same grid: the table is the identity (what folding into the input would give)
-        table = rescale.table(first, qparams.op_params(graph, first))
-        np.testing.assert_array_equal(table, float_lut.TABLE_ORDER)
+    out_scale, out_zp = graph.tensors[first.outputs[0]].quant.scalar()
+    if offset == 0.0:
+        assert (float(in_scale), int(in_zp)) == (1.0, -128)  # 0..255 raw
+        assert (float(out_scale), int(out_zp)) == (pytest.approx(scale, rel=1e-6), -128)  # 255 * scale wide
+    else:
+        assert float(out_scale) == pytest.approx(1.0 / 127.0, rel=1e-6)
+        assert int(in_zp) == int(out_zp) - 127 and float(in_scale) == pytest.approx(127.5 / 127.0, rel=1e-6)
 
 
 def test_rescaling_anywhere_and_per_channel_refused() -> None:
@@ -326,7 +329,9 @@ def test_rescaling_anywhere_and_per_channel_refused() -> None:
 
 def _all_layers_model() -> Any:
     def body(x: Any) -> Any:
-        y = L.Conv1D(6, 3, activation="swish")(L.Rescaling(1.0 / 64.0, offset=-1.0)(x))  # [1, 10, 6]
+        # a negative scale: not folded into the input's quantization (tests/test_keras_rescaling_fold.py), the
+        # table op stays
+        y = L.Conv1D(6, 3, activation="swish")(L.Rescaling(-1.0 / 64.0, offset=1.0)(x))  # [1, 10, 6]
         y = L.ZeroPadding1D((2, 1))(y)  # [1, 13, 6]
         a = L.Conv1D(5, 3, activation="hard_sigmoid")(y)  # [1, 11, 5]
         c = L.Activation("silu")(L.Conv1D(5, 3)(y))

@@ -4,10 +4,13 @@ tensor, int8 -> int8 with the output's own calibrated quantization (OWN_RANGE).
 TFLite has no such builtin (TensorFlow's converter turns Rescaling into MUL and ADD by constants, or folds it into
 its input quantization). tinygen's own Keras flow emits it as one op whose int8 result is the float value rounded
 to the nearest output step for each of the 256 inputs (:mod:`tinygen.ops.float_lut`), tabulated offline and looked
-up by ``tg_lut_s8``. As a model's first layer (the usual ``Rescaling(1/255)``) the graph's int8 input is then the
-raw, un-rescaled input quantized with its own calibrated range, and this op maps it onto the rescaled value's
-grid (within half an output step). Per-element (per-channel) scales or offsets are refused: a 256-entry table
-holds one function.
+up by ``tg_lut_s8``. As a model's first layer (the usual ``Rescaling(1/255)``, MobileNet's ``Rescaling(1/127.5,
+-1)``, and a ``Normalization`` with one mean and variance, which the quantizer's passes turn into this op) the
+quantizer folds it into the input's quantization instead (:func:`tinygen.quantize.quantizer.plan_input_folds`):
+the graph's int8 input means the raw, un-rescaled input on a grid the affine map sends exactly onto the rescaled
+value's, and the op becomes a view (no code). It stays a table where that cannot be exact or would round coarser
+(a negative scale, an offset below one output step, an input other layers read too, not the first layer).
+Per-element (per-channel) scales or offsets are refused: a 256-entry table holds one function.
 """
 
 from __future__ import annotations

@@ -60,13 +60,14 @@ def load(path: str | Path) -> Any:
 def convert(qat_model: Any) -> Graph:
     """The int8 IR graph of a (trained) QAT model or a saved QAT ``.keras`` path: weights and activation
     ranges come from training; nothing is re-calibrated."""
-    from tinygen.qat.graph import float_graph_and_ranges
+    from tinygen.qat.graph import float_graph_and_ranges, input_folded
     from tinygen.quantize.quantizer import quantize_graph
 
     if isinstance(qat_model, (str, Path)):
         qat_model = load(qat_model)
     fgraph, ranges = float_graph_and_ranges(qat_model)
-    return quantize_graph(fgraph, ranges)
+    # a rescaling first layer is folded into the input's quantization as prepare() decided (and trained) it
+    return quantize_graph(fgraph, ranges, fold_inputs=input_folded(qat_model, fgraph))
 
 
 def is_qat_model(model: Any) -> bool:

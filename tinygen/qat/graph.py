@@ -21,7 +21,7 @@ from tinygen.qat.layers import QuantOp, is_weighted, returns_exact
 from tinygen.qat.ranges import ActivationQuantizer
 from tinygen.quantize.extract import c_identifier
 from tinygen.quantize.observers import Ranges
-from tinygen.quantize.quantizer import quantization_rule
+from tinygen.quantize.quantizer import plan_input_folds, quantization_rule
 
 
 def quantization_groups(graph: Graph) -> dict[str, str]:
@@ -66,11 +66,23 @@ def build_qat_model(fgraph: Graph, ranges: Ranges, mode: str, observer_steps: in
     members: dict[str, list[str]] = {}
     for name, root in groups.items():
         members.setdefault(root, []).append(name)
+    # A rescaling first layer folded into its input's quantization (tinygen.quantize.quantizer.plan_input_folds):
+    # the input is fake-quantized on (s_in, z_in) and the rescaled tensor on (s_y, z_y), both frozen: the
+    # rescaled grid is the image of the input's, so the rescale op lands every value on y's grid exactly as the
+    # folded int8 graph does, and convert() folds the same ranges to the same grids (the range is the raw
+    # data's, nothing to learn).
+    folded: dict[str, tuple[float, int]] = {}
+    for f in plan_input_folds(fgraph, ranges):
+        folded[groups[f.input]] = (float(f.input_quant[0]), int(f.input_quant[1]))
+        folded[groups[f.output]] = (float(f.output_quant[0]), int(f.output_quant[1]))
+        ranges = {**ranges, f.output: f.output_range}
     quantizers: dict[str, ActivationQuantizer] = {}
     for index, (root, names) in enumerate(members.items()):
         lo = min(ranges[n][0] for n in names)
         hi = max(ranges[n][1] for n in names)
         fixed_quant = next((fixed[n] for n in names if n in fixed), None)
+        if root in folded:
+            fixed_quant = folded[root]
         quantizers[root] = ActivationQuantizer(
             names, (lo, hi), fixed=(float(fixed_quant[0]), int(fixed_quant[1])) if fixed_quant else None,
             mode=mode, observer_steps=observer_steps, momentum=momentum, name=_keras_name(f"q{index}", root))
@@ -105,6 +117,14 @@ def build_qat_model(fgraph: Graph, ranges: Ranges, mode: str, observer_steps: in
                      quantizers[groups[out]](x, return_params=True)]
         values[out] = quantize(out, layer(args if len(args) > 1 else args[0]))
     return keras.Model(inputs, values[fgraph.outputs[0]], name=fgraph.name)
+
+
+def input_folded(model: Any, graph: Graph) -> bool:
+    """Whether :func:`build_qat_model` folded the input rescaling (the input's quantizer is frozen on the fold's
+    grid; a graph input has no other reason to be): convert folds it again, and only then, whatever the trained
+    ranges would now allow."""
+    return any(isinstance(layer, ActivationQuantizer) and layer.fixed is not None
+               and any(n in layer.tensor_names for n in graph.inputs) for layer in model.layers)
 
 
 def is_qat_model(model: Any) -> bool:

@@ -9,7 +9,9 @@ Keras layers -> IR ops: each op module of :mod:`tinygen.ops` declares the Keras 
 it converts (``OpDef.keras_layers``, ``keras_activations``; ``tinygen.quantize.layers.supported_layers()``
 lists them). BatchNormalization is folded into the conv/depthwise/dense before it when it is that op's only
 consumer, otherwise it becomes a 1x1 depthwise conv with multiplier 1; ReLU/ReLU6 fuse into the op before
-them when they are its only consumer; Dropout and noise layers vanish (:mod:`tinygen.quantize.passes`).
+them when they are its only consumer; Dropout and noise layers vanish (:mod:`tinygen.quantize.passes`). A
+per-tensor affine first layer (Rescaling, a Normalization with one mean and variance) folds into the input's
+quantization (:func:`tinygen.quantize.quantizer.plan_input_folds`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Graph rewrites on the float graph, in the order :func:`simplify` applies them: fold BatchNorm into
-the conv/dense before it, fuse ReLU/ReLU6 into the op before it, lower the remaining BatchNorms to
-1x1 depthwise convs, fuse 'same'-equivalent ZeroPadding2D into convs, drop unused tensors."""
+the conv/dense before it, fuse ReLU/ReLU6 into the op before it, turn a per-tensor affine that alone reads a
+graph input (a Normalization with one mean and variance) into a ``rescale`` op (which the quantizer folds into
+the input's quantization), lower the remaining BatchNorms to 1x1 depthwise convs, fuse 'same'-equivalent
+ZeroPadding2D into convs, drop unused tensors."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from tinygen.quantize.builder import AFFINE, Builder
 def simplify(graph: Graph) -> None:
     _fold_batch_norms(graph)
     _fuse_relus(graph)
+    _input_affines_to_rescale(graph)
     _lower_affines(graph)
     _fuse_pads(graph)
     _prune(graph)
@@ -64,6 +67,24 @@ def _fuse_relus(graph: Graph) -> None:
             continue
         producer.attrs["activation"] = ops.get(op.kind).is_activation
         _bypass(graph, op, src)
+
+
+def _input_affines_to_rescale(graph: Graph) -> None:
+    """An affine op with one scale and one shift for the whole tensor (every channel's equal) that is the only
+    reader of a graph input becomes a ``rescale`` op (the same float32 ``x * scale + offset``): the quantizer
+    folds it into the input's quantization (:func:`tinygen.quantize.quantizer.plan_input_folds`) and, where it
+    cannot, keeps it as that op's table (one rounding per value) instead of a 1x1 depthwise convolution."""
+    from tinygen.ops import rescale
+
+    for op in [o for o in graph.ops if o.kind == AFFINE]:
+        x = op.inputs[0]
+        if x not in graph.inputs or len(graph.consumers(x)) != 1 or op.outputs[0] in graph.outputs:
+            continue
+        scale, shift = (np.asarray(op.attrs[k], np.float32).reshape(-1) for k in ("scale", "shift"))
+        if np.any(scale != scale[0]) or np.any(shift != shift[0]) or not scale[0] > 0:
+            continue
+        op.kind = rescale.KIND
+        op.attrs = {"scale": float(scale[0]), "offset": float(shift[0])}
 
 
 def _lower_affines(graph: Graph) -> None:

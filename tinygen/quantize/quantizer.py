@@ -10,9 +10,14 @@
   with the union of their ranges, which is what TFLite's input->output propagation gives for
   pools/reshape/pad and its shared scale for concatenation.
 * Softmax outputs are scale 1/256, zero point -128.
+* A per-tensor affine first layer (Keras ``Rescaling``, a ``Normalization`` with one mean and variance: a
+  ``rescale`` op whose input is a graph input it alone reads) is folded into that input's quantization
+  (:func:`plan_input_folds`): the library's int8 input means the raw input and no pass over it runs.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,7 +25,7 @@ from tinygen import ops
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op, Quantization, Tensor
 from tinygen.ops.base import SAME_AS_INPUT, SHARED_BY_ALL
-from tinygen.quantize.observers import Ranges, activation_params
+from tinygen.quantize.observers import QMAX, QMIN, Ranges, activation_params
 
 INT32_MAX = 2**31 - 1
 
@@ -125,13 +130,156 @@ def _widen_for_bias(bias: np.ndarray, input_scale: np.float32, scale: np.ndarray
     return np.maximum(scale, limit.astype(np.float32) * np.float32(1.0 + 1e-6)).astype(np.float32)
 
 
-def quantize_graph(fgraph: Graph, ranges: Ranges) -> Graph:
-    """The int8 graph of a float graph (same tensor and op names)."""
+# --------------------------------------------------------------------------- input rescaling folded
+
+#: how far ``offset / s_y`` may be from an integer and still count as one (float32 scales: ~1e-5 at most)
+FOLD_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class InputFold:
+    """A per-tensor affine ``y = x * scale + offset`` (a ``rescale`` op) folded into graph input ``x``'s
+    quantization: ``x`` gets ``(s_in, z_in)``, the rescaled tensor ``y`` keeps its own ``(s_y, z_y)`` and the op
+    becomes a view (no code, no copy) between the two names: the same int8 bytes mean ``x`` on one grid and
+    ``y`` on the other.
+
+    Why it is exact: with ``s_in = s_y / scale`` and ``z_in = z_y + offset / s_y`` (an integer),
+    ``scale * s_in * (q - z_in) + offset = s_y * (q - z_in + offset / s_y) = s_y * (q - z_y)`` for every int8
+    ``q``: the affine map sends each point of x's grid onto the point of y's grid with the same integer, so
+    ``q_y = q_x`` (the rescale op's table is the identity) and the ops after it see exactly the int8 values
+    and quantization they would see after the op. Quantizing a raw input with ``(s_in, z_in)`` rounds once,
+    to the same grid, where the op would have rounded twice (x's own grid, then y's)."""
+
+    op: str  # the rescale op's name (the view keeps it)
+    input: str
+    output: str
+    scale: float
+    offset: float
+    #: y's calibrated range, widened so that ``offset / s_y`` is an integer (or y's own when ``offset`` is 0)
+    output_range: tuple[float, float]
+    input_quant: tuple[np.float32, int]  # (s_in, z_in)
+    output_quant: tuple[np.float32, int]  # (s_y, z_y)
+
+
+def fold_range(lo: float, hi: float, offset: float) -> tuple[float, float] | None:
+    """The narrowest widening of y's range ``[lo, hi]`` (0 included) whose int8 quantization ``(s, z)`` makes
+    ``offset / s`` an integer ``k`` with ``z + k`` (the input's zero point) in [-128, 127]; None if there is none.
+
+    ``s = |offset| / m`` for a whole ``m`` from 1 to 255 (|z + k| stays within int8 only for |k| <= 255); the
+    largest ``m`` whose ``s`` still covers the range with some zero point wins (the finest grid), and the zero
+    point closest to centring the range. Idempotent: the range it returns gives the same ``(s, z)`` again (also
+    after a float32 round trip, as QAT stores it)."""
+    lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
+    if not (np.isfinite(lo) and np.isfinite(hi)) or hi - lo < np.finfo(np.float64).eps:
+        return None
+    if offset == 0.0:
+        return lo, hi
+    s0 = (hi - lo) / (QMAX - QMIN)
+    top = min(QMAX - QMIN, int(np.floor(abs(offset) / s0 + 1e-4)))
+    for m in range(top, 0, -1):
+        s = abs(offset) / m
+        k = m if offset > 0 else -m
+        # s * (QMIN - z) <= lo and s * (QMAX - z) >= hi, z and z + k within int8 (a hair of slack: float error)
+        z_min = max(int(np.ceil(QMIN - lo / s - 1e-4)), QMIN, QMIN - k)
+        z_max = min(int(np.floor(QMAX - hi / s + 1e-4)), QMAX, QMAX - k)
+        if z_min > z_max:
+            continue
+        z = int(min(max(round((QMIN + QMAX - (lo + hi) / s) / 2), z_min), z_max))
+        return s * (QMIN - z), s * (QMAX - z)
+    return None
+
+
+def _fold_candidates(fgraph: Graph) -> list[Op]:
+    """``rescale`` ops (scale > 0) that are the only reader of a graph input and whose output is no graph output."""
+    from tinygen.ops import rescale
+
+    found = []
+    for op in fgraph.ops:
+        if op.kind != rescale.KIND or op.inputs[0] not in fgraph.inputs or op.outputs[0] in fgraph.outputs:
+            continue
+        if len(fgraph.consumers(op.inputs[0])) != 1 or not float(op.attrs["scale"]) > 0.0:
+            continue  # a negative scale reverses the grid: no (s_in > 0, z_in) maps onto y's
+        found.append(op)
+    return found
+
+
+def _fold_params(op: Op, quant: Quantization) -> tuple[np.float32, int] | None:
+    """``(s_in, z_in)`` of a fold with y quantized as ``quant``, or None if the grids do not map exactly."""
+    scale, offset = float(op.attrs["scale"]), float(op.attrs["offset"])
+    s_y, z_y = quant.scalar()
+    k = offset / float(s_y)
+    z_in = z_y + round(k)
+    if abs(k - round(k)) > FOLD_TOLERANCE or not QMIN <= z_in <= QMAX:
+        return None
+    s_in = np.float32(float(s_y) / scale)
+    if not (np.isfinite(s_in) and s_in >= np.finfo(np.float32).tiny):
+        return None
+    return s_in, z_in
+
+
+def _no_coarser(op: Op, ranges: Ranges, widened: tuple[float, float]) -> bool:
+    """Whether the fold's one rounding (to y's widened grid, step ``s``) is no coarser than the table op's two (to
+    x's own grid, step ``s_x`` in x, then to y's own, step ``s_y``), in expected squared error:
+    ``s^2 <= (scale * s_x)^2 + s_y^2``. A wide nudge (an offset of one or two of y's steps: ``s`` up to twice
+    ``s_y``) may not be."""
+    x, y = op.inputs[0], op.outputs[0]
+    s = float(activation_params(*widened)[0])
+    s_y = float(activation_params(*ranges[y])[0])
+    s_x = float(activation_params(*ranges[x])[0]) * float(op.attrs["scale"]) if x in ranges else 0.0
+    return s * s <= (s_x * s_x + s_y * s_y) * (1.0 + 1e-6)
+
+
+def plan_input_folds(fgraph: Graph, ranges: Ranges) -> list[InputFold]:
+    """The input rescalings :func:`quantize_graph` folds (QAT freezes the same grids, :mod:`tinygen.qat.graph`):
+    every candidate whose range :func:`fold_range` can nudge without rounding coarser than the op would
+    (:func:`_no_coarser`), kept if the quantization of y's group (other tensors may share it: a pool or
+    concatenation after y) still maps exactly."""
+    plans: list[tuple[Op, tuple[float, float]]] = []
+    for op in _fold_candidates(fgraph):
+        y = op.outputs[0]
+        if y not in ranges:
+            continue
+        widened = fold_range(ranges[y][0], ranges[y][1], float(op.attrs["offset"]))
+        if widened is not None and _no_coarser(op, ranges, widened):
+            plans.append((op, widened))
+    while plans:
+        nudged = dict(ranges)
+        nudged.update({op.outputs[0]: widened for op, widened in plans})
+        act = activation_quantization(fgraph, nudged)
+        bad = [i for i, (op, _) in enumerate(plans) if _fold_params(op, act[op.outputs[0]]) is None]
+        if not bad:
+            folds = []
+            for op, widened in plans:
+                quant = act[op.outputs[0]]
+                s_in, z_in = _fold_params(op, quant)  # type: ignore[misc]
+                s_y, z_y = quant.scalar()
+                folds.append(InputFold(op.name, op.inputs[0], op.outputs[0], float(op.attrs["scale"]),
+                                       float(op.attrs["offset"]), widened, (s_in, z_in), (np.float32(s_y), z_y)))
+            return folds
+        plans = [p for i, p in enumerate(plans) if i not in bad]
+    return []
+
+
+def quantize_graph(fgraph: Graph, ranges: Ranges, fold_inputs: bool = True) -> Graph:
+    """The int8 graph of a float graph (same tensor and op names). ``fold_inputs``: fold a per-tensor affine
+    first layer into its input's quantization (:func:`plan_input_folds`; False: keep it as a ``rescale`` op)."""
+    from tinygen.ops import reshape
+
+    folds = {f.op: f for f in plan_input_folds(fgraph, ranges)} if fold_inputs else {}
+    if folds:
+        ranges = {**ranges, **{f.output: f.output_range for f in folds.values()}}
     act = activation_quantization(fgraph, ranges)
+    for f in folds.values():
+        act[f.input] = Quantization([f.input_quant[0]], [f.input_quant[1]])
     graph = Graph(fgraph.name, inputs=list(fgraph.inputs), outputs=list(fgraph.outputs))
     for name in fgraph.inputs:
         graph.add_tensor(Tensor(name, fgraph.tensors[name].shape, "int8", act[name]))
     for fop in fgraph.ops:
+        if fop.name in folds:  # the rescale op folded: a view of the input (alias: no code) on y's grid
+            out = fop.outputs[0]
+            graph.add_tensor(Tensor(out, fgraph.tensors[out].shape, "int8", act[out]))
+            graph.add_op(Op(reshape.KIND, fop.name, [fop.inputs[0]], [out], {}))
+            continue
         inputs = list(fop.inputs)
         axis = weight_axis(fop.kind)
         if axis is not None:

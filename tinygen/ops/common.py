@@ -164,6 +164,36 @@ def unary_from_tflite(kind: str) -> Callable[[Any, Any], Op]:
     return convert
 
 
+def resize_from_tflite(kind: str, builtin: str) -> Callable[[Any, Any], Op]:
+    """The ``.tflite`` converter of a RESIZE_* builtin: the NHWC image and a constant int32 [new_height,
+    new_width] (TFLite Micro supports no other size operand), its align_corners/half_pixel_centers flags."""
+
+    def convert(imp: Any, raw: Any) -> Op:
+        import tflite
+
+        if len(raw.inputs) != 2:
+            raise TinygenError(
+                f"{imp.where(raw)}: has {len(raw.inputs)} inputs; {builtin} takes 2 (the image and its new size); "
+                "corrupt model"
+            )
+        x, size_index = imp.inputs(raw, 2)
+        imp.ranked(raw, x, 4, "input")
+        t = imp.raw.tensors[size_index]
+        if t.type != tflite.TensorType.INT32 or t.data is None or tuple(t.shape) != (2,):
+            raise UnsupportedError(
+                f"{imp.where(raw)}: its size ({imp.describe(size_index)}) must be a constant 1-D int32 tensor of 2 "
+                "values [new_height, new_width] (TFLite Micro supports no other)"
+            )
+        size = imp.const(raw, size_index, "size")
+        return Op(kind, "", [imp.activation_tensor(raw, x)], [], {
+            "size": (int(size[0]), int(size[1])),
+            "align_corners": bool(raw.options["AlignCorners"]),
+            "half_pixel_centers": bool(raw.options["HalfPixelCenters"]),
+        })
+
+    return convert
+
+
 def same_shape(graph: Graph, op: Op) -> tuple[int, ...]:
     """Shape inference of an elementwise op: the first input's shape."""
     return graph.tensor(op.inputs[0]).shape

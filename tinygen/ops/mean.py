@@ -17,7 +17,7 @@ from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op
 from tinygen.lowering.args import const_ptr, i32, in_out, shape_str
 from tinygen.lowering.base import KernelCall, LoweringContext
-from tinygen.ops import common
+from tinygen.ops import common, reduce_common
 from tinygen.ops.base import Attr, OpDef, QatHooks, TfliteMapping, boolean, int_tuple
 
 KIND = "mean"
@@ -55,30 +55,12 @@ class MeanParams:
 
 
 def _axes(graph: Graph, op: Op) -> tuple[int, ...]:
-    """The reduced axes, non-negative, in the given order without repeats; each inside the input's rank."""
-    x = graph.tensor(op.inputs[0])
-    rank = len(x.shape)
-    axes: list[int] = []
-    for a in op.attrs["axes"]:
-        a = int(a)
-        if not -rank <= a < rank:
-            raise TinygenError(
-                f"{common.where(op)}: axis {a} is out of range for input {x.name!r} of shape {x.shape}: axes must be "
-                f"in [{-rank}, {rank - 1}] (TFLite Micro rejects it too); fix or re-export the model"
-            )
-        a = a + rank if a < 0 else a
-        if a not in axes:
-            axes.append(a)
-    return tuple(axes)
+    """The reduced axes, non-negative, in the given order without repeats (TFLite's rules, shared with SUM and
+    REDUCE_MAX)."""
+    return reduce_common.resolve_axes(graph, op)
 
 
-def infer_shape(graph: Graph, op: Op) -> tuple[int, ...]:
-    """Reduced dimensions become 1 with ``keep_dims``, else disappear."""
-    x = graph.tensor(op.inputs[0])
-    axes = _axes(graph, op)
-    if op.attrs["keep_dims"]:
-        return tuple(1 if i in axes else d for i, d in enumerate(x.shape))
-    return tuple(d for i, d in enumerate(x.shape) if i not in axes)
+infer_shape = reduce_common.infer_shape
 
 
 def _num_elements(graph: Graph, op: Op, axes: tuple[int, ...]) -> int:

@@ -171,26 +171,7 @@ def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
 # --------------------------------------------------------------------------- import
 
 
-def from_tflite(imp: Any, raw: Any) -> Op:
-    if len(raw.inputs) != 2:
-        raise TinygenError(
-            f"{imp.where(raw)}: has {len(raw.inputs)} inputs; RESIZE_NEAREST_NEIGHBOR takes 2 (the image and its "
-            "new size); corrupt model"
-        )
-    x, size_index = imp.inputs(raw, 2)
-    imp.ranked(raw, x, 4, "input")
-    t = imp.raw.tensors[size_index]
-    if t.type != tflite.TensorType.INT32 or t.data is None or tuple(t.shape) != (2,):
-        raise UnsupportedError(
-            f"{imp.where(raw)}: its size ({imp.describe(size_index)}) must be a constant 1-D int32 tensor of 2 "
-            "values [new_height, new_width] (TFLite Micro supports no other)"
-        )
-    size = imp.const(raw, size_index, "size")
-    return Op(KIND, "", [imp.activation_tensor(raw, x)], [], {
-        "size": (int(size[0]), int(size[1])),
-        "align_corners": bool(raw.options["AlignCorners"]),
-        "half_pixel_centers": bool(raw.options["HalfPixelCenters"]),
-    })
+from_tflite = common.resize_from_tflite(KIND, "RESIZE_NEAREST_NEIGHBOR")
 
 
 def _keras_repeat_check(layer: Any, size: int, factor: int) -> None:

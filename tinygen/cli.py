@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flash": ("flash", "Build if needed and upload the firmware to a board."),
     "boards": ("boards", "List the supported boards."),
     "test": ("test", "Run the model in QEMU and compare every output bit for bit."),
+    "validate": ("validate", "Run the model on your samples: accuracy and errors of int8 vs float, C bit-exact on the host."),
     "bench": ("bench", "Count instructions per inference and per layer in QEMU."),
     "export": ("export", "Package a generated library for another tool: 'export arduino' writes an Arduino library ZIP."),
 }

@@ -302,11 +302,6 @@ def test_argmax_of_an_intermediate_and_the_header(tmp_path: Path) -> None:
     assert "arg_max 1x33 over axis 1 -> int32 1, as [1, 33, 1] (rows)" in source
 
 
-@pytest.mark.parametrize("cpu", opcheck.CORTEX_M)
-def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
-    opcheck.check_kernel_compiles(KERNEL, cpu, tmp_path)
-
-
 # --------------------------------------------------------------------------- QEMU
 
 

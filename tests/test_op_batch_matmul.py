@@ -362,11 +362,6 @@ def test_gram_matrix_of_one_tensor(tmp_path: Path) -> None:
     assert opcheck.check_c(graph, tmp_path, vectors)["scratch_bytes"] == 0
 
 
-@pytest.mark.parametrize("cpu", opcheck.CORTEX_M)
-def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
-    opcheck.check_kernel_compiles("tg_batch_matmul_s8", cpu, tmp_path)
-
-
 # --------------------------------------------------------------------------- Helium (MVE) on the host
 
 

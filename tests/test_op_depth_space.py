@@ -319,11 +319,6 @@ def test_generated_c_equals_reference(tmp_path: Path, name: str) -> None:
     assert all(layer["in_place"] is None for layer in manifest["layers"])
 
 
-@pytest.mark.parametrize("cpu", opcheck.CORTEX_M)
-def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
-    opcheck.check_kernel_compiles("tg_space_depth_s8", cpu, tmp_path)
-
-
 # --------------------------------------------------------------------------- QEMU
 
 

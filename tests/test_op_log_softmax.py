@@ -303,11 +303,6 @@ def test_c_log_equals_reference_log(tmp_path: Path) -> None:
     assert want[0] == 0 and np.abs(want - np.log(x / 2.0**19) * 2.0**26).max() < 3
 
 
-@pytest.mark.parametrize("cpu", opcheck.CORTEX_M)
-def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
-    opcheck.check_kernel_compiles("tg_log_softmax_s8", cpu, tmp_path)
-
-
 @pytest.mark.emulator
 @pytest.mark.parametrize("board", opcheck.QEMU_BOARDS)
 def test_bit_exact_in_qemu(board: str, tmp_path: Path) -> None:

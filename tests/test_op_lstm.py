@@ -218,11 +218,6 @@ def test_c_matches_reference_on_coral(tmp_path: Path) -> None:
     assert lib.manifest["states"][1]["bytes"] == 40 and lib.manifest["layers"][0]["kernel"] == "tg_lstm_s8"
 
 
-@pytest.mark.parametrize("cpu", opcheck.CORTEX_M)
-def test_kernel_compiles_for_every_core(tmp_path: Path, cpu: str) -> None:
-    opcheck.check_kernel_compiles("tg_lstm_s8", cpu, tmp_path)
-
-
 @pytest.mark.emulator
 @pytest.mark.parametrize("board", opcheck.QEMU_BOARDS)
 def test_qemu(tmp_path: Path, board: str) -> None:

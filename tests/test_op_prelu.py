@@ -240,11 +240,6 @@ def test_generated_c_equals_reference(tmp_path: Path, name: str, rounding: str) 
         assert "(per channel;" in (tmp_path / "lib" / f"{manifest['name']}.c").read_text()
 
 
-@pytest.mark.parametrize("cpu", opcheck.CORTEX_M)
-def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
-    opcheck.check_kernel_compiles("tg_prelu_s8", cpu, tmp_path)
-
-
 @pytest.mark.emulator
 @pytest.mark.parametrize("board", opcheck.QEMU_BOARDS)
 def test_bit_exact_in_qemu(board: str, tmp_path: Path) -> None:

@@ -342,12 +342,6 @@ def test_alternation_beyond_the_kernels_is_refused(tmp_path: Path) -> None:
         codegen.generate(g, tmp_path / "lib", force=True)
 
 
-@pytest.mark.parametrize("kernel", sorted(KERNELS.values()))
-@pytest.mark.parametrize("cpu", opcheck.CORTEX_M)
-def test_kernel_compiles_for_cortex_m(cpu: str, kernel: str, tmp_path: Path) -> None:
-    opcheck.check_kernel_compiles(kernel, cpu, tmp_path)
-
-
 # --------------------------------------------------------------------------- QEMU
 
 

@@ -335,11 +335,6 @@ def test_tables_are_const_arrays(tmp_path: Path) -> None:
     assert lib.manifest["const_bytes"] == {"weights": 0, "quant": 0, "table": (8 + 10) * 8 + (8 + 10) * 2}
 
 
-@pytest.mark.parametrize("cpu", opcheck.CORTEX_M)
-def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
-    opcheck.check_kernel_compiles(KERNEL, cpu, tmp_path)
-
-
 # --------------------------------------------------------------------------- QEMU
 
 

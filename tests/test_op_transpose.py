@@ -405,11 +405,6 @@ def test_dims_and_strides_are_const_arrays(tmp_path: Path) -> None:
     assert f"{lib.name}_tg_transpose_s8(" in source
 
 
-@pytest.mark.parametrize("cpu", opcheck.CORTEX_M)
-def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
-    opcheck.check_kernel_compiles("tg_transpose_s8", cpu, tmp_path)
-
-
 # --------------------------------------------------------------------------- QEMU
 
 

@@ -300,11 +300,6 @@ def test_general_requantization_mode_is_used() -> None:
     assert rq_values(op, qparams.op_params(graph, op), 3)[1] == RQ_GENERAL
 
 
-@pytest.mark.parametrize("cpu", opcheck.CORTEX_M)
-def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
-    opcheck.check_kernel_compiles("tg_transpose_conv_s8", cpu, tmp_path)
-
-
 @pytest.mark.parametrize(("name", "rounding"), [(name, "double") for name in sorted(CASES)]
                          + [("same_s2", "single"), ("general_rq", "single")])
 def test_mve_kernel_equals_reference(tmp_path: Path, name: str, rounding: str) -> None:

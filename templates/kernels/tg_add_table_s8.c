@@ -5,8 +5,8 @@
 
 #if defined(__ARM_FEATURE_SAT)
 #include <arm_acle.h>
-/* one SSAT, the constant shift folded in */
-#define TG_ADDT_SAT8(v) __ssat((v), 8)
+/* one SSAT, the constant shift folded in (the builtin behind ACLE's __ssat, whose macro trips -Wsign-conversion) */
+#define TG_ADDT_SAT8(v) ((int32_t)__builtin_arm_ssat((int)(v), 8))
 #else
 #define TG_ADDT_SAT8(v) TG_CLAMP((v), -128, 127)
 #endif

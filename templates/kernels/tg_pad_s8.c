@@ -25,7 +25,8 @@ void tg_pad_s8(const int8_t *input, const int32_t *in_dims, const int32_t *pad_b
                     const int32_t i0 = o0 - pad_before[0];
                     const int32_t i1 = o1 - pad_before[1];
                     const int32_t i2 = o2 - pad_before[2];
-                    const int8_t *src = input + (((size_t)i0 * in_dims[1] + i1) * in_dims[2] + i2) * width;
+                    const int8_t *src = input + (((size_t)i0 * (size_t)in_dims[1] + (size_t)i1) * (size_t)in_dims[2]
+                                                 + (size_t)i2) * width;
                     memset(output, value, left);
                     memcpy(output + left, src, width);
                     memset(output + left + width, value, row - left - width);

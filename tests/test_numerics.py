@@ -322,3 +322,25 @@ def test_softmax_int8_values() -> None:
     assert np.max(np.abs((out.astype(int) + 128) / 256.0 - p)) <= 1 / 256
     assert out[1].tolist() == [-64, -64, -64, -64]  # 1/4 exactly
     assert out[2].tolist() == [127, -128, -128, -128]  # saturates at 255/256; far-below entries give -128
+
+
+def test_affine_quantize_is_tflite_quantize_at_the_half_boundary() -> None:
+    """The one float -> int8 quantization (QUANTIZE's reference, the calibration report, validate, tinygen test's
+    calibration vectors): round half away from zero on the exact float32 quotient. 0.49999997 + 0.5 rounds to 1.0
+    in float32, so floor(|x| + 0.5) (what the report once did) gives 1 where TFLite gives 0; and ties go away
+    from zero (np.round, what tinygen test once did, gives 2 for 2.5)."""
+    from tinygen.quantize.report import quantize_input
+    from tinygen.ir import Graph, Quantization, Tensor
+
+    below_half = np.float32(np.nextafter(np.float32(0.5), np.float32(0)))
+    x = np.array([below_half, -below_half, 0.5, -0.5, 2.5, -2.5, 1e30, -1e30, np.nan], np.float32)
+    want = [0, 0, 1, -1, 3, -3]
+    got = nm.affine_quantize(x, 1.0, 0)
+    assert got[:6].tolist() == want
+    # beyond int32: TFLite Micro's x86 result (INT32_MIN plus the zero point, wrapped, clamped)
+    assert got[6:].tolist() == [-128, -128, -128]
+    assert nm.affine_quantize(x[6:7], 1.0, -5).tolist() == [127]
+    g = Graph("g")
+    g.add_tensor(Tensor("x", (9,), "int8", Quantization(np.array([1.0], np.float32), np.array([0]))))
+    g.inputs = ["x"]
+    assert quantize_input(g, x).tolist()[:6] == want

@@ -60,6 +60,16 @@ def float_to_int32_x86(x: np.ndarray) -> np.ndarray:
     return np.where(ok, np.trunc(np.where(ok, v, 0.0)), INT32_MIN).astype(np.int64)
 
 
+def affine_quantize(x: np.ndarray, scale: float, zero_point: int, qmin: int = -128, qmax: int = 127) -> np.ndarray:
+    """TFLite's AffineQuantize (QUANTIZE float32 -> int): ``clamp(static_cast<int32>(roundf(x / scale)) +
+    zero_point)`` with a float32 division, round half away from zero, the x86 conversion of values beyond
+    int32 (INT32_MIN) and int32 wrap-around of the zero point's addition. int64 result in ``[qmin, qmax]``."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        quotient = np.asarray(x, dtype=np.float32) / np.float32(scale)
+        q = float_to_int32_x86(round_half_away(quotient.astype(np.float64)))
+    return np.clip(wrap_int32(q + int(zero_point)), qmin, qmax)
+
+
 # --------------------------------------------------------------------------- multipliers
 
 

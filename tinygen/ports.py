@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tinygen import ops
+import numpy as np
+
+from tinygen import numerics, ops
 from tinygen.errors import UnsupportedError
 from tinygen.ir import Graph, Op, Tensor
 
@@ -94,3 +96,34 @@ def split(graph: Graph) -> tuple[Graph, list[Port], list[Port]]:
 def tensor(graph: Graph, port: Port) -> Tensor:
     """The port's core tensor."""
     return graph.tensor(port.core)
+
+
+def uint8_edge_table(graph: Graph, port: Port, rounding: str = "double") -> np.ndarray | None:
+    """The int8 core value the uint8 -> int8 QUANTIZE at input ``port`` makes of each uint8 value (its reference:
+    TFLite Micro's arithmetic); None when the port has no uint8 edge."""
+    if port.edge is None or graph.tensor(port.declared).dtype != "uint8":
+        return None
+    from tinygen import qparams
+
+    op = port.edge
+    params = qparams.op_params(graph, op, rounding)  # type: ignore[arg-type]
+    out = ops.get(op.kind).reference(graph, op, params, [np.arange(256, dtype=np.uint8)], rounding)  # type: ignore[misc]
+    return np.asarray(out, dtype=np.int8).reshape(-1)
+
+
+def core_values(graph: Graph, port: Port, data: np.ndarray, rounding: str = "double") -> np.ndarray:
+    """A user's samples for input ``port`` as the int8 values of its core tensor: int8 data as it is; uint8 data
+    behind a uint8 edge through that edge; other numbers quantized with the core tensor's quantization as
+    TFLite's QUANTIZE does (:func:`tinygen.numerics.affine_quantize`), then, behind a uint8 edge, moved to the
+    nearest value the edge can produce (the C library's input is that edge's output)."""
+    table = uint8_edge_table(graph, port, rounding)
+    if data.dtype == np.int8:
+        return data
+    if table is not None and data.dtype == np.uint8:
+        return table[data]
+    scale, zero_point = graph.tensor(port.core).quant.scalar()  # type: ignore[union-attr]
+    q = numerics.affine_quantize(data, scale, zero_point).astype(np.int8)
+    if table is not None:
+        reachable = np.unique(table)
+        q = reachable[np.abs(q.astype(np.int16)[..., None] - reachable.astype(np.int16)).argmin(axis=-1)]
+    return q

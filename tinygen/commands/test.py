@@ -19,6 +19,7 @@ from typing import Any, Callable
 import click
 import numpy as np
 
+from tinygen import ports
 from tinygen.errors import TinygenError
 
 DEFAULT_VECTORS = 8
@@ -48,8 +49,6 @@ class Prepared:
     @property
     def ports(self) -> tuple[list[Any], list[Any]]:
         """(input ports, output ports): tinygen.ports.Port of each graph input and output."""
-        from tinygen import ports
-
         _, ins, outs = ports.split(self.graph)
         return ins, outs
 
@@ -105,7 +104,7 @@ def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED, calibrati
     parts = []
     for port in prep.ports[0]:
         size = prep.graph.tensor(port.core).size
-        table = _uint8_edge_table(prep, port)
+        table = ports.uint8_edge_table(prep.graph, port, prep.rounding)
         if table is None:
             parts.append(rng.integers(-128, 128, size=(count, size), dtype=np.int8))
         else:
@@ -114,19 +113,6 @@ def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED, calibrati
     if calibration and calibration != "random":
         vectors.append(_calibration_vectors(prep, Path(calibration))[:count])
     return np.concatenate(vectors)
-
-
-def _uint8_edge_table(prep: Prepared, port: Any) -> np.ndarray | None:
-    """The int8 value the uint8 -> int8 QUANTIZE at ``port`` makes of each uint8 value (None: no uint8 edge)."""
-    if port.edge is None or prep.graph.tensor(port.declared).dtype != "uint8":
-        return None
-    from tinygen import ops, qparams
-
-    op = port.edge
-    params = qparams.op_params(prep.graph, op, prep.rounding)
-    values = np.arange(256, dtype=np.uint8).reshape(-1)
-    out = ops.get(op.kind).reference(prep.graph, op, params, [values], prep.rounding)  # type: ignore[misc]
-    return np.asarray(out, dtype=np.int8).reshape(-1)
 
 
 def _calibration_vectors(prep: Prepared, path: Path) -> np.ndarray:
@@ -175,19 +161,7 @@ def _calibration_vectors(prep: Prepared, path: Path) -> np.ndarray:
                 f"calibration file {path}: {what}shape {data.shape} does not split into inputs of {size} values "
                 f"(model input {core.shape})"
             )
-        data = data.reshape(-1, size)
-        if data.dtype == np.int8:
-            return data
-        table = _uint8_edge_table(prep, port)
-        if table is not None and data.dtype == np.uint8:
-            return table[data]
-        scale, zero_point = core.quant.scalar()
-        q = np.round(data.astype(np.float64) / scale) + zero_point
-        q = np.clip(q, -128, 127).astype(np.int8)
-        if table is not None:  # only values the uint8 input can produce: the nearest one
-            reachable = np.unique(table)
-            q = reachable[np.abs(q.astype(np.int16)[..., None] - reachable.astype(np.int16)).argmin(axis=-1)]
-        return q
+        return ports.core_values(prep.graph, port, data.reshape(-1, size), prep.rounding)
 
     parts = [quantized(port, data) for port, data in chosen]
     counts = [len(part) for part in parts]
@@ -234,7 +208,7 @@ def graph_input(prep: Prepared, vector: np.ndarray) -> list[np.ndarray]:
         if port.edge is None:
             values.append(part.reshape(core.shape))
         elif declared.dtype == "uint8":
-            table = _uint8_edge_table(prep, port)
+            table = ports.uint8_edge_table(prep.graph, port, prep.rounding)
             assert table is not None
             source = np.full(256, -1, dtype=np.int16)
             for u in range(255, -1, -1):  # the smallest uint8 value that makes each int8 value

@@ -23,6 +23,7 @@ from typing import Any
 import click
 import numpy as np
 
+from tinygen import ports
 from tinygen.commands.common import model_options, rounding_option
 from tinygen.errors import TinygenError
 
@@ -104,8 +105,6 @@ def quantize_inputs(graph: Any, port: Any, data: np.ndarray, path: str, rounding
     """(int8 core input vectors [N, size], float inputs [N, *shape] for the float model) from the user's data:
     float values are quantized with the core input's quantization (TFLite's QUANTIZE: round half away from
     zero, clamp); int8 data is taken as it is (and dequantized for the float model)."""
-    from tinygen.commands.test import _uint8_edge_table
-
     core = graph.tensor(port.core)
     shape = tuple(core.shape[1:]) if len(core.shape) > 1 else tuple(core.shape)
     size = core.size
@@ -114,33 +113,15 @@ def quantize_inputs(graph: Any, port: Any, data: np.ndarray, path: str, rounding
                            f"{tuple(core.shape)} (batch first: (N, {', '.join(map(str, shape))}))")
     flat = data.reshape(len(data), size)
     scale, zero_point = core.quant.scalar()
-    table = _uint8_edge_table(_Ports(graph, rounding), port)
-    if data.dtype == np.int8:
-        q = flat
-    elif data.dtype == np.uint8 and table is not None:
-        q = table[flat]
-    elif np.issubdtype(data.dtype, np.number) and not np.issubdtype(data.dtype, np.complexfloating):
-        scaled = flat.astype(np.float32) / np.float32(scale)
-        q = np.sign(scaled) * np.floor(np.abs(scaled) + np.float32(0.5)) + zero_point
-        q = np.clip(q, -128, 127).astype(np.int8)
-        if table is not None:  # behind a uint8 edge only values the uint8 input can produce: the nearest one
-            reachable = np.unique(table)
-            q = reachable[np.abs(q.astype(np.int16)[..., None] - reachable.astype(np.int16)).argmin(axis=-1)]
-    else:
+    table = ports.uint8_edge_table(graph, port, rounding)
+    if not (np.issubdtype(data.dtype, np.integer) or np.issubdtype(data.dtype, np.floating)):
         raise TinygenError(f"--inputs {path}: {data.dtype} data; give float values or int8 (already quantized)")
+    q = ports.core_values(graph, port, flat, rounding)
     if data.dtype == np.int8 or (data.dtype == np.uint8 and table is not None):
         floats = (q.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
     else:
         floats = flat.astype(np.float32)
     return np.ascontiguousarray(q, dtype=np.int8), floats.reshape(len(data), *shape)
-
-
-@dataclass
-class _Ports:
-    """The little of tinygen.commands.test.Prepared that its input helpers read."""
-
-    graph: Any
-    rounding: str
 
 
 def topk_accuracy(labels: np.ndarray, scores: np.ndarray, k: int) -> float:

@@ -69,11 +69,7 @@ def reference(graph: Graph, op: Op, p: QuantizeParams, args: list[np.ndarray], r
     out_dtype = common.NP_DTYPES[graph.tensor(op.outputs[0]).dtype]
     x = args[0]
     if p.mode == "affine":
-        # AffineQuantize: val / static_cast<float>(scale) in float32, roundf, static_cast<int32_t>, + zero point.
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            quotient = x.astype(np.float32) / np.float32(p.scale)
-            q = numerics.float_to_int32_x86(numerics.round_half_away(quotient.astype(np.float64)))
-        raw = numerics.wrap_int32(q + p.output_zero_point)
+        return numerics.affine_quantize(x, p.scale, p.output_zero_point, p.qmin, p.qmax).astype(out_dtype)
     else:
         raw = numerics.multiply_by_quantized_multiplier(x.astype(np.int64) - p.input_zero_point, p.multiplier, p.shift,
                                                         rounding)  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygen import numerics
 from tinygen.ir import Graph
 from tinygen.quantize.calibration import as_inputs, head, num_samples
 
@@ -53,9 +54,7 @@ def sqnr_db(signal_power: float, noise_power: float) -> float:
 def quantize_input(graph: Graph, x: np.ndarray, index: int = 0) -> np.ndarray:
     """Float input -> the int8 graph input ``index``, as TFLite's QUANTIZE does (round half away, clamp)."""
     scale, zero_point = graph.tensors[graph.inputs[index]].quant.scalar()
-    scaled = np.asarray(x, np.float32) / np.float32(scale)
-    q = np.sign(scaled) * np.floor(np.abs(scaled) + np.float32(0.5)) + zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
+    return numerics.affine_quantize(x, scale, zero_point).astype(np.int8)
 
 
 def dequantize(graph: Graph, name: str, q: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import hostbuild
 import numpy as np
@@ -19,8 +19,6 @@ from tinygen.ir import Graph
 from tinygen.resources import resource_dir
 
 KERNELS = resource_dir("templates") / "kernels"
-#: the cores a kernel must compile for (portable C, DSP, Helium)
-CORTEX_M = ("cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
 #: QEMU boards: Cortex-M3 (portable C) and Cortex-M7 (DSP)
 QEMU_BOARDS = ("mps2_an385", "mps2_an500")
 
@@ -78,20 +76,38 @@ def check_c(graph: Graph, work: Path, vectors: np.ndarray, rounding: str = "doub
     return lib.manifest
 
 
-def check_kernel_compiles(kernel: str, cpu: str, work: Path) -> None:
-    """``templates/kernels/<kernel>.c`` compiles for ``cpu`` with the library's warnings plus -Wconversion."""
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("arm-none-eabi-gcc is not installed (scripts/setup.sh installs it)")
-    cmd = ["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-O2", *hostbuild.WARNINGS, "-Wconversion",
-           "-Wsign-conversion", f"-I{KERNELS}", "-c", str(KERNELS / f"{kernel}.c"), "-o", str(work / "k.o")]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert res.returncode == 0, res.stderr
+def vectors_with_every_value(size: int, count: int, seed: int) -> np.ndarray:
+    """``count`` int8 vectors of ``size`` values: the first holds every int8 value (then random ones), the
+    others are random."""
+    rng = np.random.default_rng(seed)
+    out = rng.integers(-128, 128, (count, size)).astype(np.int8)
+    every = np.arange(-128, 128, dtype=np.int64).astype(np.int8)
+    out[0, : min(256, size)] = every[: min(256, size)]
+    return out
+
+
+def check_activation_chain_qemu(model: bytes, kind: str, board: str, work: Path) -> str:
+    """The element-wise activations' QEMU check: ``model`` is ``a = ACT(x); s = ADD(x, a); y = ACT(s)`` on 259
+    values (tests/test_op_<activation>.py ``chain_model``). Both activations run as the 256-entry table, the
+    first not in place (the ADD still reads x), the second over its input; bit-exact on every int8 value and 3
+    random vectors, against the reference and TFLite Micro."""
+    path = work / f"{kind}_chain.tflite"
+    path.write_bytes(model)
+
+    def layout(manifest: dict[str, Any]) -> None:
+        layers = manifest["layers"]
+        assert [layer["kernel"] for layer in layers][::2] == ["tg_lut_s8", "tg_lut_s8"]
+        assert [layer["op"] for layer in layers][::2] == [kind, kind]
+        assert layers[0]["in_place"] is None and layers[2]["in_place"] == "s"
+
+    return check_qemu(path, board, work / "work", vectors_with_every_value(259, 1, seed=0), layout=layout)
 
 
 def check_qemu(model: Path, board: str, work: Path, extra_vectors: np.ndarray | None = None,
-               kernels: list[str | None] | None = None) -> str:
+               kernels: list[str | None] | None = None, layout: Callable[[dict[str, Any]], None] | None = None) -> str:
     """``model`` bit-exact in QEMU on ``board`` (against tinygen's reference and TFLite Micro) on 3 random
-    vectors after ``extra_vectors``; ``kernels``: the layers' kernels the library must use. Returns the report."""
+    vectors after ``extra_vectors``; ``kernels``: the layers' kernels the library must use; ``layout``: a further
+    check of the library's manifest. Returns the report."""
     for tool in ("qemu-system-arm", "arm-none-eabi-gcc"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
@@ -102,6 +118,8 @@ def check_qemu(model: Path, board: str, work: Path, extra_vectors: np.ndarray | 
     prep = prepare(model, board, work)
     if kernels is not None:
         assert [layer["kernel"] for layer in prep.manifest["layers"]] == kernels
+    if layout is not None:
+        layout(prep.manifest)
     vectors = make_vectors(prep, 3)
     if extra_vectors is not None:
         vectors = np.concatenate([extra_vectors.reshape(len(extra_vectors), -1).astype(np.int8), vectors])

@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +73,6 @@ def _ir_graph(in_quant: tuple[float, int], out_quant: tuple[float, int], dtype: 
     g.add_op(Op("logistic", "sigmoid", ["x"], ["y"], {}))
     g.inputs, g.outputs = ["x"], ["y"]
     return g
-
-
-def vectors_with_every_value(size: int, count: int, seed: int) -> np.ndarray:
-    """``count`` int8 vectors of ``size`` values: the first holds every int8 value (then random ones), the
-    others are random."""
-    rng = np.random.default_rng(seed)
-    out = rng.integers(-128, 128, (count, size)).astype(np.int8)
-    out[0, : min(256, size)] = ALL_INT8[: min(256, size)]
-    return out
 
 
 # --------------------------------------------------------------------------- Prepare
@@ -188,7 +177,7 @@ def test_chain_with_add_matches_tflite_micro() -> None:
     data = chain_model(0.04, 11)
     graph = import_tflite(data)
     assert [op.kind for op in graph.ops] == ["logistic", "add", "logistic"]
-    for x in vectors_with_every_value(259, 6, seed=1):
+    for x in opcheck.vectors_with_every_value(259, 6, seed=1):
         want = tflm_run(data, [x.reshape(1, 259)])
         got = reference.run(graph, [x.reshape(1, 259)])
         for name in ("a", "s", "y"):
@@ -252,7 +241,7 @@ def check_c(graph: Graph, work: Path, rounding: str, vectors: np.ndarray) -> dic
 def test_generated_c_equals_reference_in_place_and_not(tmp_path: Path, scale: float, zero_point: int,
                                                        rounding: str) -> None:
     graph = import_tflite(chain_model(scale, zero_point))
-    manifest = check_c(graph, tmp_path, rounding, vectors_with_every_value(259, 4, seed=zero_point & 0xFF))
+    manifest = check_c(graph, tmp_path, rounding, opcheck.vectors_with_every_value(259, 4, seed=zero_point & 0xFF))
     layers = manifest["layers"]
     assert [(layer["op"], layer["kernel"]) for layer in layers] == [
         ("logistic", "tg_lut_s8"), ("add", layers[1]["kernel"]), ("logistic", "tg_lut_s8")]
@@ -268,7 +257,7 @@ def test_generated_c_single_op_shapes(tmp_path: Path, shape: tuple[int, ...]) ->
     size = int(np.prod(shape))
     # every int8 value, in as many vectors as it takes, then random ones
     every = np.resize(ALL_INT8, -(-256 // size) * size).reshape(-1, size)
-    vectors = np.concatenate([every, vectors_with_every_value(size, 2, seed=size)])
+    vectors = np.concatenate([every, opcheck.vectors_with_every_value(size, 2, seed=size)])
     manifest = check_c(graph, tmp_path, "double", vectors)
     assert manifest["layers"][0]["in_place"] == graph.inputs[0]
 
@@ -295,43 +284,13 @@ def test_tables_are_256_byte_const_arrays(tmp_path: Path) -> None:
     assert len(arrays) == 1 and const_bytes["table"] == 256, arrays
 
 
-@pytest.mark.parametrize("cpu", ["cortex-m0", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55"])
-def test_kernel_compiles_for_cortex_m(cpu: str, tmp_path: Path) -> None:
-    if shutil.which("arm-none-eabi-gcc") is None:
-        pytest.skip("arm-none-eabi-gcc is not installed (scripts/setup.sh installs it)")
-    cmd = ["arm-none-eabi-gcc", f"-mcpu={cpu}", "-mthumb", "-O2", *hostbuild.WARNINGS, "-Wconversion",
-           "-Wsign-conversion", f"-I{KERNELS}", "-c", str(KERNELS / "tg_lut_s8.c"), "-o", str(tmp_path / "k.o")]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert res.returncode == 0, res.stderr
-
-
 # --------------------------------------------------------------------------- QEMU
 
 
 @pytest.mark.emulator
-@pytest.mark.parametrize("board", ["mps2_an385", "mps2_an500"])  # Cortex-M3 (portable C), Cortex-M7 (DSP)
+@pytest.mark.parametrize("board", opcheck.QEMU_BOARDS)  # Cortex-M3 (portable C), Cortex-M7 (DSP)
 def test_bit_exact_in_qemu(board: str, tmp_path: Path) -> None:
-    for tool in ("qemu-system-arm", "arm-none-eabi-gcc"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
-    from test_emulator_models import cached_build
-
-    from tinygen.commands.test import make_vectors, prepare, run_test
-
-    model = tmp_path / "logistic_chain.tflite"
-    model.write_bytes(chain_model(0.04, 11))
-    prep = prepare(model, board, tmp_path / "work")
-    layers = prep.manifest["layers"]
-    assert [layer["kernel"] for layer in layers][::2] == ["tg_lut_s8", "tg_lut_s8"]
-    assert layers[0]["in_place"] is None and layers[2]["in_place"] == "s"
-    vectors = np.concatenate([vectors_with_every_value(259, 1, seed=0), make_vectors(prep, 3)])
-    outcome = run_test(prep, vectors, timeout=300, builder=cached_build)
-    report = "\n".join(outcome.lines)
-    print(f"\n{report}")
-    assert outcome.ok, report
-    # compared with tinygen's reference and with TFLite Micro, every vector
-    assert "ok    tinygen reference" in report and "ok    TFLite Micro" in report
-    assert len(outcome.run.outputs) == len(vectors)
+    print(opcheck.check_activation_chain_qemu(chain_model(0.04, 11), logistic.KIND, board, tmp_path))
 
 
 # --------------------------------------------------------------------------- Keras flow
@@ -414,7 +373,7 @@ def test_convert_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert any(p.name.endswith("tg_lut_s8.c") for p in out.iterdir()), sorted(p.name for p in out.iterdir())
     # the emitted library computes what the reference does
     graph = import_tflite(model)
-    vectors = vectors_with_every_value(259, 2, seed=5)
+    vectors = opcheck.vectors_with_every_value(259, 2, seed=5)
     hb = hostbuild.build(out, manifest, tmp_path / "build")
     got, _ = hostbuild.run(hb, vectors)
     for v, x in enumerate(vectors):

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up a fresh Debian 12 machine for tinygen: the Arm toolchain, QEMU and clang (apt), then a
+# Set up a fresh Debian 12 machine for tinygen: the Arm toolchain, QEMU, clang, llvm-19 (llvm-mca, for
+# the cycle estimates) and chromium (the HTML report test) with apt, then a
 # virtual environment (.venv, or $TINYGEN_VENV) holding tinygen and its test extra. Safe to run twice.
 # The venv sees the system's Python packages (--system-site-packages), so a TensorFlow installed
 # system-wide is reused, not downloaded again; Debian 12's own Python refuses pip installs outside
@@ -22,7 +23,7 @@ need_apt() {  # install Debian packages, or say what to install when this user c
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
 }
 
-APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang)
+APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang llvm-19 chromium)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

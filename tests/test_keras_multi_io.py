@@ -267,24 +267,26 @@ def test_convert_and_inspect(files: dict[str, Path], calib: str, tmp_path: Path,
 
 
 @pytest.mark.parametrize("quantizer", QUANTIZERS)
-def test_calibration_samples_as_test_vectors(files: dict[str, Path], quantizer: str, tmp_path: Path) -> None:
-    from tinygen.commands.test import graph_input, make_vectors, prepare
+def test_inputs_file_as_test_vectors(files: dict[str, Path], quantizer: str, tmp_path: Path) -> None:
+    from tinygen.commands.test import graph_input, input_vectors, prepare
 
     prep = prepare(files["two_head.keras"], "mps2_an500", tmp_path, calibration=str(files["calib.npz"]),
                    quantizer=quantizer)
-    vectors = make_vectors(prep, 4, calibration=str(files["calib.npz"]))
-    assert vectors.shape == (8, 8 * 8 + 3) and vectors.dtype == np.int8
+    vectors = input_vectors(prep, str(files["calib.npz"]))
+    assert vectors.shape == (64, 8 * 8 + 3) and vectors.dtype == np.int8
     data = calibration()
     for v in range(4):
-        image, features = graph_input(prep, vectors[4 + v])
+        image, features = graph_input(prep, vectors[v])
         for got, want, name in ((image, data["image"][v], "image"), (features, data["features"][v], "features")):
             scale, zero_point = prep.graph.tensors[name].quant.scalar()
             real = (got.astype(np.float64).reshape(-1) - zero_point) * scale
             assert np.max(np.abs(real - want.reshape(-1))) <= scale / 2 + 1e-6, name
-    positional = make_vectors(prep, 4, calibration=str(files["positional.npz"]))
+    positional = input_vectors(prep, str(files["positional.npz"]))
     assert np.array_equal(positional, vectors)
-    with pytest.raises(TinygenError, match=r"missing\.npz: model 'two_head' has 2 inputs"):
-        make_vectors(prep, 4, calibration=str(files["missing.npz"]))
+    with pytest.raises(TinygenError, match=r"missing\.npz has no array for model input\(s\) 'features'"):
+        input_vectors(prep, str(files["missing.npz"]))
+    with pytest.raises(TinygenError, match=r"counts\.npz: the inputs have different sample counts"):
+        input_vectors(prep, str(files["counts.npz"]))
 
 
 @pytest.mark.emulator
@@ -296,10 +298,10 @@ def test_bit_exact_in_qemu(files: dict[str, Path], quantizer: str, tmp_path: Pat
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed (scripts/setup.sh installs it)")
     argv = ["test", str(files["two_head.keras"]), "--board", "mps2_an500", "--calibration", str(files["calib.npz"]),
-            "--quantizer", quantizer, "--vectors", "3", "--work-dir", str(tmp_path / "work")]
+            "--inputs", str(files["calib.npz"]), "--quantizer", quantizer, "-n", "3", "--work-dir", str(tmp_path / "work")]
     assert main(argv) == 0, capsys.readouterr()
     out = capsys.readouterr().out
-    assert "6 input vectors" in out and "PASS: every output is bit-exact" in out
+    assert "67 input vectors" in out and "PASS: every output is bit-exact" in out
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ def test_c_example_compiles(index: int, tmp_path: Path) -> None:
 def command_lines() -> list[list[str]]:
     lines = []
     for block in blocks("sh"):
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():  # a command continued with a backslash: one line
             line = line.split("  #")[0].strip()
             if line.startswith("tinygen "):
                 lines.append(shlex.split(line)[1:])

@@ -60,7 +60,7 @@ def test_every_real_model_is_in_the_table(real_models: Path) -> None:
 @pytest.mark.parametrize("name", ACCEPTED)
 def test_accepted_model_is_bit_exact_in_qemu(name: str, real_models: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["test", str(real_models / f"{name}.tflite"), "--board", "mps2_an500", "--vectors", "3",
+    code = main(["test", str(real_models / f"{name}.tflite"), "--board", "mps2_an500", "-n", "3",
                  "--work-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -83,7 +83,7 @@ def test_every_keras_model_is_in_the_table(real_models: Path) -> None:
 def test_keras_model_is_bit_exact_in_qemu(name: str, quantizer: str, real_models: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["test", str(real_models / f"{name}.h5"), "--calibration", str(real_models / f"{name}_calib.npy"),
-                 "--quantizer", quantizer, "--board", "mps2_an500", "--vectors", "3", "--work-dir", str(tmp_path)])
+                 "--quantizer", quantizer, "--board", "mps2_an500", "-n", "3", "--work-dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "PASS: every output is bit-exact" in out

@@ -24,8 +24,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flash": ("flash", "Build if needed and upload the firmware to a board."),
     "boards": ("boards", "List the supported boards."),
     "test": ("test", "Run the model in QEMU and compare every output bit for bit."),
-    "validate": ("validate", "Run the model on your samples: accuracy and errors of int8 vs float, C bit-exact on the host."),
+    "validate": ("validate", "Run the model on your samples: accuracy and errors of int8 vs float, C bit-exact (host or QEMU)."),
     "bench": ("bench", "Count instructions per inference and per layer in QEMU."),
+    "report": ("report", "Write one self-contained HTML report: summary, layers, memory plan, validation."),
     "export": ("export", "Package a generated library for another tool: 'export arduino' writes an Arduino library ZIP."),
 }
 
@@ -74,6 +75,9 @@ KERAS_MODULES = ("tensorflow", "keras", "tf_keras")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tinygen import quiet_tf
+
+    quiet_tf.install()
     try:
         # Without standalone mode click returns ctx.exit(n)'s code instead of exiting with it.
         result = cli.main(args=argv, prog_name="tinygen", standalone_mode=False)

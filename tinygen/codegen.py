@@ -62,6 +62,8 @@ class Library:
     out_dir: Path
     files: list[Path]
     manifest: dict[str, Any]
+    #: the arena plan (a tinygen.planner.MemoryPlan): offsets, lifetimes, scratch (the HTML report draws it)
+    memory: Any = None
 
     @property
     def header(self) -> Path:
@@ -522,6 +524,7 @@ def generate(
                 "name": _c_string(lo.op.name),
                 "c_name": _c_string(_short_name(lo.op.name)),
                 "kernel": lo.call.kernel if lo.call else None,
+                "variants": sorted(lo.call.variants) if lo.call else [],
                 "comment": _comment(lo.call.comment if lo.call and lo.call.comment else f"{out_t.shape}"),
                 "call": call_text(lo) if lo.call else "",
                 "out_ptr": ctx.bind(ctx.tensor_ptr(out_t.name)),
@@ -633,4 +636,4 @@ def generate(
     files[MANIFEST] = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     out = Path(out_dir)
     _write_atomically(out, files, force)
-    return Library(prefix, out, [out / f for f in sorted(files)], manifest)
+    return Library(prefix, out, [out / f for f in sorted(files)], manifest, memory)

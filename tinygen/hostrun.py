@@ -5,6 +5,10 @@ the int8 core inputs of one inference after another from stdin, calls ``NAME_inv
 core outputs (int8, or int32 for an index output) to stdout as raw bytes. ``run(host, vectors)`` feeds
 a batch through one process. Used by ``tinygen validate`` to check the C code against the reference
 on the user's own samples, without a board.
+
+``compile_library(..., dump_layers=True)`` force-includes a hooks header whose ``TG_LAYER_END`` (the hook
+contract of ``firmware/app/tg_hooks.h``) writes each layer's output to stderr; ``run_layers`` runs one
+inference of such a build and returns every layer's output bytes, as the firmware's TG-TENSOR dumps give them.
 """
 
 from __future__ import annotations
@@ -43,6 +47,27 @@ int main(int argc, char **argv)
     }
     return 0;
 }
+"""
+
+
+#: the layer-dump hooks: a record (int32 layer index, uint32 byte count, the bytes) on stderr per layer
+_HOOKS = r"""
+#ifndef TG_HOST_HOOKS_H
+#define TG_HOST_HOOKS_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+static void tg_host_layer_end(int index, const void *out, size_t bytes)
+{
+    int32_t head[2];
+    head[0] = (int32_t)index;
+    head[1] = (int32_t)bytes;
+    fwrite(head, sizeof head, 1, stderr);
+    fwrite(out, 1, bytes, stderr);
+}
+#define TG_LAYER_BEGIN(index) ((void)(index))
+#define TG_LAYER_END(index, out_ptr, out_bytes) tg_host_layer_end((int)(index), (out_ptr), (size_t)(out_bytes))
+#endif
 """
 
 
@@ -87,15 +112,21 @@ def compiler() -> str:
     raise ToolMissingError("no C compiler (gcc, cc or clang) on PATH: install gcc to run the generated C on the host")
 
 
-def compile_library(library: Any, work: Path, cc: str | None = None) -> HostProgram:
-    """Compile ``library`` (a tinygen.codegen.Library) with the stdin/stdout main into ``work``."""
+def compile_library(library: Any, work: Path, cc: str | None = None, dump_layers: bool = False) -> HostProgram:
+    """Compile ``library`` (a tinygen.codegen.Library) with the stdin/stdout main into ``work``; with
+    ``dump_layers`` every layer also writes its output to stderr (see :func:`run_layers`)."""
     manifest = library.manifest
     work.mkdir(parents=True, exist_ok=True)
     main = work / "tinygen_host_main.c"
     main.write_text(main_source(manifest))
     exe = work / f"host_{manifest['name']}"
     sources = sorted(str(p) for p in Path(library.out_dir).glob("*.c"))
-    cmd = [cc or compiler(), *FLAGS, f"-I{library.out_dir}", *sources, str(main), "-o", str(exe), "-lm"]
+    hooks: list[str] = []
+    if dump_layers:
+        header = work / "tinygen_host_hooks.h"
+        header.write_text(_HOOKS)
+        hooks = ["-include", str(header)]
+    cmd = [cc or compiler(), *FLAGS, *hooks, f"-I{library.out_dir}", *sources, str(main), "-o", str(exe), "-lm"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no message)"]
@@ -108,6 +139,21 @@ def compile_library(library: Any, work: Path, cc: str | None = None) -> HostProg
 def run(program: HostProgram, vectors: np.ndarray, timeout: float = 600.0) -> list[bytes]:
     """Run ``vectors`` (one row of int8 core inputs per inference, in order) through one process; every
     inference's output bytes (each core output, one after the other)."""
+    return _run(program, vectors, timeout)[0]
+
+
+def run_layers(program: HostProgram, vector: np.ndarray, timeout: float = 600.0) -> dict[int, bytes]:
+    """One inference of a ``dump_layers`` build: each layer's output bytes by layer index."""
+    stderr = _run(program, vector.reshape(1, -1), timeout)[1]
+    layers, offset = {}, 0
+    while offset + 8 <= len(stderr):
+        index, size = (int(v) for v in np.frombuffer(stderr, dtype=np.int32, count=2, offset=offset))
+        layers[index] = stderr[offset + 8:offset + 8 + size]
+        offset += 8 + size
+    return layers
+
+
+def _run(program: HostProgram, vectors: np.ndarray, timeout: float) -> tuple[list[bytes], bytes]:
     data = np.ascontiguousarray(vectors, dtype=np.int8).reshape(len(vectors), -1)
     if data.shape[1] != program.input_bytes:
         raise TinygenError(f"internal error: {data.shape[1]} input bytes per inference, the library takes "
@@ -124,4 +170,4 @@ def run(program: HostProgram, vectors: np.ndarray, timeout: float = 600.0) -> li
     if len(proc.stdout) != size * len(data):
         raise TinygenError(f"the host build of {program.name} wrote {len(proc.stdout)} bytes, expected "
                            f"{size * len(data)}")
-    return [proc.stdout[i * size:(i + 1) * size] for i in range(len(data))]
+    return [proc.stdout[i * size:(i + 1) * size] for i in range(len(data))], proc.stderr

@@ -135,16 +135,16 @@ def write_atomically(out_dir: Path, files: dict[str, str], force: bool) -> None:
     _check_path(out, out_dir)
     created: list[Path] = []
     try:
-        _make_parents(out.parent, created)
+        make_parents(out.parent, created)
         with _locked(out):
             _recover(out)
             _check_existing(out, out_dir, force)
             _replace(out, out_dir, files, force)
     except OSError as exc:
-        _remove_created(created)
+        remove_created(created)
         raise _explain(exc, out, out_dir) from exc
     except BaseException:
-        _remove_created(created)
+        remove_created(created)
         raise
 
 
@@ -268,7 +268,7 @@ def _check_path(out: Path, shown: Path) -> None:
         )
 
 
-def _make_parents(parent: Path, created: list[Path]) -> None:
+def make_parents(parent: Path, created: list[Path]) -> None:
     """W1: ``mkdir -p parent``, recording the folders made (so a failure can remove them)."""
     missing: list[Path] = []
     probe = parent
@@ -285,7 +285,7 @@ def _make_parents(parent: Path, created: list[Path]) -> None:
         created.append(folder)
 
 
-def _remove_created(created: list[Path]) -> None:
+def remove_created(created: list[Path]) -> None:
     for folder in reversed(created):
         try:
             folder.rmdir()

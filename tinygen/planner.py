@@ -135,7 +135,7 @@ def const_aliases(graph: Graph, aliases: set[int]) -> dict[str, str]:
     return found
 
 
-def _lifetimes(graph: Graph, const_aliases: Mapping[str, str]) -> dict[str, tuple[int, int]]:
+def tensor_lifetimes(graph: Graph, const_aliases: Mapping[str, str]) -> dict[str, tuple[int, int]]:
     """Activation tensor in the arena -> (first op index, last op index) during which it is live. Graph outputs
     live past the last op (index ``len(graph.ops)``), so no op writes over one, not even the last op over an
     output it reads (an output of a multi-output graph may feed other ops)."""
@@ -177,7 +177,7 @@ def _plan(graph: Graph, needs: Mapping[int, OpNeeds], allow_lag: bool) -> Memory
     """:func:`plan` with the declared in-place joins (lagged ones if ``allow_lag``)."""
     aliases = {i for i, n in needs.items() if n.alias}
     const_of = const_aliases(graph, aliases)
-    life = _lifetimes(graph, const_of)
+    life = tensor_lifetimes(graph, const_of)
     groups = _Groups()
     in_place_ops: dict[int, str] = {}
     in_place_lags: dict[int, int] = {}
@@ -361,7 +361,7 @@ def check_tensors(graph: Graph, memory: MemoryPlan) -> None:
     """Prove, tensor by tensor, that no op writes (output or scratch) over a byte that another live
     tensor still needs; the only exception is the in-place input of an op, which must start at the
     output's offset plus the op's lag and die at that op (no alias of it may live on)."""
-    life = _lifetimes(graph, memory.const_aliases)
+    life = tensor_lifetimes(graph, memory.const_aliases)
     alias: dict[str, str] = {}  # alias op output -> the tensor whose bytes it is
     for index, op in enumerate(graph.ops):
         if index in memory.aliases and op.outputs[0] in life and op.inputs[0] in life:

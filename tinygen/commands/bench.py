@@ -14,12 +14,16 @@ from typing import Any
 
 import click
 
+import numpy as np
+
 from tinygen.commands.test import (
     DEFAULT_SEED,
+    VectorChoice,
     make_vectors,
     prepare_settings,
     resolve,
     shared_options,
+    vector_options,
     work_directory,
 )
 from tinygen.lowering.base import CONST_KINDS
@@ -38,12 +42,13 @@ def library_code_bytes(elf: Path, prefix: str) -> int:
     return total
 
 
-def bench(prep: Any, timeout: float = 300.0, seed: int = DEFAULT_SEED) -> dict[str, Any]:
-    """Build and run one inference; return the report as a JSON-ready dict."""
+def bench(prep: Any, timeout: float = 300.0, seed: int = DEFAULT_SEED, vector: np.ndarray | None = None) -> dict[str, Any]:
+    """Build and run one inference on ``vector`` (default: the one random vector of ``seed``, the rule of
+    :func:`tinygen.commands.test.make_vectors`); return the report as a JSON-ready dict."""
     from tinygen.commands.test import build_firmware
     from tinygen.emulator import run_firmware
 
-    built = build_firmware(prep, make_vectors(prep, 1, seed))
+    built = build_firmware(prep, make_vectors(prep, 1, seed) if vector is None else vector.reshape(1, -1))
     result = run_firmware(built.elf, prep.board.machine, timeout=timeout, num_layers=prep.num_layers)
     result.check()
     manifest = prep.manifest
@@ -123,21 +128,38 @@ def totals_lines(report: dict[str, Any]) -> list[str]:
 
 @click.command("bench")
 @shared_options
+@vector_options("", with_count=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None, metavar="REPORT.html",
+              help="Also write the HTML report (as tinygen report --board) with these figures.")
 @click.pass_context
 def command(
     ctx: click.Context, model: str | None, board: str | None, work_dir: str | None, timeout: float, rounding: str,
-    calibration: str | None, observer: str, quantizer: str, as_json: bool,
+    calibration: str | None, observer: str, quantizer: str, inputs: str | None, seed: int, as_json: bool,
+    html_file: str | None,
 ) -> None:  # fmt: skip
-    """Count instructions per inference and per layer in QEMU."""
+    """Count instructions per inference and per layer in QEMU.
+
+    One inference runs: on the first --inputs sample when given, else on the random vector of --seed."""
     settings = resolve(ctx, model, board, calibration, observer, quantizer, rounding)
+    if html_file:
+        from tinygen.report.page import check_output
+
+        check_output(html_file)  # before the slow part
     path, cleanup = work_directory(work_dir)
     try:
         prep = prepare_settings(settings, path)
-        report = bench(prep, timeout=timeout)
+        choice = VectorChoice(inputs, 0 if inputs else 1, seed)  # the first sample, or one random vector
+        report = bench(prep, timeout=timeout, vector=choice.vectors(prep, 1)[:1])
+        report["vector"] = choice.describe(1, 1)
     finally:
         if cleanup is not None:
             cleanup.cleanup()
+    if html_file:
+        from tinygen.report import write_html
+
+        written = write_html(html_file, graph=prep.graph, library=prep.library, board=prep.board, bench=report)
+        click.echo(f"wrote {written}", err=as_json)  # --json keeps stdout pure JSON
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

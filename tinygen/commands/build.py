@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING
 import click
 
 from tinygen.commands.common import model_options, rounding_option
+from tinygen.commands.test import INPUTS_INSTEAD, RANDOM_INSTEAD, VectorChoice, old_vector_options, vector_options
 from tinygen.errors import TinygenError
+
+#: random vectors a firmware runs when the command line gives neither --inputs nor -n
+DEFAULT_BUILD_VECTORS = 1
 
 if TYPE_CHECKING:
     from tinygen.platformio import BuildResult
@@ -74,16 +78,16 @@ def explicit_options(ctx: click.Context) -> frozenset[str]:
     )
 
 
-def build_firmware(
-    settings: BuildSettings, *, qemu: bool = False, vectors: str | None = None, num_vectors: int = 1
-) -> BuildResult:
-    """Load, generate, check the fit, write the project and compile it; return the BuildResult."""
-    import numpy as np
+def build_firmware(settings: BuildSettings, *, qemu: bool = False, choice: VectorChoice | None = None) -> BuildResult:
+    """Load, generate, check the fit, write the project and compile it; return the BuildResult.
 
+    The firmware runs ``choice``'s vectors: the --inputs samples, then -n random ones (default: one random
+    vector without --inputs), made as ``tinygen test`` and ``tinygen bench`` make them."""
     from tinygen import platformio
     from tinygen.boards import get_board
     from tinygen.codegen import c_identifier, generate
     from tinygen.commands.common import load_from_options
+    from tinygen.commands.test import Prepared
 
     board = get_board(settings.board)  # an unknown board fails before the (slow) model load
     platformio.find_toolchain()
@@ -91,16 +95,10 @@ def build_firmware(
     name = c_identifier(graph.name)
     # the board's core picks the kernels: Helium (MVE) ones where it has MVE
     library = generate(graph, settings.out / "lib" / name, rounding=settings.rounding, force=True, mve=board.has_mve)
-    inputs = None
-    if vectors is not None:
-        try:
-            inputs = np.load(vectors)
-        except (OSError, ValueError) as exc:
-            raise TinygenError(f"{vectors}: cannot read input vectors ({exc}); give an int8 .npy file") from exc
-    elif num_vectors != 1:
-        inputs = platformio.default_vectors(platformio.input_bytes(library.manifest), num_vectors)
+    prep = Prepared(graph, library, board, None, settings.rounding, settings.out)
+    vectors = (choice or VectorChoice(None, None)).vectors(prep, DEFAULT_BUILD_VECTORS)
     project = platformio.prepare_firmware(
-        library.out_dir, board, settings.out, vectors=inputs, target="qemu" if qemu else "board"
+        library.out_dir, board, settings.out, vectors=vectors, target="qemu" if qemu else "board"
     )
     return platformio.build(project)
 
@@ -123,8 +121,8 @@ def report(result: BuildResult) -> None:
 @click.option("--board", "-b", default=None, help="Board id (see 'tinygen boards'); default: tinygen.toml's.")
 @click.option("--out", "-o", "out", default=None, metavar="DIR", help="Project folder [default: out/<model>-<board>].")
 @click.option("--qemu", is_flag=True, help="Build the board's code for its QEMU stand-in (memory map, semihosting).")
-@click.option("--vectors", default=None, metavar="NPY", help="int8 input vectors the firmware runs (.npy, one row each).")
-@click.option("--num-vectors", default=1, show_default=True, type=click.IntRange(1, 1024), help="Random input vectors when --vectors is not given.")
+@vector_options("Random vectors the firmware runs after the --inputs samples [default: 1 without --inputs, 0 with it].")
+@old_vector_options(**{"--vectors": INPUTS_INSTEAD, "--num-vectors": RANDOM_INSTEAD})
 @click.option("--force", is_flag=True, help="Write into the project folder even if it holds files tinygen did not write.")
 @model_options
 @rounding_option
@@ -133,21 +131,24 @@ def command(
     board: str | None,
     out: str | None,
     qemu: bool,
-    vectors: str | None,
-    num_vectors: int,
+    inputs: str | None,
+    num_random: int | None,
+    seed: int,
     force: bool,
     calibration: str | None,
     observer: str,
     quantizer: str,
     rounding: str,
 ) -> None:
-    """Generate a PlatformIO project for a board and build the firmware (offline)."""
+    """Generate a PlatformIO project for a board and build the firmware (offline).
+
+    The firmware runs the --inputs samples, then -n random vectors (one when there is no --inputs)."""
     settings = resolve_settings(
         model, board, out, calibration, observer, quantizer, rounding, explicit_options(click.get_current_context())
     )
     if not force:
         check_project_folder(settings.out)
-    report(build_firmware(settings, qemu=qemu, vectors=vectors, num_vectors=num_vectors))
+    report(build_firmware(settings, qemu=qemu, choice=VectorChoice(inputs, num_random, seed)))
 
 
 def check_project_folder(out: Path) -> None:

@@ -7,7 +7,11 @@ from pathlib import Path
 import click
 
 from tinygen.commands.common import model_options, rounding_option
+from tinygen.commands.test import VectorChoice, vector_options
 from tinygen.errors import TinygenError
+
+#: the options that choose a new build's input vectors
+VECTOR_OPTIONS = ("inputs", "num_random", "seed")
 
 
 @click.command(name="flash")
@@ -15,6 +19,8 @@ from tinygen.errors import TinygenError
 @click.option("--board", "-b", default=None, help="Board id (see 'tinygen boards'); default: the project's or tinygen.toml's.")
 @click.option("--out", "-o", "out", default=None, metavar="DIR", help="Project folder when building [default: out/<model>-<board>].")
 @click.option("--protocol", default=None, help="Upload protocol (default: the board's, e.g. stlink, nrfjprog).")
+@vector_options("Random vectors the firmware runs after the --inputs samples when flash builds it [default: 1 "
+                "without --inputs, 0 with it].")  # fmt: skip
 @model_options
 @rounding_option
 def command(
@@ -22,6 +28,9 @@ def command(
     board: str | None,
     out: str | None,
     protocol: str | None,
+    inputs: str | None,
+    num_random: int | None,
+    seed: int,
     calibration: str | None,
     observer: str,
     quantizer: str,
@@ -32,6 +41,7 @@ def command(
     from tinygen.boards import get_board
     from tinygen.commands.build import build_firmware, explicit_options, report, resolve_settings
 
+    explicit = explicit_options(click.get_current_context())
     if target is not None and (Path(target) / platformio.PROJECT_MARKER).is_file():
         # a project 'tinygen build -o DIR' wrote: pio rebuilds whatever changed, then uploads
         project = platformio.load_project(target)
@@ -39,12 +49,15 @@ def command(
             raise TinygenError(
                 f"{target} was built for board {project.board.id}, not {board}; rebuild it with 'tinygen build --board {board}'"
             )
+        given = [f"--{name.replace('_', '-')}" for name in VECTOR_OPTIONS if name in explicit]
+        if given:
+            raise TinygenError(f"{target} is already built with its input vectors; {', '.join(given)} apply when flash "
+                               "builds from a model: rebuild the project with 'tinygen build' and these options")
     else:
         if target is not None and Path(target).is_dir() and not Path(target).suffix:
             raise TinygenError(f"{target} is neither a model nor a firmware project built by tinygen")
-        explicit = explicit_options(click.get_current_context())
         settings = resolve_settings(target, board, out, calibration, observer, quantizer, rounding, explicit)
-        result = build_firmware(settings)
+        result = build_firmware(settings, choice=VectorChoice(inputs, num_random, seed))
         report(result)
         project = result.project
     platformio.upload(project, protocol)

@@ -1,18 +1,20 @@
 """``tinygen test [MODEL] --board BOARD``: run the model in QEMU and compare every output bit for bit.
 
-The firmware for the board's QEMU stand-in embeds N int8 input vectors (random with a fixed seed,
-plus calibration samples when given). Its outputs must equal tinygen's numpy reference and, for an
+The firmware for the board's QEMU stand-in embeds int8 input vectors: the ``--inputs`` samples (quantized
+as ``tinygen validate`` does), then ``-n`` random ones (:func:`make_vectors`, the seed rule every command
+shares). Its outputs must equal tinygen's numpy reference and, for an
 imported ``.tflite``, TFLite Micro's interpreter, byte for byte. On a difference the firmware is
 rebuilt with per-layer tensor dumps to name the first layer that goes wrong.
 
 The helpers here (``prepare``, ``make_vectors``, ``build_firmware``, ``golden``) are shared with
-``tinygen bench`` and the emulator tests.
+``tinygen bench``, ``tinygen build`` and the emulator tests. ``--json``/``--junit`` write every figure of a run,
+also when it fails.
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -94,12 +96,25 @@ def prepare_settings(settings: Any, work_dir: Path) -> Prepared:
     )  # fmt: skip
 
 
-def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED, calibration: str | None = None) -> np.ndarray:
-    """``count`` random vectors (fixed seed), then up to ``count`` calibration samples: rows of every int8 core
-    input, one after the other. Behind a uint8 input edge, random uint8 values go through the edge's QUANTIZE
-    (so every value is one the model's uint8 input can produce)."""
-    if count < 1:
-        raise TinygenError(f"--vectors must be at least 1, not {count}")
+#: how ``-n/--num-random`` vectors are made, the same in build, test, bench and flash (its --help)
+SEED_RULE = (
+    "Random vectors: numpy.random.default_rng(SEED) draws, input by input, N rows of uniform int8 values "
+    "(a uint8 input: uniform uint8 values through its QUANTIZE); the same N and --seed give the same vectors "
+    "in build, test, bench and flash."
+)
+
+
+def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """``count`` random int8 input vectors: rows of every core input, one after the other.
+
+    The one rule of every command (build, test, bench, flash) and the emulator tests: ``numpy.random.
+    default_rng(seed)`` draws, for each model input in order, a ``(count, size)`` block of uniform int8 values
+    (``integers(-128, 128, dtype=int8)``); behind a uint8 input edge, uniform uint8 values (``integers(0, 256)``)
+    go through the edge's QUANTIZE, so every value is one the model's uint8 input can produce. For a model with
+    one input the first k of ``count`` vectors are the ``count=k`` vectors. (The stored instruction counts of
+    tests/instruction_counts.json are measured on these vectors.)"""
+    if count < 0:
+        raise TinygenError(f"-n/--num-random must be 0 or more, not {count}")
     rng = np.random.default_rng(seed)
     parts = []
     for port in prep.ports[0]:
@@ -109,68 +124,92 @@ def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED, calibrati
             parts.append(rng.integers(-128, 128, size=(count, size), dtype=np.int8))
         else:
             parts.append(table[rng.integers(0, 256, size=(count, size))])
-    vectors = [np.concatenate(parts, axis=1)]
-    if calibration and calibration != "random":
-        vectors.append(_calibration_vectors(prep, Path(calibration))[:count])
-    return np.concatenate(vectors)
-
-
-def _calibration_vectors(prep: Prepared, path: Path) -> np.ndarray:
-    """Calibration samples as the int8 input of the generated library: each sample's inputs, each quantized with
-    its core input's quantization, one after the other. A model with several inputs takes an ``.npz`` with one
-    array per input keyed by the input names (or ``arr_0``, ``arr_1``... in input order), as calibration does."""
-    ins = prep.ports[0]
-    try:
-        data = np.load(path, allow_pickle=False)
-        if isinstance(data, np.lib.npyio.NpzFile):
-            with data:
-                arrays = {key: np.asarray(data[key]) for key in data}
-        else:
-            arrays = {"": np.asarray(data)}
-    except (OSError, ValueError) as exc:
-        raise TinygenError(f"calibration file {path}: cannot read it as .npy/.npz ({exc})") from exc
-    if len(ins) == 1:
-        if not arrays:
-            raise TinygenError(f"calibration file {path}: it holds no array")
-        chosen = [(ins[0], next(iter(arrays.values())))]
-    else:
-        names = [p.declared for p in ins]
-        described = ", ".join(f"{p.declared} {prep.graph.tensor(p.declared).shape}" for p in ins)
-        if set(names) <= set(arrays):
-            keys = names
-        elif set(arrays) == {f"arr_{i}" for i in range(len(ins))}:
-            keys = [f"arr_{i}" for i in range(len(ins))]
-        else:
-            held = ", ".join(repr(k) for k in arrays if k) or "one unnamed array (a .npy)"
-            raise TinygenError(
-                f"calibration file {path}: model {prep.graph.name!r} has {len(ins)} inputs ({described}); give an .npz "
-                f"with one array per input keyed by the input names (or arr_0, arr_1... in input order); it holds {held}"
-            )
-        extra = [k for k in arrays if k not in keys]
-        if extra:
-            raise TinygenError(f"calibration file {path}: array(s) {', '.join(map(repr, extra))} match no model input "
-                               f"({described})")
-        chosen = [(port, arrays[key]) for port, key in zip(ins, keys)]
-
-    def quantized(port: Any, data: np.ndarray) -> np.ndarray:
-        core = prep.graph.tensor(port.core)
-        size = core.size
-        what = f"input {port.declared!r} " if len(ins) > 1 else ""
-        if data.size % size:
-            raise TinygenError(
-                f"calibration file {path}: {what}shape {data.shape} does not split into inputs of {size} values "
-                f"(model input {core.shape})"
-            )
-        return ports.core_values(prep.graph, port, data.reshape(-1, size), prep.rounding)
-
-    parts = [quantized(port, data) for port, data in chosen]
-    counts = [len(part) for part in parts]
-    if len(set(counts)) > 1:
-        raise TinygenError(
-            f"calibration file {path}: the inputs have different sample counts ("
-            + ", ".join(f"{port.declared}: {n}" for (port, _), n in zip(chosen, counts)) + ")"
-        )
     return np.concatenate(parts, axis=1)
+
+
+def input_vectors(prep: Prepared, path: str) -> np.ndarray:
+    """The samples of an ``--inputs`` file as int8 input vectors (rows of every core input, one after the other),
+    read and quantized as ``tinygen validate`` reads them (float values with the input's quantization, int8 as it
+    is; a model with several inputs: an ``.npz`` keyed by the input names or ``arr_0``, ``arr_1``...)."""
+    from tinygen.validation.data import load_inputs
+
+    inputs = load_inputs(path, prep.graph, prep.ports[0], prep.rounding)
+    return inputs.batch(0, inputs.count)[0]
+
+
+@dataclass(frozen=True)
+class VectorChoice:
+    """What the user asked to run: the --inputs file's samples, then ``num_random`` random vectors."""
+
+    inputs: str | None
+    num_random: int | None  # None: the command's default
+    seed: int = DEFAULT_SEED
+
+    def random_count(self, default: int) -> int:
+        """-n when given; else 0 with --inputs (the user's samples alone), ``default`` without."""
+        if self.num_random is not None:
+            return self.num_random
+        return 0 if self.inputs else default
+
+    def vectors(self, prep: Prepared, default: int) -> np.ndarray:
+        parts = [input_vectors(prep, self.inputs)] if self.inputs else []
+        parts.append(make_vectors(prep, self.random_count(default), self.seed))
+        vectors = np.concatenate(parts)
+        if not len(vectors):
+            raise TinygenError("no input vectors to run: give --inputs FILE or -n/--num-random N (1 or more)")
+        return vectors
+
+    def describe(self, count: int, default: int) -> dict[str, Any]:
+        """The vectors' origin, for --json."""
+        random = self.random_count(default)
+        return {"count": count, "inputs": self.inputs, "from_inputs": count - random, "random": random,
+                "seed": self.seed}
+
+
+def _refuse_old(new: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None:
+            raise TinygenError(f"{ctx.info_name} {param.opts[0]} is gone: {new}")
+        return value
+
+    return callback
+
+
+def old_vector_options(**spellings: str) -> Callable[[Any], Any]:
+    """Hidden options for retired spellings (``--vectors``, ``--num-vectors``): giving one fails, naming the new
+    option, so a script fails loudly instead of running other vectors than it asks for."""
+
+    def decorate(func: Any) -> Any:
+        for option, new in spellings.items():
+            func = click.option(option, type=str, default=None, hidden=True, expose_value=False,
+                                callback=_refuse_old(new))(func)  # fmt: skip
+        return func
+
+    return decorate
+
+
+#: the message for the retired spellings
+INPUTS_INSTEAD = "give --inputs FILE (.npy/.npz: float values or int8) for your own samples"
+RANDOM_INSTEAD = "give -n/--num-random N for N random vectors (see --help for the seed rule)"
+
+
+def vector_options(random_help: str, with_count: bool = True) -> Callable[[Any], Any]:
+    """--inputs FILE, -n/--num-random N (when ``with_count``) and --seed S, the same in every command."""
+
+    def decorate(func: Any) -> Any:
+        func = click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
+                            help="Seed of the random vectors. " + SEED_RULE)(func)  # fmt: skip
+        if with_count:
+            func = click.option("--num-random", "-n", "num_random", type=click.IntRange(min=0), default=None,
+                                metavar="N", help=random_help)(func)  # fmt: skip
+        return click.option(
+            "--inputs", "inputs", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+            help="Your samples (.npy/.npz, batch first): float values, quantized with the model's input "
+                 "quantization, or int8 already quantized; a model with several inputs: an .npz keyed by the "
+                 "input names (or arr_0, arr_1...).",
+        )(func)  # fmt: skip
+
+    return decorate
 
 
 def build_firmware(prep: Prepared, vectors: np.ndarray, dump_tensors: bool = False) -> Any:
@@ -263,7 +302,7 @@ def tflm_available() -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# The command
+# Running and comparing
 
 
 @dataclass
@@ -271,6 +310,23 @@ class TestOutcome:
     ok: bool
     lines: list[str]
     run: Any  # tinygen.emulator.Result
+    #: tinygen.compare.Comparison of the firmware's outputs with tinygen's reference, then TFLite Micro's
+    comparisons: list[Any] = field(default_factory=list)
+    #: why TFLite Micro was not compared; None when it was
+    tflm_skipped: str | None = None
+    #: the first differing layer when anything differs (see :func:`_firmware_layer`, :func:`_oracle_layer`)
+    first_layer: dict[str, Any] | None = None
+
+
+def tflm_skip_reason(prep: Prepared) -> str | None:
+    """Why TFLite Micro cannot be the oracle for ``prep``; None when it can."""
+    if prep.model_bytes is None:
+        return "the model is not a .tflite file (TFLite Micro runs .tflite files)"
+    if prep.rounding != "double":
+        return "--rounding single is not TFLite Micro's arithmetic"
+    if not tflm_available():
+        return "its interpreter is not installed (pip install tflite-micro)"
+    return None
 
 
 def run_test(
@@ -285,7 +341,7 @@ def run_test(
     ``builder(prep, vectors, dump_tensors=...)`` replaces :func:`build_firmware` (tests cache ELFs).
     """
     build = builder or build_firmware
-    from tinygen.compare import compare_outputs, first_differing_layer, first_differing_tensor
+    from tinygen.compare import compare_outputs, first_differing_tensor
     from tinygen.emulator import run_firmware
 
     from tinygen import progress
@@ -296,48 +352,71 @@ def run_test(
         result = run_firmware(built.elf, machine, timeout=timeout, num_layers=prep.num_layers)
     plural = "" if len(vectors) == 1 else "s"
     lines = [f"{prep.library.name} on {prep.board.id} (QEMU {machine}), {len(vectors)} input vector{plural}"]
+    skipped = tflm_skip_reason(prep)
     if not result.ok:
         lines.append(f"FAIL: the firmware did not complete: {result.status}: {result.problem}")
-        return TestOutcome(False, lines, result)
+        return TestOutcome(False, lines, result, tflm_skipped=skipped)
     with progress.step("computing the reference" + (" and TFLite Micro's outputs" if prep.model_bytes else "")):
         refs, oracle = golden(prep, vectors)
     comparisons = [compare_outputs("tinygen reference", [core_outputs(prep, r) for r in refs], result.outputs)]
     if oracle is None and prep.model_bytes is not None:
-        lines.append(
-            "note: not compared with TFLite Micro: "
-            + ("--rounding single is not TFLite Micro's arithmetic" if prep.rounding != "double"
-               else "its interpreter is not installed (pip install tflite-micro)")
-        )  # fmt: skip
-    oracle_bad: str | None = None
+        lines.append(f"note: not compared with TFLite Micro: {skipped}")
+    oracle_bad: tuple[int, str] | None = None
     if oracle is not None:
         comparisons.append(compare_outputs("TFLite Micro", [core_outputs(prep, o) for o in oracle], result.outputs))
         order = [op.outputs[0] for op in prep.graph.ops]
         for v, (r, o) in enumerate(zip(refs, oracle)):
-            oracle_bad = first_differing_tensor(order, r, o)
-            if oracle_bad is not None:
-                lines.append(f"note: tinygen's reference and TFLite Micro differ on vector {v}, first at tensor {oracle_bad!r}")
+            bad = first_differing_tensor(order, r, o)
+            if bad is not None:
+                oracle_bad = (v, bad)
+                lines.append(f"note: tinygen's reference and TFLite Micro differ on vector {v}, first at tensor {bad!r}")
                 break
     ok = all(c.ok for c in comparisons)
     lines += [("ok    " if c.ok else "FAIL  ") + c.summary() for c in comparisons]
+    first_layer = None
     if not comparisons[0].ok and locate:
-        # The firmware disagrees with the reference: rebuild with per-layer dumps to find where.
-        dumped = run_firmware(
-            build(prep, vectors, dump_tensors=True).elf, machine, timeout=timeout,
-            num_layers=prep.num_layers, count_instructions=False,
-        )  # fmt: skip
-        if not dumped.ok:
-            lines.append(f"the tensor-dump build did not complete: {dumped.status}: {dumped.problem}")
-        else:
-            layer = first_differing_layer(prep.manifest["layers"], refs, dumped.tensors)
-            lines.append(layer.describe() if layer else "every layer's dump matches: the difference is in the output copy")
+        first_layer = _firmware_layer(prep, vectors, refs, build, timeout)
     elif not ok and oracle_bad is not None:
-        # The firmware agrees with the reference, which disagrees with TFLite Micro.
-        layer_of = {layer["output_tensor"]: layer for layer in prep.manifest["layers"]}
-        where = layer_of.get(oracle_bad)
-        what = f"{where['index']} ({where['op']} {where['name']!r})" if where else f"the op producing {oracle_bad!r}"
-        lines.append(f"first differing layer: {what}: the firmware matches tinygen's reference, TFLite Micro differs")
+        first_layer = _oracle_layer(prep, *oracle_bad)
+    if first_layer is not None:
+        lines.append(first_layer["description"])
     lines += instruction_lines(result)
-    return TestOutcome(ok, lines, result)
+    return TestOutcome(ok, lines, result, comparisons, None if oracle is not None else skipped, first_layer)
+
+
+def _firmware_layer(prep: Prepared, vectors: np.ndarray, refs: list[dict[str, np.ndarray]],
+                    build: Callable[..., Any], timeout: float) -> dict[str, Any]:  # fmt: skip
+    """The firmware disagrees with the reference: rebuild with per-layer dumps to find where."""
+    from dataclasses import asdict
+
+    from tinygen.compare import first_differing_layer
+    from tinygen.emulator import run_firmware
+
+    dumped = run_firmware(
+        build(prep, vectors, dump_tensors=True).elf, prep.board.machine, timeout=timeout,
+        num_layers=prep.num_layers, count_instructions=False,
+    )  # fmt: skip
+    between = "firmware and tinygen reference"
+    if not dumped.ok:
+        return {"between": between, "layer": None,
+                "description": f"the tensor-dump build did not complete: {dumped.status}: {dumped.problem}"}
+    layer = first_differing_layer(prep.manifest["layers"], refs, dumped.tensors)
+    if layer is None:
+        return {"between": between, "layer": None,
+                "description": "every layer's dump matches: the difference is in the output copy"}
+    return {"between": between, **asdict(layer), "description": layer.describe()}
+
+
+def _oracle_layer(prep: Prepared, vector: int, tensor: str) -> dict[str, Any]:
+    """The firmware agrees with the reference, which disagrees with TFLite Micro first at ``tensor``."""
+    where = next((layer for layer in prep.manifest["layers"] if layer["output_tensor"] == tensor), None)
+    what = f"{where['index']} ({where['op']} {where['name']!r})" if where else f"the op producing {tensor!r}"
+    return {
+        "between": "tinygen reference and TFLite Micro", "vector": vector, "tensor": tensor,
+        "layer": where["index"] if where else None, "name": where["name"] if where else None,
+        "op": where["op"] if where else None,
+        "description": f"first differing layer: {what}: the firmware matches tinygen's reference, TFLite Micro differs",
+    }  # fmt: skip
 
 
 def instruction_lines(result: Any) -> list[str]:
@@ -390,28 +469,133 @@ def shared_options(func: Any) -> Any:
     return func
 
 
+# ---------------------------------------------------------------------------------------------
+# --json and --junit
+
+
+def outcome_figures(prep: Prepared, model_file: str, choice: VectorChoice, vectors: np.ndarray,
+                    outcome: TestOutcome) -> dict[str, Any]:  # fmt: skip
+    """Every figure of a test run, JSON-ready (``--json``)."""
+    from dataclasses import asdict
+
+    run = outcome.run
+    counts = run.inference_instructions
+    return {
+        "model": prep.library.name,
+        "model_file": model_file,
+        "board": prep.board.id,
+        "machine": prep.board.machine,
+        "rounding": prep.rounding,
+        "vectors": choice.describe(len(vectors), DEFAULT_VECTORS),
+        "passed": outcome.ok,
+        "firmware": {"completed": run.ok, "status": run.status, "problem": run.problem or None},
+        "comparisons": [
+            {"name": c.name, "ok": c.ok, "values": c.values, "differing": c.differing,
+             "first_difference": asdict(c.first) if c.first else None, "missing_vectors": c.missing}
+            for c in outcome.comparisons
+        ],  # fmt: skip
+        "tflite_micro": {"compared": outcome.tflm_skipped is None, "reason": outcome.tflm_skipped},
+        "first_differing_layer": outcome.first_layer,
+        "instructions_per_inference": {"method": run.method, "per_vector": counts, "min": min(counts),
+                                       "max": max(counts)} if counts else None,  # fmt: skip
+        "stack_bytes": run.stack_bytes,
+        "summary": outcome.lines,
+    }
+
+
+def outcome_suite(name: str, outcome: TestOutcome, seconds: float) -> Any:
+    """The JUnit suite of a run: "firmware completed", then one case per comparison (a failure carries its
+    summary line; TFLite Micro is skipped, saying why, where it was not compared)."""
+    from tinygen.junit import Suite
+
+    run = outcome.run
+    suite = Suite(name, seconds=seconds)
+    figures = "\n".join(instruction_lines(run))
+    if not run.ok:
+        suite.add("firmware completed", outcome.lines[-1], output=figures)
+        for case in ("tinygen reference", "TFLite Micro"):
+            suite.add(case, skipped="the firmware did not complete")
+        return suite
+    suite.add("firmware completed", output=figures)
+    located = outcome.first_layer["description"] if outcome.first_layer else None
+    for c in outcome.comparisons:
+        suite.add(c.name, None if c.ok else "\n".join(filter(None, [c.summary(), located])))
+    if outcome.tflm_skipped is not None:
+        suite.add("TFLite Micro", skipped=outcome.tflm_skipped)
+    return suite
+
+
+def error_suite(name: str, error: str, seconds: float) -> Any:
+    """The JUnit suite of a run that stopped before the firmware ran (a model, input or build error)."""
+    from tinygen.junit import Suite
+
+    suite = Suite(name, seconds=seconds)
+    suite.add("firmware completed", error)
+    return suite
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where --json and --junit go (either may be None)."""
+
+    json_file: str | None
+    junit_file: str | None
+
+    def write(self, figures: dict[str, Any], suite: Any) -> None:
+        """Write both as ``tinygen validate`` writes its own (the JSON through a temporary file and a rename)."""
+        from tinygen.validation.checks import write_json
+
+        if self.json_file:
+            write_json(self.json_file, figures)
+        if self.junit_file:
+            suite.write(self.junit_file)
+
+
+# ---------------------------------------------------------------------------------------------
+# The command
+
+
 @click.command("test")
 @shared_options
-@click.option("--vectors", "-n", "num_vectors", type=int, default=DEFAULT_VECTORS, show_default=True,
-              help="Random int8 input vectors to run (calibration samples are added when given).")  # fmt: skip
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seed of the random input vectors.")
+@vector_options(f"Random vectors to run after the --inputs samples [default: {DEFAULT_VECTORS} without --inputs, "
+                "0 with it].")  # fmt: skip
+@old_vector_options(**{"--vectors": RANDOM_INSTEAD})
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write every figure of the run to this JSON file (also when the test fails).")  # fmt: skip
+@click.option("--junit", "junit_file", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write a JUnit XML file for CI: firmware completed, one case per comparison.")  # fmt: skip
 @click.pass_context
 def command(
     ctx: click.Context, model: str | None, board: str | None, work_dir: str | None, timeout: float, rounding: str,
-    calibration: str | None, observer: str, quantizer: str, num_vectors: int, seed: int,
+    calibration: str | None, observer: str, quantizer: str, inputs: str | None, num_random: int | None, seed: int,
+    json_file: str | None, junit_file: str | None,
 ) -> None:  # fmt: skip
-    """Run the model in QEMU and compare every output bit for bit."""
+    """Run the model in QEMU and compare every output bit for bit.
+
+    The firmware runs the --inputs samples, then -n random vectors (8 when there is no --inputs)."""
+    import time
+
     settings = resolve(ctx, model, board, calibration, observer, quantizer, rounding)
+    choice = VectorChoice(inputs, num_random, seed)
+    reports = ReportFiles(json_file, junit_file)
+    name = f"tinygen test {settings.model.name} on {settings.board}"
+    started = time.monotonic()
     path, cleanup = work_directory(work_dir)
     try:
         prep = prepare_settings(settings, path)
-        vectors = make_vectors(prep, num_vectors, seed, settings.calibration)
+        vectors = choice.vectors(prep, DEFAULT_VECTORS)
         outcome = run_test(prep, vectors, timeout=timeout)
+    except TinygenError as exc:
+        error = {"model_file": str(settings.model), "board": settings.board, "passed": False, "error": str(exc)}
+        reports.write(error, error_suite(name, str(exc), time.monotonic() - started))
+        raise
     finally:
         if cleanup is not None:
             cleanup.cleanup()
     for line in outcome.lines:
         click.echo(line)
+    figures = outcome_figures(prep, str(settings.model), choice, vectors, outcome)
+    reports.write(figures, outcome_suite(name, outcome, time.monotonic() - started))
     if not outcome.run.ok:
         raise TinygenError(f"the {prep.library.name} firmware did not complete on {prep.board.id}: {outcome.run.status}")
     if not outcome.ok:

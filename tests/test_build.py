@@ -269,18 +269,36 @@ def test_cli_too_large_model_for_g071rb(shared_models: Path, tmp_path: Path, cap
 
 # ---- the firmware's own C: warning-free with gcc and clang in every console/timer variant ----
 
+def _clock(family: str, *extra: str) -> list[str]:
+    """tg_clock.c's defines for ``family`` (as the builder passes them; values from the manifests)."""
+    common = ["-DTG_CLK_AHB_DIV=1", "-DTG_CLK_APB1_DIV=2", "-DTG_CLK_APB2_DIV=1", "-DTG_CLK_SYSCLK_HZ=100000000u",
+              "-DTG_CLK_FLASH_WS=3u", "-DTG_CLK_VOS=1", "-DTG_CLK_OVERDRIVE=0", "-DTG_CLK_ICACHE=0", "-DTG_CLK_DCACHE=0"]
+    return [f"-DTG_CLOCK_{family.upper()}=1", "-DTG_CLK_RESET_HZ=16000000u", *([] if family == "nrf52" else common), *extra]
+
+
+STM32_USART = [
+    "-DTG_CONSOLE_STM32_USART=1", "-DTG_UART_BASE=0x40004800", "-DTG_UART_BUS=1", "-DTG_UART_BRR_SCALE=1u",
+    "-DTG_UART_BAUD=115200u", "-DTG_UART_GPIO=0x40020C00", "-DTG_UART_PIN=8", "-DTG_UART_AF=7", "-DTG_UART_NUM_ENABLES=4",
+    "-DTG_UART_EN0_REG=0x40023830", "-DTG_UART_EN0_BIT=3", "-DTG_UART_EN1_REG=0x40023840", "-DTG_UART_EN1_BIT=18",
+    "-DTG_UART_EN2_REG=0x40007004", "-DTG_UART_EN2_BIT=9", "-DTG_UART_EN3_REG=0x4002105C", "-DTG_UART_EN3_BIT=0",
+]
 VARIANTS = {
     "semihosting-systick": ["-DTG_CONSOLE_SEMIHOSTING=1", "-DTG_TIMER_SYSTICK=1"],
     "cmsdk-uart-cmsdk-timer": ["-DTG_CONSOLE_CMSDK_UART=1", "-DTG_UART_BASE=0x40004000", "-DTG_TIMER_CMSDK=1", "-DTG_TIMER_BASE=0x40000000"],
-    "stm32-usart-dwt": [
-        "-DTG_CONSOLE_STM32_USART=1", "-DTG_UART_BASE=0x40004800", "-DTG_UART_BRR=139", "-DTG_UART_GPIO=0x40020C00",
-        "-DTG_UART_PIN=8", "-DTG_UART_AF=7", "-DTG_UART_NUM_ENABLES=4", "-DTG_UART_EN0_REG=0x40023830",
-        "-DTG_UART_EN0_BIT=3", "-DTG_UART_EN1_REG=0x40023840", "-DTG_UART_EN1_BIT=18", "-DTG_UART_EN2_REG=0x40007004",
-        "-DTG_UART_EN2_BIT=9", "-DTG_UART_EN3_REG=0x4002105C", "-DTG_UART_EN3_BIT=0", "-DTG_TIMER_DWT=1",
-    ],
+    "stm32-usart-dwt-f7": [*STM32_USART, "-DTG_TIMER_DWT=1", *_clock("stm32f7", "-DTG_CLK_PLLM=8u", "-DTG_CLK_PLLN=216u",
+                           "-DTG_CLK_PLLP=2u", "-DTG_CLK_PLLQ=9u", "-UTG_CLK_OVERDRIVE", "-DTG_CLK_OVERDRIVE=1",
+                           "-UTG_CLK_ICACHE", "-DTG_CLK_ICACHE=1", "-UTG_CLK_DCACHE", "-DTG_CLK_DCACHE=1")],
+    "stm32-usart-v1-f4": [*STM32_USART, "-DTG_UART_V1=1", "-DTG_TIMER_DWT=1", *_clock("stm32f4", "-DTG_CLK_PLLM=8u",
+                          "-DTG_CLK_PLLN=100u", "-DTG_CLK_PLLP=2u", "-DTG_CLK_PLLQ=4u")],
+    "none-clock-h7": ["-DTG_CONSOLE_NONE=1", "-DTG_TIMER_DWT=1", *_clock("stm32h7", "-DTG_CLK_PLLM=4u", "-DTG_CLK_PLLN=60u",
+                      "-DTG_CLK_PLLP=2u", "-DTG_CLK_PLLQ=4u", "-DTG_CLK_SLOW_PLLN=50u", "-DTG_CLK_SLOW_SYSCLK_HZ=400000000u",
+                      "-DTG_CLK_SLOW_FLASH_WS=2u")],
+    "none-clock-l4": ["-DTG_CONSOLE_NONE=1", "-DTG_TIMER_DWT=1", *_clock("stm32l4", "-DTG_CLK_PLLM=2u", "-DTG_CLK_PLLN=30u", "-DTG_CLK_PLLR=2u")],
+    "none-clock-u5": ["-DTG_CONSOLE_NONE=1", "-DTG_TIMER_DWT=1", *_clock("stm32u5", "-DTG_CLK_PLLM=1u", "-DTG_CLK_PLLN=20u", "-DTG_CLK_PLLR=2u")],
+    "none-clock-g0": ["-DTG_CONSOLE_NONE=1", "-DTG_TIMER_SYSTICK=1", *_clock("stm32g0", "-DTG_CLK_PLLM=1u", "-DTG_CLK_PLLN=8u", "-DTG_CLK_PLLR=2u")],
     "nrf-uart-sse-counter": [
         "-DTG_CONSOLE_NRF_UART=1", "-DTG_UART_BASE=0x40002000", "-DTG_UART_PIN=6", "-DTG_UART_BAUD=0x01D7E000",
-        "-DTG_TIMER_SSE_COUNTER=1", "-DTG_TIMER_BASE=0x58000000",
+        "-DTG_TIMER_SSE_COUNTER=1", "-DTG_TIMER_BASE=0x58000000", *_clock("nrf52"),
     ],
     "none-dwt": ["-DTG_CONSOLE_NONE=1", "-DTG_TIMER_DWT=1"],
 }  # fmt: skip

@@ -37,7 +37,9 @@ COUNTS_BOARD = "mps2_an500"
 REGRESSION = 0.01
 VECTORS = 3
 SHARED_MLPERF = ("mlperf_kws_dscnn_int8", "mlperf_ic_resnet8_int8", "mlperf_ad01_int8", "person_detect")
-SHARED_OTHERS = ("micro_speech_quantized", "hello_world_int8")
+SHARED_OTHERS = ("micro_speech_quantized", "hello_world_int8", "trained_lstm_int8",
+                 "keyword_scrambled_8bit",  # int16 input, SVDF (7 states), int8 -> int16 softmax, int32 output
+                 "real/coral_keras_lstm_mnist_uint8")
 
 
 def _need_tools() -> None:

@@ -26,10 +26,10 @@ pytestmark = pytest.mark.skipif(CC is None, reason="gcc is not installed")
 
 def dw_graph(seed: int, n: int, h: int, w: int, c: int, stride: tuple[int, int], padding: str, activation: str,
              out_zp: int | None = None, bias_range: int = 3000, mult: int = 1, k: tuple[int, int] = (3, 3),
-             out_scale: float = 1.0) -> Graph:
+             out_scale: float = 1.0, dilation: tuple[int, int] = (1, 1)) -> Graph:
     rng = np.random.default_rng(seed)
-    oh, _ = conv_output_size(h, k[0], stride[0], 1, padding)
-    ow, _ = conv_output_size(w, k[1], stride[1], 1, padding)
+    oh, _ = conv_output_size(h, k[0], stride[0], dilation[0], padding)
+    ow, _ = conv_output_size(w, k[1], stride[1], dilation[1], padding)
     out_c = c * mult
     g = Graph("dw")
     x_scale = float(rng.uniform(0.005, 0.1))
@@ -43,7 +43,7 @@ def dw_graph(seed: int, n: int, h: int, w: int, c: int, stride: tuple[int, int],
     y_scale = float(np.float32(typical * rng.uniform(0.5, 4.0) * out_scale))
     zp = int(rng.integers(-128, 128)) if out_zp is None else out_zp
     g.add_tensor(Tensor("y", (n, oh, ow, out_c), "int8", Quantization([y_scale], [zp])))
-    attrs = {"stride": stride, "dilation": (1, 1), "padding": padding, "activation": activation,
+    attrs = {"stride": stride, "dilation": dilation, "padding": padding, "activation": activation,
              "depth_multiplier": mult}
     g.add_op(Op("depthwise_conv2d", "dw0", ["x", "w", "b"], ["y"], attrs))
     g.inputs, g.outputs = ["x"], ["y"]
@@ -140,9 +140,14 @@ CONFIGS = [
     # the DSP pair path (stride 1, lines >= 6) with a partial channel group and valid padding; by columns
     (1, 8, 9, 10, (1, 1), "valid", "relu"),
     (1, 7, 6, 20, (1, 1), "same", "none"),
+    # stride 2 with longer lines: the ring by rows and by columns (taller than wide), four channels at a time
+    (1, 13, 12, 6, (2, 2), "same", "relu6"),
+    (2, 16, 9, 5, (2, 2), "same", "relu"),
+    (1, 15, 13, 20, (2, 2), "valid", "none"),
 ]
 #: the kernel each config must select
-KERNEL = ["tg_depthwise_3x3_s8"] * 10 + ["tg_depthwise_3x3_ch_s8"] * 4 + ["tg_depthwise_3x3_s8", "tg_depthwise_3x3_ch_s8"]
+KERNEL = (["tg_depthwise_3x3_s8"] * 10 + ["tg_depthwise_3x3_ch_s8"] * 4 + ["tg_depthwise_3x3_s8", "tg_depthwise_3x3_ch_s8"]
+          + ["tg_depthwise_3x3_s8"] * 2 + ["tg_depthwise_3x3_ch_s8"])
 
 
 @pytest.mark.parametrize("dsp", [False, True])

@@ -221,7 +221,7 @@ def test_prepare_reproduces_post_training_quantization() -> None:
 
     model = float_model()
     x_train, _, _, _ = digits()
-    ptq = quantize(model, x_train[:CALIBRATION])
+    ptq = quantize(model, x_train[:CALIBRATION], ptq="plain")  # QAT's starting point is plain min-max PTQ
     converted = qat.convert(qat.prepare(model, x_train[:CALIBRATION]))
     assert [(op.kind, op.name, op.inputs, op.outputs, op.attrs) for op in converted.ops] == \
         [(op.kind, op.name, op.inputs, op.outputs, op.attrs) for op in ptq.ops]
@@ -264,7 +264,7 @@ def test_qat_recovers_post_training_accuracy() -> None:
     x_train, _, x_test, y_test = digits()
     model = float_model()
     float_acc = accuracy(model.predict(x_test, verbose=0), y_test)
-    ptq_acc = accuracy(int8_outputs(quantize(model, x_train[:CALIBRATION]), x_test), y_test)
+    ptq_acc = accuracy(int8_outputs(quantize(model, x_train[:CALIBRATION], ptq="plain"), x_test), y_test)
     qat_acc = accuracy(int8_outputs(qat.convert(qat_model()), x_test), y_test)
     print(f"\ndigits top-1 on {len(y_test)} held-out samples: float {100 * float_acc:.2f}%, "
           f"PTQ int8 {100 * ptq_acc:.2f}%, QAT int8 {100 * qat_acc:.2f}% ({QAT_EPOCHS} epochs)")

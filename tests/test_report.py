@@ -157,6 +157,39 @@ def test_failed_report_keeps_the_old_file(tmp_path: Path, capsys: pytest.Capture
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"], "no temporary file left behind"
 
 
+def test_estimated_cycles_are_shown_as_estimates(tmp_path: Path) -> None:
+    """A bench dict with an estimate (as bench() returns it): a cycles column and an ms column per layer, a card
+    per inference, the model and its assumptions under the table, the chart's ticks; none of it without one."""
+    from tinygen.loader import load_graph
+    from tinygen.report import write_html
+
+    manifest = _manifest(tmp_path)
+    layers = [{"index": layer["index"], "instructions": 1000 + i, "estimated_cycles": 1500 + 10 * i,
+               "estimated_ms": round((1500 + 10 * i) / 120e3, 4)} for i, layer in enumerate(manifest["layers"])]
+    cycles = sum(layer["estimated_cycles"] for layer in layers)
+    model = {"name": "table model: cortex-m4 TRM instruction tables", "estimated": True, "board": "nucleo_l4r5zi",
+             "core": "cortex-m4", "clock_hz": 120_000_000, "assumptions": ["ART accelerator assumed to hit"],
+             "memory": {"flash_wait_states": 5, "load_instructions": 100, "all_loads_miss_extra_cycles": 500}}
+    bench = {"method": "plugin", "instructions_per_inference": sum(layer["instructions"] for layer in layers),
+             "estimated_cycles": cycles, "estimated_ms": round(cycles / 120e3, 4), "cycle_model": model,
+             "no_cycles_reason": None, "flash_bytes": 30_000, "ram_bytes": 12_000, "stack_bytes": 600,
+             "code_bytes": 17_000, "library_code_bytes": 9_000, "arena_bytes": manifest["arena_bytes"], "layers": layers}
+    graph = load_graph(TFLITE)
+    text = write_html(tmp_path / "r.html", graph=graph, board="nucleo_l4r5zi", bench=bench).read_text()
+    page = Page(text)
+    assert page.cards["cycles"][:2] == ["estimated cycles / inference", f"{cycles:,}"]
+    assert page.cards["cycles"][2] == f"≈ {cycles / 120e3:,.3f} ms at 120 MHz (cortex-m4) · an estimate, not a measurement"
+    assert "at 1 instr./cycle" not in text
+    for row, layer in zip(page.rows, layers):
+        assert row[7]["text"] == f"{layer['estimated_cycles']:,}" and row[8]["text"] == f"{layer['estimated_ms']:.3f}"
+    assert "never measurements" in text and "ART accelerator assumed to hit" in text and "500 cycles" in text
+    assert "estimated cycles per layer" in text  # the chart's label
+    unestimated = {**bench, "estimated_cycles": None, "estimated_ms": None, "cycle_model": None,
+                   "no_cycles_reason": "skipped with --no-cycles"}
+    plain = write_html(tmp_path / "p.html", graph=graph, board="nucleo_l4r5zi", bench=unestimated).read_text()
+    assert "cycles" not in Page(plain).cards and "est. cycles" not in plain and "never measurements" not in plain
+
+
 @pytest.mark.emulator
 def test_report_on_a_board(tmp_path: Path) -> None:
     """The page's instruction, flash and RAM figures are the bench's (exact instruction counts repeat)."""
@@ -177,6 +210,14 @@ def test_report_on_a_board(tmp_path: Path) -> None:
     for row, layer in zip(page.rows, report["layers"]):
         assert row[5]["text"] == f"{layer['instructions']:,}"
         assert row[6]["text"] == f"{layer['macs'] / layer['instructions']:.3f}"
+        assert row[7]["text"] == f"{layer['estimated_cycles']:,}"  # estimated cycles, exact repeats too
+        assert row[8]["text"] == f"{layer['estimated_ms']:.3f}"
+    # per inference: cycles and ms at the board's clock, labelled as an estimate with its assumptions
+    assert page.cards["cycles"][:2] == ["estimated cycles / inference", f"{report['estimated_cycles']:,}"]
+    assert f"{report['estimated_ms']:,.3f} ms at 25 MHz" in page.cards["cycles"][2]
+    assert "estimate, not a measurement" in page.cards["cycles"][2]
+    assert "L1 I/D caches" not in out.read_text()  # the QEMU board's own memory assumption, not a Nucleo's
+    assert report["cycle_model"]["assumptions"][-1] in out.read_text().replace("&#39;", "'")
 
 
 def _browser() -> str | None:

@@ -33,19 +33,28 @@ HUGE_BIAS = 2**31 - 2**20  # past the fast requantization's bounds: fast = 0
 
 #: case -> ((n, h, w, c), stride, padding, activation, output zero point, bias range, rounding; expected variants).
 #: relu with zero point -128 clamps to the full int8 range (SAT); relu with -100 clamps at the zero point (ring
-#: CLAMP, pair RELU); no activation with zero point 5 is fast but not ReLU-like (pair ANY, ring SAT).
+#: CLAMP, pair RELU); no activation with zero point 5 is fast but not ReLU-like (pair SIGNED_SAT, ring SAT); a layer
+#: without the fast form (HUGE_BIAS): pair ANY, ring GENERIC.
 CASES: dict[str, tuple[tuple, tuple[str, ...]]] = {
     # tg_depthwise_3x3_s8, pair path (stride 1, lines >= 6)
     "ring_pairs_relu_sat_cols_odd": (((1, 25, 5, 8), (1, 1), "same", "relu", -128, 3000, "double"),
                                      ("DW3_VP", "DWVP_TWO_RELU_SAT", "DWVP_ONE_RELU_SAT")),
     "ring_pairs_relu_even": (((1, 6, 8, 5), (1, 1), "same", "relu", -100, 3000, "double"),
                              ("DW3_VP", "DWVP_TWO_RELU")),
-    "ring_pairs_any_fast_odd": (((2, 7, 7, 3), (1, 1), "same", "none", 5, 3000, "double"),
-                                ("DW3_VP", "DWVP_TWO_ANY", "DWVP_ONE_ANY")),
+    "ring_pairs_signed_odd": (((2, 7, 7, 3), (1, 1), "same", "none", 5, 3000, "double"),
+                              ("DW3_VP", "DWVP_TWO_SIGNED_SAT", "DWVP_ONE_SIGNED_SAT")),
     "ring_pairs_generic_one_line": (((1, 1, 9, 6), (1, 1), "same", "relu", -128, HUGE_BIAS, "double"),
                                     ("DW3_VP", "DWVP_ONE_ANY")),
     "ring_pairs_single_rounding": (((1, 8, 6, 4), (1, 1), "same", "relu", -128, 3000, "single"),
-                                   ("DW3_VP", "DWVP_TWO_ANY")),
+                                   ("DW3_VP", "DWVP_TWO_RELU_SAT")),
+    "ring_pairs_signed_clamp": (((1, 6, 8, 6), (1, 1), "same", "relu_n1_to_1", 5, 3000, "double"),
+                                ("DW3_VP", "DWVP_TWO_SIGNED")),
+    "ring_pairs_generic_two_lines": (((1, 6, 8, 5), (1, 1), "same", "relu", -128, HUGE_BIAS, "double"),
+                                     ("DW3_VP", "DWVP_TWO_ANY")),
+    "ring_pairs_signed_one_line": (((1, 1, 9, 6), (1, 1), "same", "relu_n1_to_1", 5, 3000, "double"),
+                                   ("DW3_VP", "DWVP_ONE_SIGNED")),
+    "ring_s2_single_rounding": (((1, 9, 8, 4), (2, 2), "same", "relu", -100, 3000, "single"),
+                                ("DW3_RING", "DW3_S2_CLAMP")),
     # tg_depthwise_3x3_s8, ring: line copies by along-line stride and requantization mode
     "ring_s1_sat": (((1, 5, 5, 3), (1, 1), "same", "relu", -128, 3000, "double"), ("DW3_RING", "DW3_S1_SAT")),
     "ring_s1_clamp": (((1, 4, 5, 6), (1, 1), "same", "relu", -100, 3000, "double"), ("DW3_RING", "DW3_S1_CLAMP")),
@@ -61,8 +70,10 @@ CASES: dict[str, tuple[tuple, tuple[str, ...]]] = {
     # tg_depthwise_3x3_ch_s8 (channels a multiple of 4, >= 16, lines < 8)
     "ch_pairs_relu_sat": (((1, 6, 6, 16), (1, 1), "same", "relu", -128, 3000, "double"),
                           ("DW3C_VP", "DWVP_TWO_RELU_SAT")),
-    "ch_pairs_any_cols_odd": (((1, 7, 5, 20), (1, 1), "same", "none", 5, 3000, "double"),
-                              ("DW3C_VP", "DWVP_TWO_ANY", "DWVP_ONE_ANY")),
+    "ch_pairs_signed_cols_odd": (((1, 7, 5, 20), (1, 1), "same", "none", 5, 3000, "double"),
+                                 ("DW3C_VP", "DWVP_TWO_SIGNED_SAT", "DWVP_ONE_SIGNED_SAT")),
+    "ch_pairs_signed_single_rounding": (((1, 6, 7, 16), (1, 1), "same", "relu_n1_to_1", 5, 3000, "single"),
+                                        ("DW3C_VP", "DWVP_TWO_SIGNED")),
     "ch_pairs_relu_one_line": (((1, 1, 6, 16), (1, 1), "same", "relu", -100, 3000, "double"),
                                ("DW3C_VP", "DWVP_ONE_RELU")),
     "ch_four_channels_stride2": (((2, 7, 5, 20), (2, 2), "same", "relu", -100, 3000, "double"), ("DW3C_RUN",)),
@@ -129,7 +140,7 @@ def test_cases_reach_every_specialisation() -> None:
             for sh in (1, 2, 3):
                 for sw in (1, 2, 3):
                     for fast, offset, lo, hi in ((False, 0, -128, 127), (True, 5, -128, 127), (True, -128, -128, 127),
-                                                 (True, -100, -100, 127), (True, -100, -100, 20)):
+                                                 (True, -100, -100, 127), (True, -100, -100, 20), (True, 5, -100, 20)):
                         args = (oh, ow, sh, sw, fast, offset, lo, hi)
                         named |= set(dw3_variants(*args)) | set(dw3c_variants(*args))
     assert named == defined

@@ -34,23 +34,35 @@ def _model_and_name(model: Any, quantizer: str) -> tuple[Any, str | None]:
     return model, None
 
 
-def quantize(model: Any, calibration: Any, observer: str = "minmax", quantizer: str = "tinygen") -> Graph:
+def quantize(model: Any, calibration: Any, observer: str = "minmax", quantizer: str = "tinygen",
+             ptq: str = "auto") -> Graph:
     """Quantize a Keras model to an int8 IR graph (TFLite's int8 scheme).
 
     ``observer``: "minmax" (TFLite's calibration, default), "percentile" or "mse".
     ``quantizer``: "tinygen" (this package) or "tflite" (TensorFlow's converter, then imported).
+    ``ptq``: tinygen's post-training pipeline: "auto" (default: the best of the candidates on held-out
+    calibration samples, never worse than "plain"), "plain" (min-max, as TensorFlow's converter), or passes
+    joined by "+" ("cle", "smooth", "bc", an observer: see :mod:`tinygen.quantize.pipeline`).
     """
-    if isinstance(model, (str, Path)):
-        from tinygen.frontend.keras import load_keras_graph
+    from tinygen.quantize.pipeline import using_ptq
 
-        return load_keras_graph(model, calibration=calibration, observer=observer, quantizer=quantizer)
-    from tinygen.frontend.keras import quantize_model
+    if quantizer == "tflite" and ptq != "auto":
+        from tinygen.errors import TinygenError
 
-    return quantize_model(model, calibration, observer, quantizer)
+        raise TinygenError(f"ptq={ptq!r} applies to tinygen's quantizer only: drop it or use quantizer='tinygen'")
+    with using_ptq(ptq):
+        if isinstance(model, (str, Path)):
+            from tinygen.frontend.keras import load_keras_graph
+
+            return load_keras_graph(model, calibration=calibration, observer=observer, quantizer=quantizer)
+        from tinygen.frontend.keras import quantize_model
+
+        return quantize_model(model, calibration, observer, quantizer)
 
 
 def quantize_with_report(model: Any, calibration: Any, observer: str = "minmax", quantizer: str = "tinygen",
-                         max_samples: int = DEFAULT_SAMPLES) -> tuple[Graph, QuantizationReport]:
+                         max_samples: int = DEFAULT_SAMPLES, ptq: str | None = None
+                         ) -> tuple[Graph, QuantizationReport]:
     """Quantize once and report on it: ``(graph, report)`` (what ``tinygen convert --report`` needs)."""
     from tinygen.frontend.keras import check_choices
 
@@ -67,8 +79,9 @@ def quantize_with_report(model: Any, calibration: Any, observer: str = "minmax",
     from tinygen.quantize.pipeline import quantize_keras
     from tinygen.quantize.report import build_report
 
-    result = quantize_keras(model, calibration, observer, name)
-    return result.graph, build_report(result.float_graph, result.graph, result.calibration, observer, max_samples)
+    result = quantize_keras(model, calibration, observer, name, ptq)
+    return result.graph, build_report(result.float_graph, result.graph, result.calibration, result.ptq, max_samples,
+                                      quantized_from=result.quantized_from)
 
 
 def quantization_report(model: Any, calibration: Any, observer: str = "minmax", quantizer: str = "tinygen",

@@ -1,8 +1,11 @@
 """Board manifests (``boards/<id>.json``): PlatformIO board JSON plus a ``tinygen`` section.
 
 The PlatformIO part (``build``, ``upload``, ``debug``) is what ``pio run`` reads; the ``tinygen``
-section is ours: core and compiler flags, DSP/MVE, memory regions, console, timer, and the QEMU
-machine that stands in for the board (same core family) when tinygen runs firmware in emulation.
+section is ours: core and compiler flags, DSP/MVE, clock bring-up (PLL, prescalers, the flash wait
+states per clock from the reference manual, caches), memory regions, console, timer, and the QEMU
+machine that runs the board's firmware: a stand-in of the same core family (the board's code built
+at the stand-in's memory map), or, where QEMU models the chip (``qemu.board`` is the board itself),
+the board's own firmware unchanged.
 """
 
 from __future__ import annotations
@@ -56,16 +59,37 @@ class Board:
     timer: str
     aliases: tuple[str, ...] = ()
     openocd_target: str | None = None
+    #: the manifest's ``tinygen.clock`` (empty: no clock bring-up, as on the QEMU machines)
+    clock: dict[str, Any] = field(default_factory=dict, compare=False)
     path: Path = field(default=Path(), compare=False)
 
     @property
     def is_qemu(self) -> bool:
         """A board that only exists as a QEMU machine (nothing to flash)."""
+        return self.upload_protocol == "qemu"
+
+    @property
+    def runs_in_qemu(self) -> bool:
+        """QEMU models this board's chip: its own firmware, unchanged, runs there."""
         return self.qemu == self.id
 
     def stand_in(self) -> Board:
-        """The QEMU board that runs this board's builds (itself for a QEMU board)."""
-        return self if self.is_qemu else get_board(self.qemu)
+        """The QEMU board that runs this board's builds (itself for a QEMU board, or one whose chip
+        QEMU models)."""
+        return self if self.runs_in_qemu else get_board(self.qemu)
+
+    def flash_wait_states(self, hclk_hz: int | None = None) -> int:
+        """Flash wait states at ``hclk_hz`` (default: the configured HCLK), from the manifest's
+        table (the reference manual's); 0 for a board without one (QEMU, nRF52)."""
+        table = self.clock.get("flash_wait_states")
+        if not table:
+            return 0
+        if hclk_hz is None:
+            hclk_hz = _int(self.clock["sysclk_hz"]) // _int(self.clock["ahb_div"])
+        for wait_states, max_hz in enumerate(table["max_hclk_hz"]):
+            if hclk_hz <= _int(max_hz):
+                return wait_states
+        raise TinygenError(f"board {self.id}: {hclk_hz:,} Hz is above its flash's fastest clock")
 
 
 def _int(value: Any) -> int:
@@ -100,6 +124,7 @@ def _parse(path: Path) -> Board:
             timer=tg["timer"],
             aliases=tuple(tg.get("aliases", ())),
             openocd_target=data.get("debug", {}).get("openocd_target"),
+            clock=dict(tg.get("clock", {})),
             path=path,
         )
     except (KeyError, ValueError, TypeError) as exc:

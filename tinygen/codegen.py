@@ -377,9 +377,12 @@ def _port_info(core: Graph, port: Port, param: str, memory: MemoryPlan) -> dict[
         "declared_ctype": _CTYPES[declared.dtype],
         "declared_tensor": declared.name,
     }
-    if t.dtype == "int8":
+    if t.dtype not in ports.CORE_TYPES[port.role]:
+        raise UnsupportedError(f"model {port.role} {t.name!r} is {t.dtype}; tinygen's library takes int8 inputs and "
+                               "gives int8 or int32 outputs")
+    if t.dtype == "int8" or t.quant is not None:  # an int32 output is quantized too, unless it holds indices
         if t.quant is None or t.quant.scale.size != 1:
-            raise UnsupportedError(f"model {port.role} {t.name!r} needs per-tensor int8 quantization")
+            raise UnsupportedError(f"model {port.role} {t.name!r} needs per-tensor quantization")
         scale, zp = t.quant.scalar()
         info |= {
             "scale": float(np.float32(scale)),
@@ -388,9 +391,6 @@ def _port_info(core: Graph, port: Port, param: str, memory: MemoryPlan) -> dict[
             "zero_point": zp,
             "zp_text": f"- {zp}" if zp >= 0 else f"+ {-zp}",
         }
-    elif port.role == "input" or t.dtype != "int32":
-        raise UnsupportedError(f"model {port.role} {t.name!r} is {t.dtype}; tinygen's library takes int8 inputs and "
-                               "gives int8 or int32 outputs")
     return info
 
 

@@ -6,6 +6,8 @@ firmware's ``tg_mark()`` executes. The firmware calls ``tg_mark()`` before each 
 after each layer, so differences between marks are instructions per layer and per inference.
 Where plugins are unavailable, ``-icount`` makes SysTick count instructions (128 ns each) and the
 firmware's ``TG-TIME`` ticks give instructions per inference, to within one instruction.
+With ``blocks=True`` the same plugin also records how often each translated block ran between
+marks (:class:`BlockProfile`, for the cycle estimator ``tinygen.cycles``); the counts are unchanged.
 
 A guest that hangs is stopped at the timeout; a guest that reaches a fault handler (from the
 ELF's vector table) or prints ``TG-FAULT`` is reported as a crash, never as a pass.
@@ -53,11 +55,41 @@ MACHINES: dict[str, Machine] = {
         Machine("mps2-an500", "cortex-m7", 25_000_000, 0x00000000),
         Machine("mps2-an505", "cortex-m33", 20_000_000, 0x10000000),
         Machine("mps3-an547", "cortex-m55", 32_000_000, 0x10000000),
+        # STM32F405: flash at 0x08000000 (aliased at 0, where the core boots), console on USART1
+        Machine("netduinoplus2", "cortex-m4", 168_000_000, 0x08000000),
     )
 }
 
 #: Vector table entries that are faults: HardFault, MemManage, BusFault, UsageFault, SecureFault.
 FAULT_VECTORS = (3, 4, 5, 6, 7)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block as QEMU translated it: ``size`` bytes, ``insns`` instructions from ``address``."""
+
+    address: int
+    insns: int
+    size: int
+
+
+@dataclass
+class Interval:
+    """What ran between two tg_mark() calls: block id -> (executions, fall-throughs), a fall-through
+    being an execution whose final branch was not taken (the next block started right after it)."""
+
+    counts: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+
+@dataclass
+class BlockProfile:
+    """The plugin's block profile: interval 0 runs from reset to the first tg_mark(), interval k from
+    mark k to mark k+1, the last one to the end."""
+
+    blocks: dict[int, Block]
+    intervals: list[Interval]
+    #: what the plugin could not record (the profile is then incomplete)
+    error: str = ""
 
 
 @dataclass
@@ -88,6 +120,8 @@ class Result:
     inference_instructions: list[int] = field(default_factory=list)
     #: per vector, per layer: instructions (plugin only)
     layer_instructions: list[list[int]] = field(default_factory=list)
+    #: block executions per interval (``run_firmware(blocks=True)`` with the plugin only)
+    block_profile: BlockProfile | None = None
     #: what went wrong, for a status other than ok
     problem: str = ""
     console: list[str] = field(default_factory=list)
@@ -257,6 +291,7 @@ def run_firmware(
     num_layers: int | None = None,
     method: str = "auto",
     icount: bool | None = None,
+    blocks: bool = False,
 ) -> Result:
     """Run ``elf`` on QEMU ``machine`` and parse its console.
 
@@ -266,6 +301,8 @@ def run_firmware(
     ``icount`` (default on whenever instructions are counted) runs QEMU with ``-icount``: virtual
     time then follows the instruction count, so timer interrupts (the firmware's SysTick wraps) land
     at the same instruction in every run and the counts are repeatable to the instruction.
+    ``blocks``: also record the block profile (``Result.block_profile``; only with the plugin, None
+    when the run fell back to icount).
     """
     if method not in ("auto", "plugin", "icount"):
         raise ValueError(f"unknown counting method {method!r}")
@@ -282,11 +319,14 @@ def run_firmware(
             problem = _plugin_problem(plugin, elf_info)
             if problem is None:
                 assert plugin is not None and elf_info.mark is not None
-                counts_file = Path(tmp) / "counts.txt"
+                counts_file, blocks_file = Path(tmp) / "counts.txt", Path(tmp) / "blocks.txt"
                 plugin_args = f"{plugin},out={counts_file},mark={elf_info.mark:#x}"
                 plugin_args += "".join(f",fault={a:#x}" for a in elf_info.faults)
+                plugin_args += f",blocks={blocks_file}" if blocks else ""
                 result = _run(elf, info, plugin_args, icount is not False, timeout, counts_file)
                 if result is not None:
+                    if blocks and result.ok and blocks_file.is_file():
+                        result.block_profile = parse_block_profile(blocks_file.read_text())
                     return _finish(result, num_layers)
                 problem = "this qemu-system-arm refuses TCG plugins"
             if method == "plugin":
@@ -386,6 +426,22 @@ def _parse_counts(result: Result, text: str) -> str:
         elif parts[:1] == ["fault"]:
             fault = f"hard fault: the guest entered the fault handler at {parts[2]} after {parts[1]} instructions"
     return fault
+
+
+def parse_block_profile(text: str) -> BlockProfile:
+    """The plugin's block-profile file (format: firmware/qemu_plugin/tg_count.c)."""
+    profile = BlockProfile({}, [])
+    for line in text.splitlines():
+        parts = line.split()
+        if parts[0] == "block":
+            profile.blocks[int(parts[1])] = Block(int(parts[2], 16), int(parts[3]), int(parts[4]))
+        elif parts[0] == "interval":
+            profile.intervals.append(Interval())
+        elif parts[0] == "error":
+            profile.error = " ".join(parts[1:])
+        else:
+            profile.intervals[-1].counts[int(parts[0])] = (int(parts[1]), int(parts[2]))
+    return profile
 
 
 def _classify(result: Result, timed_out: bool, timeout: float, fault: str) -> None:

@@ -331,9 +331,11 @@ def softmax_input_params(beta: float, input_scale: float, rounding: Rounding = "
 
 
 def softmax_int8(
-    x: np.ndarray, input_multiplier: int, input_left_shift: int, diff_min: int, rounding: Rounding = "double"
+    x: np.ndarray, input_multiplier: int, input_left_shift: int, diff_min: int, rounding: Rounding = "double",
+    output_bits: int = 8,
 ) -> np.ndarray:
-    """TFLite's reference int8 -> int8 Softmax over the last axis (output scale 1/256, zero point -128)."""
+    """TFLite's reference int8 -> int8 Softmax over the last axis (output scale 1/256, zero point -128), or with
+    ``output_bits`` 16 its int8 -> int16 form (scale 1/65536, zero point -32768)."""
     x = np.asarray(x, dtype=np.int64)
     diff = x - x.max(axis=-1, keepdims=True)
     valid = diff >= diff_min
@@ -343,6 +345,7 @@ def softmax_int8(
     terms = np.where(valid, rounding_divide_by_pot(exps, SOFTMAX_ACCUMULATION_INTEGER_BITS), 0)
     sum_of_exps = wrap_int32(terms.sum(axis=-1, keepdims=True))
     shifted_scale, num_bits_over_unit = get_reciprocal(sum_of_exps, SOFTMAX_ACCUMULATION_INTEGER_BITS)
-    unsat = rounding_divide_by_pot(_fx_mul(shifted_scale, exps), num_bits_over_unit + 31 - 8)
-    out = np.clip(unsat - 128, -128, 127)
-    return np.where(valid, out, -128).astype(np.int8)
+    unsat = rounding_divide_by_pot(_fx_mul(shifted_scale, exps), num_bits_over_unit + 31 - output_bits)
+    lo, hi = -(1 << (output_bits - 1)), (1 << (output_bits - 1)) - 1
+    out = np.clip(unsat + lo, lo, hi)
+    return np.where(valid, out, lo).astype(np.int8 if output_bits == 8 else np.int16)

@@ -301,11 +301,14 @@ def input_bytes(manifest: dict) -> int:
 def _memory_overrides(board: Board) -> list[str]:
     """platformio.ini lines that build ``board``'s code for its QEMU stand-in: the stand-in's
     memory map (no bigger than the board's, so what overflows the board overflows here), its
-    console (semihosting, so QEMU exits with the status) and its timer."""
+    console (semihosting, so QEMU exits with the status), its timer, and no clock bring-up (the
+    stand-in has none of the chip's clock registers). None where QEMU runs the board's own build."""
+    if board.runs_in_qemu:
+        return []
     qemu = board.stand_in()
     flash = min(board.flash.size, qemu.flash.size)
     ram = min(board.ram.size, qemu.ram.size)
-    return [
+    lines = [
         f"board_tinygen.memory.flash.origin = 0x{qemu.flash.origin:08X}",
         f"board_tinygen.memory.flash.size = {flash}",
         f"board_tinygen.memory.ram.origin = 0x{qemu.ram.origin:08X}",
@@ -313,6 +316,17 @@ def _memory_overrides(board: Board) -> list[str]:
         f"board_tinygen.console.kind = {qemu.console['kind']}",
         f"board_tinygen.timer = {qemu.timer}",
     ]
+    if board.clock:
+        lines.append("board_tinygen.clock.family = none")
+    return lines
+
+
+def build_target(board: Board, target: str) -> str:
+    """The build a ``target`` needs: "qemu" is the board's own build ("board") where QEMU models
+    its chip (``Board.runs_in_qemu``)."""
+    if target not in ("board", "qemu"):
+        raise ValueError(f"unknown target {target!r}")
+    return "board" if target == "qemu" and board.runs_in_qemu and not board.is_qemu else target
 
 
 def write_project(
@@ -329,8 +343,7 @@ def write_project(
     upload_protocol: str | None = None,
 ) -> Project:
     """Write a PlatformIO project: the library under lib/<model>, the app under src/."""
-    if target not in ("board", "qemu"):
-        raise ValueError(f"unknown target {target!r}")
+    target = build_target(board, target)
     root = Path(project_dir).resolve()
     library_dir = Path(library_dir).resolve()
     if not (library_dir / f"{model}.h").is_file():

@@ -5,7 +5,9 @@ op each, exactly as TFLite Micro runs them:
 
 * a float32 input read by a QUANTIZE (float32 -> int8), a float32 output made by a DEQUANTIZE;
 * a uint8 input read by a QUANTIZE (uint8 -> int8), a uint8 output made by a QUANTIZE (int8 -> uint8)
-  (TFLite's ``inference_input_type``/``inference_output_type`` ``tf.uint8``).
+  (TFLite's ``inference_input_type``/``inference_output_type`` ``tf.uint8``);
+* an int16 input read by a QUANTIZE (int16 -> int8), as TFLite Micro's keyword_scrambled example has (audio
+  features in 16 bits).
 
 Each graph input and output is a :class:`Port`: its *core* tensor (what ``NAME_invoke``/``NAME_input_at``
 work on, int8, or int32 for an index output such as ARG_MAX's) and, where the model converts, the *edge*
@@ -21,12 +23,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinygen import numerics, ops
-from tinygen.errors import UnsupportedError
+from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, Tensor
 
 #: the types a core tensor may have, and the declared types an edge op converts from/to
 CORE_TYPES = {"input": ("int8",), "output": ("int8", "int32")}
-EDGE_TYPES = ("float32", "uint8")
+EDGE_TYPES = {"input": ("float32", "uint8", "int16"), "output": ("float32", "uint8")}
+#: the declared integer types an input edge requantizes, with their ranges
+INTEGER_EDGE_RANGES = {"uint8": (0, 255), "int16": (-32768, 32767)}
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,12 @@ def _input_port(graph: Graph, index: int, name: str) -> Port:
     if t.dtype in CORE_TYPES["input"]:
         return Port("input", index, name, name, None)
     readers = graph.consumers(name)
-    if t.dtype not in EDGE_TYPES or len(readers) != 1 or ops.get(readers[0].kind).float_edge != "input" or (
+    if t.dtype not in EDGE_TYPES["input"] or len(readers) != 1 or ops.get(readers[0].kind).float_edge != "input" or (
         graph.tensor(readers[0].outputs[0]).dtype != "int8"
     ):
         raise UnsupportedError(
             f"model {graph.name!r}: input {name!r} is {t.dtype} {list(t.shape)}; tinygen needs an int8 input, or a "
-            "float32/uint8 input read only by one QUANTIZE to int8: convert with int8, uint8 or float32 inputs"
+            "float32/uint8/int16 input read only by one QUANTIZE to int8: convert with int8, uint8 or float32 inputs"
         )
     return Port("input", index, name, readers[0].outputs[0], readers[0])
 
@@ -68,7 +72,7 @@ def _output_port(graph: Graph, index: int, name: str, producers: dict[str, Op]) 
         return Port("output", index, name, name, None)
     op = producers.get(name)
     defn = ops.get(op.kind) if op is not None else None
-    if t.dtype not in EDGE_TYPES or op is None or defn is None or defn.float_edge is None or (
+    if t.dtype not in EDGE_TYPES["output"] or op is None or defn is None or defn.float_edge is None or (
         graph.tensor(op.inputs[0]).dtype != "int8" or graph.consumers(name)
     ):
         raise UnsupportedError(
@@ -98,32 +102,61 @@ def tensor(graph: Graph, port: Port) -> Tensor:
     return graph.tensor(port.core)
 
 
-def uint8_edge_table(graph: Graph, port: Port, rounding: str = "double") -> np.ndarray | None:
-    """The int8 core value the uint8 -> int8 QUANTIZE at input ``port`` makes of each uint8 value (its reference:
-    TFLite Micro's arithmetic); None when the port has no uint8 edge."""
-    if port.edge is None or graph.tensor(port.declared).dtype != "uint8":
+def edge_table(graph: Graph, port: Port, rounding: str = "double") -> np.ndarray | None:
+    """The int8 core value the integer QUANTIZE at input ``port`` makes of each value of its declared type, in
+    order from the type's smallest value (uint8: 256 values, int16: 65536; its reference: TFLite Micro's
+    arithmetic); None when the port has no uint8 or int16 edge."""
+    if port.edge is None or graph.tensor(port.declared).dtype not in INTEGER_EDGE_RANGES:
         return None
     from tinygen import qparams
 
+    lo, hi = INTEGER_EDGE_RANGES[graph.tensor(port.declared).dtype]
+    domain = np.arange(lo, hi + 1).astype(graph.tensor(port.declared).dtype)
     op = port.edge
     params = qparams.op_params(graph, op, rounding)  # type: ignore[arg-type]
-    out = ops.get(op.kind).reference(graph, op, params, [np.arange(256, dtype=np.uint8)], rounding)  # type: ignore[misc]
+    out = ops.get(op.kind).reference(graph, op, params, [domain], rounding)  # type: ignore[misc]
     return np.asarray(out, dtype=np.int8).reshape(-1)
 
 
+def uint8_edge_table(graph: Graph, port: Port, rounding: str = "double") -> np.ndarray | None:
+    """:func:`edge_table` of a uint8 edge (indexed by the uint8 value); None for any other port."""
+    return edge_table(graph, port, rounding) if graph.tensor(port.declared).dtype == "uint8" else None
+
+
+def nearest_reachable(table: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Each int8 value of ``q`` moved to the nearest value an edge with ``table`` (:func:`edge_table`) makes."""
+    reachable = np.unique(table)
+    return reachable[np.abs(q.astype(np.int16)[..., None] - reachable.astype(np.int16)).argmin(axis=-1)]
+
+
+def edge_sources(graph: Graph, port: Port, core: np.ndarray, rounding: str = "double") -> np.ndarray:
+    """Values of the declared type of input ``port``'s integer edge that it turns into the int8 values ``core``
+    (for each, the smallest such value); TinygenError for a value it cannot make."""
+    table = edge_table(graph, port, rounding)
+    if table is None:
+        raise ValueError(f"input {port.declared!r} has no integer edge")
+    declared = graph.tensor(port.declared)
+    lo = INTEGER_EDGE_RANGES[declared.dtype][0]
+    first = np.full(256, -1, dtype=np.int64)
+    made, smallest = np.unique(table, return_index=True)  # the first (smallest) value making each int8 value
+    first[made.astype(np.int64) + 128] = smallest
+    wanted = first[np.asarray(core).astype(np.int64) + 128]
+    if (wanted < 0).any():
+        raise TinygenError(f"input {declared.name!r}: an int8 test value its {declared.dtype} QUANTIZE cannot make")
+    return (wanted + lo).astype(declared.dtype)
+
+
 def core_values(graph: Graph, port: Port, data: np.ndarray, rounding: str = "double") -> np.ndarray:
-    """A user's samples for input ``port`` as the int8 values of its core tensor: int8 data as it is; uint8 data
-    behind a uint8 edge through that edge; other numbers quantized with the core tensor's quantization as
-    TFLite's QUANTIZE does (:func:`tinygen.numerics.affine_quantize`), then, behind a uint8 edge, moved to the
-    nearest value the edge can produce (the C library's input is that edge's output)."""
-    table = uint8_edge_table(graph, port, rounding)
+    """A user's samples for input ``port`` as the int8 values of its core tensor: int8 data as it is; uint8 or
+    int16 data behind an edge of that type through that edge; other numbers quantized with the core tensor's
+    quantization as TFLite's QUANTIZE does (:func:`tinygen.numerics.affine_quantize`), then, behind a uint8 or
+    int16 edge, moved to the nearest value the edge can produce (the C library's input is that edge's output)."""
+    table = edge_table(graph, port, rounding)
     if data.dtype == np.int8:
         return data
-    if table is not None and data.dtype == np.uint8:
-        return table[data]
+    if table is not None and data.dtype == np.dtype(graph.tensor(port.declared).dtype):
+        lo = INTEGER_EDGE_RANGES[graph.tensor(port.declared).dtype][0]
+        return table[data.astype(np.int64) - lo]
     scale, zero_point = graph.tensor(port.core).quant.scalar()  # type: ignore[union-attr]
     q = numerics.affine_quantize(data, scale, zero_point).astype(np.int8)
-    if table is not None:
-        reachable = np.unique(table)
-        q = reachable[np.abs(q.astype(np.int16)[..., None] - reachable.astype(np.int16)).argmin(axis=-1)]
-    return q
+    return nearest_reachable(table, q) if table is not None else q

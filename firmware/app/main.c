@@ -1,6 +1,8 @@
 /* tinygen's test/bench application: runs the embedded int8 input vectors (tg_vectors.h) through
    the generated model library and prints the console protocol of docs/INTERNALS.md:
 
+     TG-CLOCK <Hz> ok | fallback: <why>  (printed before main() by the startup code, boards with
+                                         clock bring-up only: tg_clock.c)
      TG-BEGIN <model> <num_vectors>
      TG-TENSOR <v> <layer> <hex>      (builds with TG_DUMP_TENSORS only)
      TG-OUT <v> <hex of output bytes>

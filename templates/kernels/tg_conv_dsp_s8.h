@@ -137,6 +137,38 @@ TG_INLINE int32_t tg_smmlar(int32_t a, int32_t b, int32_t acc)
     return acc + (int32_t)(((int64_t)a * b + (INT64_C(1) << 31)) >> 32);
 #endif
 }
+/* SMMLA: acc + ((a * b) >> 32) (the floor of the high word), no ACLE intrinsic */
+TG_INLINE int32_t tg_smmla(int32_t a, int32_t b, int32_t acc)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    return acc + (int32_t)(((int64_t)a * b) >> 32);
+#endif
+}
+
+/*
+ * The depthwise kernels' fast requantization before its right shift r (>= 1): of a2 = 2 * acc (exact within
+ * the bounds tinygen.lowering.depthwise_ops.fast_requantization checks), multiplier m >= 0 and
+ * rnd = 2^(r-1) + output_offset * 2^r, out = tg_dw_rq_fast(a2, m, rnd) >> r.
+ * Double rounding: SMMULR(a2, m) = (acc * m + 2^30) >> 31, then RoundingDivideByPOT (half away from zero)
+ * needs -1 for a negative value; the sign of a2 stands for it (they differ only when the value is 0, and
+ * then (rnd - 1) >> r = rnd >> r). `sign` 0 leaves the correction out (exact wherever the negative values
+ * are clamped away: act_min >= output_offset).
+ * Single rounding: SMMUL(a2, m) = floor(acc * m / 2^31), and floor((floor(acc * m / 2^31) + 2^(r-1)) / 2^r)
+ * = floor((acc * m + 2^(30+r)) / 2^(31+r)), TFLite's single rounding, with no correction: one SMMLA.
+ */
+TG_INLINE int32_t tg_dw_rq_fast(int32_t a2, int32_t m, int32_t rnd, int sign)
+{
+#if TG_SINGLE_ROUNDING
+    (void)sign;
+    return tg_smmla(a2, m, rnd);
+#else
+    return tg_smmlar(a2, m, sign ? rnd + (a2 >> 31) : rnd);
+#endif
+}
 TG_INLINE uint32_t tg_load32(const void *p)
 {
     uint32_t v;

@@ -54,10 +54,11 @@ TG_INLINE int8_t tg_dw3c_out(int32_t acc, int32_t fast, const int32_t *q, int32_
 #if TG_DSP
     if (fast)
     {
-        /* exact, see tg_depthwise_3x3_s8.c: SMMULR(2 acc, m) then one rounding shift, offset folded */
+        /* exact, see tg_depthwise_3x3_s8.c: SMMULR(2 acc, m) (single rounding: SMMUL) then one
+           rounding shift, offset folded (tg_dw_rq_fast) */
         const int32_t multiplier = q[1], rnd = q[2], shift = q[3];
         const int32_t a2 = acc + acc;
-        int32_t v = tg_smmlar(a2, multiplier, rnd + (a2 >> 31)) >> shift; /* shift holds the right shift */
+        int32_t v = tg_dw_rq_fast(a2, multiplier, rnd, 1) >> shift; /* shift holds the right shift */
         v = v < act_min ? act_min : v;
         return (int8_t)(v > act_max ? act_max : v);
     }

@@ -40,7 +40,8 @@ TG_INLINE int32_t tg_dw3_pair(int32_t lo, int32_t hi)
  *   SaturatingRoundingDoublingHighMul(acc, m) = (acc * m + 2^30) >> 31 = SMMULR(2 * acc, m) = v,
  *   RoundingDivideByPOT(v, r) + offset = (v + (v < 0 ? -1 : 0) + 2^(r-1) + offset * 2^r) >> r
  * (half away from zero); rnd = 2^(r-1) + offset * 2^r. The sign of 2 * acc may stand for the sign
- * of v: they differ only when v = 0, and then (-1 + rnd) >> r = rnd >> r = offset.
+ * of v: they differ only when v = 0, and then (-1 + rnd) >> r = rnd >> r = offset. With single rounding
+ * the same constants give TFLite's result through SMMLA (tg_dw_rq_fast in tg_conv_dsp_s8.h).
  */
 TG_INLINE int32_t tg_dw3_out(int32_t acc, int mode, int32_t multiplier, int32_t shift, int32_t rnd, int32_t offset,
                              int32_t act_min, int32_t act_max)
@@ -51,7 +52,7 @@ TG_INLINE int32_t tg_dw3_out(int32_t acc, int mode, int32_t multiplier, int32_t 
         v = tg_requantize_mac(acc, multiplier, shift) + offset;
         return TG_MIN(TG_MAX(v, act_min), act_max);
     }
-    v = tg_smmlar(acc, multiplier, rnd + (acc >> 31)) >> -shift;
+    v = tg_dw_rq_fast(acc, multiplier, rnd, 1) >> -shift;
     if (mode == TG_DW3_FAST_SAT)
     {
         return tg_rq_sat8(v);

@@ -45,7 +45,7 @@
  * @param multiplier, shift  [channels] per-channel requantization (shift > 0: left)
  * @param act_min, act_max   clamp range within -128..127
  * @param fast    nonzero when the lowering proved, for every channel, that the DSP path's fast
- *                requantization is exact (double rounding, multiplier >= 0, shift in -30..-1, and
+ *                requantization is exact (either rounding, multiplier >= 0, shift in -30..-1, and
  *                bound = |bias| + 128 * sum |w| with 2 * bound and bound + 2 + 2^(-shift-1) +
  *                128 * 2^-shift within int32); then `bias` holds 2 * the folded bias
  * @param scratch  TG_DEPTHWISE_3X3_SCRATCH_BYTES(out_h, out_w, stride_h, stride_w) bytes, 8-byte aligned

@@ -5,15 +5,21 @@
 
 /* the line functions a library compiles (TG_VARIANT DWVP_<TWO|ONE>_<MODE>, see the table below): the kernel
    exists only where some call runs one of them */
-#define TG_DWVP_TWOS (TG_VARIANT(DWVP_TWO_ANY) || TG_VARIANT(DWVP_TWO_RELU) || TG_VARIANT(DWVP_TWO_RELU_SAT))
-#define TG_DWVP_ONES (TG_VARIANT(DWVP_ONE_ANY) || TG_VARIANT(DWVP_ONE_RELU) || TG_VARIANT(DWVP_ONE_RELU_SAT))
+#define TG_DWVP_TWOS                                                                                           \
+    (TG_VARIANT(DWVP_TWO_ANY) || TG_VARIANT(DWVP_TWO_SIGNED) || TG_VARIANT(DWVP_TWO_SIGNED_SAT) ||             \
+     TG_VARIANT(DWVP_TWO_RELU) || TG_VARIANT(DWVP_TWO_RELU_SAT))
+#define TG_DWVP_ONES                                                                                           \
+    (TG_VARIANT(DWVP_ONE_ANY) || TG_VARIANT(DWVP_ONE_SIGNED) || TG_VARIANT(DWVP_ONE_SIGNED_SAT) ||             \
+     TG_VARIANT(DWVP_ONE_RELU) || TG_VARIANT(DWVP_ONE_RELU_SAT))
 
 #if TG_DSP && (TG_DWVP_TWOS || TG_DWVP_ONES)
 
 /* requantization modes (compile-time arguments of the inlined line functions) */
-#define TG_DWVP_ANY 0      /* per layer: generic (tg_requantize_mac of the plain sum) or fast with sign correction */
+#define TG_DWVP_ANY 0      /* generic: tg_requantize_mac of the plain sum (a layer without the fast form) */
 #define TG_DWVP_RELU 1     /* fast form without sign correction (act_min >= output_offset), clamp */
 #define TG_DWVP_RELU_SAT 2 /* as RELU, clamp range -128..127: one SSAT */
+#define TG_DWVP_SIGNED 3   /* fast form with the sign correction (act_min < output_offset), clamp */
+#define TG_DWVP_SIGNED_SAT 4 /* as SIGNED, clamp range -128..127: one SSAT */
 
 /* STRD of two words at byte offset `off` (a literal) of the 8-byte aligned p (GCC does not pair stores) */
 #if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
@@ -60,27 +66,26 @@ typedef struct
     int32_t multiplier;
     int32_t rnd;        /* fast: 2^(r-1) + output_offset * 2^r */
     int32_t shift;      /* fast: the right shift r; generic: TFLite's shift */
-    int32_t generic;    /* nonzero: tg_requantize_mac (the layer is not fast) */
 } tg_dwvp_rq;
 
-/* output value of accumulator acc; generic (mode ANY only): tg_requantize_mac with TFLite's shift */
-TG_INLINE int8_t tg_dwvp_out(int32_t acc, int mode, int generic, int32_t multiplier, int32_t rnd, int32_t shift,
+/* output value of accumulator acc; generic (mode ANY): tg_requantize_mac with TFLite's shift */
+TG_INLINE int8_t tg_dwvp_out(int32_t acc, int mode, int32_t multiplier, int32_t rnd, int32_t shift,
                              int32_t output_offset, int32_t act_min, int32_t act_max)
 {
     int32_t v;
-    if (mode == TG_DWVP_ANY && generic)
+    if (mode == TG_DWVP_ANY)
     {
         v = tg_requantize_mac(acc, multiplier, shift) + output_offset;
     }
-    else if (mode == TG_DWVP_ANY)
+    else if (mode == TG_DWVP_SIGNED || mode == TG_DWVP_SIGNED_SAT)
     {
-        v = tg_smmlar(acc, multiplier, rnd + (acc >> 31)) >> shift;
+        v = tg_dw_rq_fast(acc, multiplier, rnd, 1) >> shift;
     }
     else
     {
-        v = tg_smmlar(acc, multiplier, rnd) >> shift;
+        v = tg_dw_rq_fast(acc, multiplier, rnd, 0) >> shift;
     }
-    if (mode == TG_DWVP_RELU_SAT)
+    if (mode == TG_DWVP_RELU_SAT || mode == TG_DWVP_SIGNED_SAT)
     {
         return (int8_t)tg_rq_sat8(v);
     }
@@ -88,7 +93,7 @@ TG_INLINE int8_t tg_dwvp_out(int32_t acc, int mode, int generic, int32_t multipl
 }
 
 /* requantize and store through the output pointer p at index i */
-#define TG_DWVP_PUT(p, i, acc) (p)[i] = tg_dwvp_out((acc), mode, gen, mult, rnd, rsh, output_offset, act_min, act_max)
+#define TG_DWVP_PUT(p, i, acc) (p)[i] = tg_dwvp_out((acc), mode, mult, rnd, rsh, output_offset, act_min, act_max)
 
 #if TG_DWVP_TWOS
 /*
@@ -100,7 +105,7 @@ TG_INLINE void tg_dwvp_two(const int32_t *restrict t, const int32_t *restrict b,
                            int32_t output_offset, int32_t act_min, int32_t act_max)
 {
     /* outputs never alias the slots, weights or constants: keep the constants in locals */
-    const int32_t bias = q->bias, mult = q->multiplier, rnd = q->rnd, rsh = q->shift, gen = q->generic;
+    const int32_t bias = q->bias, mult = q->multiplier, rnd = q->rnd, rsh = q->shift;
     /* t walks the slot by blocks (two columns, two outputs), up to `end`; the outputs go by index o (a
        pointer stepped past the last output could leave the array: undefined even when unused) */
     const int32_t *const end = t + 8 * (n >> 1);
@@ -178,7 +183,7 @@ TG_INLINE void tg_dwvp_one(const int32_t *restrict t, const int32_t *restrict b,
                            int8_t *restrict o0, int32_t step, int32_t n, int mode, const tg_dwvp_rq *q,
                            int32_t output_offset, int32_t act_min, int32_t act_max)
 {
-    const int32_t bias = q->bias, mult = q->multiplier, rnd = q->rnd, rsh = q->shift, gen = q->generic;
+    const int32_t bias = q->bias, mult = q->multiplier, rnd = q->rnd, rsh = q->shift;
     const int32_t *const end = t + 8 * (n >> 1);
     const int32_t step2 = 2 * step;
     int32_t o = 0;
@@ -376,6 +381,30 @@ TG_DWVP_ONE_FN(any, TG_DWVP_ANY, DWVP_ONE_ANY)
 #else
 #define TG_DWVP_ONE_ANY_FN NULL
 #endif
+#if TG_VARIANT(DWVP_TWO_SIGNED)
+TG_DWVP_TWO_FN(signed, TG_DWVP_SIGNED, DWVP_TWO_SIGNED)
+#define TG_DWVP_TWO_SIGNED_FN tg_dwvp_two_signed
+#else
+#define TG_DWVP_TWO_SIGNED_FN NULL
+#endif
+#if TG_VARIANT(DWVP_ONE_SIGNED)
+TG_DWVP_ONE_FN(signed, TG_DWVP_SIGNED, DWVP_ONE_SIGNED)
+#define TG_DWVP_ONE_SIGNED_FN tg_dwvp_one_signed
+#else
+#define TG_DWVP_ONE_SIGNED_FN NULL
+#endif
+#if TG_VARIANT(DWVP_TWO_SIGNED_SAT)
+TG_DWVP_TWO_FN(signed_sat, TG_DWVP_SIGNED_SAT, DWVP_TWO_SIGNED_SAT)
+#define TG_DWVP_TWO_SIGNED_SAT_FN tg_dwvp_two_signed_sat
+#else
+#define TG_DWVP_TWO_SIGNED_SAT_FN NULL
+#endif
+#if TG_VARIANT(DWVP_ONE_SIGNED_SAT)
+TG_DWVP_ONE_FN(signed_sat, TG_DWVP_SIGNED_SAT, DWVP_ONE_SIGNED_SAT)
+#define TG_DWVP_ONE_SIGNED_SAT_FN tg_dwvp_one_signed_sat
+#else
+#define TG_DWVP_ONE_SIGNED_SAT_FN NULL
+#endif
 #if TG_VARIANT(DWVP_TWO_RELU)
 TG_DWVP_TWO_FN(relu, TG_DWVP_RELU, DWVP_TWO_RELU)
 #define TG_DWVP_TWO_RELU_FN tg_dwvp_two_relu
@@ -416,15 +445,18 @@ void tg_depthwise_3x3_vp_s8(const int8_t *input, int32_t batches, int32_t in_h, 
     const int32_t line_pad = cols ? pad_left : pad_top, pad = cols ? pad_top : pad_left;
     const int32_t width = 2 * ((out_len + 3) / 2); /* columns per slot (out_len + 2), whole blocks */
     const int32_t groups = (channels + 3) / 4;
-    const int mode = (!fast || act_min < output_offset) ? TG_DWVP_ANY
-                     : (act_min == -128 && act_max == 127) ? TG_DWVP_RELU_SAT
-                                                           : TG_DWVP_RELU;
+    const int sat = act_min == -128 && act_max == 127;
+    const int mode = !fast                    ? TG_DWVP_ANY
+                     : act_min < output_offset ? (sat ? TG_DWVP_SIGNED_SAT : TG_DWVP_SIGNED)
+                                               : (sat ? TG_DWVP_RELU_SAT : TG_DWVP_RELU);
     const int32_t m = fast ? 2 : 1; /* the fast modes accumulate 2 * the sum */
     /* mode and line count as depthwise_ops.vp_variants, which names the entries this call needs */
-    static const tg_dwvp_line_fn table[3][2] = {
+    static const tg_dwvp_line_fn table[5][2] = {
         {TG_DWVP_TWO_ANY_FN, TG_DWVP_ONE_ANY_FN},
         {TG_DWVP_TWO_RELU_FN, TG_DWVP_ONE_RELU_FN},
         {TG_DWVP_TWO_RELU_SAT_FN, TG_DWVP_ONE_RELU_SAT_FN},
+        {TG_DWVP_TWO_SIGNED_FN, TG_DWVP_ONE_SIGNED_FN},
+        {TG_DWVP_TWO_SIGNED_SAT_FN, TG_DWVP_ONE_SIGNED_SAT_FN},
     };
     const tg_dwvp_line_fn *fns = table[mode];
     const int32_t act[3] = {output_offset, act_min, act_max};
@@ -475,7 +507,6 @@ void tg_depthwise_3x3_vp_s8(const int8_t *input, int32_t batches, int32_t in_h, 
                                             (uint32_t)output_offset * (UINT32_C(1) << -shift[c]))
                                 : 0;
                 q[j].shift = fast ? -shift[c] : shift[c];
-                q[j].generic = !fast;
             }
             tg_dwvp_fill(slot[0], width, image + c0, -line_pad, lines, line_step, len, value_step, pad, nch,
                          input_zp);

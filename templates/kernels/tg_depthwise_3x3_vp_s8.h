@@ -21,13 +21,15 @@
  * the fill writes a block with four STRDs.
  *
  * Requantization modes: generic (tg_requantize_mac), and the fast form of tg_depthwise_3x3_s8.h
- * (2 * acc accumulated, SMMLAR, one rounding shift). When act_min >= output_offset (ReLU-like
+ * (2 * acc accumulated, SMMLAR, one rounding shift: tg_dw_rq_fast). When act_min >= output_offset (ReLU-like
  * activations) the fast form also drops the round-half-away-from-zero sign correction: it only
  * changes results of negative accumulators, whose outputs are <= output_offset either way (the
  * rounded value of a non-positive product is <= 0) and so both clamp to act_min.
  *
  * Specialisations (TG_VARIANT, selected per library by tinygen.lowering.depthwise_ops.vp_variants): the line
- * functions DWVP_<TWO|ONE>_<ANY|RELU|RELU_SAT> (two output lines, or the last of an odd count, per mode).
+ * functions DWVP_<TWO|ONE>_<MODE> (two output lines, or the last of an odd count, per mode): ANY (generic, any
+ * layer), SIGNED (fast with the sign correction), RELU (fast without it), and SIGNED_SAT, RELU_SAT where the
+ * clamp range is all of -128..127 (one SSAT).
  */
 #ifndef TG_DEPTHWISE_3X3_VP_S8_H
 #define TG_DEPTHWISE_3X3_VP_S8_H

@@ -15,7 +15,9 @@ def _size(nbytes: int) -> str:
 
 @click.command(name="boards")
 def command() -> None:
-    """List the supported boards: core, memory, DSP/MVE and the QEMU machine standing in for each."""
+    """List the supported boards: core, memory, DSP/MVE and the QEMU machine standing in for each (a board marked
+    "its own firmware" runs the very firmware built for the hardware in QEMU; the others run the same model code
+    on a QEMU machine with the same core)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -34,7 +36,7 @@ def command() -> None:
             "yes" if board.has_dsp else "no",
             "yes" if board.has_mve else "no",
             board.upload_protocol,
-            board.machine,
+            board.machine + (" (its own firmware)" if board.runs_in_qemu and not board.is_qemu else ""),
         )
     # a pipe gets every column unwrapped; a terminal gets its own width
     Console(width=None if sys.stdout.isatty() else 160).print(table)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import click
@@ -11,8 +12,34 @@ from tinygen.ir import Graph
 OBSERVERS = ("minmax", "percentile", "mse")
 
 
+def _with_ptq(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Run the command with its ``--ptq`` as the PTQ pipeline of every Keras quantization it makes (the command
+    itself does not see the option)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, ptq: str | None = None, **kwargs: Any) -> Any:
+        from tinygen.quantize.pipeline import using_ptq
+
+        if ptq is not None and kwargs.get("quantizer") == "tflite":
+            from tinygen.errors import TinygenError
+
+            raise TinygenError(f"--ptq {ptq} applies to tinygen's quantizer only: drop --ptq or use --quantizer tinygen")
+        with using_ptq(ptq):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
 def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --calibration, --observer and --quantizer (used for Keras models only)."""
+    """Add --calibration, --observer, --quantizer and --ptq (used for Keras models only)."""
+    func = click.option(
+        "--ptq",
+        default=None,
+        metavar="PIPELINE",
+        help="tinygen's post-training quantization: auto (default: the best candidate on held-out calibration "
+             "samples, never worse than plain), plain (min-max, as TensorFlow's converter), or passes joined by "
+             "'+': cle, smooth (equalization), bc (bias correction), an observer (minmax, mse, percentile).",
+    )(_with_ptq(func))
     func = click.option(
         "--quantizer",
         type=click.Choice(["tinygen", "tflite"]),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from tinygen.commands.common import load_from_options, model_options, rounding_option
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph
+from tinygen.quantize.pipeline import collecting_choices
 
 
 #: --cpu: whether the core has Helium (MVE)
@@ -33,6 +35,13 @@ def read_labels(path: str) -> list[str]:
 def _name_from(model: str) -> str:
     path = Path(model)
     return path.stem if path.suffix else path.name
+
+
+def _print_choices(choices: list[Any]) -> None:
+    """What ``--ptq auto`` chose for each quantization and why, or the pipeline pinned (to stderr, like the
+    progress lines)."""
+    for choice in choices:
+        click.echo(choice.reason, err=True)
 
 
 def _quantize_with_report(model: str, calibration: str | None, observer: str, quantizer: str) -> Graph:
@@ -86,10 +95,13 @@ def command(
     """Quantize/import MODEL (int8 .tflite or Keras) and emit its C99 inference library into OUT."""
     from tinygen.codegen import c_identifier, generate
 
-    if report:
-        graph = _quantize_with_report(model, calibration, observer, quantizer)
-    else:
-        graph = load_from_options(model, calibration, observer, quantizer)
+    with collecting_choices() as choices:
+        if report:
+            graph = _quantize_with_report(model, calibration, observer, quantizer)
+        else:
+            graph = load_from_options(model, calibration, observer, quantizer)
+    if quantizer == "tinygen" and not Path(model).suffix.lower() == ".tflite":
+        _print_choices(choices)
     labels = read_labels(labels_file) if labels_file else None
     library = generate(graph, out_dir, rounding=rounding, force=force, name=c_identifier(name or _name_from(model)),
                        mve=CPUS.get(cpu or "", False), labels=labels, arena=arena)

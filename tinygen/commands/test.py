@@ -110,7 +110,8 @@ def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED) -> np.nda
     The one rule of every command (build, test, bench, flash) and the emulator tests: ``numpy.random.
     default_rng(seed)`` draws, for each model input in order, a ``(count, size)`` block of uniform int8 values
     (``integers(-128, 128, dtype=int8)``); behind a uint8 input edge, uniform uint8 values (``integers(0, 256)``)
-    go through the edge's QUANTIZE, so every value is one the model's uint8 input can produce. For a model with
+    go through the edge's QUANTIZE, so every value is one the model's uint8 input can produce; behind an int16
+    input edge, uniform int8 values each moved to the nearest one its QUANTIZE can make. For a model with
     one input the first k of ``count`` vectors are the ``count=k`` vectors. (The stored instruction counts of
     tests/instruction_counts.json are measured on these vectors.)"""
     if count < 0:
@@ -119,11 +120,13 @@ def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED) -> np.nda
     parts = []
     for port in prep.ports[0]:
         size = prep.graph.tensor(port.core).size
-        table = ports.uint8_edge_table(prep.graph, port, prep.rounding)
+        table = ports.edge_table(prep.graph, port, prep.rounding)
         if table is None:
             parts.append(rng.integers(-128, 128, size=(count, size), dtype=np.int8))
-        else:
+        elif table.size == 256:  # uint8
             parts.append(table[rng.integers(0, 256, size=(count, size))])
+        else:
+            parts.append(ports.nearest_reachable(table, rng.integers(-128, 128, size=(count, size), dtype=np.int8)))
     return np.concatenate(parts, axis=1)
 
 
@@ -235,7 +238,7 @@ def graph_input(prep: Prepared, vector: np.ndarray) -> list[np.ndarray]:
     other).
 
     Behind a float32 edge (QUANTIZE) the int8 input's exact dequantized value quantizes back to the same
-    int8 (|q - zp| <= 255 is far inside float32 precision); behind a uint8 edge, a uint8 value that the edge
+    int8 (|q - zp| <= 255 is far inside float32 precision); behind a uint8 or int16 edge, a value that the edge
     maps to it (:func:`make_vectors` makes only such values).
     """
     values, offset = [], 0
@@ -246,16 +249,8 @@ def graph_input(prep: Prepared, vector: np.ndarray) -> list[np.ndarray]:
         offset += core.size
         if port.edge is None:
             values.append(part.reshape(core.shape))
-        elif declared.dtype == "uint8":
-            table = ports.uint8_edge_table(prep.graph, port, prep.rounding)
-            assert table is not None
-            source = np.full(256, -1, dtype=np.int16)
-            for u in range(255, -1, -1):  # the smallest uint8 value that makes each int8 value
-                source[int(table[u]) + 128] = u
-            wanted = source[part.astype(np.int16) + 128]
-            if (wanted < 0).any():
-                raise TinygenError(f"input {declared.name!r}: an int8 test value its uint8 QUANTIZE cannot make")
-            values.append(wanted.astype(np.uint8).reshape(declared.shape))
+        elif declared.dtype in ports.INTEGER_EDGE_RANGES:
+            values.append(ports.edge_sources(prep.graph, port, part, prep.rounding).reshape(declared.shape))
         else:
             scale, zero_point = core.quant.scalar()
             floats = (part.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)

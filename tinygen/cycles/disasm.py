@@ -32,12 +32,18 @@ class Insn:
     target: int | None = None
 
 
-def read_instructions(elf: str | Path) -> dict[int, Insn]:
-    """Every instruction of the ELF's code sections, by address."""
+#: cores whose instructions objdump (binutils 2.40) decodes only when told the architecture: from the ELF's
+#: "cortex-m55" attribute it does not enable Armv8.1-M (CSEL/CSINC/CSNEG, low-overhead loops, MVE)
+OBJDUMP_ARCH = {"cortex-m55": "armv8.1-m.main", "cortex-m85": "armv8.1-m.main"}
+
+
+def read_instructions(elf: str | Path, core: str | None = None) -> dict[int, Insn]:
+    """Every instruction of the ELF's code sections, by address (``core``: the core it was built for)."""
     tool = shutil.which(OBJDUMP)
     if tool is None:
         raise ToolMissingError(f"{OBJDUMP} is not installed; install it with 'apt-get install binutils-arm-none-eabi'")
-    proc = subprocess.run([tool, "-d", str(elf)], capture_output=True, text=True)
+    arch = ["-m", OBJDUMP_ARCH[core]] if core in OBJDUMP_ARCH else []
+    proc = subprocess.run([tool, "-d", *arch, str(elf)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise TinygenError(f"{elf}: {OBJDUMP} cannot disassemble it ({proc.stderr.strip()[:200]}); rebuild the firmware")
     return parse_objdump(proc.stdout)
@@ -60,11 +66,20 @@ def parse_objdump(text: str) -> dict[int, Insn]:
 def _clean_operands(mnemonic: str, text: str) -> tuple[str, int | None]:
     text = text.split("\t@")[0].split(" @ ")[0].strip()
     target = None
-    branch = re.match(r"^(?:(r\d+|ip|lr|sl|fp), )?([0-9a-f]+) <[^>]*>$", text)
-    if branch and (is_branch_mnemonic(mnemonic) or mnemonic in ("cbz", "cbnz")):
+    branch = re.match(r"^((?:(?:r\d+|ip|lr|sl|fp), )*)([0-9a-f]+) <[^>]*>$", text)
+    if branch and (is_branch_mnemonic(mnemonic) or mnemonic in ("cbz", "cbnz") or is_loop_mnemonic(mnemonic)):
         target = int(branch.group(2), 16)
-        text = branch.group(1) or ""
+        text = branch.group(1).rstrip(", ")
     return text, target
+
+
+#: Armv8.1-M low-overhead loops: WLS/DLS start one (WLS branches past it when the count is zero), LE ends
+#: an iteration (branches back); the tail-predicated forms carry a size suffix (wlstp.8)
+LOOP_MNEMONICS = ("wls", "wlstp", "dls", "dlstp", "le", "letp")
+
+
+def is_loop_mnemonic(mnemonic: str) -> bool:
+    return mnemonic.split(".")[0] in LOOP_MNEMONICS
 
 
 CONDITIONS = ("eq", "ne", "cs", "hs", "cc", "lo", "mi", "pl", "vs", "vc", "hi", "ls", "ge", "lt", "gt", "le", "al")

@@ -26,6 +26,7 @@ from tinygen.errors import TinygenError
 #: Cortex-M7: the branch target address cache predicts loop branches (assumed always right: 0);
 #: Cortex-M55/M85: one refill cycle (assumed; their TRMs publish no branch timing); Cortex-M4
 #: (the cross-check of LLVM's model with the TRM tables): P = 1. Unconditional branches pay it always.
+#: An Armv8.1-M loop end (LE/LETP) is not charged it: assumed free once the M55 has cached the loop's start.
 MCA_TAKEN_EXTRA = {"cortex-m7": 0.0, "cortex-m55": 1.0, "cortex-m85": 0.0, "cortex-m4": 1.0}
 _LOADS = ("ldr", "ldm", "pop", "vldr", "vldm", "vpop")
 
@@ -38,17 +39,16 @@ class Memory:
     assumption: str
 
 
-#: The reference manuals' flash latency tables at each board's clock (tinygen's boards/*.json).
-MEMORY: dict[str, Memory] = {
-    "nucleo_l4r5zi": Memory(5, "RM0432 3.3.3: 5 wait states at 120 MHz; ART accelerator (instruction cache, "
-                               "prefetch, 8-line data cache) assumed to hit"),
-    "nucleo_h743zi": Memory(4, "RM0433 4.3.8: 4 wait states at 480 MHz (AXI); L1 I/D caches assumed to hit"),
-    "nucleo_f746": Memory(7, "RM0385 3.3.2: 7 wait states at 216 MHz; ART / L1 caches assumed to hit"),
-    "disco_f746ng": Memory(7, "RM0385 3.3.2: 7 wait states at 216 MHz; ART / L1 caches assumed to hit"),
-    "nucleo_g071rb": Memory(2, "RM0444 3.3.4: 2 wait states at 64 MHz; prefetch and instruction cache assumed to hit"),
-    "nucleo_u575zi": Memory(4, "RM0456 7.3.3: 4 wait states at 160 MHz; ICACHE assumed to hit, weights in flash "
-                               "uncached (see the bound)"),
-    "nrf52840_dk": Memory(0, "nRF52840: flash with cache enabled, zero wait states assumed"),
+#: What the estimate assumes about each family's flash accelerator and caches (the wait states themselves come
+#: from the board's manifest: its clock section holds the reference manual's wait-state table)
+CACHE_ASSUMPTION: dict[str, str] = {
+    "stm32f4": "ART accelerator (instruction cache, prefetch, data cache) assumed to hit",
+    "stm32f7": "ART / L1 caches assumed to hit",
+    "stm32h7": "L1 I/D caches assumed to hit",
+    "stm32l4": "ART accelerator (instruction cache, prefetch, 8-line data cache) assumed to hit",
+    "stm32g0": "prefetch and instruction cache assumed to hit",
+    "stm32u5": "ICACHE assumed to hit, weights in flash uncached (see the bound)",
+    "nrf52": "flash with cache enabled, zero wait states assumed",
 }
 QEMU_MEMORY = Memory(0, "QEMU MPS2/MPS3 board: code and data in zero-wait-state SSRAM")
 
@@ -99,7 +99,7 @@ def _load_instructions(body: list[Insn]) -> int:
 def estimate(profile: Profile, elf: str | Path, core: str, clock_hz: int, memory: Memory,
              vector: int = 0, use_mca: bool = False) -> dict[str, Any]:  # fmt: skip
     """The estimate for inference ``vector`` of a profiled run, as plain JSON-ready data."""
-    insns = read_instructions(elf)
+    insns = read_instructions(elf, core)
     layers = profile.layers(vector)
     ran = {b for layer in layers for b in layer.counts}
     code = {b: block_instructions(insns, profile.blocks[b].address, profile.blocks[b].insns) for b in sorted(ran)}
@@ -124,7 +124,7 @@ def estimate(profile: Profile, elf: str | Path, core: str, clock_hz: int, memory
         "clock_hz": clock_hz,
         "model": model_name(core) if not use_mca else f"llvm-mca ({Path(mca.find_llvm_mca()).name}) -mcpu={core}",
         "assumptions": [
-            "cycles per block from the model above, summed over QEMU's exact block execution counts",
+            "cycles per block from the cycle model, summed over QEMU's exact block execution counts",
             "taken-branch refill per taken conditional branch (fall-throughs counted by the plugin)",
             memory.assumption,
         ],
@@ -144,6 +144,26 @@ def estimate(profile: Profile, elf: str | Path, core: str, clock_hz: int, memory
     }
 
 
+def board_memory(board: Any) -> Memory:
+    """The memory assumption for a tinygen.boards.Board."""
+    clock = board.clock or {}
+    if board.is_qemu or "family" not in clock:
+        return QEMU_MEMORY
+    wait_states = board.flash_wait_states()
+    table = clock.get("flash_wait_states") or {}
+    where = f"{table['source']}: " if "source" in table else ""
+    assumption = CACHE_ASSUMPTION.get(clock["family"], "caches assumed to hit")
+    return Memory(wait_states, f"{where}{wait_states} wait states at {board.clock_hz / 1e6:g} MHz; {assumption}")
+
+
+def estimate_board(profile: Profile, elf: str | Path, board: Any, use_mca: bool = False) -> dict[str, Any]:
+    """The estimate of a profiled run for ``board``'s core and clock (a tinygen.boards.Board; the run
+    itself may come from its QEMU stand-in, or any machine with the same core)."""
+    result = estimate(profile, elf, board.core, board.clock_hz, board_memory(board), use_mca=use_mca)
+    result["board"] = board.id
+    return result
+
+
 def estimate_firmware(elf: str | Path, board_name: str, num_layers: int | None = None, timeout: float = 300.0,
                       use_mca: bool = False) -> dict[str, Any]:  # fmt: skip
     """Profile ``elf`` on the board's QEMU stand-in and estimate its cycles on the board's core and clock."""
@@ -151,7 +171,4 @@ def estimate_firmware(elf: str | Path, board_name: str, num_layers: int | None =
 
     board = get_board(board_name)
     profile = run_profile(elf, board.machine, num_layers=num_layers, timeout=timeout)
-    memory = QEMU_MEMORY if board.is_qemu else MEMORY.get(board.id, Memory(0, f"{board.id}: zero wait states assumed"))
-    result = estimate(profile, elf, board.core, board.clock_hz, memory, use_mca=use_mca)
-    result["board"] = board.id
-    return result
+    return estimate_board(profile, elf, board, use_mca)

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tinygen.cycles.disasm import Insn, is_branch_mnemonic
+from tinygen.cycles.disasm import Insn, is_branch_mnemonic, is_loop_mnemonic
 from tinygen.errors import TinygenError, ToolMissingError
 
 ITERATIONS = 100
@@ -45,6 +45,8 @@ def mca_line(insn: Insn) -> str:
     """The instruction as llvm-mc reads it: direct branches get a target of their own."""
     if insn.mnemonic in ("cbz", "cbnz"):
         return "nop"  # a compare-and-branch issues like one ALU instruction; its target cannot be "."
+    if is_loop_mnemonic(insn.mnemonic):
+        return "nop"  # WLS/DLS/LE: no scheduling information in LLVM; one issue slot, as an ALU instruction
     if insn.mnemonic in ("bl", "blx", "bx"):
         return "b ."  # llvm-mca charges a call 100 cycles; the callee's blocks are counted on their own
     if is_branch_mnemonic(insn.mnemonic) and insn.target is not None:

@@ -303,7 +303,7 @@ class _Importer:
         for role, indices in (("input", raw.inputs), ("output", raw.outputs)):
             for index in indices:
                 t = raw.tensors[index]
-                if t.type == tflite.TensorType.UINT8 and self.is_uint8_edge(index):
+                if self.is_edge(index):
                     continue
                 if t.type in (tflite.TensorType.INT16, tflite.TensorType.UINT8):
                     raise UnsupportedError(
@@ -321,9 +321,13 @@ class _Importer:
                 f"{', '.join(ops.tflite_builtins())}; replace those layers in the model"
             )
 
-    def is_uint8_edge(self, index: int) -> bool:
-        """A uint8 graph input read only by QUANTIZE ops, or a uint8 graph output of a QUANTIZE: the uint8 <->
-        int8 conversion at the edge of an int8 model (TFLite's inference_input_type/output_type=tf.uint8)."""
+    def is_edge(self, index: int) -> bool:
+        """A uint8 or int16 graph input read only by QUANTIZE ops, or a uint8 graph output of a QUANTIZE: the
+        conversion at the edge of an int8 model (TFLite's inference_input_type/output_type=tf.uint8; an int16
+        input such as TFLite Micro's keyword_scrambled example has)."""
+        t = self.raw.tensors[index]
+        if t.type != tflite.TensorType.UINT8 and not (t.type == tflite.TensorType.INT16 and index in self.raw.inputs):
+            return False
         if index in self.raw.inputs:
             readers = self.consumers.get(index, [])
             if not readers or any(op.name != "QUANTIZE" for op in readers) or index in self.raw.outputs:
@@ -332,15 +336,15 @@ class _Importer:
             producer = self.producer.get(index)
             if producer is None or producer.name != "QUANTIZE" or self.consumers.get(index):
                 return False
-        t = self.raw.tensors[index]
         return t.scale is not None and t.scale.size == 1
 
     def edge_tensor(self, index: int) -> str:
-        """A uint8 graph input or output (see :meth:`is_uint8_edge`)."""
-        if not self.is_uint8_edge(index):
+        """A uint8 graph input or output, or an int16 graph input (see :meth:`is_edge`)."""
+        if not self.is_edge(index):
             raise UnsupportedError(
                 f"{self.label}: {self.describe(index)}: a uint8 tensor that is not a graph input or output converted "
-                "by QUANTIZE; tinygen supports int8 activations only: re-convert with full-integer int8 quantization"
+                "by QUANTIZE (or an int16 one that is not a graph input); tinygen supports int8 activations only: "
+                "re-convert with full-integer int8 quantization"
             )
         return self.tensor(index)
 
@@ -559,7 +563,7 @@ class _Importer:
             t = self.raw.tensors[index]
             if t.type == tflite.TensorType.FLOAT32:
                 self.tensor(index)
-            elif t.type == tflite.TensorType.UINT8:
+            elif t.type in (tflite.TensorType.UINT8, tflite.TensorType.INT16):
                 self.edge_tensor(index)
             else:
                 self.activation_tensor(_RawOp(-1, "graph input", (), ()), index)

@@ -52,9 +52,11 @@ def scratch_3x3(out_h: int, out_w: int, stride_h: int, stride_w: int) -> int:
 
 def vp_variants(out_h: int, out_w: int, fast: bool, output_offset: int, act_min: int, act_max: int) -> tuple[str, ...]:
     """The line functions tg_depthwise_3x3_vp_s8 runs for a call (TG_VARIANT names, see its table): the
-    requantization mode (ANY unless fast and act_min >= output_offset: RELU, RELU_SAT with the full int8
-    range), DWVP_TWO_<mode> for pairs of output lines and DWVP_ONE_<mode> for the last of an odd count."""
-    mode = "ANY" if not fast or act_min < output_offset else "RELU_SAT" if (act_min, act_max) == (-128, 127) else "RELU"
+    requantization mode (ANY: generic, unless fast; then SIGNED where act_min < output_offset, else RELU; with
+    _SAT where the clamp range is all of -128..127), DWVP_TWO_<mode> for pairs of output lines and DWVP_ONE_<mode>
+    for the last of an odd count."""
+    sat = "_SAT" if (act_min, act_max) == (-128, 127) else ""
+    mode = "ANY" if not fast else ("SIGNED" if act_min < output_offset else "RELU") + sat
     out_lines = out_w if out_h > out_w else out_h  # lines are columns when the output is taller than wide
     return (f"DWVP_TWO_{mode}",) * (out_lines >= 2) + (f"DWVP_ONE_{mode}",) * (out_lines % 2)
 
@@ -85,14 +87,15 @@ def dw3c_variants(out_h: int, out_w: int, stride_h: int, stride_w: int, fast: bo
 
 
 
-def fast_requantization(bias: np.ndarray, weights: np.ndarray, p: ConvParams, rounding: str) -> bool:
-    """Whether the 3x3 kernels' DSP requantization (SMMLAR of the doubled accumulator, one
-    rounding shift) is exact for every channel: TFLite's double rounding, multipliers >= 0, right
-    shifts 1..30, and no int32 overflow for any int8 input (see tg_depthwise_3x3_s8.h)."""
+def fast_requantization(bias: np.ndarray, weights: np.ndarray, p: ConvParams) -> bool:
+    """Whether the 3x3 kernels' DSP requantization (SMMLAR of the doubled accumulator with double rounding,
+    SMMLA with single rounding, then one rounding shift: tg_dw_rq_fast) is exact for every channel:
+    multipliers >= 0, right shifts 1..30, and no int32 overflow for any int8 input (see tg_depthwise_3x3_s8.h).
+    The bounds serve both roundings: the high word is at most the accumulator in magnitude either way."""
     mult = np.asarray(p.multiplier, dtype=np.int64).reshape(-1)
     shift = np.asarray(p.shift, dtype=np.int64).reshape(-1)
     mult, shift = np.broadcast_to(mult, bias.shape), np.broadcast_to(shift, bias.shape)
-    if rounding != "double" or (mult < 0).any() or (shift > -1).any() or (shift < -30).any():
+    if (mult < 0).any() or (shift > -1).any() or (shift < -30).any():
         return False
     bound = np.abs(bias.astype(np.int64)) + 128 * np.abs(weights.astype(np.int64)).reshape(-1, bias.size).sum(axis=0)
     right = -shift

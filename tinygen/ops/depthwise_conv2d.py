@@ -23,7 +23,7 @@ from tinygen.ir import Graph, Op
 from tinygen.lowering.base import WEIGHTS, KernelCall, LoweringContext
 from tinygen.lowering.depthwise_ops import (dw3_variants, dw3c_variants, fast_requantization, pack_channel_groups,
                                             scratch_3x3, scratch_pairs, uses_ring)
-from tinygen.lowering.mac_common import _folded_bias, _requant_arrays, _weights
+from tinygen.lowering.mac_common import _folded_bias, _requant_arrays, _rq_array, _weights
 from tinygen.lowering.mve_ops import (DW_GATHER, DW_GENERAL, DW_RING, _channel_taps_layout, _quad_params_kinds,
                                       _sums_stay_int32, _tap_quad_layout, _vector_requant_ok, quad_params)
 from tinygen.ops import common, conv2d, conv_common
@@ -161,14 +161,14 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
         return conv2d.conv_call(ctx, op, p, np.ascontiguousarray(weights.transpose(3, 1, 2, 0)), "depthwise (as conv)")
     sums = weights.astype(np.int64).reshape(kh * kw, out_c).sum(axis=0)
     folded = _folded_bias(ctx, op, sums, p.input_offset)
-    mult, shift = _requant_arrays(ctx, op, p, hint)
     tail = (str(-p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max))
     comment = (
         f"depthwise {kh}x{kw} x{p.depth_multiplier} stride {p.stride_h}x{p.stride_w} "
         f"dil {p.dilation_h}x{p.dilation_w} {x.shape} -> {out.shape} {op.activation}"
     )
     if kh == 3 and kw == 3 and p.depth_multiplier == 1 and p.dilation_h == 1 and p.dilation_w == 1:
-        fast = fast_requantization(folded, weights, p, ctx.rounding)
+        mult, shift = _requant_arrays(ctx, op, p, hint)
+        fast = fast_requantization(folded, weights, p)
         # the fast path accumulates twice the sum (exact: fast_requantization bounds it)
         bias = ctx.const_array(f"{hint}_bias", folded * np.int32(2) if fast else folded, "int32_t", WEIGHTS)
         ring = uses_ring(ctx.graph, op)
@@ -189,13 +189,14 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
                           dw3c_variants(*dispatch))
     bias = ctx.const_array(f"{hint}_bias", folded, "int32_t", WEIGHTS)
     wsym = ctx.const_array(f"{hint}_w", weights, "int8_t", WEIGHTS)
+    rq, mode = _rq_array(ctx, op, p, hint, out_c)
     args = (
         ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), str(p.depth_multiplier),
-        bias, mult, shift, ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
-        str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left), *tail,
-        f"(int32_t *)(void *){ctx.scratch_ptr()}",
+        bias, rq, mode, ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
+        str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left), *tail, ctx.scratch_ptr(),
     )
-    return KernelCall("tg_depthwise_s8", args, (), 4 * out_c, comment)
+    # TG_DEPTHWISE_SCRATCH_BYTES: a pointer per tap, then a row of input zero points
+    return KernelCall("tg_depthwise_s8", args, (), 8 * kh * kw + c + 4, comment)
 
 
 def _in_place_covered(ctx: LoweringContext, op: Op, p: ConvParams, kernel: tuple[int, int]) -> bool:

@@ -317,7 +317,8 @@ _SUPPORTED = ("tinygen supports the int8 LSTM of a Keras LSTM layer (int8 input 
               "cell state, batch major, no peephole, projection, layer norm or CIFG)")
 
 
-def _unique(imp: Any, base: str) -> str:
+def unique_tensor_name(imp: Any, base: str) -> str:
+    """``base``, made unique among the importer's tensor names (``base_1``, ``base_2``...)."""
     name, k = base, 0
     while name in imp.graph.tensors or name in imp.names:
         k += 1
@@ -384,17 +385,20 @@ def convert(imp: Any, raw: Any) -> list[Op]:
     if n != int(np.prod(ct.shape)) or units < 1 or n != b * units:
         raise TinygenError(f"{where}: state sizes {list(ht.shape)} and {list(ct.shape)} do not fit batch {b} and "
                            f"{units} units; corrupt model")
+    if not -128 <= int(ht.zero_point[0]) <= 127:
+        raise TinygenError(f"{where}: output state {imp.describe(h_index)} has zero point {int(ht.zero_point[0])} "
+                           "outside [-128, 127]: corrupt model; re-quantize it")
     hq = ir.Quantization(ht.scale, ht.zero_point)
     h_name, c_name = imp.names[h_index], imp.names[c_index]
     g = imp.graph
-    h_read = g.add_tensor(ir.Tensor(_unique(imp, f"{h_name}/before"), tuple(ht.shape), "int8", hq)).name
+    h_read = g.add_tensor(ir.Tensor(unique_tensor_name(imp, f"{h_name}/before"), tuple(ht.shape), "int8", hq)).name
     cq = ir.Quantization(ct.scale, ct.zero_point)
-    c_read = g.add_tensor(ir.Tensor(_unique(imp, f"{c_name}/before"), (b, units), "int16", cq)).name
+    c_read = g.add_tensor(ir.Tensor(unique_tensor_name(imp, f"{c_name}/before"), (b, units), "int16", cq)).name
     # the final output state keeps the variable's own name (TFLite Micro's tensor after the invocation)
-    h_write = g.add_tensor(ir.Tensor(h_name if h_name not in g.tensors else _unique(imp, h_name), tuple(ht.shape),
-                                     "int8", hq)).name
-    c_write = g.add_tensor(ir.Tensor(c_name if c_name not in g.tensors else _unique(imp, c_name), (b, units), "int16",
-                                     cq)).name
+    h_write = g.add_tensor(ir.Tensor(h_name if h_name not in g.tensors else unique_tensor_name(imp, h_name),
+                                     tuple(ht.shape), "int8", hq)).name
+    c_write = g.add_tensor(ir.Tensor(c_name if c_name not in g.tensors else unique_tensor_name(imp, c_name),
+                                     (b, units), "int16", cq)).name
     out = imp.output(raw, KIND)
     # ResetVariableTensors: an int8 variable starts at its zero point, any other at 0
     g.states.append(ir.State(h_name, h_read, h_write, np.full(n, int(ht.zero_point[0]), np.int8)))

@@ -1,7 +1,9 @@
 """QUANTIZE: float32 -> int8 at the graph input (TFLite Micro's AffineQuantize: ``clamp(roundf(x /
 scale) + zero_point)`` with a float32 division, round half away from zero), or int8 -> int8
 requantization (reference_ops::Requantize: ``clamp(requantize(x - input_zero_point, multiplier, shift)
-+ output_zero_point)``). The only op whose input may be a float32 graph input."""
++ output_zero_point)``). The only op whose input may be a float32 graph input. An int16 graph input comes in
+through one too (int16 -> int8), and an int16 tensor goes out as an int32 graph output (int16 -> int32, TFLite
+Micro's keyword_scrambled example)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,12 @@ from tinygen.ops import common
 from tinygen.ops.base import OpDef, TfliteMapping
 
 KIND = "quantize"
+
+#: the integer (input, output) type pairs TFLite Micro's QUANTIZE requantizes, with each one's kernel
+_REQUANTIZE_KERNELS = {("int8", "int8"): "tg_quantize_s8", ("uint8", "int8"): "tg_quantize_u8_s8",
+                       ("int8", "uint8"): "tg_quantize_s8_u8", ("int16", "int8"): "tg_quantize_s16_s8",
+                       ("int16", "int32"): "tg_quantize_s16_s32"}
+_OUTPUT_RANGES = common.INT_RANGES | {"int32": (-(2**31), 2**31 - 1)}
 
 
 @dataclass(frozen=True)
@@ -41,22 +49,24 @@ class QuantizeParams:
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> QuantizeParams:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    if out.dtype not in ("int8", "uint8"):
+    if out.dtype not in ("int8", "uint8", "int32"):
         raise UnsupportedError(
-            f"{common.where(op)}: output {out.name!r} is {out.dtype}; tinygen quantizes to int8 (or uint8) only"
+            f"{common.where(op)}: output {out.name!r} is {out.dtype}; tinygen quantizes to int8 or uint8 (and int16 "
+            "to int32) only"
         )
     so, zo = common.qp(out, op)
-    qmin, qmax = common.INT_RANGES[out.dtype]
+    qmin, qmax = _OUTPUT_RANGES[out.dtype]
     if x.dtype == "float32":
         return QuantizeParams(mode="affine", scale=float(np.float32(so)), input_zero_point=0, output_zero_point=zo,
                               multiplier=0, shift=0, qmin=qmin, qmax=qmax)
-    if x.dtype in ("int8", "uint8") and (x.dtype, out.dtype) != ("uint8", "uint8"):
+    if (x.dtype, out.dtype) in _REQUANTIZE_KERNELS:
         si, zi = common.qp(x, op)
         m, sh = common.multiplier(float(np.float32(si)) / float(np.float32(so)), op, "input/output", rounding)
         return QuantizeParams(mode="requantize", scale=float(np.float32(so)), input_zero_point=zi, output_zero_point=zo,
                               multiplier=m, shift=sh, qmin=qmin, qmax=qmax)
     raise UnsupportedError(
-        f"{common.where(op)}: quantize from {x.dtype} to {out.dtype} is not supported (float32/int8 -> int8)"
+        f"{common.where(op)}: quantize from {x.dtype} to {out.dtype} is not supported (float32/int8/uint8/int16 -> "
+        "int8, int8 -> uint8, int16 -> int32)"
     )
 
 
@@ -80,7 +90,7 @@ def reference(graph: Graph, op: Op, p: QuantizeParams, args: list[np.ndarray], r
 # --------------------------------------------------------------------------- import
 
 
-def from_tflite(imp: Any, raw: Any) -> Op:
+def from_tflite(imp: Any, raw: Any) -> Op | list[Op]:
     x = imp.inputs(raw, 1)[0]
     t = imp.raw.tensors[x]
     if t.type == tflite.TensorType.FLOAT32:
@@ -89,17 +99,18 @@ def from_tflite(imp: Any, raw: Any) -> Op:
                 f"{imp.where(raw)}: quantizes {imp.describe(x)}, which is not a graph input: a float model"
             )
         return Op(KIND, "", [imp.tensor(x)], [], {})
-    if t.type == tflite.TensorType.UINT8:
+    if t.type == tflite.TensorType.UINT8 or (t.type == tflite.TensorType.INT16 and x in imp.raw.inputs):
         return Op(KIND, "", [imp.edge_tensor(x)], [], {})
+    if t.type == tflite.TensorType.INT16:  # an int16 activation (a softmax's) made before: its output's type
+        op = Op(KIND, "", [imp.tensor(x)], [], {})
+        if imp.raw.tensors[raw.outputs[0]].type == tflite.TensorType.INT32:  # the importer's check takes int8 only
+            op.outputs = [imp.tensor(raw.outputs[0])]
+            return [op]
+        return op
     return Op(KIND, "", [imp.activation_tensor(raw, x)], [], {})
 
 
 # --------------------------------------------------------------------------- lowering
-
-
-#: the requantizing kernel of each (input, output) integer type pair
-_REQUANTIZE_KERNELS = {("int8", "int8"): "tg_quantize_s8", ("uint8", "int8"): "tg_quantize_u8_s8",
-                       ("int8", "uint8"): "tg_quantize_s8_u8"}
 
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
@@ -120,7 +131,7 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     if kernel is None:
         raise UnsupportedError(
             f"{common.where(op)}: {x.dtype} {x.name!r} -> {out.dtype} {out.name!r} is not supported; tinygen "
-            "requantizes int8 -> int8, uint8 -> int8 and int8 -> uint8"
+            "requantizes int8/uint8/int16 -> int8, int8 -> uint8 and int16 -> int32"
         )
     source = const_ptr(ctx, x.name) if x.dtype == "int8" else ctx.tensor_ptr(x.name)
     args = (source, str(x.size), str(p.input_zero_point), str(p.multiplier), str(p.shift),

@@ -1,5 +1,6 @@
 """SOFTMAX: int8 -> int8 over the last axis, TFLite Micro's fixed-point exp (gemmlowp), output scale 1/256
-and zero point -128."""
+and zero point -128; or int8 -> int16 (output scale 1/65536, zero point -32768), as a model with 16-bit
+outputs has it (TFLite Micro's keyword_scrambled example)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ KIND = "softmax"
 
 #: the output quantization TFLite's int8 softmax requires
 OUTPUT_QUANT = (float(np.float32(1.0 / 256.0)), -128)
+#: the int16 output's (SoftmaxPrepare takes a scale within 0.8% of it: the arithmetic assumes it exactly)
+OUTPUT_QUANT_16 = (1.0 / 65536.0, -32768)
 
 #: smallest softmax that gets a 1 KiB exp table (each element's exp costs ~200 instructions twice otherwise)
 SOFTMAX_LUT_MIN_ELEMENTS = 8
@@ -34,6 +37,8 @@ class SoftmaxParams:
     input_multiplier: int
     input_left_shift: int
     diff_min: int
+    #: 8 (int8 output) or 16 (int16 output)
+    output_bits: int = 8
 
 
 def _check(graph: Graph, op: Op) -> None:
@@ -45,11 +50,26 @@ def _check(graph: Graph, op: Op) -> None:
         )
 
 
-def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> SoftmaxParams:
-    x, out = common.unary_int8(graph, op)
-    si, _ = common.qp(x, op)
+def _check_int16_output(op: Op, out: Any) -> None:
     so, zo = common.qp(out, op)
-    if zo != OUTPUT_QUANT[1] or np.float32(so) != np.float32(OUTPUT_QUANT[0]):
+    if zo != OUTPUT_QUANT_16[1] or not abs(so - OUTPUT_QUANT_16[0]) <= OUTPUT_QUANT_16[0] * 0.001 * 8:
+        raise TinygenError(
+            f"{common.where(op)}: int16 output {out.name!r} has scale {so!r}, zero point {zo}; TFLite's int8 -> int16 "
+            "softmax needs scale 1/65536 and zero point -32768: re-quantize the model (the TFLite converter does this)"
+        )
+
+
+def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> SoftmaxParams:
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    common.require_int8(x, op)
+    si, _ = common.qp(x, op)
+    bits = 16 if out.dtype == "int16" else 8
+    if bits == 16:
+        _check_int16_output(op, out)
+    else:
+        common.require_int8(out, op)
+    so, zo = common.qp(out, op)
+    if bits == 8 and (zo != OUTPUT_QUANT[1] or np.float32(so) != np.float32(OUTPUT_QUANT[0])):
         raise TinygenError(
             f"{common.where(op)}: output {out.name!r} has scale {so!r}, zero point {zo}; TFLite's int8 softmax needs "
             "scale 1/256 and zero point -128: re-quantize the model (the TFLite converter does this)"
@@ -62,12 +82,13 @@ def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> SoftmaxParams:
             f"{common.where(op)}: beta {beta:g} x input scale {si:g} is below 2^-26: TFLite's int8 softmax cannot "
             "represent it (every output would be equal); fix beta or re-quantize the model"
         ) from None
-    return SoftmaxParams(input_multiplier=m, input_left_shift=ls, diff_min=diff_min)
+    return SoftmaxParams(input_multiplier=m, input_left_shift=ls, diff_min=diff_min, output_bits=bits)
 
 
 def from_accumulator(p: SoftmaxParams, acc: np.ndarray, rounding: str) -> np.ndarray:
-    """The int8 softmax of the int8 input values ``acc``."""
-    return numerics.softmax_int8(acc, p.input_multiplier, p.input_left_shift, p.diff_min, rounding)  # type: ignore[arg-type]
+    """The int8 (int16) softmax of the int8 input values ``acc``."""
+    return numerics.softmax_int8(acc, p.input_multiplier, p.input_left_shift, p.diff_min, rounding,  # type: ignore[arg-type]
+                                 p.output_bits)
 
 
 def reference(graph: Graph, op: Op, p: SoftmaxParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
@@ -83,9 +104,14 @@ def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
 # --------------------------------------------------------------------------- import
 
 
-def from_tflite(imp: Any, raw: Any) -> Op:
+def from_tflite(imp: Any, raw: Any) -> Op | list[Op]:
     x = imp.inputs(raw, 1)[0]
-    return Op(KIND, "", [imp.activation_tensor(raw, x)], [], {"beta": float(np.float32(raw.options["Beta"]))})
+    op = Op(KIND, "", [imp.activation_tensor(raw, x)], [], {"beta": float(np.float32(raw.options["Beta"]))})
+    out = raw.outputs[0]
+    if imp.raw.tensors[out].type == tflite.TensorType.INT16:  # the importer's output check takes int8 only
+        op.outputs = [imp.tensor(out)]
+        return [op]
+    return op
 
 
 def _emit(b: Any, name: str, x: str) -> str:
@@ -111,7 +137,7 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     x, out = in_out(ctx, op)
     depth = x.shape[-1]
     rows = x.size // depth
-    if x.size >= SOFTMAX_LUT_MIN_ELEMENTS:
+    if p.output_bits == 16 or x.size >= SOFTMAX_LUT_MIN_ELEMENTS:
         # TFLite's exp of each possible difference to the row maximum (0, -1, ..., -255), 0 below diff_min
         diff = -np.arange(256, dtype=np.int64)
         rescaled = numerics.multiply_by_quantized_multiplier_greater_than_one(
@@ -120,7 +146,8 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
         table = np.where(diff >= p.diff_min, exps, 0).astype(np.int32)
         args = (const_ptr(ctx, x.name), str(rows), str(depth), ctx.const_array(hint(op, "exp"), table, "int32_t", TABLE),
                 ctx.tensor_ptr(out.name))
-        return KernelCall("tg_softmax_lut_s8", args, comment=f"softmax {rows} rows of {depth}, tabulated exp "
+        kernel = "tg_softmax_lut_s8_s16" if p.output_bits == 16 else "tg_softmax_lut_s8"
+        return KernelCall(kernel, args, comment=f"softmax {rows} rows of {depth}, tabulated exp "
                           f"(beta*scale multiplier {p.input_multiplier} << {p.input_left_shift}, diff_min {p.diff_min})")
     args = (const_ptr(ctx, x.name), str(rows), str(depth), str(p.input_multiplier), str(p.input_left_shift),
             str(p.diff_min), ctx.tensor_ptr(out.name))

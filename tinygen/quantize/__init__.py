@@ -3,7 +3,10 @@
 ``extract`` turns a Keras model into a float32 IR graph, ``floatexec`` runs it in numpy,
 ``calibration`` loads and checks the calibration inputs, ``observers`` choose activation ranges,
 ``quantizer`` builds the int8 graph, ``pipeline`` chains them and ``report`` measures how closely the
-int8 graph (run by :mod:`tinygen.reference`) tracks the float model.
+int8 graph (run by :mod:`tinygen.reference`) tracks the float model. Before calibration the PTQ passes may
+rewrite the float graph: ``equalize`` (cross-layer equalization of weight ranges) and ``smooth`` (of activation
+ranges), both exact rescalings, and ``bias_correction``; ``ptq_select`` chooses among them by measurement
+(``--ptq auto``, the default).
 
 Keras layers -> IR ops: each op module of :mod:`tinygen.ops` declares the Keras layers and activations
 it converts (``OpDef.keras_layers``, ``keras_activations``; ``tinygen.quantize.layers.supported_layers()``

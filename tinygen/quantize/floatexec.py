@@ -11,7 +11,20 @@ import numpy as np
 
 from tinygen import ops
 from tinygen.activations import apply_float
-from tinygen.ir import Graph
+from tinygen.ir import Graph, Op
+
+
+def pre_activation(graph: Graph, op: Op, ins: list[np.ndarray], n: int) -> np.ndarray:
+    """``op``'s float output for a batch of ``n`` before its fused activation, shaped ``(n, *shape[1:])``."""
+    defn = ops.get(op.kind)
+    if defn.float_reference is None:
+        raise ValueError(f"float executor: op kind {op.kind!r} has no float reference")
+    out_shape = (n, *graph.tensors[op.outputs[0]].shape[1:])
+    return np.asarray(defn.float_reference(op, ins), np.float32).reshape(out_shape)
+
+
+def constants(graph: Graph) -> dict[str, np.ndarray]:
+    return {name: np.asarray(t.data, np.float32) for name, t in graph.tensors.items() if t.is_const}
 
 
 def run_float(graph: Graph, x: np.ndarray | list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -21,16 +34,9 @@ def run_float(graph: Graph, x: np.ndarray | list[np.ndarray]) -> dict[str, np.nd
     if len(xs) != len(graph.inputs):
         raise ValueError(f"float executor: graph {graph.name!r} has {len(graph.inputs)} inputs, got {len(xs)} arrays")
     values: dict[str, np.ndarray] = {name: np.asarray(v, np.float32) for name, v in zip(graph.inputs, xs)}
-    for name, tensor in graph.tensors.items():
-        if tensor.is_const:
-            values[name] = np.asarray(tensor.data, np.float32)
+    values.update(constants(graph))
     n = values[graph.inputs[0]].shape[0]
     for op in graph.ops:
-        ins = [values[i] for i in op.inputs]
-        out_shape = (n, *graph.tensors[op.outputs[0]].shape[1:])
-        defn = ops.get(op.kind)
-        if defn.float_reference is None:
-            raise ValueError(f"float executor: op kind {op.kind!r} has no float reference")
-        y = defn.float_reference(op, ins)
-        values[op.outputs[0]] = apply_float(np.asarray(y, np.float32), op.activation).reshape(out_shape)
+        y = pre_activation(graph, op, [values[i] for i in op.inputs], n)
+        values[op.outputs[0]] = apply_float(y, op.activation)
     return values

@@ -121,8 +121,10 @@ def _layer_axis(ax: Any, count: int, extra: int = 0) -> None:
 
 @_with_style
 def layers_chart(report: Report) -> str:
-    """Instructions (measured) or MACs per layer, one bar per layer coloured by op kind."""
+    """Instructions (measured) or MACs per layer, one bar per layer coloured by op kind; estimated cycles,
+    when the bench has them, as a dark tick over each bar (same axis: cycles and instructions compare)."""
     measured = report.measured
+    estimated = measured and report.cycle_model is not None
     chart = Chart("layers", 3.6)
     ax = chart.figure.subplots()
     colours = op_colours(report)
@@ -131,20 +133,30 @@ def layers_chart(report: Report) -> str:
         (bar,) = ax.bar(layer.index, value, width=0.8, color=colours[layer.op], linewidth=0)
         share = report.share(layer)
         what = f"{value:,} instructions" if measured else f"{value:,} MACs"
+        if estimated and layer.estimated_cycles is not None:
+            what += f", {layer.estimated_cycles:,} estimated cycles"
         chart.tip(bar, f"#{layer.index} {layer.op}: {what} ({share:.1%})\n{layer.name}")
+    extra = []
+    if estimated:
+        points = [(layer.index, layer.estimated_cycles) for layer in report.layers if layer.estimated_cycles is not None]
+        size = max(3.0, min(14.0, 700.0 / max(len(report.layers), 1)))
+        (ticks,) = ax.plot([x for x, _ in points], [y for _, y in points], linestyle="none", marker="_", color=INK,
+                           markersize=size, markeredgewidth=2.0, label="estimated cycles")
+        extra.append(ticks)
     _layer_axis(ax, len(report.layers))
-    ax.set_ylabel("instructions" if measured else "MACs")
+    ax.set_ylabel(("instructions, est. cycles" if estimated else "instructions") if measured else "MACs")
     _thousands(ax.yaxis)
     ax.yaxis.grid(True, color=GRID, linewidth=0.8)
     ax.set_axisbelow(True)
-    _op_legend(ax, colours)
-    return chart.svg("instructions per layer" if measured else "MACs per layer")
+    _op_legend(ax, colours, extra)
+    return chart.svg(("instructions and estimated cycles per layer" if estimated else "instructions per layer")
+                     if measured else "MACs per layer")
 
 
-def _op_legend(ax: Any, colours: dict[str, str]) -> None:
+def _op_legend(ax: Any, colours: dict[str, str], extra: list[Any] | None = None) -> None:
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=colour, label=kind) for kind, colour in colours.items()]
+    handles = [Patch(color=colour, label=kind) for kind, colour in colours.items()] + list(extra or [])
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.01), ncols=_legend_columns(len(handles)),
               fontsize=8.5, handlelength=1.0, columnspacing=1.2, borderaxespad=0)
 

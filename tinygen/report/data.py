@@ -31,6 +31,9 @@ class Layer:
     kernel: str | None
     variants: list[str]
     sqnr_db: float | None = None
+    #: estimated cycles and ms on the board's core at its clock (bench's cycle model; None without one)
+    estimated_cycles: int | None = None
+    estimated_ms: float | None = None
 
     @property
     def macs_per_instruction(self) -> float | None:
@@ -100,6 +103,13 @@ class Report:
             return int(self.validation["instructions_per_inference"])
         return None
 
+    @property
+    def cycle_model(self) -> dict[str, Any] | None:
+        """The bench's cycle model (name, core, clock, assumptions) when it estimated cycles."""
+        if self.bench is None or self.bench.get("estimated_cycles") is None:
+            return None
+        return self.bench.get("cycle_model")
+
     def share(self, layer: Layer) -> float:
         """The layer's share of the whole: of the instructions when measured, else of the MACs."""
         if self.measured:
@@ -155,10 +165,9 @@ def memory(graph: Any, manifest: dict[str, Any], plan: Any) -> Memory:
 
 def layers(manifest: dict[str, Any], bench: dict[str, Any] | None,
            validation: dict[str, Any] | None) -> list[Layer]:
-    """The manifest's layers with the bench's instruction counts and validate's per-layer SQNR when given."""
-    counts: dict[int, int | None] = {}
-    if bench is not None:
-        counts = {int(b["index"]): b.get("instructions") for b in bench.get("layers", [])}
+    """The manifest's layers with the bench's instruction counts and estimated cycles and validate's per-layer
+    SQNR when given."""
+    benched = {int(b["index"]): b for b in (bench or {}).get("layers", [])}
     sqnr: dict[str, float] = {}  # by output tensor and by layer name
     for entry in (validation or {}).get("layers_sqnr") or []:
         value = _number(entry.get("sqnr_db"))
@@ -171,9 +180,11 @@ def layers(manifest: dict[str, Any], bench: dict[str, Any] | None,
         rows.append(Layer(
             index=index, name=layer["name"], short=short_name(layer["name"]), op=layer["op"],
             input_shapes=[list(s) for s in layer["input_shapes"]], output_shape=list(layer["output_shape"]),
-            macs=int(layer["macs"]), instructions=counts.get(index), kernel=layer.get("kernel"),
+            macs=int(layer["macs"]), instructions=benched.get(index, {}).get("instructions"), kernel=layer.get("kernel"),
             variants=list(layer.get("variants", [])),
             sqnr_db=sqnr.get(f"tensor:{layer.get('output_tensor')}", sqnr.get(f"name:{layer['name']}")),
+            estimated_cycles=benched.get(index, {}).get("estimated_cycles"),
+            estimated_ms=benched.get(index, {}).get("estimated_ms"),
         ))  # fmt: skip
     return rows
 

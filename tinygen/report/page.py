@@ -60,10 +60,13 @@ def _cards(report: Report) -> list[dict[str, str]]:
                            f"QEMU {board.machine}" if bench is not None else ""))
     total = report.total_instructions
     if total:
-        detail = f"{report.total_macs / total:.3f} MACs/instruction"
-        if board is not None:
-            detail += f" · ≈{total / board.clock_hz * 1e3:,.2f} ms at 1 instr./cycle"
-        cards.append(_card("instructions", "instructions / inference", _int(total), detail))
+        cards.append(_card("instructions", "instructions / inference", _int(total),
+                           f"{report.total_macs / total:.3f} MACs/instruction, counted in QEMU"))
+    model = report.cycle_model
+    if model is not None and bench is not None:
+        cards.append(_card("cycles", "estimated cycles / inference", _int(bench["estimated_cycles"]),
+                           f"≈ {bench['estimated_ms']:,.3f} ms at {model['clock_hz'] / 1e6:g} MHz ({model['core']}) · "
+                           "an estimate, not a measurement"))
     cards.append(_card("macs", "MACs / inference", _int(report.total_macs), f"{len(report.layers)} layers"))
     bound = report.memory.lower_bound
     arena = report.memory.arena_bytes
@@ -119,12 +122,27 @@ def _rows(report: Report) -> list[dict[str, Any]]:
             "shapes": shapes, "macs": layer.macs, "macs_text": _int(layer.macs),
             "instructions": layer.instructions, "instructions_text": _int(layer.instructions),
             "ratio": ratio, "ratio_text": f"{ratio:.3f}" if ratio is not None else "–",
+            "cycles": layer.estimated_cycles, "cycles_text": _int(layer.estimated_cycles),
+            "ms": layer.estimated_ms, "ms_text": f"{layer.estimated_ms:.3f}" if layer.estimated_ms is not None else "–",
             "share": round(share, 6), "share_text": f"{share:.1%}", "share_px": max(1, round(SHARE_PX * share / widest)),
             "sqnr": layer.sqnr_db if layer.sqnr_db is not None and math.isfinite(layer.sqnr_db) else None,
             "sqnr_text": _db(layer.sqnr_db) if layer.sqnr_db is not None else "–",
             "kernel": layer.kernel or "(view, no code)", "variants": ", ".join(layer.variants),
         })  # fmt: skip
     return rows
+
+
+def _cycle_note(report: Report) -> str | None:
+    """What the estimated cycles are and assume (shown under the layer table)."""
+    model, bench = report.cycle_model, report.bench
+    if model is None or bench is None:
+        return None
+    memory = model["memory"]
+    return (f"Estimated cycles and ms are estimates, never measurements: QEMU's exact block execution counts x "
+            f"cycles per block from the {model['name']}, for {model['board']} ({model['core']} at "
+            f"{model['clock_hz'] / 1e6:g} MHz). Assumptions: " + "; ".join(model["assumptions"]) + ". If every load "
+            f"missed the cache, {memory['flash_wait_states']} flash wait states would add at most "
+            f"{memory['all_loads_miss_extra_cycles']:,} cycles.")
 
 
 def _validation(report: Report) -> dict[str, Any] | None:
@@ -170,6 +188,7 @@ def render(report: Report) -> str:
     env = _environment()
     board = report.board
     measured = report.measured
+    estimated = measured and report.cycle_model is not None
     rows = _rows(report)
     budget, budget_caption = _budget_rows(report)
     validation = _validation(report)
@@ -188,9 +207,13 @@ def render(report: Report) -> str:
         "budget_svg": markupsafe.Markup(charts.budget_chart(budget)),
         "budget_caption": budget_caption,
         "layers_svg": markupsafe.Markup(charts.layers_chart(report)),
-        "layer_caption": ("instructions per layer, counted in QEMU" if measured
-                          else "MACs per layer (instruction counts need --board)"),
+        "layer_caption": ("instructions per layer, counted in QEMU" + (", and estimated cycles" if estimated else "")
+                          if measured else "MACs per layer (instruction counts need --board)"),
         "measured": measured,
+        "estimated": estimated,
+        "cycle_note": _cycle_note(report),
+        "total_cycles": _int(report.bench["estimated_cycles"]) if estimated and report.bench else "–",
+        "total_ms": f"{report.bench['estimated_ms']:.3f}" if estimated and report.bench else "–",
         "has_sqnr": any(row["sqnr_text"] != "–" for row in rows),
         "rows": rows,
         "total_macs": _int(report.total_macs),

@@ -57,14 +57,15 @@ class Inputs:
         """(int8 core input vectors [n, every core input one after the other], float inputs per model input
         [n, *shape] for the float model) of samples ``start:stop``. Float values are quantized with the core
         input's quantization (TFLite's QUANTIZE); int8 data is taken as it is (and dequantized for the float
-        model), as is uint8 data behind a uint8 input edge."""
+        model), as is uint8 or int16 data behind an input edge of that type."""
         vectors, floats = [], []
         for port, array in zip(self.ports, self.arrays):
             core = self.graph.tensor(port.core)
             flat = np.ascontiguousarray(array[start:stop]).reshape(stop - start, core.size)
             q = ports.core_values(self.graph, port, flat, self.rounding)
-            if array.dtype == np.int8 or (array.dtype == np.uint8 and
-                                          ports.uint8_edge_table(self.graph, port, self.rounding) is not None):
+            declared = self.graph.tensor(port.declared).dtype
+            if array.dtype == np.int8 or (array.dtype == np.dtype(declared) and
+                                          ports.edge_table(self.graph, port, self.rounding) is not None):
                 scale, zero_point = core.quant.scalar()
                 f = (q.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
             else:

@@ -79,15 +79,23 @@ def _console_defines(console):
         enables = console["enable"]
         if not 1 <= len(enables) <= 4:
             raise ValueError("board %s: console.enable lists 1 to 4 registers" % board.id)
+        bus = _int(console.get("bus", 1))
+        if bus not in (1, 2):
+            raise ValueError("board %s: console.bus is the APB the UART hangs on, 1 or 2" % board.id)
         defines = [
             ("TG_CONSOLE_STM32_USART", 1),
             ("TG_UART_BASE", console["base"]),
-            ("TG_UART_BRR", _int(console.get("brr_scale", 1)) * _int(console["clock_hz"]) // _int(console["baud"])),
+            # BRR is computed at run time from the bus clock tg_clock_init() configured
+            ("TG_UART_BUS", bus),
+            ("TG_UART_BRR_SCALE", "%du" % _int(console.get("brr_scale", 1))),
+            ("TG_UART_BAUD", "%du" % _int(console["baud"])),
             ("TG_UART_GPIO", console["tx"]["gpio"]),
             ("TG_UART_PIN", _int(console["tx"]["pin"])),
             ("TG_UART_AF", _int(console["tx"]["af"])),
             ("TG_UART_NUM_ENABLES", len(enables)),
         ]
+        if console.get("registers", "v2") == "v1":
+            defines.append(("TG_UART_V1", 1))
         for i, item in enumerate(enables):
             defines += [("TG_UART_EN%d_REG" % i, item["reg"]), ("TG_UART_EN%d_BIT" % i, _int(item["bit"]))]
         return defines
@@ -106,6 +114,56 @@ def _console_defines(console):
 
 
 env.Append(CPPDEFINES=_console_defines(TG["console"]))
+
+CLOCK_FAMILIES = ("stm32f4", "stm32f7", "stm32h7", "stm32l4", "stm32u5", "stm32g0", "nrf52")
+PRESCALERS = {"ahb_div": (1, 2, 4, 8, 16), "apb1_div": (1, 2, 4, 8, 16), "apb2_div": (1, 2, 4, 8, 16)}
+
+
+def _wait_states(clock, hclk_hz):
+    """Flash wait states for ``hclk_hz`` from the manifest's table (index = wait states)."""
+    for ws, max_hz in enumerate(clock["flash_wait_states"]["max_hclk_hz"]):
+        if hclk_hz <= _int(max_hz):
+            return ws
+    raise ValueError("board %s: %d Hz is above the flash's fastest clock" % (board.id, hclk_hz))
+
+
+def _clock_defines(clock):
+    """tg_clock.c's parameters: family, reset clock, PLL factors, prescalers, wait states, caches."""
+    family = (clock or {}).get("family", "none")
+    if family == "none":
+        return []
+    if family not in CLOCK_FAMILIES:
+        raise ValueError("board %s: unknown clock family %r" % (board.id, family))
+    defines = [("TG_CLOCK_" + family.upper(), 1), ("TG_CLK_RESET_HZ", "%du" % _int(clock["reset_hz"]))]
+    if family == "nrf52":
+        return defines
+    for key, allowed in PRESCALERS.items():
+        if _int(clock[key]) not in allowed:
+            raise ValueError("board %s: clock.%s must be one of %s" % (board.id, key, allowed))
+        defines.append(("TG_CLK_" + key.upper(), _int(clock[key])))
+    sysclk = _int(clock["sysclk_hz"])
+    pll = clock["pll"]
+    defines += [
+        ("TG_CLK_SYSCLK_HZ", "%du" % sysclk),
+        ("TG_CLK_FLASH_WS", "%du" % _wait_states(clock, sysclk // _int(clock["ahb_div"]))),
+        ("TG_CLK_VOS", _int(clock.get("vos", 1))),
+        ("TG_CLK_OVERDRIVE", int(bool(clock.get("overdrive", False)))),
+        ("TG_CLK_ICACHE", int(bool(clock.get("icache", False)))),
+        ("TG_CLK_DCACHE", int(bool(clock.get("dcache", False)))),
+    ]
+    defines += [("TG_CLK_PLL" + k.upper(), "%du" % _int(pll[k])) for k in ("m", "n", "p", "q", "r") if k in pll]
+    slow = clock.get("slow_silicon")
+    if slow:
+        slow_hz = _int(slow["sysclk_hz"])
+        defines += [
+            ("TG_CLK_SLOW_SYSCLK_HZ", "%du" % slow_hz),
+            ("TG_CLK_SLOW_PLLN", "%du" % _int(slow["n"])),
+            ("TG_CLK_SLOW_FLASH_WS", "%du" % _wait_states(clock, slow_hz // _int(clock["ahb_div"]))),
+        ]
+    return defines
+
+
+env.Append(CPPDEFINES=_clock_defines(TG.get("clock")))
 
 
 def _timer_defines(timer):

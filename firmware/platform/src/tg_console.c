@@ -5,9 +5,8 @@
 
 #define TG_REG(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
 
-#if defined(TG_CONSOLE_SEMIHOSTING)
-
-/* Arm semihosting: BKPT 0xAB with the operation in r0 and its argument in r1. */
+/* Arm semihosting: BKPT 0xAB with the operation in r0 and its argument in r1. On a board without
+   a debugger the BKPT faults instead, and the fault handler steps over it (tg_startup.c). */
 static uint32_t tg_semihost(uint32_t op, const void *arg)
 {
     register uint32_t r0 __asm__("r0") = op;
@@ -15,6 +14,19 @@ static uint32_t tg_semihost(uint32_t op, const void *arg)
     __asm__ volatile("bkpt 0xAB" : "+r"(r0) : "r"(r1) : "memory");
     return r0;
 }
+
+/* SYS_EXIT_EXTENDED with ADP_Stopped_ApplicationExit: QEMU exits with `code` (plain SYS_EXIT can
+   only report 0 or 1). */
+static void tg_semihost_exit(int code)
+{
+    uint32_t block[2];
+    block[0] = 0x20026u;
+    block[1] = (uint32_t)code;
+    tg_dcache_clean(block, sizeof block);
+    (void)tg_semihost(0x20u, block);
+}
+
+#if defined(TG_CONSOLE_SEMIHOSTING)
 
 void tg_console_init(void) {}
 
@@ -25,12 +37,7 @@ void tg_console_write(const char *s)
 
 void tg_exit(int code)
 {
-    /* SYS_EXIT_EXTENDED with ADP_Stopped_ApplicationExit: QEMU exits with `code` (plain
-       SYS_EXIT can only report 0 or 1). */
-    uint32_t block[2];
-    block[0] = 0x20026u;
-    block[1] = (uint32_t)code;
-    (void)tg_semihost(0x20u, block);
+    tg_semihost_exit(code);
     for (;;) {
     }
 }
@@ -49,9 +56,12 @@ void tg_console_write(const char *s)
     }
 }
 
+/* The same firmware on the board and in QEMU (netduinoplus2): a semihosting host, where one
+   listens (QEMU, a debugger with semihosting enabled), receives the status and ends the run;
+   without one the call returns and the core idles. */
 void tg_exit(int code)
 {
-    (void)code;
+    tg_semihost_exit(code);
     for (;;) {
         __asm__ volatile("wfi");
     }
@@ -73,9 +83,31 @@ static void tg_putc(char c)
 }
 
 #elif defined(TG_CONSOLE_STM32_USART)
-/* STM32 "v2" USART and LPUART (F7, H7, L4, U5, G0): CR1 0x00 (UE bit 0, TE bit 3), BRR 0x0C,
-   ISR 0x1C (TXE bit 7), TDR 0x28. The TX pin is switched to its alternate function; the bus clock
-   is the reset one (no PLL), so the builder computes BRR (clock / baud; x256 for an LPUART). */
+/* STM32 USART and LPUART. Register layout "v2" (F7, H7, L4, U5, G0): CR1 0x00 (UE bit 0, TE
+   bit 3), BRR 0x0C, ISR 0x1C (TXE bit 7), TDR 0x28; "v1" (F4, RM0383 19.6): SR 0x00 (TXE bit 7),
+   DR 0x04, BRR 0x08, CR1 0x0C (UE bit 13, TE bit 3). BRR = kernel clock / baud (x256 for an
+   LPUART), from the bus clock tg_clock_init() configured (16x oversampling). The TX pin is
+   switched to its alternate function. */
+#if defined(TG_UART_V1)
+#define TG_UART_CR1 0x0Cu
+#define TG_UART_CR1_ENABLE ((1u << 13) | (1u << 3))
+#define TG_UART_REG_BRR 0x08u
+#define TG_UART_STATUS 0x00u
+#define TG_UART_TX 0x04u
+#else
+#define TG_UART_CR1 0x00u
+#define TG_UART_CR1_ENABLE ((1u << 3) | 1u)
+#define TG_UART_REG_BRR 0x0Cu
+#define TG_UART_STATUS 0x1Cu
+#define TG_UART_TX 0x28u
+#endif
+
+static uint32_t tg_uart_divisor(void)
+{
+    const uint64_t clock = TG_UART_BUS == 2 ? tg_clocks.pclk2_hz : tg_clocks.pclk1_hz;
+    return (uint32_t)((clock * TG_UART_BRR_SCALE + TG_UART_BAUD / 2u) / TG_UART_BAUD);
+}
+
 void tg_console_init(void)
 {
     const uint32_t pin = TG_UART_PIN;
@@ -95,15 +127,15 @@ void tg_console_init(void)
     TG_REG(TG_UART_GPIO + 0x20u + 4u * (pin / 8u)) =
         (TG_REG(TG_UART_GPIO + 0x20u + 4u * (pin / 8u)) & ~(0xFu << (4u * (pin % 8u)))) |
         ((uint32_t)TG_UART_AF << (4u * (pin % 8u)));
-    TG_REG(TG_UART_BASE + 0x0Cu) = TG_UART_BRR;
-    TG_REG(TG_UART_BASE + 0x00u) = (1u << 3) | 1u;
+    TG_REG(TG_UART_BASE + TG_UART_REG_BRR) = tg_uart_divisor();
+    TG_REG(TG_UART_BASE + TG_UART_CR1) = TG_UART_CR1_ENABLE;
 }
 
 static void tg_putc(char c)
 {
-    while (!(TG_REG(TG_UART_BASE + 0x1Cu) & (1u << 7))) {
+    while (!(TG_REG(TG_UART_BASE + TG_UART_STATUS) & (1u << 7))) {
     }
-    TG_REG(TG_UART_BASE + 0x28u) = (uint8_t)c;
+    TG_REG(TG_UART_BASE + TG_UART_TX) = (uint8_t)c;
 }
 
 #elif defined(TG_CONSOLE_NRF_UART)

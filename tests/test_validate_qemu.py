@@ -74,7 +74,7 @@ def test_qemu_matches_the_host(data: dict[str, Path], tmp_path: Path, capsys: py
     assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("2", "0")
     cases = {c.get("name"): c for c in suite.iter("testcase")}
     assert list(cases) == ["C bit-exact with the reference", "int8 top-1 accuracy >= 95.00%"]
-    assert f"{SAMPLES} of {SAMPLES} samples bit-exact in QEMU on {BOARD}" in (
+    assert f"{SAMPLES} of {SAMPLES} samples bit-exact in QEMU mps2-an500 (board {BOARD}: cortex-m7" in (
         cases["C bit-exact with the reference"].findtext("system-out") or "")
 
 

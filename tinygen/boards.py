@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +63,8 @@ class Board:
     #: the manifest's ``tinygen.clock`` (empty: no clock bring-up, as on the QEMU machines)
     clock: dict[str, Any] = field(default_factory=dict, compare=False)
     path: Path = field(default=Path(), compare=False)
+    #: from the project's ``boards/`` folder (next to tinygen.toml), not tinygen's own
+    user: bool = field(default=False, compare=False)
 
     @property
     def is_qemu(self) -> bool:
@@ -96,48 +99,220 @@ def _int(value: Any) -> int:
     return int(value, 0) if isinstance(value, str) else int(value)
 
 
-def _parse(path: Path) -> Board:
+#: the cores tinygen compiles for (``tinygen.core``; also ``build.cpu`` for PlatformIO)
+CORES = ("cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55")
+#: a board id: PlatformIO's board id and the manifest's file name; lowercase, as lookups are
+BOARD_ID = re.compile(r"[a-z][a-z0-9_]*")
+_NUMBER = "a number (an integer >= 0, or a string such as \"0x20000000\")"
+
+
+def _number(value: Any) -> int | None:
+    """``value`` as an integer >= 0 (a JSON integer, or a decimal or "0x..." string), else None."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        return None  # JSON true is no size, and 1.5 bytes no size either
+    try:
+        number = _int(value)
+    except (ValueError, TypeError):
+        return None
+    return number if number >= 0 else None
+
+
+class _Manifest:
+    """A manifest's JSON read key by dotted key, each value checked, each error one line naming the
+    file, the key and what is expected (users edit these files by hand)."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+
+    def error(self, key: str, problem: str) -> TinygenError:
+        return TinygenError(f"board manifest {self.path}: {key}: {problem}")
+
+    def get(self, key: str, expected: str, default: Any = ...) -> Any:
+        value: Any = self.data
+        walked = []
+        for part in key.split("."):
+            if not isinstance(value, dict):
+                raise self.error(".".join(walked), f"expected an object (with {part!r}), got {value!r}")
+            if part not in value:
+                if default is not ...:
+                    return default
+                raise self.error(key, f"missing; expected {expected}")
+            value = value[part]
+            walked.append(part)
+        return value
+
+    def text(self, key: str, default: Any = ...) -> str:
+        value = self.get(key, "a string", default)
+        if not isinstance(value, str):
+            raise self.error(key, f"expected a string, got {value!r}")
+        return value
+
+    def optional_text(self, key: str) -> str | None:
+        return self.text(key) if self.get(key, "", None) is not None else None
+
+    def texts(self, key: str, default: Any = ...) -> tuple[str, ...]:
+        value = self.get(key, "a list of strings", default)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(key, f"expected a list of strings, got {value!r}")
+        return tuple(value)
+
+    def flag(self, key: str) -> bool:
+        value = self.get(key, "true or false")
+        if not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {value!r}")
+        return value
+
+    def number(self, key: str, default: Any = ...) -> int:
+        value = self.get(key, _NUMBER, default)
+        number = _number(value)
+        if number is None:
+            raise self.error(key, f"expected {_NUMBER}, got {value!r}")
+        return number
+
+    def size(self, key: str) -> int:
+        number = self.number(key)
+        if number == 0:
+            raise self.error(key, "expected a size in bytes above 0, got 0")
+        return number
+
+    def obj(self, key: str, default: Any = ...) -> dict[str, Any]:
+        value = self.get(key, "an object", default)
+        if not isinstance(value, dict):
+            raise self.error(key, f"expected an object, got {value!r}")
+        return dict(value)
+
+
+def _read(path: Path) -> _Manifest:
     try:
         data = json.loads(path.read_text())
-        tg = data["tinygen"]
-        mem = tg["memory"]
-        return Board(
-            id=path.stem,
-            title=data["name"],
-            vendor=data.get("vendor", ""),
-            mcu=data["build"]["mcu"],
-            core=tg["core"],
-            cpu_flags=tuple(tg["cpu_flags"]),
-            fpu=tg["fpu"],
-            has_fpu=bool(tg["has_fpu"]),
-            has_dsp=bool(tg["has_dsp"]),
-            has_mve=bool(tg["has_mve"]),
-            clock_hz=_int(tg["clock_hz"]),
-            flash=Region(_int(mem["flash"]["origin"]), _int(mem["flash"]["size"])),
-            ram=Region(_int(mem["ram"]["origin"]), _int(mem["ram"]["size"])),
-            stack_size=_int(tg["stack_size"]),
-            upload_protocol=data["upload"]["protocol"],
-            upload_protocols=tuple(tg["upload_protocols"]),
-            qemu=tg["qemu"]["board"],
-            machine=tg["qemu"]["machine"],
-            console=dict(tg["console"]),
-            timer=tg["timer"],
-            aliases=tuple(tg.get("aliases", ())),
-            openocd_target=data.get("debug", {}).get("openocd_target"),
-            clock=dict(tg.get("clock", {})),
-            path=path,
-        )
-    except (KeyError, ValueError, TypeError) as exc:
-        raise TinygenError(f"board manifest {path} is malformed ({exc!r}); fix or remove it") from exc
+    except OSError as exc:
+        raise TinygenError(f"board manifest {path}: cannot read it ({exc.strerror})") from exc
+    except ValueError as exc:
+        raise TinygenError(f"board manifest {path}: not valid JSON ({exc}); fix the file") from exc
+    if not isinstance(data, dict):
+        raise TinygenError(f"board manifest {path}: expected a JSON object, got {type(data).__name__}")
+    if not BOARD_ID.fullmatch(path.stem):
+        raise TinygenError(f"board manifest {path}: the file name is the board id: lowercase letters, digits and _, "
+                           "starting with a letter (e.g. my_board.json)")
+    return _Manifest(path, data)
+
+
+def _check_clock(m: _Manifest, clock_hz: int, clock: dict[str, Any]) -> None:
+    """The clock bring-up agrees with ``clock_hz`` and its flash wait-state table covers HCLK."""
+    if "sysclk_hz" not in clock:
+        return
+    sysclk = m.number("tinygen.clock.sysclk_hz")
+    if sysclk != clock_hz:
+        raise m.error("tinygen.clock_hz", f"{clock_hz:,} Hz, but tinygen.clock.sysclk_hz is {sysclk:,} Hz; "
+                                          "set both to the clock the bring-up configures")
+    if "flash_wait_states" not in clock:
+        return
+    key = "tinygen.clock.flash_wait_states.max_hclk_hz"
+    table = m.get(key, "a list of the fastest HCLK (Hz) for 0, 1, 2... wait states")
+    if not isinstance(table, list) or not table:
+        raise m.error(key, f"expected a list of the fastest HCLK (Hz) for 0, 1, 2... wait states, got {table!r}")
+    limits: list[int] = []
+    for index, value in enumerate(table):
+        number = _number(value)
+        if number is None:
+            raise m.error(f"{key}[{index}]", f"expected {_NUMBER}, got {value!r}")
+        limits.append(number)
+    ahb_div = m.number("tinygen.clock.ahb_div", 1)
+    if ahb_div == 0:
+        raise m.error("tinygen.clock.ahb_div", "expected the AHB prescaler (1, 2, 4...), got 0")
+    hclk = sysclk // ahb_div
+    if hclk > limits[-1]:
+        raise m.error(key, f"the table stops at {limits[-1]:,} Hz but HCLK is {hclk:,} Hz (sysclk_hz / ahb_div); "
+                           "add the wait states for it from the reference manual or lower the clock")
+
+
+def _check_stand_in(m: _Manifest, board_id: str, qemu: str, machine: str) -> None:
+    """A project's board runs in QEMU as itself (QEMU models its chip) or on a built-in QEMU board."""
+    qemu_boards = {b.id: b.machine for b in builtin_boards().values() if b.is_qemu}
+    if qemu != board_id and qemu_boards.get(qemu) != machine:
+        choices = ", ".join(f"{b} ({mach})" for b, mach in qemu_boards.items())
+        raise m.error("tinygen.qemu", f"board {qemu!r} with machine {machine!r} is not a QEMU board; expected "
+                                      f"the board itself (QEMU models its chip) or one of {choices}, with its core")
+
+
+def _parse(path: Path, user: bool = False) -> Board:
+    """The board of the manifest at ``path`` (a project's own where ``user``), every key checked."""
+    m = _read(path)
+    core = m.text("tinygen.core")
+    if core not in CORES:
+        raise m.error("tinygen.core", f"unknown core {core!r}; expected one of {', '.join(CORES)}")
+    clock_hz = m.number("tinygen.clock_hz")
+    clock = m.obj("tinygen.clock", {})
+    _check_clock(m, clock_hz, clock)
+    qemu, machine = m.text("tinygen.qemu.board"), m.text("tinygen.qemu.machine")
+    if user:
+        _check_stand_in(m, path.stem, qemu, machine)
+    console = m.obj("tinygen.console")
+    if not isinstance(console.get("kind"), str):
+        raise m.error("tinygen.console.kind", f"expected a string, got {console.get('kind')!r}")
+    return Board(
+        id=path.stem,
+        title=m.text("name"),
+        vendor=m.text("vendor", ""),
+        mcu=m.text("build.mcu"),
+        core=core,
+        cpu_flags=m.texts("tinygen.cpu_flags"),
+        fpu=m.text("tinygen.fpu"),
+        has_fpu=m.flag("tinygen.has_fpu"),
+        has_dsp=m.flag("tinygen.has_dsp"),
+        has_mve=m.flag("tinygen.has_mve"),
+        clock_hz=clock_hz,
+        flash=Region(m.number("tinygen.memory.flash.origin"), m.size("tinygen.memory.flash.size")),
+        ram=Region(m.number("tinygen.memory.ram.origin"), m.size("tinygen.memory.ram.size")),
+        stack_size=m.size("tinygen.stack_size"),
+        upload_protocol=m.text("upload.protocol"),
+        upload_protocols=m.texts("tinygen.upload_protocols"),
+        qemu=qemu,
+        machine=machine,
+        console=console,
+        timer=m.text("tinygen.timer"),
+        aliases=m.texts("tinygen.aliases", []),
+        openocd_target=m.optional_text("debug.openocd_target"),
+        clock=clock,
+        path=path.resolve(),
+        user=user,
+    )
 
 
 @lru_cache(maxsize=None)
+def builtin_boards() -> dict[str, Board]:
+    """The boards shipped with tinygen (``boards/`` of the installation), by id."""
+    return {board.id: board for board in map(_parse, sorted(resource_dir("boards").glob("*.json")))}
+
+
+def project_boards_dir(start: str | Path = ".") -> Path | None:
+    """The project's own ``boards/`` folder: next to the ``tinygen.toml`` found from ``start``
+    (as ``tinygen build`` finds it), or None outside a project."""
+    from tinygen import project
+
+    toml = project.find(start)
+    return None if toml is None else toml.parent / "boards"
+
+
+def user_boards(start: str | Path = ".") -> dict[str, Board]:
+    """The project's own boards (``boards/*.json`` next to tinygen.toml), by id; read each time,
+    as the user edits them."""
+    folder = project_boards_dir(start)
+    if folder is None or not folder.is_dir():
+        return {}
+    return {board.id: board for board in (_parse(p, user=True) for p in sorted(folder.glob("*.json")))}
+
+
 def _load_all() -> dict[str, Board]:
-    boards = {}
-    for path in sorted(resource_dir("boards").glob("*.json")):
-        board = _parse(path)
-        boards[board.id] = board
-    return boards
+    """Every board by id, sorted: a project's board with a built-in id replaces the built-in one."""
+    boards = {**builtin_boards(), **user_boards()}
+    return dict(sorted(boards.items()))
+
+
+def overrides_builtin(board: Board) -> bool:
+    """A project's board with the id of a built-in one (which it replaces)."""
+    return board.user and board.id in builtin_boards()
 
 
 def _key(name: str) -> str:
@@ -151,16 +326,22 @@ def list_boards() -> list[Board]:
 
 def board_names() -> list[str]:
     """Board ids and their aliases."""
-    return sorted({n for b in list_boards() for n in (b.id, *b.aliases)})
+    return sorted({n for b in (*list_boards(), *builtin_boards().values()) for n in (b.id, *b.aliases)})
 
 
 def get_board(name: str) -> Board:
-    """The board called ``name`` (id or alias, case- and dash-insensitive)."""
+    """The board called ``name`` (id or alias, case- and dash-insensitive); a project's own board
+    first, and under a built-in board's aliases too where it replaces that board."""
     boards = _load_all()
     key = _key(name)
-    for board in boards.values():
-        if key == board.id or key in board.aliases:
+    if key in boards:
+        return boards[key]
+    for board in sorted(boards.values(), key=lambda b: not b.user):  # a project's aliases first
+        if key in board.aliases:
             return board
+    for builtin in builtin_boards().values():  # a replaced built-in's aliases name its replacement
+        if key in builtin.aliases:
+            return boards[builtin.id]
     names = board_names()
     close = difflib.get_close_matches(key, names, n=4, cutoff=0.5)
     hint = f"did you mean {', '.join(close)}?" if close else f"known boards: {', '.join(names)}"

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "boards": ("boards", "List the supported boards."),
     "test": ("test", "Run the model in QEMU and compare every output bit for bit."),
     "validate": ("validate", "Run the model on your samples: accuracy and errors of int8 vs float, C bit-exact (host or QEMU)."),
+    "monitor": ("monitor", "Print a board's serial console (TG-OUT, TG-CYCLES...) readably, until Ctrl-C or TG-END."),
     "bench": ("bench", "Count instructions per inference and per layer in QEMU."),
     "report": ("report", "Write one self-contained HTML report: summary, layers, memory plan, validation."),
     "export": ("export", "Package a generated library for another tool: 'export arduino' writes an Arduino library ZIP."),

@@ -3,7 +3,8 @@ model still do its job on the user's own data?
 
 Every sample runs through the float model (Keras models: tinygen's float graph, or the Keras model itself with
 ``--quantizer tflite``; a .tflite: ``--float-model F.keras``), tinygen's int8 reference and the generated C, on
-the host (default) or in QEMU on the board's core (``--board``), in batches. The C outputs must equal the
+the host (default), in QEMU on the board's core (``--board``) or on the board itself over its serial port (``--board
+--port``: the streaming validation firmware, :mod:`tinygen.serialport`), in batches. The C outputs must equal the
 reference's bit for bit; a mismatch names the first differing layer. The work is in :mod:`tinygen.validation`;
 this module is the command line.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -33,6 +35,14 @@ from tinygen.validation.checks import SAVE_OUTPUTS_HELP
                    "model.")
 @click.option("--board", "-b", "board", default=None,
               help="Run the generated C in QEMU on this board's stand-in core (its kernels) instead of the host.")
+@click.option("--port", "-p", "port", default=None, metavar="PORT",
+              help="Run the generated C on the board itself (--board), over this serial port (/dev/ttyACM0, COM3...): "
+                   "builds the streaming validation firmware into out/<model>-<board>-stream (flash it with tinygen "
+                   "flash, or --flash) and sends every sample over the port.")
+@click.option("--baud", type=int, default=115200, show_default=True, help="Baud rate of the board's console (--port).")
+@click.option("--flash", "flash", is_flag=True, help="With --port: upload the streaming firmware before the run.")
+# tests: QEMU runs the board's own firmware with its USART on --port socket://HOST:PORT, instead of a flash
+@click.option("--emulate-board", "emulate", is_flag=True, hidden=True)
 @click.option("--float-model", "float_model", default=None, metavar="F.keras",
               help="For a .tflite MODEL: the Keras model it was converted from, run for the float outputs "
                    "(needs TensorFlow).")
@@ -59,12 +69,13 @@ from tinygen.validation.checks import SAVE_OUTPUTS_HELP
 @rounding_option
 @model_options
 def command(model: str, inputs: str, labels: str | None, expected: str | None, board: str | None,
-            float_model: str | None, json_file: str | None, junit_file: str | None, html_file: str | None,
+            port: str | None, baud: int, flash: bool, emulate: bool, float_model: str | None, json_file: str | None, junit_file: str | None, html_file: str | None,
             save_file: str | None,
             min_accuracy: float | None, max_rmse: float | None, min_snr: float | None, min_cosine: float | None,
             min_agreement: float | None, batch_size: int | None, timeout: float, rounding: str,
             calibration: str | None, observer: str, quantizer: str) -> None:
-    """Run MODEL on your samples: float vs int8 accuracy and errors, and the generated C bit-exact (host or QEMU)."""
+    """Run MODEL on your samples: float vs int8 accuracy and errors, and the generated C bit-exact (host, QEMU or
+    the board over its serial port)."""
     from tinygen.loader import KERAS_SUFFIXES
     from tinygen.validation.checks import (
         check_requirements,
@@ -88,9 +99,14 @@ def command(model: str, inputs: str, labels: str | None, expected: str | None, b
         from tinygen.report.page import check_output
 
         check_output(html_file)
-    run = run_validation(model, inputs, labels, expected, calibration, observer, quantizer, rounding, board=board,
-                         float_model=float_model, timeout=timeout, batch_size=batch_size,
-                         keep_arrays=bool(save_file))
+    target = _port_target(port, board, baud, flash, emulate)
+    try:
+        run = run_validation(model, inputs, labels, expected, calibration, observer, quantizer, rounding, board=board,
+                             float_model=float_model, timeout=timeout, batch_size=batch_size,
+                             keep_arrays=bool(save_file), port=target)
+    finally:
+        if target is not None:
+            target.close()
     result = run.result
     for line in report_lines(result):
         click.echo(line)
@@ -112,3 +128,16 @@ def command(model: str, inputs: str, labels: str | None, expected: str | None, b
     if failures:
         raise TinygenError("; ".join(failures))
     click.echo("PASS")
+
+
+def _port_target(port: str | None, board: str | None, baud: int, flash: bool, emulate: bool) -> Any:
+    """With --port: the board's serial port the samples go over (a PortTarget); else None."""
+    from tinygen.validation.runners import PortTarget
+
+    if port is None:
+        if flash or emulate:
+            raise TinygenError("--flash needs --port (and --board): the board to flash and the port to talk to it")
+        return None
+    if board is None:
+        raise TinygenError(f"--port {port} needs --board: the board whose firmware runs the samples")
+    return PortTarget(port, baud, flash=flash, emulate=emulate)

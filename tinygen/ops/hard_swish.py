@@ -82,14 +82,16 @@ def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> HardSwishParams
     x, out = common.unary_int8(graph, op)
     si, zi = common.qp(x, op)
     so, zo = common.qp(out, op)
+    # in double precision, as the TFLite Micro release tinygen is checked against computes them (float32
+    # arithmetic gives a different int16 multiplier where the exact value sits on a rounding boundary)
     with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
-        hires = np.float32(1.0 / 128.0) * np.float32(si)
-        output_real = float(hires / np.float32(so))
-        reluish_real = float(hires / RELUISH_SCALE)
+        hires = np.float64(si) / 128.0
+        output_real = float(hires / np.float64(so))
+        reluish_real = float(hires / np.float64(RELUISH_SCALE))
     if not (math.isfinite(output_real) and math.isfinite(reluish_real)):
         raise TinygenError(
             f"{common.where(op)}: input {x.name!r} scale {si:g} and output {out.name!r} scale {so:g} overflow "
-            "float32 in TFLite's HARD_SWISH rescaling: the scales are corrupt; re-quantize the model"
+            "TFLite's HARD_SWISH rescaling: the scales are corrupt; re-quantize the model"
         )
     out_m32, out_exp = numerics.quantize_multiplier(output_real, rounding)
     if out_exp > 0:

@@ -83,7 +83,9 @@ def run_checks(result: dict[str, Any], given: dict[str, float | None]) -> Any:
 
     suite = Suite(f"tinygen validate {result['name']}")
     c = result["c_bit_exact"]
-    where = "on the host" if result["run"]["where"] == "host" else f"in QEMU on {result['run']['board']}"
+    from tinygen.validation.lines import where_c_ran
+
+    where = where_c_ran(result["run"])
     failure = None
     if c["mismatched"]:
         shown = ", ".join(map(str, c["mismatched"][:10])) + (" ..." if len(c["mismatched"]) > 10 else "")

@@ -63,8 +63,10 @@ def validate(model: str, inputs: str, labels: str | None = None, expected: str |
 def run_validation(model: str, inputs: str, labels: str | None = None, expected: str | None = None,
                    calibration: str | None = None, observer: str = "minmax", quantizer: str = "tinygen",
                    rounding: str = "double", *, board: str | None = None, float_model: str | None = None,
-                   timeout: float = 300.0, batch_size: int | None = None, keep_arrays: bool = False) -> Validation:
-    """:func:`validate`, and with ``keep_arrays`` the arrays for ``--save-outputs``."""
+                   timeout: float = 300.0, batch_size: int | None = None, keep_arrays: bool = False,
+                   port: Any = None) -> Validation:
+    """:func:`validate`, and with ``keep_arrays`` the arrays for ``--save-outputs``. ``port``: a
+    tinygen.validation.runners.PortTarget: the C runs on the board ``board`` over that serial port."""
     from tinygen import ports
     from tinygen.validation.data import load_arrays, load_inputs
     from tinygen.validation.models import load_model
@@ -81,7 +83,7 @@ def run_validation(model: str, inputs: str, labels: str | None = None, expected:
     data = load_inputs(inputs, graph, ins, rounding)
     with tempfile.TemporaryDirectory(prefix="tinygen-validate-") as tmp:
         prep = _prepare(graph, board_info, rounding, Path(tmp))
-        gathered = _run_batches(prep, loaded, data, timeout, batch_size, keep_arrays)
+        gathered = _run_batches(prep, loaded, data, timeout, batch_size, keep_arrays, port)
     return _figures(model, prep, loaded, gathered, labels, expected, keep_arrays)
 
 
@@ -122,14 +124,14 @@ class _Gathered:
 
 
 def _run_batches(prep: Any, loaded: Any, data: Any, timeout: float, batch_size: int | None,
-                 keep_arrays: bool) -> _Gathered:
+                 keep_arrays: bool, port: Any = None) -> _Gathered:
     from tinygen import progress
     from tinygen.commands.test import core_outputs, golden
     from tinygen.validation.metrics import LayerSqnr
     from tinygen.validation.runners import make_runner
 
     _, outs = prep.ports
-    runner = make_runner(prep, timeout)
+    runner = make_runner(prep, timeout, port)
     batch = min(batch_size or runner.batch_size, runner.batch_size)
     count = data.count
     int8: list[list[np.ndarray]] = [[] for _ in outs]
@@ -137,7 +139,7 @@ def _run_batches(prep: Any, loaded: Any, data: Any, timeout: float, batch_size: 
     vectors_kept, mismatched = [], []
     difference = None
     sqnr = LayerSqnr(prep.graph) if loaded.float_graph is not None else None
-    where = "C on the host" if prep.board is None else "C in QEMU"
+    where = "C on the host" if prep.board is None else ("C on the board" if port is not None else "C in QEMU")
     batches = (count + batch - 1) // batch
     with progress.bar("validating", count) as advance:
         for b, start in enumerate(range(0, count, batch)):

@@ -15,11 +15,20 @@ def fmt(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
+def where_c_ran(run: dict[str, Any]) -> str:
+    """Where the C ran (a result's ``run``), for the summary's first line and the checks."""
+    if run["where"] == "host":
+        return "on the host"
+    if run["where"] == "port":
+        how = f"; {run['machine']}" if run.get("machine") else ""
+        return (f"on board {run['board']} over {run['port']} ({run['core']}, {run['kernels']} kernels; firmware "
+                f"{run['firmware']}{how})")
+    return f"in QEMU {run['machine']} (board {run['board']}: {run['core']}, {run['kernels']} kernels)"
+
+
 def report_lines(result: dict[str, Any]) -> list[str]:
-    run = result["run"]
-    where = "on the host" if run["where"] == "host" else \
-        f"in QEMU {run['machine']} (board {run['board']}: {run['core']}, {run['kernels']} kernels)"
-    lines = [f"{result['name']}: {result['samples']} samples, {result['classes']} outputs; C {where}"]
+    lines = [f"{result['name']}: {result['samples']} samples, {result['classes']} outputs; C "
+             f"{where_c_ran(result['run'])}"]
     lines += _accuracy_lines(result)
     lines += _error_lines(result, "")
     for other in result.get("other_outputs", []):
@@ -35,7 +44,7 @@ def report_lines(result: dict[str, Any]) -> list[str]:
     lines.append(f"C == reference: {c['bit_exact']} of {c['samples']} samples bit-exact")
     if c.get("first_differing_layer"):
         lines.append(c["first_differing_layer"]["text"])
-    lines += run.get("summary", [])
+    lines += result["run"].get("summary", [])
     return lines
 
 

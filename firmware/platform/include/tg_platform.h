@@ -23,6 +23,11 @@ void tg_dcache_clean(const void *addr, uint32_t bytes);
 /* Write a NUL-terminated string to the console (semihosting in QEMU, the board's UART). */
 void tg_console_write(const char *s);
 
+/* The next byte the console received, or -1 when none arrived within `polls` + 1 checks of the
+   receiver (a bounded wait: about polls x 10 cycles). Consoles that cannot receive (semihosting,
+   none) always return -1. */
+int tg_console_read(uint32_t polls);
+
 /* Stop the program with status `code`: a semihosting host (QEMU, a debugger with semihosting
    on) receives it; on a board without one the core idles. */
 void tg_exit(int code) __attribute__((noreturn));

@@ -35,6 +35,13 @@ void tg_console_write(const char *s)
     (void)tg_semihost(0x04u, s); /* SYS_WRITE0 */
 }
 
+/* semihosting's SYS_READC blocks until the host sends a character: no bounded wait, so no receive */
+int tg_console_read(uint32_t polls)
+{
+    (void)polls;
+    return -1;
+}
+
 void tg_exit(int code)
 {
     tg_semihost_exit(code);
@@ -68,11 +75,26 @@ void tg_exit(int code)
 }
 
 #if defined(TG_CONSOLE_CMSDK_UART)
-/* Arm CMSDK APB UART: DATA 0x00, STATE 0x04 (bit 0 TX full), CTRL 0x08, BAUDDIV 0x10. */
+/* Arm CMSDK APB UART: DATA 0x00, STATE 0x04 (bit 0 TX full, bit 1 RX full, bit 3 RX overrun: write 1 to
+   clear), CTRL 0x08 (bit 0 TX enable, bit 1 RX enable), BAUDDIV 0x10. */
 void tg_console_init(void)
 {
     TG_REG(TG_UART_BASE + 0x10u) = 16u;
-    TG_REG(TG_UART_BASE + 0x08u) = 1u;
+    TG_REG(TG_UART_BASE + 0x08u) = 3u;
+}
+
+int tg_console_read(uint32_t polls)
+{
+    do {
+        const uint32_t state = TG_REG(TG_UART_BASE + 0x04u);
+        if (state & 8u) {
+            TG_REG(TG_UART_BASE + 0x04u) = 8u; /* a lost byte: the line's check catches it */
+        }
+        if (state & 2u) {
+            return (int)(TG_REG(TG_UART_BASE + 0x00u) & 0xFFu);
+        }
+    } while (polls--);
+    return -1;
 }
 
 static void tg_putc(char c)
@@ -83,24 +105,41 @@ static void tg_putc(char c)
 }
 
 #elif defined(TG_CONSOLE_STM32_USART)
-/* STM32 USART and LPUART. Register layout "v2" (F7, H7, L4, U5, G0): CR1 0x00 (UE bit 0, TE
-   bit 3), BRR 0x0C, ISR 0x1C (TXE bit 7), TDR 0x28; "v1" (F4, RM0383 19.6): SR 0x00 (TXE bit 7),
-   DR 0x04, BRR 0x08, CR1 0x0C (UE bit 13, TE bit 3). BRR = kernel clock / baud (x256 for an
-   LPUART), from the bus clock tg_clock_init() configured (16x oversampling). The TX pin is
-   switched to its alternate function. */
+/* STM32 USART and LPUART. Register layout "v2" (F7, H7, L4, U5, G0): CR1 0x00 (UE bit 0, RE bit 2,
+   TE bit 3), BRR 0x0C, ISR 0x1C (ORE bit 3, RXNE bit 5, TXE bit 7), ICR 0x20 (ORECF bit 3), RDR
+   0x24, TDR 0x28; "v1" (F4, RM0383 19.6): SR 0x00 (ORE bit 3, RXNE bit 5, TXE bit 7), DR 0x04, BRR
+   0x08, CR1 0x0C (UE bit 13, TE bit 3, RE bit 2). BRR = kernel clock / baud (x256 for an LPUART),
+   from the bus clock tg_clock_init() configured (16x oversampling). The TX and RX pins are switched
+   to their alternate function. */
 #if defined(TG_UART_V1)
 #define TG_UART_CR1 0x0Cu
-#define TG_UART_CR1_ENABLE ((1u << 13) | (1u << 3))
+#define TG_UART_CR1_ENABLE ((1u << 13) | (1u << 3) | (1u << 2))
 #define TG_UART_REG_BRR 0x08u
 #define TG_UART_STATUS 0x00u
 #define TG_UART_TX 0x04u
+#define TG_UART_RX 0x04u
 #else
 #define TG_UART_CR1 0x00u
-#define TG_UART_CR1_ENABLE ((1u << 3) | 1u)
+#define TG_UART_CR1_ENABLE ((1u << 3) | (1u << 2) | 1u)
 #define TG_UART_REG_BRR 0x0Cu
 #define TG_UART_STATUS 0x1Cu
 #define TG_UART_TX 0x28u
+#define TG_UART_RX 0x24u
 #endif
+
+#if !defined(TG_UART_RX_PIN)
+/* The board manifests name the TX pin only; on every STM32 board tinygen has, RX is the next pin of
+   the same port with the same alternate function (PA9/PA10, PA2/PA3, PD8/PD9, PG7/PG8). */
+#define TG_UART_RX_PIN (TG_UART_PIN + 1)
+#endif
+
+static void tg_uart_pin_af(uint32_t pin)
+{
+    TG_REG(TG_UART_GPIO + 0x00u) = (TG_REG(TG_UART_GPIO + 0x00u) & ~(3u << (2u * pin))) | (2u << (2u * pin));
+    TG_REG(TG_UART_GPIO + 0x20u + 4u * (pin / 8u)) =
+        (TG_REG(TG_UART_GPIO + 0x20u + 4u * (pin / 8u)) & ~(0xFu << (4u * (pin % 8u)))) |
+        ((uint32_t)TG_UART_AF << (4u * (pin % 8u)));
+}
 
 static uint32_t tg_uart_divisor(void)
 {
@@ -110,7 +149,6 @@ static uint32_t tg_uart_divisor(void)
 
 void tg_console_init(void)
 {
-    const uint32_t pin = TG_UART_PIN;
     /* clock (and power-domain) enables, in the manifest's order */
     TG_REG(TG_UART_EN0_REG) |= 1u << TG_UART_EN0_BIT;
 #if TG_UART_NUM_ENABLES > 1
@@ -123,10 +161,8 @@ void tg_console_init(void)
     TG_REG(TG_UART_EN3_REG) |= 1u << TG_UART_EN3_BIT;
 #endif
     (void)TG_REG(TG_UART_EN0_REG); /* read back: the clock is on before the first access */
-    TG_REG(TG_UART_GPIO + 0x00u) = (TG_REG(TG_UART_GPIO + 0x00u) & ~(3u << (2u * pin))) | (2u << (2u * pin));
-    TG_REG(TG_UART_GPIO + 0x20u + 4u * (pin / 8u)) =
-        (TG_REG(TG_UART_GPIO + 0x20u + 4u * (pin / 8u)) & ~(0xFu << (4u * (pin % 8u)))) |
-        ((uint32_t)TG_UART_AF << (4u * (pin % 8u)));
+    tg_uart_pin_af((uint32_t)TG_UART_PIN);
+    tg_uart_pin_af((uint32_t)TG_UART_RX_PIN);
     TG_REG(TG_UART_BASE + TG_UART_REG_BRR) = tg_uart_divisor();
     TG_REG(TG_UART_BASE + TG_UART_CR1) = TG_UART_CR1_ENABLE;
 }
@@ -138,15 +174,55 @@ static void tg_putc(char c)
     TG_REG(TG_UART_BASE + TG_UART_TX) = (uint8_t)c;
 }
 
+int tg_console_read(uint32_t polls)
+{
+    do {
+        const uint32_t status = TG_REG(TG_UART_BASE + TG_UART_STATUS);
+#if !defined(TG_UART_V1)
+        if (status & (1u << 3)) {
+            TG_REG(TG_UART_BASE + 0x20u) = 1u << 3; /* overrun: a byte was lost; the line's check catches it */
+        }
+#endif
+        if (status & (1u << 5)) {
+            /* v1: reading SR then DR also clears an overrun */
+            return (int)(TG_REG(TG_UART_BASE + TG_UART_RX) & 0xFFu);
+        }
+    } while (polls--);
+    return -1;
+}
+
 #elif defined(TG_CONSOLE_NRF_UART)
-/* nRF52 UART (legacy, no EasyDMA): STARTTX 0x008, TXDRDY 0x11C, ENABLE 0x500, PSELTXD 0x50C,
-   TXD 0x51C, BAUDRATE 0x524. */
+/* nRF52 UART (legacy, no EasyDMA): STARTRX 0x000, STARTTX 0x008, RXDRDY 0x108, TXDRDY 0x11C,
+   ERROR 0x124, ERRORSRC 0x480 (write 1 to clear), ENABLE 0x500, PSELTXD 0x50C, PSELRXD 0x514, RXD
+   0x518, TXD 0x51C, BAUDRATE 0x524. */
+#if !defined(TG_UART_RX_PIN)
+/* the manifest names the TX pin only: P0.08 is RX on the nRF52840-DK (its interface MCU's UART) */
+#define TG_UART_RX_PIN 8
+#endif
+
 void tg_console_init(void)
 {
     TG_REG(TG_UART_BASE + 0x50Cu) = TG_UART_PIN;
+    TG_REG(TG_UART_BASE + 0x514u) = TG_UART_RX_PIN;
     TG_REG(TG_UART_BASE + 0x524u) = TG_UART_BAUD;
     TG_REG(TG_UART_BASE + 0x500u) = 4u;
     TG_REG(TG_UART_BASE + 0x008u) = 1u;
+    TG_REG(TG_UART_BASE + 0x000u) = 1u;
+}
+
+int tg_console_read(uint32_t polls)
+{
+    do {
+        if (TG_REG(TG_UART_BASE + 0x124u)) {
+            TG_REG(TG_UART_BASE + 0x124u) = 0u;
+            TG_REG(TG_UART_BASE + 0x480u) = 0xFu; /* overrun/framing: the line's check catches it */
+        }
+        if (TG_REG(TG_UART_BASE + 0x108u)) {
+            TG_REG(TG_UART_BASE + 0x108u) = 0u;
+            return (int)(TG_REG(TG_UART_BASE + 0x518u) & 0xFFu);
+        }
+    } while (polls--);
+    return -1;
 }
 
 static void tg_putc(char c)
@@ -164,6 +240,12 @@ void tg_console_init(void) {}
 static void tg_putc(char c)
 {
     (void)c;
+}
+
+int tg_console_read(uint32_t polls)
+{
+    (void)polls;
+    return -1;
 }
 #endif
 

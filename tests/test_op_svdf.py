@@ -251,7 +251,6 @@ def test_int16_edge_table_and_sources() -> None:
     _, ins, _ = ports.split(g)
     table = ports.edge_table(g, ins[0])
     assert table is not None and table.size == 65536 and np.all(np.diff(table.astype(np.int64)) >= 0)
-    assert ports.uint8_edge_table(g, ins[0]) is None
     every = np.arange(-128, 128).astype(np.int8)
     sources = ports.edge_sources(g, ins[0], every)
     assert sources.dtype == np.int16 and np.array_equal(table[sources.astype(np.int64) + 32768], every)

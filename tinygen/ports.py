@@ -118,11 +118,6 @@ def edge_table(graph: Graph, port: Port, rounding: str = "double") -> np.ndarray
     return np.asarray(out, dtype=np.int8).reshape(-1)
 
 
-def uint8_edge_table(graph: Graph, port: Port, rounding: str = "double") -> np.ndarray | None:
-    """:func:`edge_table` of a uint8 edge (indexed by the uint8 value); None for any other port."""
-    return edge_table(graph, port, rounding) if graph.tensor(port.declared).dtype == "uint8" else None
-
-
 def nearest_reachable(table: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Each int8 value of ``q`` moved to the nearest value an edge with ``table`` (:func:`edge_table`) makes."""
     reachable = np.unique(table)

@@ -97,11 +97,6 @@ def using_ptq(spec: str | None) -> Iterator[None]:
         _PTQ.reset(token)
 
 
-def current_ptq() -> str:
-    """The PTQ pipeline Keras models are quantized with here (see :func:`using_ptq`)."""
-    return _PTQ.get()
-
-
 @contextlib.contextmanager
 def collecting_choices() -> Iterator[list[Any]]:
     """Yields a list that collects the :class:`~tinygen.quantize.ptq_select.Choice` of each ``auto`` quantization

@@ -102,6 +102,46 @@ SHARED_BAR: dict[str, Bar] = {
 }
 
 
+#: where the per-core TFLite Micro figures come from (issue 17; measured the same way as the M7 figures)
+CORE_TFLM_PROVENANCE = (
+    "tflite-micro 90b983c + CMSIS-NN 4ab83cc, arm-none-eabi-gcc 12.2 -O2 for the core, QEMU, instructions in one"
+    " Invoke()"
+)
+
+
+@dataclass(frozen=True)
+class CoreBar:
+    """TFLite Micro + CMSIS-NN built for one core: instructions (and arena bytes where measured) per model
+    (zoo name or shared file stem), on the core's QEMU stand-in board."""
+
+    core: str
+    board: str
+    kernels: str
+    instructions: dict[str, int]
+    arena: dict[str, int]
+
+
+#: each core against TFLite Micro built for that core; the M7 figures are ZOO_BAR's and SHARED_BAR's
+CORE_BARS: tuple[CoreBar, ...] = (
+    CoreBar("Cortex-M7", M7, "CMSIS-NN (DSP)", {name: bar.instructions for name, bar in {**ZOO_BAR, **SHARED_BAR}.items()},
+            {name: bar.arena for name, bar in {**ZOO_BAR, **SHARED_BAR}.items()}),
+    CoreBar("Cortex-M33", "mps2_an505", "CMSIS-NN (DSP)", {
+        "kws_dscnn": 7_681_861, "vww_mobilenet": 24_047_230, "ic_resnet8": 29_953_794, "ad_autoencoder": 596_099,
+        "mlperf_kws_dscnn_int8": 7_680_526, "mlperf_ic_resnet8_int8": 29_960_858, "mlperf_ad01_int8": 583_675,
+        "person_detect": 22_841_576, "micro_speech_quantized": 1_481_597,
+    }, {}),
+    CoreBar("Cortex-M55", "mps3_an547", "CMSIS-NN (MVE, Helium)", {
+        "kws_dscnn": 1_817_033, "vww_mobilenet": 6_558_793, "ic_resnet8": 4_914_000, "ad_autoencoder": 156_138,
+        "mlperf_kws_dscnn_int8": 1_814_027, "mlperf_ic_resnet8_int8": 4_910_530, "mlperf_ad01_int8": 150_286,
+        "person_detect": 6_508_900, "micro_speech_quantized": 1_008_285,
+    }, {
+        "kws_dscnn": 27_348, "vww_mobilenet": 100_708, "ic_resnet8": 55_028, "ad_autoencoder": 22_644,
+        "mlperf_kws_dscnn_int8": 27_348, "mlperf_ic_resnet8_int8": 55_028, "mlperf_ad01_int8": 9_268,
+        "person_detect": 82_356, "micro_speech_quantized": 7_812,
+    }),
+)  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------------
 # The .tflite side of the comparison
 
@@ -608,18 +648,80 @@ def cycles_section(records: list[dict[str, Any]]) -> list[str]:
     return lines + ["", "Every figure, met or not, is in the closing note at the end.", ""]
 
 
-def closing_note(records: list[dict[str, Any]]) -> list[str]:
-    """Every estimated-cycle figure against its published figure, met or not."""
-    rows = cycle_rows(records)
+def core_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every run on a core of CORE_BARS with a TFLite Micro figure for its model, against that figure and the
+    instruction target, in CORE_BARS order (then the records' order)."""
+    rows = []
+    for bar in CORE_BARS:
+        for record in records:
+            report = record["report"]
+            if record["board"] != bar.board or report is None or record["model"] not in bar.instructions:
+                continue
+            instructions, tflm = report["instructions_per_inference"], bar.instructions[record["model"]]
+            value = ratio(instructions, tflm)
+            rows.append({
+                "label": _label(record), "core": bar.core, "board": bar.board, "kernels": bar.kernels,
+                "instructions": instructions, "tflm_instructions": tflm, "ratio": value,
+                "status": target_status(value, INSTRUCTION_TARGET), "arena": report["arena_bytes"],
+                "tflm_arena": bar.arena.get(record["model"]), "arena_ratio": ratio(report["arena_bytes"], bar.arena.get(record["model"])),
+                "bit_exact": record["bit_exact"],
+            })  # fmt: skip
+    return rows
+
+
+def cores_section(records: list[dict[str, Any]]) -> list[str]:
+    """Instructions on each core against TFLite Micro + CMSIS-NN built for that core (issue 17, item 4)."""
+    rows = core_rows(records)
+    if not rows:
+        return []
+    lines = [
+        "## Each core against TFLite Micro built for that core",
+        "",
+        f"TFLite Micro + CMSIS-NN compiled for each core ({CORE_TFLM_PROVENANCE}); on the Cortex-M55 with CMSIS-NN's"
+        f" own MVE (Helium) kernels, against tinygen's Helium kernels. Target: instructions <= {INSTRUCTION_TARGET}x"
+        " TFLM+CMSIS-NN on every core. The Cortex-M4 stand-in has no TFLM figures of its own (they are within 1 % of"
+        " the M7's, issue 17).",
+        "",
+    ]
+    cells = [[r["label"], f"{r['core']} ({r['board']})", r["kernels"], _int(r["instructions"]), _int(r["tflm_instructions"]),
+              _x(r["ratio"]), r["status"], _int(r["arena"]), _int(r["tflm_arena"]), _x(r["arena_ratio"]),
+              "yes" if r["bit_exact"] else "not checked" if r["bit_exact"] is None else "NO"] for r in rows]  # fmt: skip
+    lines += table(["model (flow)", "core (stand-in)", "TFLM kernels", "instructions", "TFLM+CMSIS-NN", "ratio",
+                    f"target <= {INSTRUCTION_TARGET}x", "arena", "TFLM arena", "ratio", "bit-exact"],
+                   cells, right=(3, 4, 5, 7, 8, 9))  # fmt: skip
+    return lines + [""]
+
+
+def _note(title: str, rows: list[dict[str, Any]], summary: Callable[[int, int], str],
+          item: Callable[[dict[str, Any]], str]) -> list[str]:
+    """A closing-note section: its title, a summary of how many rows met their target, one list item per row
+    (nothing without rows)."""
     if not rows:
         return []
     met = sum(r["status"] == "met" for r in rows)
-    lines = ["## Closing note: estimated cycles against the best published figures", "",
-             f"{met} of {len(rows)} estimated figures at or below the best published Mcycles (estimates, not"
-             " measurements; see the estimated-cycles section for the model and its assumptions):", ""]  # fmt: skip
-    lines += [f"- {r['label']} on {r['core']}: {r['mcycles']:.3f} estimated Mcycles vs {_f(r['published'], 2)} published"
-              f" ({_x(r['ratio'])}): {r['status'] or 'no published figure'}" for r in rows]  # fmt: skip
-    return lines + [""]
+    return [f"## {title}", "", summary(met, len(rows)), ""] + [f"- {item(r)}" for r in rows] + [""]
+
+
+def cores_note(records: list[dict[str, Any]]) -> list[str]:
+    """Every per-core instruction figure against TFLite Micro for that core, met or not."""
+    return _note(
+        "Closing note: instructions against TFLite Micro on each core", core_rows(records),
+        lambda met, total: f"{met} of {total} runs at or below {INSTRUCTION_TARGET}x the instructions of TFLite Micro"
+        " + CMSIS-NN built for the same core:",
+        lambda r: f"{r['label']} on {r['core']} ({r['board']}): {_int(r['instructions'])} instructions vs"
+        f" {_int(r['tflm_instructions'])} ({_x(r['ratio'])}): {r['status']}",
+    )  # fmt: skip
+
+
+def closing_note(records: list[dict[str, Any]]) -> list[str]:
+    """Every estimated-cycle figure against its published figure, met or not."""
+    return _note(
+        "Closing note: estimated cycles against the best published figures", cycle_rows(records),
+        lambda met, total: f"{met} of {total} estimated figures at or below the best published Mcycles (estimates,"
+        " not measurements; see the estimated-cycles section for the model and its assumptions):",
+        lambda r: f"{r['label']} on {r['core']}: {r['mcycles']:.3f} estimated Mcycles vs {_f(r['published'], 2)}"
+        f" published ({_x(r['ratio'])}): {r['status'] or 'no published figure'}",
+    )  # fmt: skip
 
 
 def targets_summary(records: list[dict[str, Any]]) -> list[str]:
@@ -698,6 +800,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         lines += ["### Speed, memory and flash", ""] + m7_tables(zoo) + [""]
         lines += ["### Every board: instructions per inference (MACs/instruction)", ""] + boards_table(zoo, boards) + [""]
         lines += cycles_section(zoo)
+    lines += cores_section(records)
     if shared:
         lines += ["## Real trained models (shared/models) on Cortex-M7 vs TFLite Micro", ""]
         lines += ["No explicit targets: the ratio to TFLite Micro + CMSIS-NN's figures (README.md there).", ""]
@@ -718,6 +821,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         for record in per_layer:
             lines += [f"### {_label(record)}", ""] + layer_table(record) + [""]
     lines += closing_note(records)
+    lines += cores_note(records)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -798,7 +902,8 @@ def run(args: argparse.Namespace, shared_dir: Path = SHARED_MODELS) -> dict[str,
         "environment": environment(),
         "command": args.command.strip(),
         "boards": list(args.boards),
-        "bar": {"zoo": {k: asdict(v) for k, v in ZOO_BAR.items()}, "shared": {k: asdict(v) for k, v in SHARED_BAR.items()}},
+        "bar": {"zoo": {k: asdict(v) for k, v in ZOO_BAR.items()}, "shared": {k: asdict(v) for k, v in SHARED_BAR.items()},
+                "cores": {"provenance": CORE_TFLM_PROVENANCE, "bars": [asdict(bar) for bar in CORE_BARS]}},
         "records": records,
     }
 

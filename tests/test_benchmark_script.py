@@ -283,3 +283,15 @@ def test_real_run_of_a_tiny_model(shared_models: Path, tmp_path: Path) -> None:
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["records"][0]["report"]["instructions_per_inference"] == report["instructions_per_inference"]
     assert f"| hello_world_int8 | 288 | {report['instructions_per_inference']:,} |" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_per_core_table_compares_each_core_with_its_own_tflm() -> None:
+    records = [fake_record(fake_report(instructions=3_000_000), board=mt.M7, flow="tinygen"),
+               fake_record(fake_report(instructions=3_900_000), board="mps2_an505", flow="tinygen"),
+               fake_record(fake_report(instructions=900_000), board="mps3_an547", flow="tinygen")]
+    lines = mt.render_markdown({**fake_results(), "records": records}).splitlines()
+    assert ("| kws_dscnn (tinygen) | Cortex-M33 (mps2_an505) | CMSIS-NN (DSP) | 3,900,000 | 7,681,861 | 0.51x |"
+            " missed, needs 1.02x less | 12,000 | - | - | yes |") in lines
+    assert ("| kws_dscnn (tinygen) | Cortex-M55 (mps3_an547) | CMSIS-NN (MVE, Helium) | 900,000 | 1,817,033 | 0.50x |"
+            " met | 12,000 | 27,348 | 0.44x | yes |") in lines
+    assert "- kws_dscnn (tinygen) on Cortex-M7 (mps2_an500): 3,000,000 instructions vs 7,645,421 (0.39x): met" in lines

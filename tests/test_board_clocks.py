@@ -44,6 +44,8 @@ EXPECTED_WAIT_STATES = {
     "nucleo_u575zi": 4,  # 160 MHz
     "nucleo_g071rb": 2,  # 64 MHz
     "nrf52840_dk": 0,
+    "arduino_nano_33_ble": 0,
+    "raspberry_pi_pico": 0,  # execute-in-place through the XIP cache: no wait states to set
 }
 
 
@@ -82,7 +84,9 @@ BUS_MAXIMA = {
 }
 
 #: the system clock at reset: HSI16 (F4, F7, G0), HSI 64 MHz (H7), MSI 4 MHz (L4+, U5), 64 MHz (nRF52)
-RESET_HZ = {"stm32f4": 16, "stm32f7": 16, "stm32g0": 16, "stm32h7": 64, "stm32l4": 4, "stm32u5": 4, "nrf52": 64}
+#: RP2040: the ring oscillator, nominally 6.5 MHz (datasheet 2.17.1)
+RESET_HZ = {"stm32f4": 16, "stm32f7": 16, "stm32g0": 16, "stm32h7": 64, "stm32l4": 4, "stm32u5": 4, "nrf52": 64,
+            "rp2040": 6.5}
 
 HARDWARE = [b for b in list_boards() if not b.is_qemu]
 STM32 = [b for b in HARDWARE if b.clock["family"].startswith("stm32")]
@@ -186,3 +190,53 @@ def test_stand_in_builds_skip_the_chips_clock_code(tmp_path: Path) -> None:
     # QEMU models the F411's family: its QEMU build is the board build, nothing overridden
     blackpill = platformio.prepare_firmware(library, get_board("blackpill_f411ce"), tmp_path / "bp", target="qemu")
     assert blackpill.target == "board" and "board_tinygen" not in (blackpill.path / "platformio.ini").read_text()
+
+
+# ---- RP2040 (Raspberry Pi Pico): RP2040 datasheet, 2.18 PLL, 2.16 XOSC, 4.2 UART ----
+
+PICO = get_board("raspberry_pi_pico")
+
+
+def test_rp2040_pll_within_the_datasheets_ranges() -> None:
+    """2.18.2: FREF / REFDIV >= 5 MHz, FBDIV 16..320, VCO 750..1600 MHz, POSTDIV1/2 1..7; the
+    system clock at most 133 MHz (data sheet: clk_sys maximum)."""
+    clock, pll = PICO.clock, PICO.clock["pll"]
+    assert clock["xosc_hz"] == 12 * MHZ  # the Pico's crystal
+    ref = clock["xosc_hz"] / pll["refdiv"]
+    vco = ref * pll["fbdiv"]
+    assert 1 <= pll["refdiv"] <= 63 and ref >= 5 * MHZ
+    assert 16 <= pll["fbdiv"] <= 320 and 750 * MHZ <= vco <= 1600 * MHZ
+    assert 1 <= pll["postdiv2"] <= pll["postdiv1"] <= 7  # POSTDIV1 >= POSTDIV2 saves power (2.18.2)
+    assert vco / pll["postdiv1"] / pll["postdiv2"] == clock["sysclk_hz"] == 125 * MHZ <= 133 * MHZ
+
+
+def _pl011_divisors(clk_hz: int, baud: int) -> tuple[int, int]:
+    """(IBRD, FBRD) as tg_console.c computes them: clk / (16 baud) in 16.6 fixed point, rounded."""
+    div = 8 * clk_hz // baud
+    return div >> 7, ((div & 0x7F) + 1) // 2
+
+
+@pytest.mark.parametrize("clk_mhz, fallback", [(125, False), (12, True), (6.5, True)])
+def test_rp2040_uart_divisor(clk_mhz: float, fallback: bool) -> None:
+    """4.2.7.1: IBRD 1..65535; the baud within 2 % at 125 MHz, on the crystal (PLL failed) and on
+    the nominal ring oscillator (crystal failed)."""
+    clk, baud = int(clk_mhz * MHZ), PICO.console["baud"]
+    ibrd, fbrd = _pl011_divisors(clk, baud)
+    assert 1 <= ibrd < 0xFFFF and 0 <= fbrd < 64
+    actual = clk / (16 * (ibrd + fbrd / 64))
+    assert abs(actual / baud - 1) < 0.02
+    if not fallback:
+        assert (ibrd, fbrd) == (67, 52)  # by hand: 125 MHz / (16 x 115200) = 67.817, 0.817 x 64 = 52.3
+
+
+def test_rp2040_xosc_startup_delay() -> None:
+    """2.16.3: STARTUP.DELAY counts 256 crystal periods; 1 ms at 12 MHz is 47 (tg_clock.c's TG_XOSC_DELAY)."""
+    assert (PICO.clock["xosc_hz"] // 1000 + 255) // 256 == 47
+
+
+def test_nano_33_ble_console_on_its_tx_pin() -> None:
+    """No USB-UART bridge on the Nano: the console is UARTE0's legacy UART on D1 (P1.03) / D0
+    (P1.10); PSEL: bits 0-4 the pin, bit 5 the port (nRF52840 product specification, UART PSEL.TXD)."""
+    console = get_board("arduino_nano_33_ble").console
+    assert (console["tx_pin"] >> 5, console["tx_pin"] & 31) == (1, 3)
+    assert (console["rx_pin"] >> 5, console["rx_pin"] & 31) == (1, 10)

@@ -27,6 +27,8 @@ DATASHEET = {
     "nucleo_u575zi": ("cortex-m33", "fpv5-sp-d16", True, 2 * MB, 768 * KB, "mps2-an505"),
     "nrf52840_dk": ("cortex-m4", "fpv4-sp-d16", True, 1 * MB, 256 * KB, "mps2-an386"),
     "nucleo_g071rb": ("cortex-m0plus", "none", False, 128 * KB, 36 * KB, "mps2-an385"),
+    "arduino_nano_33_ble": ("cortex-m4", "fpv4-sp-d16", True, 960 * KB, 256 * KB, "mps2-an386"),  # app above the 64 KB bootloader
+    "raspberry_pi_pico": ("cortex-m0plus", "none", False, 2 * MB, 264 * KB, "mps2-an385"),
     "mps2_an385": ("cortex-m3", "none", False, 4 * MB, 4 * MB, "mps2-an385"),
     "mps2_an386": ("cortex-m4", "fpv4-sp-d16", True, 4 * MB, 4 * MB, "mps2-an386"),
     "mps2_an500": ("cortex-m7", "fpv5-d16", True, 4 * MB, 4 * MB, "mps2-an500"),
@@ -84,7 +86,11 @@ def test_hardware_boards_use_their_real_memory_map_and_uploaders() -> None:
     assert f746.upload_protocol == "stlink" and f746.openocd_target == "stm32f7x"
     assert f746.console["kind"] == "stm32_usart" and f746.timer == "dwt"
     nrf = get_board("nrf52840_dk")
-    assert (nrf.flash.origin, nrf.upload_protocol) == (0, "nrfjprog")
+    assert (nrf.flash.origin, nrf.upload_protocol) == (0, "pyocd")
+    nano = get_board("arduino_nano_33_ble")
+    assert (nano.flash.origin, nano.upload_protocol) == (0x10000, "bossac")  # above Arduino's bootloader
+    pico = get_board("raspberry_pi_pico")
+    assert (pico.flash.origin, pico.upload_protocol, pico.uf2_family) == (0x10000000, "uf2", 0xE48BFF56)  # XIP flash
     g0 = get_board("nucleo_g071rb")
     assert g0.timer == "systick"  # the M0+ has no DWT cycle counter
     an547 = get_board("mps3_an547")
@@ -107,7 +113,7 @@ def test_unknown_board_lists_close_matches() -> None:
 
 def test_unknown_board_without_close_match_lists_all() -> None:
     with pytest.raises(TinygenError, match="known boards: .*mps3_an547"):
-        get_board("arduino_uno_r3_xyz")
+        get_board("zz_no_such_board")
 
 
 def test_boards_command_prints_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -184,7 +190,7 @@ def test_build_without_model_or_toml_explains(tmp_path: Path, monkeypatch: pytes
 @pytest.mark.parametrize("board", [b for b in list_boards() if not b.is_qemu], ids=lambda b: b.id)
 def test_hardware_console_settings_are_valid(board: Board) -> None:
     console = board.console
-    assert console["kind"] in ("stm32_usart", "nrf_uart"), "every hardware board prints its results somewhere"
+    assert console["kind"] in ("stm32_usart", "nrf_uart", "rp2040_uart"), "every hardware board prints its results somewhere"
     assert console["baud"] == 115200
     peripheral = range(0x40000000, 0x60000000)
     assert int(console["base"], 16) in peripheral

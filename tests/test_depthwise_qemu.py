@@ -1,5 +1,6 @@
 """The depthwise kernels changed for issue 17 (no slow layers) bit-exact in QEMU on real models: the general kernel
-tg_depthwise_s8 (depth multiplier 2, 1-D kernels of 3, 5 and 9 taps, both of its requantization forms), the pair
+tg_depthwise_s8 (depth multiplier 2), the 1-D kernel tg_depthwise_1d_s8 (3, 5 and 9 taps, both requantization
+forms per channel), the pair
 path's SIGNED_SAT line functions (no activation, zero point above -128) and the 3x3 kernels' fast requantization
 with single rounding. Against tinygen's reference and TFLite Micro (double rounding; with single rounding against
 the reference alone, TFLite Micro has no such mode) on the Cortex-M3 (portable C), M4 and M7 (DSP) and M55
@@ -18,8 +19,8 @@ BOARDS = (*opcheck.QEMU_BOARDS, "mps2_an386", "mps3_an547")
 #: model -> what it covers (the kernels it must use are checked below)
 MODELS = {
     "tinymaix_mnist_dw_q": "tg_depthwise_s8, depth multiplier 2",
-    "ambiq_heartkit_arrhythmia": "tg_depthwise_s8, 1x5 and 1x3 kernels",
-    "mltk_kws_alexa": "tg_depthwise_s8, 9x1 kernels, general and fast requantization",
+    "ambiq_heartkit_arrhythmia": "tg_depthwise_1d_s8, 1x5 and 1x3 kernels",
+    "mltk_kws_alexa": "tg_depthwise_1d_s8, 9x1 kernels, general and fast requantization",
     "openmv_blazeface_front_128": "tg_depthwise_3x3_s8's pair path, DWVP_*_SIGNED_SAT",
 }
 
@@ -36,7 +37,7 @@ def _model(shared_models: Path, name: str) -> Path:
 def test_depthwise_models_bit_exact_in_qemu(name: str, board: str, shared_models: Path, tmp_path: Path) -> None:
     def layout(manifest: dict) -> None:
         kernels = {layer["kernel"] for layer in manifest["layers"] if layer["op"] == "depthwise_conv2d"}
-        assert kernels & {"tg_depthwise_s8", "tg_depthwise_3x3_s8", "tg_depthwise_mve_s8"}, kernels
+        assert kernels & {"tg_depthwise_s8", "tg_depthwise_1d_s8", "tg_depthwise_3x3_s8", "tg_depthwise_mve_s8"}, kernels
         if name == "openmv_blazeface_front_128" and board != "mps3_an547":  # (the M55 runs its Helium kernel)
             assert "DWVP_TWO_SIGNED_SAT" in manifest["variants"]
 

@@ -77,7 +77,7 @@ def test_flash_with_openocd(library: Path, tmp_path: Path, fake_uploaders: Path,
 
 def test_flash_nrf52840_with_nrfjprog(library: Path, tmp_path: Path, fake_uploaders: Path) -> None:
     project = built(library, "nrf52840_dk", tmp_path / "fw")
-    assert main(["flash", str(project.path), "--board", "nrf52840_dk"]) == 0
+    assert main(["flash", str(project.path), "--board", "nrf52840_dk", "--protocol", "nrfjprog"]) == 0
     assert uploads(fake_uploaders) == [
         ["nrfjprog", "-f", "nrf52", "--program", str(project.hex), "--sectorerase", "--verify", "--reset"]
     ]

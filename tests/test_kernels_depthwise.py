@@ -120,6 +120,19 @@ def run_kernel(graph: Graph, x: np.ndarray, work: Path, in_place: bool, dsp: boo
     return np.frombuffer(out, dtype=np.int8).reshape(graph.tensor("y").shape), call, ctx
 
 
+def check_both_roundings(graph: Graph, x: np.ndarray, work: Path, dsp: bool, sanitize: bool, kernel: str,
+                         weight_bytes: int) -> None:
+    """The lowering of ``graph``'s depthwise op picks ``kernel``, whose output equals the reference bit for bit
+    with either rounding, and emits ``weight_bytes`` bytes of weights (TFLite's int8 bytes, reordered at most)."""
+    for rounding in ("double", "single"):
+        want = reference.run(graph, x, rounding=rounding)["y"]
+        got, call, ctx = run_kernel(graph, x, work, in_place=False, dsp=dsp, sanitize=sanitize, rounding=rounding)
+        assert call.kernel == kernel
+        bad = np.flatnonzero(got != want)
+        assert bad.size == 0, f"{rounding}: {bad.size} of {want.size} differ, first at {bad[0]}"
+        assert ctx.weight_bytes == weight_bytes
+
+
 CONFIGS = [
     # (n, h, w, c, stride, padding, activation)
     (1, 25, 5, 8, (1, 1), "same", "relu"),  # KWS-like: narrow, lines are columns
@@ -156,14 +169,7 @@ def test_depthwise_3x3_equals_reference(index: int, dsp: bool, tmp_path: Path) -
     n, h, w, c, stride, padding, act = CONFIGS[index]
     graph = dw_graph(100 + index, n, h, w, c, stride, padding, act)
     x = np.random.default_rng(index).integers(-128, 128, (n, h, w, c)).astype(np.int8)
-    for rounding in ("double", "single"):
-        want = reference.run(graph, x, rounding=rounding)["y"]
-        got, call, ctx = run_kernel(graph, x, tmp_path, in_place=False, dsp=dsp, sanitize=index % 3 == 0,
-                                    rounding=rounding)
-        assert call.kernel == KERNEL[index]
-        bad = np.flatnonzero(got != want)
-        assert bad.size == 0, f"{rounding}: {bad.size} of {want.size} differ, first at {bad[0]}"
-        assert ctx.weight_bytes == 9 * c  # TFLite's int8 bytes, not widened (reordered at most)
+    check_both_roundings(graph, x, tmp_path, dsp, index % 3 == 0, KERNEL[index], 9 * c)
 
 
 @pytest.mark.parametrize("dsp", [False, True])
@@ -194,10 +200,11 @@ def test_fast_requantization_bounds(channels: int, bias_range: int, tmp_path: Pa
 
 
 @pytest.mark.parametrize("core", ["cortex-m7", "cortex-m4", "cortex-m3", "cortex-m0"])
-@pytest.mark.parametrize("kernel", ["tg_depthwise_3x3_s8", "tg_depthwise_3x3_ch_s8", "tg_depthwise_3x3_vp_s8"])
+@pytest.mark.parametrize("kernel", ["tg_depthwise_3x3_s8", "tg_depthwise_3x3_ch_s8", "tg_depthwise_3x3_vp_s8",
+                                    "tg_depthwise_ch1_s8", "tg_depthwise_1d_s8"])
 def test_kernels_cross_compile(kernel: str, core: str, tmp_path: Path) -> None:
     """-Werror clean for Cortex-M; the DSP path (SMLAD/SMLABB, SMMLAR) exactly on M4/M7 (the pair path
-    has no code elsewhere)."""
+    has no code elsewhere; the one-channel and 1-D kernels: SMLAD over tap pairs)."""
     gcc = shutil.which("arm-none-eabi-gcc")
     if gcc is None:
         pytest.skip("arm-none-eabi-gcc is not installed")
@@ -208,6 +215,9 @@ def test_kernels_cross_compile(kernel: str, core: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     asm = subprocess.run(["arm-none-eabi-objdump", "-d", str(obj)], capture_output=True, text=True, check=True).stdout
     dsp = core in ("cortex-m7", "cortex-m4")
+    if kernel in ("tg_depthwise_ch1_s8", "tg_depthwise_1d_s8"):
+        assert ("smlad" in asm) == dsp
+        return
     if kernel == "tg_depthwise_3x3_vp_s8":
         assert ("smlad" in asm and "smlatb" in asm and "smmlar" in asm and "pkhbt" in asm) == dsp
         assert "tg_depthwise_3x3_vp_s8" in asm or not dsp

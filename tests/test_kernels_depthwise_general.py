@@ -30,6 +30,11 @@ CONFIGS = [
 ]
 
 
+#: the configurations with a 1-D window and lines long enough for tg_depthwise_1d_s8 (tests/test_depthwise_1d.py),
+#: which the lowering picks for them; checked here the same way
+ONE_D = (0, 1)
+
+
 @pytest.mark.parametrize("dsp", [False, True])
 @pytest.mark.parametrize("index", range(len(CONFIGS)))
 def test_depthwise_general_equals_reference(index: int, dsp: bool, tmp_path: Path) -> None:
@@ -40,14 +45,15 @@ def test_depthwise_general_equals_reference(index: int, dsp: bool, tmp_path: Pat
     for rounding in ("double", "single"):
         want = reference.run(graph, x, rounding=rounding)["y"]
         got, call, ctx = run_kernel(graph, x, tmp_path, in_place=False, dsp=dsp, sanitize=True, rounding=rounding)
-        assert call.kernel == "tg_depthwise_s8"
+        assert call.kernel == ("tg_depthwise_1d_s8" if index in ONE_D else "tg_depthwise_s8")
         bad = np.flatnonzero(got != want)
         assert bad.size == 0, f"{rounding}: {bad.size} of {want.size} differ, first at {bad[0]}"
         assert ctx.weight_bytes == k[0] * k[1] * c * mult  # TFLite's int8 bytes
 
 
 def test_depthwise_general_configs_cover_every_requantization_mode() -> None:
-    """The configurations above reach the general, fast and fast-full-range requantization (TG_RQ_*)."""
+    """The configurations above that run tg_depthwise_s8 reach the general, fast and fast-full-range
+    requantization (TG_RQ_*)."""
     from test_kernels_depthwise import _Ctx
     from tinygen.ops import depthwise_conv2d
 
@@ -56,5 +62,6 @@ def test_depthwise_general_configs_cover_every_requantization_mode() -> None:
         graph = dw_graph(200 + index, n, h, w, c, stride, padding, act, mult=mult, k=k, out_scale=scale,
                          dilation=dilation)
         call = depthwise_conv2d.lower(_Ctx(graph, "double", False), graph.ops[0])
-        modes.add(call.args[11])
+        if call.kernel == "tg_depthwise_s8":
+            modes.add(call.args[11])
     assert modes == {"0", "1", "2"}

@@ -174,3 +174,27 @@ def test_monitor_prints_the_board_run_until_tg_end(
     seen = _Seen()
     assert _monitor(elf, capsys) == [describe(line, seen) for line in raw]
     assert "end       status 0 (ok)" in [describe(line, _Seen()) for line in raw]
+
+
+def test_bench_app_built_for_a_board_times_each_layer(
+    fcnet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tinygen build --app bench` for a board adds a TG-LAYERS line per inference: each layer's DWT cycles (0 in
+    QEMU, which has no cycle counter); the outputs are those of the harness without it."""
+    vectors = platformio.default_vectors(16, 2, seed=5)
+    elf = _firmware(fcnet, tmp_path / "layers", platformio.LAYER_CYCLES_FLAG, vectors=vectors)
+    raw = _monitor(elf, capsys, "--raw")
+    num_layers = len(json.loads((fcnet / "manifest.json").read_text())["layers"])
+    assert [line for line in raw if line.startswith("TG-LAYERS")] == [
+        f"TG-LAYERS {v} " + " ".join(["0"] * num_layers) for v in range(len(vectors))]
+    assert [line for line in raw if line.startswith("TG-OUT")] == [
+        f"TG-OUT {v} {y.hex()}" for v, (_, y) in enumerate(_expected_outputs(vectors))]
+    assert describe(f"TG-LAYERS 0 {' '.join(['0'] * num_layers)}", _Seen()) == (
+        f"#0        {num_layers} layers: 0 ticks each (no cycle counter, as in QEMU)")
+
+
+def test_monitor_names_the_slowest_layers() -> None:
+    seen = _Seen()
+    describe("TG-CLOCK 100000000 ok", seen)
+    assert describe("TG-LAYERS 3 100 5000 300 0", seen) == (
+        "#3        4 layers, 5,400 cycles in all; slowest: #1 5,000 (93 %), #2 300 (6 %), #0 100 (2 %)")

@@ -57,8 +57,6 @@ CASES: dict[str, tuple[dict, int | None, float | None]] = {
     "dilated_rows_only": ({"k": (3, 3), "padding": "same", "c": 4, "out_c": 2, "dilation": (2, 1), "h": 7},
                           None, None),
     "general_staged": ({"k": (3, 3), "padding": "valid", "c": 2, "out_c": 4, "per_channel": False}, None, 0.6),
-    "depthwise_one_channel": ({"kind": "depthwise_conv2d", "k": (3, 3), "padding": "same", "c": 1, "mult": 8},
-                              None, None),
 }
 
 
@@ -111,7 +109,7 @@ def test_cases_reach_every_specialisation() -> None:
         text = (KERNELS / f"{kernel}.c").read_text()
         defined |= set(re.findall(r"TG_VARIANT\((\w+)\)", text))
     named = set()
-    for mode, depth, out_ch in itertools.product((0, 1, 2), range(1, 20), (1, 2, 3)):
+    for mode, depth, out_ch in itertools.product((0, 1, 2, 3), range(1, 20), (1, 2, 3)):
         named |= set(gemm_variants(mode, depth, out_ch))
     for in_c, dil_w in itertools.product(range(1, 9), (1, 2)):
         named |= set(conv_variants(in_c, dil_w)) | set(conv_1x1_variants(in_c))
@@ -129,8 +127,8 @@ def test_cases_reach_every_specialisation() -> None:
 
 def test_gemm_mirror_conditions() -> None:
     """gemm_variants follows the C conditions: FAST_FULL with depth % 8 == 0, FAST_FULL otherwise, any
-    other mode; an odd out_ch adds the last-channel copy."""
-    from tinygen.lowering.mac_common import RQ_FAST, RQ_FAST_FULL, RQ_GENERAL
+    other mode (mixed included); an odd out_ch adds the last-channel copy."""
+    from tinygen.lowering.mac_common import RQ_FAST, RQ_FAST_FULL, RQ_GENERAL, RQ_MIXED
 
     for depth, out_ch in itertools.product(range(1, 40), range(1, 6)):
         odd = ("GEMM_ODD_CH",) if out_ch % 2 else ()
@@ -138,6 +136,7 @@ def test_gemm_mirror_conditions() -> None:
         assert gemm_variants(RQ_FAST_FULL, depth, out_ch) == (full, *odd)
         assert gemm_variants(RQ_FAST, depth, out_ch) == ("GEMM_ANY", *odd)
         assert gemm_variants(RQ_GENERAL, depth, out_ch) == ("GEMM_ANY", *odd)
+        assert gemm_variants(RQ_MIXED, depth, out_ch) == ("GEMM_ANY", *odd)
 
 
 @pytest.mark.parametrize("model", ["mlperf_kws_dscnn_int8", "person_detect", "mlperf_ic_resnet8_int8"])

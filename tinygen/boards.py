@@ -60,11 +60,19 @@ class Board:
     timer: str
     aliases: tuple[str, ...] = ()
     openocd_target: str | None = None
+    #: pyOCD's name of the chip (``debug.pyocd_target``, as in PlatformIO's manifests)
+    pyocd_target: str | None = None
+    #: a UF2 family id (``tinygen.uf2_family``): the build also writes ``firmware.uf2`` for a
+    #: drag-and-drop bootloader (the RP2040's)
+    uf2_family: int | None = None
     #: the manifest's ``tinygen.clock`` (empty: no clock bring-up, as on the QEMU machines)
     clock: dict[str, Any] = field(default_factory=dict, compare=False)
     path: Path = field(default=Path(), compare=False)
     #: from the project's ``boards/`` folder (next to tinygen.toml), not tinygen's own
     user: bool = field(default=False, compare=False)
+    #: ``tinygen.frameworks``: framework (``tinygen build --framework``) -> {"platform": PlatformIO's standard
+    #: platform, "board": its board id} (PlatformIO's top-level ``frameworks`` list means tinygen's platform's)
+    frameworks: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
 
     @property
     def is_qemu(self) -> bool:
@@ -274,10 +282,28 @@ def _parse(path: Path, user: bool = False) -> Board:
         timer=m.text("tinygen.timer"),
         aliases=m.texts("tinygen.aliases", []),
         openocd_target=m.optional_text("debug.openocd_target"),
+        pyocd_target=m.optional_text("debug.pyocd_target"),
+        uf2_family=m.number("tinygen.uf2_family") if m.get("tinygen.uf2_family", "", None) is not None else None,
         clock=clock,
         path=path.resolve(),
         user=user,
+        frameworks=_frameworks(m),
     )
+
+
+def _frameworks(m: _Manifest) -> dict[str, dict[str, str]]:
+    """``tinygen.frameworks``, each entry checked: {"platform": "ststm32", "board": "nucleo_f746zg"}."""
+    found = m.obj("tinygen.frameworks", {})
+    for name, entry in found.items():
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("platform", "board")):
+            raise m.error(f"tinygen.frameworks.{name}", 'expected {"platform": "<PlatformIO platform>", '
+                          '"board": "<its board id>"}')  # fmt: skip
+    return {name: {"platform": entry["platform"], "board": entry["board"]} for name, entry in found.items()}
+
+
+def read_user_board(path: str | Path) -> Board:
+    """The board of a user's manifest file (a project's ``boards/<id>.json``), every key checked."""
+    return _parse(Path(path), user=True)
 
 
 @lru_cache(maxsize=None)

@@ -1,4 +1,4 @@
-"""The C99 code generator: an int8 IR graph -> a self-contained inference library.
+"""The C99 code generator: an int8 (or int16x8) IR graph -> a self-contained inference library.
 
 For a model NAME (a C identifier; every global symbol starts with it) the library folder holds:
 
@@ -13,7 +13,7 @@ For a model NAME (a C identifier; every global symbol starts with it) the librar
   helpers (``tg_common.h``...) are copied unchanged: they are all ``static inline``;
 * ``manifest.json``, ``library.json`` (PlatformIO) and ``CMakeLists.txt``.
 
-Float32 I/O models (QUANTIZE first, DEQUANTIZE last) keep the int8 API on the int8 tensors between
+Float32 I/O models (QUANTIZE first, DEQUANTIZE last) keep the int8 (int16) API on the tensors between
 those two ops and add ``NAME_invoke_f32(const float *, float *)``, which runs them too.
 
 Generation is deterministic (same graph -> byte-identical files) and atomic: files are rendered in
@@ -46,8 +46,10 @@ from tinygen.ports import Port
 from tinygen.planner import MemoryPlan, OpNeeds, const_aliases, plan
 from tinygen.resources import resource_dir
 
-_CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
-_NP_OF_CTYPE = {"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16, "int32_t": np.int32, "float": np.float32}
+_CTYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
+           "float32": "float"}
+_NP_OF_CTYPE = {"int8_t": np.int8, "uint8_t": np.uint8, "int16_t": np.int16, "uint16_t": np.uint16, "int32_t": np.int32,
+                "int64_t": np.int64, "float": np.float32}
 _INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
 MANIFEST = "manifest.json"
 #: tinygen's source and test file paths, as kernel comments cite them
@@ -378,9 +380,9 @@ def _port_info(core: Graph, port: Port, param: str, memory: MemoryPlan) -> dict[
         "declared_tensor": declared.name,
     }
     if t.dtype not in ports.CORE_TYPES[port.role]:
-        raise UnsupportedError(f"model {port.role} {t.name!r} is {t.dtype}; tinygen's library takes int8 inputs and "
-                               "gives int8 or int32 outputs")
-    if t.dtype == "int8" or t.quant is not None:  # an int32 output is quantized too, unless it holds indices
+        raise UnsupportedError(f"model {port.role} {t.name!r} is {t.dtype}; tinygen's library takes int8 or int16 "
+                               "inputs and gives int8, int16 or int32 outputs")
+    if t.dtype in ("int8", "int16") or t.quant is not None:  # an int32 output is quantized too, unless it holds indices
         if t.quant is None or t.quant.scale.size != 1:
             raise UnsupportedError(f"model {port.role} {t.name!r} needs per-tensor quantization")
         scale, zp = t.quant.scalar()
@@ -435,7 +437,7 @@ def _edge_call(ctx: _Context, op: Op, external: dict[str, str], prefix: str) -> 
 
 
 def _f32_op(core: Graph, port: Port) -> Op:
-    """A QUANTIZE from float32 into an int8 input, or a DEQUANTIZE of an int8 output to float32 (for
+    """A QUANTIZE from float32 into an int8 (int16) input, or a DEQUANTIZE of an int8 (int16) output to float32 (for
     ``NAME_invoke_f32``; a float32 edge op of the model is exactly this one), on a float32 tensor added to
     the core graph's (own) tensor table."""
     t = core.tensor(port.core)
@@ -499,7 +501,7 @@ def generate(
             info["edge_call"], call = _edge_call(ctx, port.edge, {port.declared: info["param"]}, prefix)
             edge_kernels.update((call.kernel, *call.extra_kernels))
     # float32 in and out through the core's quantization: NAME_invoke_f32
-    has_f32 = all(info["dtype"] == "int8" for info in outputs)
+    has_f32 = all(info["dtype"] in ports.FLOAT_EDGE_CORE_TYPES for info in outputs)
     for info, port in zip([*inputs, *outputs], [*in_ports, *out_ports]):
         info["f32_call"] = None
         if has_f32:
@@ -547,6 +549,11 @@ def generate(
     values: dict[str, Any] = {
         "name": prefix,
         "model": _c_string(graph.name),
+        # the core API's integer types, for the header's prose
+        "core_types": "/".join(sorted({info["dtype"] for info in [*inputs, *outputs]})),
+        # "int16x8" when a layer runs on int16 activations (TFLite's 16x8 mode), else "int8"
+        "precision": "int16x8" if any(core.tensor(op.inputs[0]).dtype == core.tensor(op.outputs[0]).dtype == "int16"
+                                      for op in core.ops) else "int8",
         "version": __version__,
         "rounding": rounding,
         "arena_size": memory.arena_size,
@@ -608,8 +615,9 @@ def generate(
         # the kernel specialisations compiled into the library (KernelCall.variants)
         "variants": variants,
         "total_macs": sum(layer["macs"] for layer in layers),
-        # every input and output of the core API (int8; int32 for an index output), with the type the model
-        # declares at that edge (float32/uint8 where an edge op converts); "input"/"output": the first ones
+        # every input and output of the core API (int8, int16 in a 16x8 model; int32 for an index output), with the
+        # type the model declares at that edge (float32/uint8 where an edge op converts); "input"/"output": the
+        # first ones
         "inputs": [_manifest_port(info) for info in inputs],
         "outputs": [_manifest_port(info) for info in outputs],
         "input": _manifest_port(inputs[0]),

@@ -4,7 +4,7 @@ Conventions (the TFLite ones, so importing a ``.tflite`` is a direct mapping):
 
 * Activations are NHWC. A fully connected input is flattened to ``[batch, features]``.
 * Conv weights are OHWI ``[out_c, kh, kw, in_c]``; depthwise weights are ``[1, kh, kw, in_c * mult]``;
-  fully connected weights are ``[out, in]``. Biases are int32 ``[out_c]``.
+  fully connected weights are ``[out, in]``. Biases are int32 ``[out_c]`` (int64 in 16x8 layers).
 * Quantization: ``real = scale * (q - zero_point)``. Scales are float32 (as TFLite stores them,
   the arithmetic derives multipliers from these exact float32 values). Per-channel parameters
   carry ``axis`` (the quantized dimension).
@@ -23,7 +23,7 @@ import numpy as np
 from tinygen import activations
 from tinygen.errors import TinygenError
 
-DTYPES = ("int8", "int16", "int32", "float32", "uint8")
+DTYPES = ("int8", "int16", "int32", "int64", "float32", "uint8")
 
 #: the fused activations (``attrs["activation"]``): their one home is :mod:`tinygen.activations`
 ACTIVATIONS = activations.ACTIVATIONS

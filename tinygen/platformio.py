@@ -8,8 +8,10 @@ about a minute, so tinygen never lets PlatformIO ask it for anything:
 * the one core package a build needs, ``tool-scons``, is made from the ``scons`` PyPI package
   (the exact release PlatformIO requires) with a ``.piopm`` naming owner ``platformio``, which
   is what the core's package lookup matches;
-* the dev-platform is tinygen's own (``firmware/platform``, referenced with ``symlink://``) and
-  declares no packages: it compiles with the system ``arm-none-eabi-gcc``.
+* the dev-platform is tinygen's own (``firmware/platform``, linked into the core once with ``symlink://``)
+  and declares no packages: it compiles with the system ``arm-none-eabi-gcc``; the core's ``boards/``
+  links tinygen's boards, so a generated project names both (``platform = tinygen``, ``board = ID``)
+  and holds no path into the installation.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import shutil
 import subprocess
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -34,6 +36,8 @@ from tinygen.errors import TinygenError, ToolMissingError
 from tinygen.resources import resource_dir
 
 ENV_NAME = "tinygen"
+#: the name of tinygen's dev-platform in its PlatformIO core (firmware/platform/platform.json's)
+PLATFORM_NAME = "tinygen"
 #: PlatformIO 6.2 requires tool-scons ~4.41101.0, i.e. SCons 4.11.1 (PlatformIO's versioning).
 SCONS_PACKAGE_VERSION = "4.41101.0"
 SCONS_VERSION = "4.11.1"
@@ -41,6 +45,9 @@ APT_TOOLCHAIN = "sudo apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi"
 #: build flag selecting the firmware app's streaming validation mode (firmware/app/main.c, TG_APP_STREAM):
 #: inputs arrive over the console UART instead of being embedded (``tinygen validate --port``)
 STREAM_APP_FLAG = "-DTG_APP_STREAM=1"
+#: build flag of the bench app built for a board (``tinygen build --app bench``): a TG-LAYERS line of per-layer
+#: timer ticks (DWT cycles) per inference; never in the QEMU harness builds, whose marks count instructions
+LAYER_CYCLES_FLAG = "-DTG_LAYER_CYCLES=1"
 
 
 def tinygen_home() -> Path:
@@ -112,13 +119,28 @@ def ensure_core() -> Path:
         )
     root = core_dir()
     platform = resource_dir("firmware") / "platform"
-    if _provisioned(root, platform):
-        return root
-    with _locked(root / ".tinygen.lock"):
-        if not _provisioned(root, platform):
-            _provision(root, platform)
-            (root / ".tinygen-platform").write_text(str(platform))
+    if not _provisioned(root, platform):
+        with _locked(root / ".tinygen.lock"):
+            if not _provisioned(root, platform):
+                _provision(root, platform)
+                (root / ".tinygen-platform").write_text(str(platform))
+    _link_boards(root)
     return root
+
+
+def _link_boards(root: Path) -> None:
+    """The core's ``boards/`` is tinygen's boards folder: PlatformIO looks for a project's board there (after
+    the project's own boards/), so a project names its board and platform without a path (``platform =
+    tinygen``, ``board = nucleo_f746``) and builds wherever tinygen is installed."""
+    link, boards = root / "boards", resource_dir("boards")
+    if link.is_symlink() and Path(os.readlink(link)) == boards:
+        return
+    staging = root / f"boards.tinygen-{os.getpid()}"
+    staging.unlink(missing_ok=True)
+    staging.symlink_to(boards, target_is_directory=True)
+    if link.is_dir() and not link.is_symlink():
+        shutil.rmtree(link)
+    os.replace(staging, link)  # atomic: a build running meanwhile sees the old link or the new one
 
 
 def _provisioned(root: Path, platform: Path) -> bool:
@@ -127,7 +149,7 @@ def _provisioned(root: Path, platform: Path) -> bool:
         marker.is_file()
         and marker.read_text() == str(platform)
         and (root / "packages" / "tool-scons" / ".piopm").is_file()
-        and any((root / "platforms").glob("*"))
+        and (root / "platforms" / f"{PLATFORM_NAME}.pio-link").is_file()
     )
 
 
@@ -164,7 +186,9 @@ def _provision(root: Path, platform: Path) -> None:
             shutil.rmtree(stale)
         else:
             stale.unlink()
-    cmd = [sys.executable, "-m", "platformio", "pkg", "install", "-g", "--platform", f"symlink://{platform}"]
+    # registered under its name (not the folder's): generated projects say "platform = tinygen"
+    spec = f"{PLATFORM_NAME}=symlink://{platform}"
+    cmd = [sys.executable, "-m", "platformio", "pkg", "install", "-g", "--platform", spec]
     proc = subprocess.run(cmd, cwd=root, env=pio_environ(), capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
         raise TinygenError(f"cannot register tinygen's PlatformIO platform {platform}:\n{proc.stdout}{proc.stderr}")
@@ -182,6 +206,10 @@ class Project:
     #: "board": the board's own memory map and console; "qemu": built with the board's CPU flags
     #: for its QEMU stand-in (the stand-in's memory map, semihosting console, its timer)
     target: str
+    #: the app it builds (APPS): the user's src/main.c ("template") or tinygen's harness
+    app: str = "bench"
+    #: what the build did with the user's code, for the command to say (e.g. "kept your src/main.c")
+    notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def build_dir(self) -> Path:
@@ -280,6 +308,7 @@ def model_header(model: str, num_inputs: int = 1, num_outputs: int = 1) -> str:
         f'#define TG_MODEL_NAME "{model}"\n'
         f"#define TG_MODEL_NUM_INPUTS {model}_NUM_INPUTS\n"
         f"#define TG_MODEL_NUM_OUTPUTS {model}_NUM_OUTPUTS\n"
+        f"#define TG_MODEL_NUM_LAYERS {model}_NUM_LAYERS\n"
         f"#define TG_MODEL_INPUT_AT(i) {model}_input_at(i)\n"
         f"#define TG_MODEL_RUN() {model}_run()\n"
         f"#define TG_MODEL_OUTPUT_AT(i) {model}_output_at(i)\n"
@@ -332,6 +361,127 @@ def build_target(board: Board, target: str) -> str:
     return "board" if target == "qemu" and board.runs_in_qemu and not board.is_qemu else target
 
 
+#: the firmware apps a project builds: "template", the user's src/main.c (written once from
+#: firmware/app/template/main.c.j2, never overwritten); "bench", tinygen's test/benchmark harness
+#: (firmware/app/main.c: the embedded vectors, TG-OUT/TG-TIME lines); "validate", the harness's streaming
+#: validation mode (STREAM_APP_FLAG: inputs over the console UART, ``tinygen validate --port``)
+APPS = ("template", "bench", "validate")
+#: project folders tinygen owns and regenerates on every build: the harness sources and the generated headers
+#: (not "tinygen/": PlatformIO takes a folder named as the platform for the platform itself)
+HARNESS_DIR = "generated/app"
+GENERATED_INCLUDE = "generated/include"
+USER_MAIN = "src/main.c"
+#: the first line of the harness: a src/main.c starting with it was written by an older tinygen, not a user
+_HARNESS_HEAD = "/* tinygen's test/bench application"
+#: headers older tinygen versions generated into the project's include/ (the user's folder now)
+_LEGACY_HEADERS = ("tg_hooks.h", "tg_model.h", "tg_vectors.h")
+_C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
+_Q_RANGES = {"int8": (-128, 127), "int16": (-32768, 32767)}
+
+
+def _c_float(value: float) -> str:
+    # 9 significant digits name a float32 exactly; "2" is an int in C ("2f" is no literal): "2.0f"
+    text = f"{float(np.float32(value)):.9g}"
+    return f"{text}f" if any(c in text for c in ".e") else f"{text}.0f"
+
+
+def example_input_header(model: str, manifest: dict, vector: np.ndarray) -> str:
+    """``tg_example_input.h``: the template app's example input, the build's first input vector: real values
+    (x = scale * (q - zero_point), which the app quantizes back to q) for a model with one quantized int8 or
+    int16 input, its int8 bytes otherwise."""
+    data = np.asarray(vector, np.int8).reshape(-1)
+    head = (
+        "/* Generated by tinygen (rewritten by each build): an example input for src/main.c, the build's first\n"
+        "   input vector. Replace it with your sensor data in src/main.c, fill_input(). */\n"
+        "#ifndef TG_EXAMPLE_INPUT_H\n#define TG_EXAMPLE_INPUT_H\n\n#include <stdint.h>\n\n"
+    )
+    port = _quantized_input(manifest)
+    if port is not None:
+        q = data.view(np.int16) if port["dtype"] == "int16" else data
+        real = np.float32(port["scale"]) * (q.astype(np.float32) - np.float32(port["zero_point"]))
+        values = [_c_float(v) for v in real]
+        body = f"static const float tg_example_input[{len(values)}] = {{\n"
+    else:
+        values = [str(int(v)) for v in data.view(np.uint8)]
+        sizes = [int(p["bytes"]) for p in manifest["inputs"]] if "inputs" in manifest else [len(values)]
+        body = (f"static const uint32_t tg_example_input_bytes[{len(sizes)}] = {{{', '.join(map(str, sizes))}}};\n"
+                f"static const uint8_t tg_example_input[{len(values)}] = {{\n")  # fmt: skip
+    lines = [", ".join(values[i : i + 12]) for i in range(0, len(values), 12)]
+    return head + body + "    " + ",\n    ".join(lines) + "\n};\n\n#endif\n"
+
+
+def _quantized_input(manifest: dict) -> dict | None:
+    """The model's one input where it is a quantized int8/int16 tensor the template can quantize into."""
+    ports = manifest.get("inputs", [])
+    if len(ports) != 1 or ports[0].get("dtype") not in _Q_RANGES or "scale" not in ports[0]:
+        return None
+    return dict(ports[0])
+
+
+def render_app(template: str, model: str, manifest: dict, **extra: str) -> str:
+    """An app source from firmware/app/template/ for ``model`` (written once into the user's src/)."""
+    import jinja2
+
+    folder = resource_dir("firmware") / "app" / "template"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)), keep_trailing_newline=True,
+                             undefined=jinja2.StrictUndefined)  # fmt: skip
+    port = _quantized_input(manifest)
+    outputs = manifest.get("outputs", [{}])
+    context: dict[str, object] = {
+        "name": model,
+        "quantize": port is not None,
+        "out_ctype": _C_TYPES.get(outputs[0].get("dtype", "int8"), "int8_t"),
+        **extra,
+    }
+    if port is not None:
+        qmin, qmax = _Q_RANGES[port["dtype"]]
+        context.update(ctype=_C_TYPES[port["dtype"]], qmin=qmin, qmax=qmax)
+    return env.get_template(template).render(context)
+
+
+def _keep_or_write_main(root: Path, model: str, manifest: dict, app: str) -> tuple[str, ...]:
+    """Write src/main.c from the template unless the user has one; what happened, for the command to say."""
+    path = root / USER_MAIN
+    if path.is_file() and path.read_text().startswith(_HARNESS_HEAD):
+        path.unlink()  # an older tinygen's harness, not the user's code
+    note = _write_once(root, USER_MAIN, render_app("main.c.j2", model, manifest))
+    if app == "template":
+        if f'"{model}.h"' not in path.read_text():
+            return (note, f"your {USER_MAIN} does not include {model}.h: was it written for another model? Rename it "
+                          "and build again for a new one from the template")  # fmt: skip
+        return (note,)
+    if note.startswith("kept"):
+        return (f"built the {app} app ({HARNESS_DIR}/); your {USER_MAIN} is kept and not compiled "
+                "(build it with --app template)",)  # fmt: skip
+    return ()
+
+
+def _drop_legacy_files(root: Path) -> None:
+    """Remove what older tinygen versions generated into include/ (it would shadow generated/include/)."""
+    for name in _LEGACY_HEADERS:
+        path = root / "include" / name
+        if path.is_file() and path.read_text().startswith(("/* Generated by tinygen", "/* Profiling hooks")):
+            path.unlink()
+
+
+def _sync_library(library_dir: Path, root: Path, model: str) -> list[str]:
+    """The library into lib/<model>; its include folders relative to the project."""
+    lib = root / "lib" / model
+    if library_dir != lib:
+        _sync_tree(library_dir, lib)
+    if not (lib / "library.json").is_file():  # codegen writes one; a hand-written library may not
+        library_json = {"name": model, "version": "0.0.0", "build": {"srcFilter": ["+<*.c>"], "includeDir": "."}}
+        _write_if_changed(lib / "library.json", json.dumps(library_json, indent=2) + "\n")
+    return sorted({p.parent.relative_to(root).as_posix() for p in lib.rglob("*.h")})
+
+
+def _user_board(root: Path, board: Board) -> None:
+    """A board from the user's own manifest travels with the project: boards/<id>.json, where PlatformIO
+    looks first (its default boards_dir); tinygen's own boards come from tinygen's core (ensure_core)."""
+    if board.user:
+        _write_if_changed(root / "boards" / f"{board.id}.json", board.path.read_text())
+
+
 def write_project(
     project_dir: str | Path,
     *,
@@ -344,43 +494,57 @@ def write_project(
     dump_tensors: bool = False,
     extra_flags: Sequence[str] = (),
     upload_protocol: str | None = None,
+    app: str = "bench",
 ) -> Project:
-    """Write a PlatformIO project: the library under lib/<model>, the app under src/."""
+    """Write a PlatformIO project for tinygen's platform: the library under lib/<model>, the harness under
+    generated/app/, the generated headers under generated/include/, and src/main.c from the template unless the
+    user has one; ``app`` chooses what is compiled (APPS). Every path in it is relative to the project."""
+    if app not in APPS:
+        raise TinygenError(f"unknown app {app!r}; use one of {', '.join(APPS)}")
+    if app == "bench" and STREAM_APP_FLAG in extra_flags:
+        app = "validate"  # the harness's streaming mode asked for by its flag
     target = build_target(board, target)
     root = Path(project_dir).resolve()
     library_dir = Path(library_dir).resolve()
     if not (library_dir / f"{model}.h").is_file():
         raise TinygenError(f"{library_dir}: no {model}.h; generate the model library first")
-    app = resource_dir("firmware") / "app"
-    lib = root / "lib" / model
-    if library_dir != lib:
-        _sync_tree(library_dir, lib)
-    include_dirs = sorted({p.parent for p in lib.rglob("*.h")})
-    if not (lib / "library.json").is_file():  # codegen writes one; a hand-written library may not
-        library_json = {"name": model, "version": "0.0.0", "build": {"srcFilter": ["+<*.c>"], "includeDir": "."}}
-        _write_if_changed(lib / "library.json", json.dumps(library_json, indent=2) + "\n")
-    for source in sorted(app.glob("*.c")):
-        _write_if_changed(root / "src" / source.name, source.read_text())
-    hooks = root / "include" / "tg_hooks.h"
-    _write_if_changed(hooks, (app / "tg_hooks.h").read_text())
+    include_dirs = _sync_library(library_dir, root, model)
+    harness = resource_dir("firmware") / "app"
+    for source in sorted(harness.glob("*.c")):
+        _write_if_changed(root / HARNESS_DIR / source.name, source.read_text())
+    generated = root / GENERATED_INCLUDE
+    _write_if_changed(generated / "tg_hooks.h", (harness / "tg_hooks.h").read_text())
     manifest_path = library_dir / "manifest.json"
-    counts = port_counts(json.loads(manifest_path.read_text())) if manifest_path.is_file() else (1, 1)
-    _write_if_changed(root / "include" / "tg_model.h", model_header(model, *counts))
-    _write_if_changed(root / "include" / "tg_vectors.h", vectors_header(model, input_size, vectors))
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    _write_if_changed(generated / "tg_model.h", model_header(model, *port_counts(manifest)))
+    _write_if_changed(generated / "tg_vectors.h", vectors_header(model, input_size, vectors))
+    _write_if_changed(generated / "tg_example_input.h", example_input_header(model, manifest, np.asarray(vectors).reshape(-1, input_size)[0]))
+    _drop_legacy_files(root)
+    notes = _keep_or_write_main(root, model, manifest, app)
+    _user_board(root, board)
 
-    # quoted: PlatformIO splits build_flags like a shell, and a path may hold spaces
-    flags = [f'-include "{hooks}"', *(f'-I"{d}"' for d in include_dirs)]
+    flags = [] if app == "template" else [f"-include {GENERATED_INCLUDE}/tg_hooks.h"]  # the harness's profiling hooks
+    flags += [f"-I{GENERATED_INCLUDE}", *(f"-I{d}" for d in include_dirs)]
+    if app == "validate":
+        flags.append(STREAM_APP_FLAG)
     if dump_tensors:
         flags.append("-DTG_DUMP_TENSORS=1")
-    flags += list(extra_flags)
+    flags += [flag for flag in extra_flags if flag not in flags]
     lines = [
-        "; Generated by tinygen: firmware running the model library in lib/ (regenerated by each build)",
+        "; Generated by tinygen: rewritten by each `tinygen build`. Your code: src/ (built with --app template);",
+        "; the model library: lib/ (regenerated); tinygen's harness and headers: generated/ (regenerated).",
+        "; Paths are relative: the platform is tinygen's, registered in tinygen's PlatformIO core.",
         "[platformio]",
-        f"boards_dir = {board.path.parent}",  # tinygen's boards/, or a project's own (a user board)
         f"default_envs = {ENV_NAME}",
+    ]
+    if app != "template":
+        # the include folder too: PlatformIO's library finder follows the harness's includes from there
+        lines += [f"; the {app} app: tinygen's harness instead of src/", f"src_dir = {HARNESS_DIR}",
+                  f"include_dir = {GENERATED_INCLUDE}"]  # fmt: skip
+    lines += [
         "",
         f"[env:{ENV_NAME}]",
-        f"platform = symlink://{resource_dir('firmware') / 'platform'}",
+        f"platform = {PLATFORM_NAME}",
         f"board = {board.id}",
         "lib_ldf_mode = deep+",
         "build_flags =",
@@ -391,7 +555,7 @@ def write_project(
     if target == "qemu":
         lines += _memory_overrides(board)
     _write_if_changed(root / "platformio.ini", "\n".join(lines) + "\n")
-    return Project(root, board, model, target)
+    return Project(root, board, model, target, app, notes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,7 +602,7 @@ def elf_sizes(elf: Path) -> tuple[int, int]:
     """(flash bytes, RAM bytes) of a linked firmware, from its section headers."""
     from elftools.elf.elffile import ELFFile
 
-    flash_sections = {".isr_vector", ".text", ".ARM.extab", ".ARM.exidx", ".data"}
+    flash_sections = {".boot2", ".isr_vector", ".text", ".ARM.extab", ".ARM.exidx", ".data"}  # .boot2: RP2040
     ram_sections = {".data", ".bss", ".stack"}
     flash = ram = 0
     with open(elf, "rb") as handle:
@@ -533,8 +697,10 @@ def prepare_firmware(
     dump_tensors: bool = False,
     extra_flags: Sequence[str] = (),
     upload_protocol: str | None = None,
+    app: str = "bench",
 ) -> Project:
-    """Check the library fits ``board`` and write its firmware project (nothing is compiled)."""
+    """Check the library fits ``board`` and write its firmware project (nothing is compiled); ``app``: which
+    app it builds (APPS; the vectors are the harness's, and the template's example input is the first)."""
     manifest = read_manifest(library_dir)
     name = manifest["name"]
     input_size = input_bytes(manifest)
@@ -555,9 +721,9 @@ def prepare_firmware(
             dump_tensors=dump_tensors,
             extra_flags=extra_flags,
             upload_protocol=upload_protocol,
+            app=app,
         )
-        marker = {"board": board.id, "model": name, "target": target, "library": str(Path(library_dir).resolve())}
-        _write_if_changed(project.path / PROJECT_MARKER, json.dumps(marker, indent=2) + "\n")
+        _write_marker(project.path, {"board": board.id, "model": name, "target": target, "app": app}, library_dir)
     except OSError as exc:
         from tinygen.outdir import explain
 
@@ -565,29 +731,208 @@ def prepare_firmware(
     return project
 
 
-def load_project(project_dir: str | Path) -> Project:
-    """A firmware project tinygen wrote earlier (``tinygen build -o DIR``)."""
-    from tinygen.boards import get_board
+def _write_marker(root: Path, marker: dict, library_dir: str | Path) -> None:
+    """``tinygen-project.json``: what the project was built for; the library's path relative to the project."""
+    marker = {**marker, "library": Path(os.path.relpath(Path(library_dir).resolve(), root)).as_posix()}
+    _write_if_changed(root / PROJECT_MARKER, json.dumps(marker, indent=2) + "\n")
 
+
+def read_marker(project_dir: str | Path) -> dict:
     root = Path(project_dir).resolve()
     try:
-        marker = json.loads((root / PROJECT_MARKER).read_text())
+        return dict(json.loads((root / PROJECT_MARKER).read_text()))
     except (OSError, ValueError) as exc:
         raise TinygenError(f"{root} is not a firmware project built by tinygen (no {PROJECT_MARKER})") from exc
-    return Project(root, get_board(marker["board"]), marker["model"], marker["target"])
+
+
+#: framework (``tinygen build --framework``) -> (its app template in firmware/app/template/, the source it becomes)
+FRAMEWORK_APPS = {
+    "stm32cube": ("stm32cube.c.j2", "src/main.c"),
+    "arduino": ("arduino.cpp.j2", "src/main.cpp"),
+    "zephyr": ("zephyr.c.j2", "src/main.c"),
+}
+ZEPHYR_FILES = {
+    "zephyr/CMakeLists.txt": "cmake_minimum_required(VERSION 3.13.1)\nfind_package(Zephyr REQUIRED HINTS $ENV{ZEPHYR_BASE})\n"
+                             "project({name})\ntarget_sources(app PRIVATE ../src/main.c)\n",
+    "zephyr/prj.conf": "CONFIG_PRINTK=y\nCONFIG_FPU=y\n",
+}  # fmt: skip
+
+
+def framework_note(platform: str, framework: str) -> str:
+    return (f"needs internet on its first build (PlatformIO downloads the {platform} platform and the {framework} "
+            "framework from its registry): tinygen did not build or verify it (offline)")  # fmt: skip
+
+
+def framework_board(board: Board, framework: str) -> dict[str, str]:
+    """PlatformIO's standard platform and board id for ``board`` with ``framework`` (``tinygen.frameworks``)."""
+    if framework not in FRAMEWORK_APPS:
+        raise TinygenError(f"unknown framework {framework!r}; tinygen writes projects for {', '.join(FRAMEWORK_APPS)}")
+    entry = board.frameworks.get(framework)
+    if entry is None:
+        has = ", ".join(sorted(board.frameworks)) or "none"
+        raise TinygenError(
+            f"board {board.id} has no PlatformIO board for framework {framework!r} (its frameworks: {has}); build for "
+            f"tinygen's own platform without --framework, or give a board manifest of your own ('tinygen boards --new "
+            f'ID --like {board.id}\') a "tinygen.frameworks" entry {framework!r}: {{"platform": ..., "board": ...}}'
+        )
+    return entry
+
+
+def _write_once(root: Path, rel: str, text: str) -> str:
+    """Write a file the user owns unless it exists; what happened, for the command to say."""
+    if (root / rel).is_file():
+        return f"kept your {rel}"
+    _write_if_changed(root / rel, text)
+    return f"wrote {rel} from the template: it is yours now, a rebuild never overwrites it"
+
+
+def prepare_framework_project(
+    library_dir: str | Path, board: Board, project_dir: str | Path, framework: str, *, vectors: np.ndarray | None = None
+) -> Project:
+    """A PlatformIO project for PlatformIO's standard platform with ``framework`` (vendor drivers): the library
+    in lib/, the example input in generated/include/, the user's app from the framework's template. It cannot
+    be built here (PlatformIO downloads the platform): nothing is compiled."""
+    entry = framework_board(board, framework)
+    manifest = read_manifest(library_dir)
+    name, input_size = manifest["name"], input_bytes(manifest)
+    check_fit(board, manifest)
+    first = (default_vectors(input_size) if vectors is None else np.asarray(vectors)).reshape(-1, input_size)[0]
+    root = Path(project_dir).resolve()
+    include_dirs = _sync_library(Path(library_dir).resolve(), root, name)
+    _write_if_changed(root / GENERATED_INCLUDE / "tg_example_input.h", example_input_header(name, manifest, first))
+    template, source = FRAMEWORK_APPS[framework]
+    app = render_app(template, name, manifest, board=board.id, platform=entry["platform"],
+                     hal_header=f"{board.mcu[:7].lower()}xx_hal.h")  # fmt: skip
+    notes = [_write_once(root, source, app)]
+    if "tg_platform.h" in (root / source).read_text():
+        notes.append(f"your {source} uses tinygen's platform API (tg_platform.h), which the {framework} framework "
+                     f"does not have: rename it and build again for the {framework} template")  # fmt: skip
+    if framework == "zephyr":
+        notes += [_write_once(root, rel, text.replace("{name}", name)) for rel, text in ZEPHYR_FILES.items()]
+    flags = [f"-I{GENERATED_INCLUDE}", *(f"-I{d}" for d in include_dirs)]
+    lines = [
+        f"; Generated by tinygen for PlatformIO's {entry['platform']} platform with the {framework} framework: it",
+        "; " + framework_note(entry["platform"], framework) + ".",
+        "; Rewritten by each `tinygen build --framework`; your code: src/; the model library: lib/ (regenerated).",
+        "[platformio]",
+        f"default_envs = {ENV_NAME}",
+        "",
+        f"[env:{ENV_NAME}]",
+        f"platform = {entry['platform']}",
+        f"board = {entry['board']}",
+        f"framework = {framework}",
+        "lib_ldf_mode = deep+",
+        "monitor_speed = 115200",
+        "build_flags =",
+        *(f"    {flag}" for flag in flags),
+    ]
+    _write_if_changed(root / "platformio.ini", "\n".join(lines) + "\n")
+    marker = {"board": board.id, "model": name, "target": "board", "app": "template", "framework": framework}
+    _write_marker(root, marker, library_dir)
+    return Project(root, board, name, "board", "template", tuple(notes))
+
+
+def load_project(project_dir: str | Path) -> Project:
+    """A firmware project tinygen wrote earlier (``tinygen build -o DIR``); a user board from the project's
+    own boards/ (where the build copied its manifest) before tinygen.toml's and the built-in ones."""
+    from tinygen.boards import get_board, read_user_board
+
+    root = Path(project_dir).resolve()
+    marker = read_marker(root)
+    if marker.get("framework"):
+        raise TinygenError(f"{root} targets PlatformIO's {marker['framework']} framework, not tinygen's platform; "
+                           f"build and upload it with PlatformIO itself: 'pio run -d {project_dir} -t upload'")  # fmt: skip
+    own = root / "boards" / f"{marker['board']}.json"
+    board = read_user_board(own) if own.is_file() else get_board(marker["board"])
+    return Project(root, board, marker["model"], marker["target"], marker.get("app", "bench"))
 
 
 # ---------------------------------------------------------------------------------------------
 # Uploading
 
-#: upload protocol -> (program the builder runs, how to install it)
+#: upload protocol -> (program the builder runs, how to install it); "uf2" needs no program but the
+#: bootloader's drive (``tinygen.uf2.find_drive``)
 UPLOADERS: dict[str, tuple[str, str]] = {
+    "pyocd": ("pyocd", "install it with 'pip install pyocd' (or tinygen's extra: pip install 'tinygen[boards]')"),
     "stlink": ("st-flash", "install it with 'sudo apt-get install stlink-tools'"),
     "openocd": ("openocd", "install it with 'sudo apt-get install openocd'"),
     "cmsis-dap": ("openocd", "install it with 'sudo apt-get install openocd'"),
-    "nrfjprog": ("nrfjprog", "install Nordic's nRF Command Line Tools (nordicsemi.com, 'nRF Command Line Tools')"),
+    "nrfutil": ("nrfutil", "install Nordic's nRF Util (nordicsemi.com, 'nRF Util'), then its device command with "
+                           "'nrfutil install device'"),
+    "nrfjprog": ("nrfjprog", "install Nordic's nRF Command Line Tools (nordicsemi.com, 'nRF Command Line Tools'; "
+                             "retired by Nordic: nRF Util, --protocol nrfutil, replaces it)"),
     "jlink": ("JLinkExe", "install SEGGER's J-Link Software and Documentation Pack (segger.com/downloads/jlink)"),
+    "bossac": ("bossac", "install Arduino's bossac, which knows the nRF52840 (Debian's bossa-cli does not): "
+                         "'arduino-cli core install arduino:mbed_nano' puts it in "
+                         "~/.arduino15/packages/arduino/tools/bossac/<version>/; put that folder on PATH"),
+    "picotool": ("picotool", "install it with 'sudo apt-get install picotool' (Debian 13, Ubuntu 24.04) or build it "
+                             "from github.com/raspberrypi/picotool"),
 }
+#: pyOCD's built-in targets among the chips of tinygen's boards (``pyocd list --targets``, pyOCD
+#: 0.46): nRF52840, RP2040, STM32H743. The STM32F411/F746/L4R5/U575/G071 need their CMSIS pack,
+#: installed once by the user (``pyocd pack install <part>``); tinygen never downloads one.
+PYOCD_BUILTIN = frozenset({"nrf52840", "rp2040", "stm32h743xx"})
+
+
+def _installed(protocol: str) -> bool:
+    """The uploader of ``protocol`` is there: its program on PATH, or a UF2 drive mounted."""
+    from tinygen import uf2
+
+    if protocol == "uf2":
+        return uf2.find_drive() is not None
+    return shutil.which(UPLOADERS[protocol][0]) is not None
+
+
+def _alternatives(board: Board, protocol: str) -> str:
+    """", or pass --protocol X (installed)" for the board's first other uploader that is installed."""
+    for other in board.upload_protocols:
+        if other != protocol and _installed(other):
+            what = "a UF2 drive is mounted" if other == "uf2" else f"{UPLOADERS[other][0]} is installed"
+            return f", or pass --protocol {other} ({what})"
+    return f"; the other uploaders of {board.id}: {', '.join(p for p in board.upload_protocols if p != protocol)}"
+
+
+def _pyocd_targets() -> set[str]:
+    """The targets the installed pyOCD knows (built-in and from installed packs), lowercase."""
+    proc = subprocess.run(["pyocd", "list", "--targets"], capture_output=True, text=True, timeout=120)
+    rows = [line.split() for line in proc.stdout.splitlines()]
+    return {row[0].lower() for row in rows if row}
+
+
+def _check_pyocd_target(board: Board) -> None:
+    """pyOCD knows the board's chip: built in, or from a pack the user installed."""
+    target = board.pyocd_target
+    if target is None:
+        raise TinygenError(f"board {board.id} names no pyOCD target (debug.pyocd_target in {board.path}); "
+                           f"add it or use another uploader{_alternatives(board, 'pyocd')}")
+    if target.lower() in PYOCD_BUILTIN or target.lower() in _pyocd_targets():
+        return
+    raise ToolMissingError(
+        f"pyOCD has no target {target} (the chip of {board.id}) built in: install its CMSIS pack once with "
+        f"'pyocd pack install {target}' (it downloads the pack; tinygen never does){_alternatives(board, 'pyocd')}"
+    )
+
+
+def _check_uploader(board: Board, protocol: str) -> str | None:
+    """Raise naming the tool and how to install it when ``protocol``'s uploader is missing; the
+    upload port the builder needs (a UF2 drive), if any."""
+    from tinygen import uf2
+
+    if protocol == "uf2":
+        drive = uf2.find_drive()
+        if drive is None:
+            raise ToolMissingError(
+                f"no RPI-RP2 drive is mounted (the 'uf2' upload of {board.id}): hold BOOTSEL while plugging the board "
+                f"in, then run flash again (or name the drive's folder in ${uf2.DRIVE_ENV}){_alternatives(board, protocol)}"
+            )
+        return str(drive)
+    program, install = UPLOADERS[protocol]
+    if shutil.which(program) is None:
+        raise ToolMissingError(f"{program} (the '{protocol}' uploader of {board.id}) is not installed; {install}"
+                               f"{_alternatives(board, protocol)}")
+    if protocol == "pyocd":
+        _check_pyocd_target(board)
+    return None
 
 
 def upload(project: Project, protocol: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -604,13 +949,10 @@ def upload(project: Project, protocol: str | None = None) -> subprocess.Complete
         raise TinygenError(
             f"board {board.id} cannot be flashed with {protocol!r}; use one of {', '.join(board.upload_protocols)}"
         )
-    program, install = UPLOADERS[protocol]
-    if shutil.which(program) is None:
-        others = [p for p in board.upload_protocols if p != protocol and shutil.which(UPLOADERS[p][0])]
-        hint = f", or pass --protocol {others[0]} ({UPLOADERS[others[0]][0]} is installed)" if others else ""
-        raise ToolMissingError(f"{program} (the '{protocol}' uploader of {board.id}) is not installed; {install}{hint}")
+    port = _check_uploader(board, protocol)
     ini = project.path / "platformio.ini"
-    text = ini.read_text()
-    text = re.sub(r"(?m)^upload_protocol = .*\n", "", text) + f"upload_protocol = {protocol}\n"
+    text = re.sub(r"(?m)^upload_(protocol|port) = .*\n", "", ini.read_text()) + f"upload_protocol = {protocol}\n"
+    if port is not None:
+        text += f"upload_port = {port}\n"
     _write_if_changed(ini, text)
     return run_pio(project, ["upload"])

@@ -1,16 +1,18 @@
 """A graph's inputs and outputs as the generated library presents them ("ports").
 
-The library's core runs on int8 tensors. A model may declare other types at its edges, converted by one
-op each, exactly as TFLite Micro runs them:
+The library's core runs on int8 tensors, or int16 ones in a 16x8 model (TFLite's int16 activations with int8
+weights): an int16 graph input or output is a core tensor like an int8 one. A model may declare other types at
+its edges, converted by one op each, exactly as TFLite Micro runs them:
 
-* a float32 input read by a QUANTIZE (float32 -> int8), a float32 output made by a DEQUANTIZE;
+* a float32 input read by a QUANTIZE (float32 -> int8 or int16), a float32 output made by a DEQUANTIZE (from
+  int8 or int16);
 * a uint8 input read by a QUANTIZE (uint8 -> int8), a uint8 output made by a QUANTIZE (int8 -> uint8)
   (TFLite's ``inference_input_type``/``inference_output_type`` ``tf.uint8``);
 * an int16 input read by a QUANTIZE (int16 -> int8), as TFLite Micro's keyword_scrambled example has (audio
   features in 16 bits).
 
 Each graph input and output is a :class:`Port`: its *core* tensor (what ``NAME_invoke``/``NAME_input_at``
-work on, int8, or int32 for an index output such as ARG_MAX's) and, where the model converts, the *edge*
+work on, int8 or int16, or int32 for an index output such as ARG_MAX's) and, where the model converts, the *edge*
 op and the declared tensor. :func:`split` returns the core graph (the graph without its edge ops, whose
 inputs and outputs are the core tensors: what ``NAME_run`` executes and the memory plan covers) and the
 ports.
@@ -27,7 +29,9 @@ from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, Tensor
 
 #: the types a core tensor may have, and the declared types an edge op converts from/to
-CORE_TYPES = {"input": ("int8",), "output": ("int8", "int32")}
+CORE_TYPES = {"input": ("int8", "int16"), "output": ("int8", "int16", "int32")}
+#: the core types a float32 edge converts to (QUANTIZE) or from (DEQUANTIZE)
+FLOAT_EDGE_CORE_TYPES = ("int8", "int16")
 EDGE_TYPES = {"input": ("float32", "uint8", "int16"), "output": ("float32", "uint8")}
 #: the declared integer types an input edge requantizes, with their ranges
 INTEGER_EDGE_RANGES = {"uint8": (0, 255), "int16": (-32768, 32767)}
@@ -39,7 +43,7 @@ class Port:
     index: int
     #: the graph's own input/output tensor (its declared type)
     declared: str
-    #: the int8 (int32) tensor of the library's core API; ``declared`` when there is no edge op
+    #: the int8 (int16, int32) tensor of the library's core API; ``declared`` when there is no edge op
     core: str
     #: the QUANTIZE/DEQUANTIZE between ``declared`` and ``core``, if any
     edge: Op | None
@@ -49,17 +53,29 @@ class Port:
         return self.edge is not None
 
 
+def _int16_edge(graph: Graph, name: str) -> bool:
+    """An int16 graph input read only by one QUANTIZE to int8 (TFLite Micro's keyword_scrambled example): an edge
+    of an int8 core. Any other int16 input is a core input of a 16x8 model."""
+    readers = graph.consumers(name)
+    return len(readers) == 1 and ops.get(readers[0].kind).float_edge == "input" and (
+        graph.tensor(readers[0].outputs[0]).dtype == "int8"
+    )
+
+
 def _input_port(graph: Graph, index: int, name: str) -> Port:
     t = graph.tensor(name)
-    if t.dtype in CORE_TYPES["input"]:
+    if t.dtype in CORE_TYPES["input"] and not (t.dtype == "int16" and _int16_edge(graph, name)):
         return Port("input", index, name, name, None)
     readers = graph.consumers(name)
+    made = graph.tensor(readers[0].outputs[0]).dtype if len(readers) == 1 else None
+    allowed = FLOAT_EDGE_CORE_TYPES if t.dtype == "float32" else ("int8",)
     if t.dtype not in EDGE_TYPES["input"] or len(readers) != 1 or ops.get(readers[0].kind).float_edge != "input" or (
-        graph.tensor(readers[0].outputs[0]).dtype != "int8"
+        made not in allowed
     ):
         raise UnsupportedError(
-            f"model {graph.name!r}: input {name!r} is {t.dtype} {list(t.shape)}; tinygen needs an int8 input, or a "
-            "float32/uint8/int16 input read only by one QUANTIZE to int8: convert with int8, uint8 or float32 inputs"
+            f"model {graph.name!r}: input {name!r} is {t.dtype} {list(t.shape)}; tinygen needs an int8 input (int16 "
+            "in a 16x8 model), or a float32 input read only by one QUANTIZE to int8/int16, or a uint8/int16 input read "
+            "only by one QUANTIZE to int8: convert with int8, int16, uint8 or float32 inputs"
         )
     return Port("input", index, name, readers[0].outputs[0], readers[0])
 
@@ -72,12 +88,15 @@ def _output_port(graph: Graph, index: int, name: str, producers: dict[str, Op]) 
         return Port("output", index, name, name, None)
     op = producers.get(name)
     defn = ops.get(op.kind) if op is not None else None
+    source = graph.tensor(op.inputs[0]).dtype if op is not None else None
+    allowed = FLOAT_EDGE_CORE_TYPES if t.dtype == "float32" else ("int8",)
     if t.dtype not in EDGE_TYPES["output"] or op is None or defn is None or defn.float_edge is None or (
-        graph.tensor(op.inputs[0]).dtype != "int8" or graph.consumers(name)
+        source not in allowed or graph.consumers(name)
     ):
         raise UnsupportedError(
-            f"model {graph.name!r}: output {name!r} is {t.dtype} {list(t.shape)}; tinygen needs an int8 output, or a "
-            "float32/uint8 output made by one DEQUANTIZE/QUANTIZE from int8: convert with int8, uint8 or float32 outputs"
+            f"model {graph.name!r}: output {name!r} is {t.dtype} {list(t.shape)}; tinygen needs an int8 output (int16 "
+            "in a 16x8 model), or a float32 output made by one DEQUANTIZE from int8/int16, or a uint8 output made by "
+            "one QUANTIZE from int8: convert with int8, int16, uint8 or float32 outputs"
         )
     return Port("output", index, name, op.inputs[0], op)
 
@@ -91,7 +110,9 @@ def split(graph: Graph) -> tuple[Graph, list[Port], list[Port]]:
     edges = {id(p.edge) for p in (*inputs, *outputs) if p.edge is not None}
     core_ops = [op for op in graph.ops if id(op) not in edges]
     if not core_ops:
-        raise UnsupportedError(f"model {graph.name!r} has no int8 op between the conversions at its inputs and outputs")
+        raise UnsupportedError(
+            f"model {graph.name!r} has no integer op between the conversions at its inputs and outputs"
+        )
     core = Graph(graph.name, dict(graph.tensors), core_ops, [p.core for p in inputs], [p.core for p in outputs],
                  graph.states)
     return core, inputs, outputs
@@ -142,16 +163,19 @@ def edge_sources(graph: Graph, port: Port, core: np.ndarray, rounding: str = "do
 
 
 def core_values(graph: Graph, port: Port, data: np.ndarray, rounding: str = "double") -> np.ndarray:
-    """A user's samples for input ``port`` as the int8 values of its core tensor: int8 data as it is; uint8 or
-    int16 data behind an edge of that type through that edge; other numbers quantized with the core tensor's
-    quantization as TFLite's QUANTIZE does (:func:`tinygen.numerics.affine_quantize`), then, behind a uint8 or
-    int16 edge, moved to the nearest value the edge can produce (the C library's input is that edge's output)."""
+    """A user's samples for input ``port`` as the values of its core tensor (int8, or int16 in a 16x8 model):
+    data of the core's type as it is; uint8 or int16 data behind an edge of that type through that edge; other
+    numbers quantized with the core tensor's quantization as TFLite's QUANTIZE does
+    (:func:`tinygen.numerics.affine_quantize`), then, behind a uint8 or int16 edge, moved to the nearest value
+    the edge can produce (the C library's input is that edge's output)."""
     table = edge_table(graph, port, rounding)
-    if data.dtype == np.int8:
+    core = graph.tensor(port.core)
+    if data.dtype == np.dtype(core.dtype):
         return data
     if table is not None and data.dtype == np.dtype(graph.tensor(port.declared).dtype):
         lo = INTEGER_EDGE_RANGES[graph.tensor(port.declared).dtype][0]
         return table[data.astype(np.int64) - lo]
-    scale, zero_point = graph.tensor(port.core).quant.scalar()  # type: ignore[union-attr]
-    q = numerics.affine_quantize(data, scale, zero_point).astype(np.int8)
+    scale, zero_point = core.quant.scalar()  # type: ignore[union-attr]
+    qmin, qmax = (-32768, 32767) if core.dtype == "int16" else (-128, 127)
+    q = numerics.affine_quantize(data, scale, zero_point, qmin, qmax).astype(core.dtype)
     return nearest_reachable(table, q) if table is not None else q

@@ -21,7 +21,8 @@ from tinygen import qparams as qp
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph
 
-_NP_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "float32": np.float32}
+_NP_DTYPES = {"int8": np.int8, "uint8": np.uint8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+              "float32": np.float32}
 
 
 def _check_input(graph: Graph, name: str, value: np.ndarray) -> np.ndarray:

@@ -7,6 +7,8 @@
      TG-TENSOR <v> <layer> <hex>      (builds with TG_DUMP_TENSORS only)
      TG-OUT <v> <hex of output bytes>
      TG-TIME <v> <ticks>
+     TG-LAYERS <v> <ticks of layer 0> <ticks of layer 1> ...   (board builds of --app bench only,
+                                         TG_LAYER_CYCLES: DWT cycles per layer on the board)
      TG-CHECKSUM <crc32 of all output bytes, 8 hex digits>
      TG-STACK <stack high-water mark in bytes>
      TG-FAULT stack overflow ...      (only if the stack used all free RAM above .bss)
@@ -46,6 +48,14 @@
 
 static int tg_current_vector;
 static uint32_t tg_crc = 0xFFFFFFFFu;
+
+#if defined(TG_LAYER_CYCLES)
+/* Built for a board with --app bench: each layer's timer ticks (DWT cycles on a board's core) in the last
+   inference, printed as a TG-LAYERS line. Off in every QEMU build, so the instruction counts between
+   tg_mark() calls stay the layers' own. */
+static uint32_t tg_layer_ticks[TG_MODEL_NUM_LAYERS > 0 ? TG_MODEL_NUM_LAYERS : 1];
+static uint64_t tg_layer_start;
+#endif
 
 /* The QEMU plugin counts instructions between calls of this function: it must stay a real,
    out-of-line call that the compiler cannot merge, move or drop. */
@@ -125,6 +135,12 @@ static void tg_endline(void)
 void tg_layer_end(int index, const void *out, size_t bytes)
 {
     tg_mark();
+#if defined(TG_LAYER_CYCLES)
+    if (index >= 0 && index < TG_MODEL_NUM_LAYERS) {
+        tg_layer_ticks[index] = (uint32_t)(tg_timer_ticks() - tg_layer_start);
+    }
+    tg_layer_start = tg_timer_ticks(); /* read again: this hook's own cost goes to no layer */
+#endif
 #if defined(TG_DUMP_TENSORS)
     tg_puts("TG-TENSOR ");
     tg_puti(tg_current_vector);
@@ -151,6 +167,9 @@ __attribute__((always_inline)) static inline int tg_timed_run(uint64_t *ticks)
     __asm__ volatile("" ::: "memory");
     start = tg_timer_ticks();
     tg_mark();
+#if defined(TG_LAYER_CYCLES)
+    tg_layer_start = tg_timer_ticks();
+#endif
     status = TG_MODEL_RUN();
     __asm__ volatile("" ::: "memory");
     *ticks = tg_timer_ticks() - start;
@@ -233,6 +252,18 @@ int main(void)
         tg_putc(' ');
         tg_putu(ticks);
         tg_endline();
+#if defined(TG_LAYER_CYCLES)
+        {
+            int layer;
+            tg_puts("TG-LAYERS ");
+            tg_puti(v);
+            for (layer = 0; layer < TG_MODEL_NUM_LAYERS; ++layer) {
+                tg_putc(' ');
+                tg_putu(tg_layer_ticks[layer]);
+            }
+            tg_endline();
+        }
+#endif
     }
     tg_puts("TG-CHECKSUM ");
     {

@@ -201,6 +201,28 @@ TG_INLINE void tg_store32(void *p, int32_t v)
 {
     memcpy(p, &v, sizeof v);
 }
+/* the four int8 lanes of v clamped to lo4's lanes .. hi4's lanes (lo <= hi lane by lane): SSUB8 sets the GE
+   flags of v - lo, SEL keeps v or takes lo (max), then the same against hi (min) */
+TG_INLINE uint32_t tg_clamp_s8x4(uint32_t v, uint32_t lo4, uint32_t hi4)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    uint32_t t;
+    __asm__("ssub8 %1, %0, %2\n\tsel %0, %0, %2\n\tssub8 %1, %0, %3\n\tsel %0, %3, %0"
+            : "+r"(v), "=&r"(t)
+            : "r"(lo4), "r"(hi4)
+            : "cc");
+    return v;
+#else
+    uint32_t r = 0u;
+    int32_t i;
+    for (i = 0; i < 32; i += 8)
+    {
+        const int32_t x = (int8_t)(v >> i), lo = (int8_t)(lo4 >> i), hi = (int8_t)(hi4 >> i);
+        r |= (uint32_t)(uint8_t)(int8_t)TG_CLAMP(x, lo, hi) << i;
+    }
+    return r;
+#endif
+}
 #endif
 
 /**

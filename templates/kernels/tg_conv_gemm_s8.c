@@ -63,7 +63,7 @@
  * of addition (equal: its low word is below 2^32 and its high word's low half is zero), which lets GCC use
  * the two words directly as SMLAL's accumulator instead of adding them with carries.
  */
-TG_INLINE int8_t tg_gemm_rq8(int32_t acc, int32_t m, int32_t hk, int32_t e1)
+TG_INLINE int32_t tg_gemm_rq(int32_t acc, int32_t m, int32_t hk, int32_t e1)
 {
 #if TG_SINGLE_ROUNDING
     const uint32_t lo = 0u;
@@ -75,7 +75,16 @@ TG_INLINE int8_t tg_gemm_rq8(int32_t acc, int32_t m, int32_t hk, int32_t e1)
     const uint64_t s = (((uint64_t)hi << 32) | lo) + (uint64_t)((int64_t)acc * (int64_t)m);
     /* arithmetic shift of the high word (two's complement, as tg_rq_fast's int64 shift) */
     const int32_t high = (int32_t)(uint32_t)(s >> 32);
-    return (int8_t)tg_rq_sat8(high >> e1);
+    return high >> e1;
+}
+
+/* one output of a fast channel: saturated to int8 when `sat` (a literal: TG_RQ_FAST_FULL, one SSAT; or a block
+   that tg_gemm_clamp clamps to the activation afterwards), else clamped to act_min..act_max here */
+TG_INLINE int8_t tg_gemm_out(int32_t acc, int32_t m, int32_t hk, int32_t e1, const int sat, int32_t act_min,
+                             int32_t act_max)
+{
+    const int32_t v = tg_gemm_rq(acc, m, hk, e1);
+    return (int8_t)(sat ? tg_rq_sat8(v) : TG_CLAMP(v, act_min, act_max));
 }
 
 /* the tails of channels c (wc) and c + 1 (wd) against T0 / T1 of column j at tt (tg_conv_gemm_s8.h) */
@@ -111,7 +120,7 @@ TG_INLINE int8_t tg_gemm_rq8(int32_t acc, int32_t m, int32_t hk, int32_t e1)
  * its results: they are written to the same bytes (o1, o2) instead of being branched around.
  */
 TG_INLINE void tg_gemm_body(const int16_t *block, int32_t cols, int32_t depth, const int8_t *weights,
-                            const int32_t *params, int32_t mode, int32_t out_ch, int32_t output_offset,
+                            const int32_t *params, int32_t out_ch, int32_t output_offset,
                             int32_t act_min, int32_t act_max, int8_t *out, int32_t out_stride, const int full,
                             const int wal, const int even)
 {
@@ -219,32 +228,61 @@ TG_INLINE void tg_gemm_body(const int16_t *block, int32_t cols, int32_t depth, c
             a21 += tt[16 + slot] * wt[1];
         }
         wt += 2 * tail;
-        if (full)
+        if (full || (prm[2] != 0 && prm[5] != 0))
         {
+            /* TG_RQ_FAST_FULL, or both channels in the fast form (every pair of a TG_RQ_FAST layer) */
+            const int sat = full || TG_DSP; /* the DSP path clamps a GEMM_ANY block after it (tg_gemm_clamp) */
             int32_t m0, h0, e0, m1, h1, e1;
             TG_NEXT2(m0, h0, prm);
             TG_NEXT2(e0, m1, prm);
             TG_NEXT2(h1, e1, prm);
-            out[o2] = tg_gemm_rq8(a20, m0, h0, e0);
-            out[o2 + 1] = tg_gemm_rq8(a21, m1, h1, e1);
-            out[o1] = tg_gemm_rq8(a10, m0, h0, e0);
-            out[o1 + 1] = tg_gemm_rq8(a11, m1, h1, e1);
-            out[0] = tg_gemm_rq8(a00, m0, h0, e0);
-            out[1] = tg_gemm_rq8(a01, m1, h1, e1);
+            out[o2] = tg_gemm_out(a20, m0, h0, e0, sat, act_min, act_max);
+            out[o2 + 1] = tg_gemm_out(a21, m1, h1, e1, sat, act_min, act_max);
+            out[o1] = tg_gemm_out(a10, m0, h0, e0, sat, act_min, act_max);
+            out[o1 + 1] = tg_gemm_out(a11, m1, h1, e1, sat, act_min, act_max);
+            out[0] = tg_gemm_out(a00, m0, h0, e0, sat, act_min, act_max);
+            out[1] = tg_gemm_out(a01, m1, h1, e1, sat, act_min, act_max);
         }
         else
         {
-            out[o2] = tg_rq_any(a20, prm, mode, output_offset, act_min, act_max);
-            out[o2 + 1] = tg_rq_any(a21, prm + 3, mode, output_offset, act_min, act_max);
-            out[o1] = tg_rq_any(a10, prm, mode, output_offset, act_min, act_max);
-            out[o1 + 1] = tg_rq_any(a11, prm + 3, mode, output_offset, act_min, act_max);
-            out[0] = tg_rq_any(a00, prm, mode, output_offset, act_min, act_max);
-            out[1] = tg_rq_any(a01, prm + 3, mode, output_offset, act_min, act_max);
+            /* per channel: a general layer, or a pair of a mixed layer (TG_RQ_MIXED) with a general channel */
+            out[o2] = tg_rq_chan(a20, prm, output_offset, act_min, act_max);
+            out[o2 + 1] = tg_rq_chan(a21, prm + 3, output_offset, act_min, act_max);
+            out[o1] = tg_rq_chan(a10, prm, output_offset, act_min, act_max);
+            out[o1 + 1] = tg_rq_chan(a11, prm + 3, output_offset, act_min, act_max);
+            out[0] = tg_rq_chan(a00, prm, output_offset, act_min, act_max);
+            out[1] = tg_rq_chan(a01, prm + 3, output_offset, act_min, act_max);
             prm += 6;
         }
         out += 2;
     }
 }
+
+#if TG_DSP && TG_VARIANT(GEMM_ANY)
+/* the block's outputs (the first `cols` rows of n bytes, out_stride apart) clamped to act_min..act_max, four at a
+   time (tg_clamp_s8x4): the activation of the fast pairs of a GEMM_ANY call, which only saturate to int8; the
+   other outputs are already inside, so clamping them again changes nothing */
+static void tg_gemm_clamp(int8_t *out, int32_t cols, int32_t n, int32_t out_stride, int32_t act_min, int32_t act_max)
+{
+    const uint32_t lo4 = (uint32_t)(uint8_t)act_min * UINT32_C(0x01010101);
+    const uint32_t hi4 = (uint32_t)(uint8_t)act_max * UINT32_C(0x01010101);
+    int32_t j;
+    for (j = 0; j < cols; ++j, out += out_stride)
+    {
+        int8_t *p = out;
+        int8_t *const end4 = out + (n & ~3);
+        int8_t *const end = out + n;
+        for (; p != end4; p += 4)
+        {
+            tg_store32(p, (int32_t)tg_clamp_s8x4(tg_load32(p), lo4, hi4));
+        }
+        for (; p != end; ++p)
+        {
+            *p = (int8_t)TG_CLAMP(*p, act_min, act_max);
+        }
+    }
+}
+#endif
 
 /*
  * An odd last channel (natural weight row; params: its bias, then its three rq values) for the first `cols`
@@ -256,7 +294,7 @@ TG_INLINE void tg_gemm_body(const int16_t *block, int32_t cols, int32_t depth, c
 __attribute__((noinline))
 #endif
 static void tg_gemm_last_channel(const int16_t *block, int32_t cols, int32_t depth, const int8_t *w,
-                                 const int32_t *prm, int32_t mode, int32_t output_offset, int32_t act_min,
+                                 const int32_t *prm, int32_t output_offset, int32_t act_min,
                                  int32_t act_max, int8_t *out, int32_t out_stride)
 {
     const int16_t *tt = block + 4 * TG_CONV_COLS * (depth >> 2);
@@ -280,7 +318,7 @@ static void tg_gemm_last_channel(const int16_t *block, int32_t cols, int32_t dep
         {
             a += tt[8 * j + tg_group_slot(tg_tail_pos(depth & 3, 0, r))] * wr[r];
         }
-        out[j * out_stride] = tg_rq_any(a, prm + 1, mode, output_offset, act_min, act_max);
+        out[j * out_stride] = tg_rq_chan(a, prm + 1, output_offset, act_min, act_max);
     }
 }
 #endif
@@ -290,7 +328,7 @@ static void tg_gemm_last_channel(const int16_t *block, int32_t cols, int32_t dep
  * gemm_variants() in tinygen/lowering/mac_ops.py, which mirrors this dispatch exactly:
  *   GEMM_FULL_EVEN  mode TG_RQ_FAST_FULL and depth % 8 == 0
  *   GEMM_FULL       mode TG_RQ_FAST_FULL, other depths
- *   GEMM_ANY        the other modes
+ *   GEMM_ANY        the other modes (TG_RQ_FAST, TG_RQ_GENERAL, TG_RQ_MIXED: the form per channel)
  *   GEMM_ODD_CH     out_ch odd (as well as one of the above: the channel pairs)
  * Weights that are not 4-byte aligned take a copy compiled only without a config header (kernel tests):
  * an emitted library's weight arrays are 16-byte aligned. Each test below is replaced by 1 when no more
@@ -318,11 +356,12 @@ void tg_conv_gemm_s8(const int16_t *block, int32_t cols, int32_t depth, const in
                      int32_t act_max, int8_t *out, int32_t out_stride)
 {
     const int32_t pairs = out_ch & ~1;
+    (void)mode; /* unused when only the TG_RQ_FAST_FULL copies are compiled */
     /* every channel pair's groups start 8-byte aligned when the array does (the lowering aligns it) */
 #if !TG_SELECTED_VARIANTS
     if (((uintptr_t)weights & 3u) != 0)
     {
-        tg_gemm_body(block, cols, depth, weights, params, mode, pairs, output_offset, act_min, act_max, out,
+        tg_gemm_body(block, cols, depth, weights, params, pairs, output_offset, act_min, act_max, out,
                      out_stride, 0, 0, 0);
     }
     else
@@ -331,7 +370,7 @@ void tg_conv_gemm_s8(const int16_t *block, int32_t cols, int32_t depth, const in
     if (TG_GEMM_IS_FULL(mode) && TG_GEMM_IS_EVEN(depth))
     {
         TG_TRACE_VARIANT(GEMM_FULL_EVEN);
-        tg_gemm_body(block, cols, depth, weights, params, mode, pairs, output_offset, act_min, act_max, out,
+        tg_gemm_body(block, cols, depth, weights, params, pairs, output_offset, act_min, act_max, out,
                      out_stride, 1, 1, 1);
     }
     else
@@ -340,7 +379,7 @@ void tg_conv_gemm_s8(const int16_t *block, int32_t cols, int32_t depth, const in
     if (TG_GEMM_IS_FULL(mode))
     {
         TG_TRACE_VARIANT(GEMM_FULL);
-        tg_gemm_body(block, cols, depth, weights, params, mode, pairs, output_offset, act_min, act_max, out,
+        tg_gemm_body(block, cols, depth, weights, params, pairs, output_offset, act_min, act_max, out,
                      out_stride, 1, 1, 0);
     }
     else
@@ -348,8 +387,14 @@ void tg_conv_gemm_s8(const int16_t *block, int32_t cols, int32_t depth, const in
     {
 #if TG_VARIANT(GEMM_ANY)
         TG_TRACE_VARIANT(GEMM_ANY);
-        tg_gemm_body(block, cols, depth, weights, params, mode, pairs, output_offset, act_min, act_max, out,
+        tg_gemm_body(block, cols, depth, weights, params, pairs, output_offset, act_min, act_max, out,
                      out_stride, 0, 1, 0);
+#if TG_DSP
+        if (act_min != -128 || act_max != 127)
+        {
+            tg_gemm_clamp(out, cols, pairs, out_stride, act_min, act_max);
+        }
+#endif
 #else
         TG_UNREACHABLE(); /* dead: the last compiled copy's test above is 1 */
 #endif
@@ -358,7 +403,7 @@ void tg_conv_gemm_s8(const int16_t *block, int32_t cols, int32_t depth, const in
     if (out_ch & 1)
     {
         TG_TRACE_VARIANT(GEMM_ODD_CH);
-        tg_gemm_last_channel(block, cols, depth, weights + pairs * depth, params + 4 * pairs, mode, output_offset,
+        tg_gemm_last_channel(block, cols, depth, weights + pairs * depth, params + 4 * pairs, output_offset,
                              act_min, act_max, out + pairs, out_stride);
     }
 #endif

@@ -25,6 +25,9 @@
  * offset is folded into the bias offline, pads hold the input zero point). Each channel pair's six
  * results are requantized as soon as its sums are complete; the caller has already copied the block's
  * input pixels into the column block, so the output may overlap the input (in-place convolution).
+ * Mode TG_RQ_MIXED gives each channel its own form (fast or general); outside TG_RQ_FAST_FULL, a pair whose
+ * two channels are fast takes the fast form too, and on the DSP path only saturates to int8: the block's
+ * outputs are then clamped to the activation four at a time (tg_clamp_s8x4) after its last channel.
  *
  * Specialisations (TG_VARIANT, selected per library; the dispatch is at the end of tg_conv_gemm_s8.c and
  * mirrored by gemm_variants() in tinygen/lowering/mac_ops.py): GEMM_FULL_EVEN, GEMM_FULL, GEMM_ANY (the

@@ -50,6 +50,32 @@ static void tg_conv_mve_row(int8_t *col, const int8_t *row, const tg_conv_mve_ge
     }
 }
 
+/* Windows of at most TG_CONV_MVE_GATHER_MAX values whose taps lie within 256 bytes of their first are
+   gathered (one VLDRB gather per 16 values) instead of copied run by run */
+#define TG_CONV_MVE_GATHER_MAX 64
+
+/* offs[t] = the offset of window value t from the window's first (kernel row, column, channel order; 0 past
+   depth, where the weights are 0); whether every offset fits a byte (then the gather applies) */
+static int tg_conv_mve_gather_offsets(uint8_t *offs, int32_t d16, int32_t depth, const tg_conv_mve_geom_t *g)
+{
+    int32_t t;
+    if (d16 > TG_CONV_MVE_GATHER_MAX || g->dil_w != 1)
+    {
+        return 0;
+    }
+    for (t = 0; t < d16; ++t)
+    {
+        const int32_t ky = t / g->row_bytes;
+        const int32_t off = t < depth ? ky * g->dil_h * g->in_row + t % g->row_bytes : 0;
+        if (off > 255)
+        {
+            return 0;
+        }
+        offs[t] = (uint8_t)off;
+    }
+    return 1;
+}
+
 /* The window of an output pixel at the image border, top-left tap (y0, x0), into col: padded taps = pad */
 static TG_MVE_NOINLINE void tg_conv_mve_window(int8_t *col, const int8_t *image, int32_t y0, int32_t x0,
                                                const tg_conv_mve_geom_t *g)
@@ -74,6 +100,8 @@ void tg_conv_mve_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
     const int32_t pointwise = kh == 1 && kw == 1 && stride_h == 1 && stride_w == 1 && pad_top == 0 && pad_left == 0 &&
                               out_h == in_h && out_w == in_w;
     tg_conv_mve_geom_t g;
+    uint8_t offs[TG_CONV_MVE_GATHER_MAX];
+    int32_t gather;
     int32_t b, oy, ox, j = 0;
     g.in_h = in_h;
     g.in_w = in_w;
@@ -116,6 +144,7 @@ void tg_conv_mve_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
         }
         return;
     }
+    gather = tg_conv_mve_gather_offsets(offs, d16, depth, &g);
     j = 0;
     for (b = 0; b < batches; ++b)
     {
@@ -129,7 +158,17 @@ void tg_conv_mve_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
             for (ox = 0; ox < out_w; ++ox)
             {
                 const int32_t x0 = ox * stride_w - pad_left;
-                if (x0 >= 0 && x0 <= x_end) /* kh runs of kw * in_c bytes */
+                if (x0 >= 0 && x0 <= x_end && gather) /* d16 / 16 gathers */
+                {
+                    int8_t *col = scratch + j * d16;
+                    const int8_t *src = top + x0 * in_c;
+                    int32_t t;
+                    for (t = 0; t < d16; t += TG_MVE_STEP)
+                    {
+                        vstrbq_s8(col + t, vldrbq_gather_offset_s8(src, vldrbq_u8(offs + t)));
+                    }
+                }
+                else if (x0 >= 0 && x0 <= x_end) /* kh runs of kw * in_c bytes */
                 {
                     int8_t *col = scratch + j * d16;
                     const int8_t *src = top + x0 * in_c;

@@ -3,7 +3,8 @@
  *
  * Output pixels in raster order (batch, row, column), in blocks of TG_CONV_MVE_PIXELS: the kernel first
  * copies each pixel's whole input window (im2col, kh * kw * in_c values, padded taps = pad_value, the
- * input zero point) into its column of `scratch`, then computes the block's outputs from the columns
+ * input zero point; a window of at most 64 values within 256 bytes of its first, inside the image, by
+ * VLDRB gathers) into its column of `scratch`, then computes the block's outputs from the columns
  * (tg_mve_gemm_columns in tg_mve_s8.h, weights in its quad layout, params per quad). So it reads all
  * the input a block needs before writing the block's outputs: it may run over its own input as
  * tinygen/lowering/window_lag.py allows. scratch: TG_CONV_MVE_PIXELS columns of d16 bytes, d16 =
@@ -15,7 +16,7 @@
 #include <stdint.h>
 
 /* output pixels per block (scratch holds one im2col column per pixel) */
-#define TG_CONV_MVE_PIXELS 4
+#define TG_CONV_MVE_PIXELS 8
 
 void tg_conv_mve_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t in_c,
                     const int8_t *weights, int32_t kh, int32_t kw, const int32_t *params, int8_t *output,

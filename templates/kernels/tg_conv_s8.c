@@ -20,20 +20,33 @@
 #endif
 
 #if TG_VARIANT(CONV_STAGED)
-/* n bytes from src to dst (n small: a kernel row), word by word, then byte by byte */
-static void tg_conv_copy(int8_t *dst, const int8_t *src, int32_t n)
+/* n bytes from src to dst (n small: a kernel row): word by word, the last word ending at byte n (overlapping
+   the one before it when n % 4 != 0), so no byte loop; fewer than four bytes one by one */
+TG_INLINE void tg_conv_copy(int8_t *dst, const int8_t *src, int32_t n)
 {
-    for (; n >= 4; n -= 4)
+    uint32_t v;
+    if (n >= 4)
     {
-        uint32_t v;
-        memcpy(&v, src, sizeof v); /* one unaligned LDR / STR each on Cortex-M3 and up */
-        memcpy(dst, &v, sizeof v);
-        src += 4;
-        dst += 4;
+        int32_t i;
+        for (i = 4; i < n; i += 4)
+        {
+            memcpy(&v, src, sizeof v); /* one unaligned LDR / STR each on Cortex-M3 and up */
+            memcpy(dst, &v, sizeof v);
+            src += 4;
+            dst += 4;
+        }
+        memcpy(&v, src + (n - i), sizeof v);
+        memcpy(dst + (n - i), &v, sizeof v);
+        return;
     }
-    for (; n > 0; --n)
+    if (n >= 2)
     {
-        *dst++ = *src++;
+        dst[0] = src[0];
+        dst[1] = src[1];
+    }
+    if (n & 1)
+    {
+        dst[n - 1] = src[n - 1];
     }
 }
 

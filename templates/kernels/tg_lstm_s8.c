@@ -208,7 +208,8 @@ TG_INLINE void tg_lstm_quad(const int8_t *v, const int8_t *w, int32_t n, const i
 
 /* A requantization (MultiplyByQuantizedMultiplier; every multiplier of the op is >= 0), made ready once per
  * call: for a right shift e = -shift in 2..31 tg_rq_fast's constants (tg_requant_fast.h, output offset 0:
- * hk = 2^(e-2), e1 = e - 1), bit-exact and branch-free; otherwise e1 = -1 and tg_requantize_mac. */
+ * hk = 2^(e-2), e1 = e - 1 >= 1), bit-exact and branch-free; for e = 1 (common: a gate FC's scale above 2^-13)
+ * e1 = 0 and tg_lstm_rq_half; otherwise e1 = -1 and tg_requantize_mac. */
 typedef struct
 {
     int32_t m, hk, e1, shift;
@@ -220,14 +221,32 @@ TG_INLINE tg_lstm_rq_t tg_lstm_rq_prepare(const int32_t *q)
     r.m = q[0];
     r.shift = q[1];
     r.hk = q[1] <= -2 && q[1] >= -31 ? (int32_t)(UINT32_C(1) << (-q[1] - 2)) : 0;
-    r.e1 = q[1] <= -2 && q[1] >= -31 ? -q[1] - 1 : -1;
+    r.e1 = q[1] <= -1 && q[1] >= -31 ? -q[1] - 1 : -1;
     return r;
 }
 
-/* FAST (a constant after inlining): every requantization of the call has its tg_rq_fast constants */
+/* MultiplyByQuantizedMultiplier with shift -1 (e = 1): tg_rq_fast's derivation, its 2^(30+e) = 2^31 in the low
+ * word. Double rounding: S = acc * m + 2^30 + 2^31 - [acc < 0] * 2^31 (its h = floor((acc m + 2^30) / 2^31),
+ * then (h + 1 - [h < 0]) >> 1, the floors merged); single rounding: S = acc * m + 2^31; the result is S >> 32. */
+TG_INLINE int32_t tg_lstm_rq_half(int32_t acc, int32_t m)
+{
+#if TG_SINGLE_ROUNDING
+    const uint32_t lo = UINT32_C(0x80000000);
+#else
+    const uint32_t lo = (~(uint32_t)acc & UINT32_C(0x80000000)) | UINT32_C(0x40000000);
+#endif
+    return (int32_t)(((int64_t)lo + (int64_t)acc * (int64_t)m) >> 32);
+}
+
+/* FAST (a constant after inlining): every requantization of the call has its tg_rq_fast constants; otherwise
+ * each one takes them where it has them (a model with a few shifts below 2 keeps the fast form elsewhere) */
 TG_INLINE int32_t tg_lstm_rq(int32_t acc, const tg_lstm_rq_t *r, const int fast)
 {
-    return fast ? tg_rq_fast(acc, r->m, r->hk, r->e1) : tg_requantize_mac(acc, r->m, r->shift);
+    if (fast || r->e1 >= 1)
+    {
+        return tg_rq_fast(acc, r->m, r->hk, r->e1);
+    }
+    return r->e1 == 0 ? tg_lstm_rq_half(acc, r->m) : tg_requantize_mac(acc, r->m, r->shift);
 }
 
 /* the requantizations in the order of the parameter block: the gates' input FCs, their recurrent FCs, then
@@ -249,11 +268,11 @@ TG_INLINE int32_t tg_lstm_pre(int32_t acc_in, int32_t acc_rec, const tg_lstm_rq_
 /* One step: every unit's four gates from x and h (the previous hidden state), its cell state (updated in
  * place) and its hidden value hout[u]. TFLite's order of computation does not matter: each gate reads x and h
  * only, and the rest is elementwise. FAST (a constant): every requantization has its tg_rq_fast constants and
- * both weight arrays are 4-byte aligned (always, in a generated library); otherwise the general arithmetic and
- * single-word loads. */
+ * both weight arrays are 4-byte aligned (always, in a generated library); otherwise each requantization's own
+ * form (tg_lstm_rq) and two-word loads where ALIGNED (both weight arrays 4-byte aligned). */
 TG_INLINE void tg_lstm_step(const int8_t *x, const int8_t *h, int32_t features, int32_t units, const int8_t *w_in,
                             const int8_t *w_rec, const int32_t *b_in, const int32_t *b_rec, const tg_lstm_rq_t *rq,
-                            const int32_t *q, int16_t *cell, int8_t *hout, const int fast)
+                            const int32_t *q, int16_t *cell, int8_t *hout, const int fast, const int aligned)
 {
     const int32_t hidden_zp = q[TG_LSTM_Q_HIDDEN_ZP];
     const int32_t clip = q[TG_LSTM_Q_CLIP];
@@ -264,8 +283,8 @@ TG_INLINE void tg_lstm_step(const int8_t *x, const int8_t *h, int32_t features, 
     {
         int32_t ai[4], ar[4];
         int32_t in_gate, forget, cell_gate, out_gate, c, th;
-        tg_lstm_quad(x, w_in, features, b_in + 4 * u, ai, fast);
-        tg_lstm_quad(h, w_rec, units, b_rec + 4 * u, ar, fast);
+        tg_lstm_quad(x, w_in, features, b_in + 4 * u, ai, fast || aligned);
+        tg_lstm_quad(h, w_rec, units, b_rec + 4 * u, ar, fast || aligned);
         w_in += 4 * features;
         w_rec += 4 * units;
         forget = tg_lstm_sigmoid(tg_lstm_pre(ai[1], ar[1], rq, 1, fast));
@@ -294,12 +313,13 @@ void tg_lstm_s8(const int8_t *input, const int8_t *hidden_in, const int8_t *cell
     int16_t *const cell = (int16_t *)(void *)scratch;
     const size_t state_bytes = (size_t)units * sizeof(int16_t);
     tg_lstm_rq_t rq[TG_LSTM_RQ_COUNT];
-    int fast = (((uintptr_t)w_in | (uintptr_t)w_rec) & 3u) == 0;
+    const int aligned = (((uintptr_t)w_in | (uintptr_t)w_rec) & 3u) == 0;
+    int fast = aligned;
     int32_t b, t, k;
     for (k = 0; k < TG_LSTM_RQ_COUNT; ++k)
     {
         rq[k] = tg_lstm_rq_prepare(q + 2 * k); /* TG_LSTM_Q_IN(0) = 0, ... TG_LSTM_Q_HIDDEN = 20 */
-        fast = fast && rq[k].e1 >= 0;
+        fast = fast && rq[k].e1 >= 1;
     }
     for (b = 0; b < batches; ++b)
     {
@@ -311,11 +331,13 @@ void tg_lstm_s8(const int8_t *input, const int8_t *hidden_in, const int8_t *cell
             int8_t *hout = output + row * units;
             if (fast)
             {
-                tg_lstm_step(input + row * features, h, features, units, w_in, w_rec, b_in, b_rec, rq, q, cell, hout, 1);
+                tg_lstm_step(input + row * features, h, features, units, w_in, w_rec, b_in, b_rec, rq, q, cell,
+                             hout, 1, 1);
             }
             else
             {
-                tg_lstm_step(input + row * features, h, features, units, w_in, w_rec, b_in, b_rec, rq, q, cell, hout, 0);
+                tg_lstm_step(input + row * features, h, features, units, w_in, w_rec, b_in, b_rec, rq, q, cell,
+                             hout, 0, aligned);
             }
             h = hout;
         }

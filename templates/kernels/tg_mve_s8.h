@@ -56,6 +56,14 @@ typedef struct
 {
     uint32_t v[4];
 } uint32x4_t;
+typedef struct
+{
+    int16_t v[8];
+} int16x8_t;
+typedef struct
+{
+    uint16_t v[8];
+} uint16x8_t;
 typedef uint16_t mve_pred16_t;
 
 TG_INLINE uint8x16_t vldrbq_u8(const uint8_t *p)
@@ -209,6 +217,16 @@ TG_INLINE int32x4_t tg_mve_emul_shl(int32x4_t a, int n)
     return a;
 }
 #define vshlq_n_s32(a, imm) tg_mve_emul_shl((a), (imm))
+/* VMLAS (vector by vector plus scalar): a * b + c, wrapping */
+TG_INLINE int32x4_t vmlasq_n_s32(int32x4_t a, int32x4_t b, int32_t c)
+{
+    int i;
+    for (i = 0; i < 4; ++i)
+    {
+        a.v[i] = (int32_t)((uint32_t)a.v[i] * (uint32_t)b.v[i] + (uint32_t)c);
+    }
+    return a;
+}
 /* VMLA (vector by scalar): add + a * b, wrapping */
 TG_INLINE int32x4_t vmlaq_n_s32(int32x4_t add, int32x4_t a, int32_t b)
 {
@@ -381,6 +399,96 @@ TG_INLINE void vstrbq_p_s32(int8_t *p, int32x4_t a, mve_pred16_t pred)
         }
     }
 }
+TG_INLINE int16_t tg_mve_emul_sat16(int64_t x)
+{
+    return (int16_t)TG_CLAMP(x, (int64_t)INT16_MIN, (int64_t)INT16_MAX);
+}
+/* VQMOVNB.S32 / VQMOVNT.S32: b saturated to int16 into the even (bottom) / odd (top) lanes of a */
+TG_INLINE int16x8_t vqmovnbq_s32(int16x8_t a, int32x4_t b)
+{
+    int i;
+    for (i = 0; i < 4; ++i)
+    {
+        a.v[2 * i] = tg_mve_emul_sat16(b.v[i]);
+    }
+    return a;
+}
+TG_INLINE int16x8_t vqmovntq_s32(int16x8_t a, int32x4_t b)
+{
+    int i;
+    for (i = 0; i < 4; ++i)
+    {
+        a.v[2 * i + 1] = tg_mve_emul_sat16(b.v[i]);
+    }
+    return a;
+}
+TG_INLINE int16x8_t vqaddq_n_s16(int16x8_t a, int16_t b)
+{
+    int i;
+    for (i = 0; i < 8; ++i)
+    {
+        a.v[i] = tg_mve_emul_sat16((int64_t)a.v[i] + b);
+    }
+    return a;
+}
+TG_INLINE int16x8_t vdupq_n_s16(int16_t x)
+{
+    int16x8_t r;
+    int i;
+    for (i = 0; i < 8; ++i)
+    {
+        r.v[i] = x;
+    }
+    return r;
+}
+TG_INLINE int16x8_t vmaxq_s16(int16x8_t a, int16x8_t b)
+{
+    int i;
+    for (i = 0; i < 8; ++i)
+    {
+        a.v[i] = TG_MAX(a.v[i], b.v[i]);
+    }
+    return a;
+}
+TG_INLINE int16x8_t vminq_s16(int16x8_t a, int16x8_t b)
+{
+    int i;
+    for (i = 0; i < 8; ++i)
+    {
+        a.v[i] = TG_MIN(a.v[i], b.v[i]);
+    }
+    return a;
+}
+TG_INLINE uint16x8_t vldrhq_u16(const uint16_t *p)
+{
+    uint16x8_t r;
+    int i;
+    for (i = 0; i < 8; ++i)
+    {
+        r.v[i] = p[i];
+    }
+    return r;
+}
+TG_INLINE mve_pred16_t vctp16q(uint32_t n)
+{
+    return (mve_pred16_t)(n >= 8u ? 0xffffu : ((1u << (2u * n)) - 1u));
+}
+/* VSTRB.16 scatter: base[offset[i]] = low byte of lane i (the lanes pred enables) */
+TG_INLINE void vstrbq_scatter_offset_p_s16(int8_t *base, uint16x8_t offset, int16x8_t a, mve_pred16_t pred)
+{
+    int i;
+    for (i = 0; i < 8; ++i)
+    {
+        if ((pred >> (2 * i)) & 1u)
+        {
+            base[offset.v[i]] = (int8_t)(uint8_t)((uint16_t)a.v[i] & 0xffu);
+        }
+    }
+}
+TG_INLINE void vstrbq_scatter_offset_s16(int8_t *base, uint16x8_t offset, int16x8_t a)
+{
+    vstrbq_scatter_offset_p_s16(base, offset, a, 0xffffu);
+}
 /* VSTRB.32 scatter: base[offset[i]] = low byte of lane i */
 TG_INLINE void vstrbq_scatter_offset_s32(int8_t *base, uint32x4_t offset, int32x4_t a)
 {
@@ -524,6 +632,55 @@ TG_INLINE int32x4_t tg_mve_requant_vec(int32x4_t acc, const int32_t *params, int
     return vminq_s32(vmaxq_s32(vaddq_s32(acc, offset), lo), hi);
 }
 
+/*
+ * tg_mve_requant_vec of two quads of accumulators sharing one quad's params (acc0: column 0, acc1: column
+ * 1), stored with one scatter: the requantized lanes saturate to int16, interleaved (column 0 in the even
+ * lanes, column 1 in the odd), and the output offset (saturating) and the clamp to [lo, hi] apply there,
+ * eight lanes at once: exact, since a value that saturates is past the int8 bounds on the same side, and
+ * stays so after adding an output offset in [-128, 127]. `interleave` = {0, out_c, 1, out_c + 1, ...}: the
+ * bytes out[0..3] and out[out_c + 0..3]; pred: the lanes stored.
+ */
+TG_INLINE void tg_mve_requant_store_pair(int32x4_t acc0, int32x4_t acc1, const int32_t *params, int32_t has_left,
+                                         int16_t out_offset, int16x8_t lo, int16x8_t hi, uint16x8_t interleave,
+                                         int8_t *out, mve_pred16_t pred)
+{
+    int16x8_t n;
+#if TG_SINGLE_ROUNDING
+    (void)has_left;
+    acc0 = tg_mve_lanes(tg_requantize(vgetq_lane_s32(acc0, 0), params[4], params[8] + params[12]),
+                        tg_requantize(vgetq_lane_s32(acc0, 1), params[5], params[9] + params[13]),
+                        tg_requantize(vgetq_lane_s32(acc0, 2), params[6], params[10] + params[14]),
+                        tg_requantize(vgetq_lane_s32(acc0, 3), params[7], params[11] + params[15]));
+    acc1 = tg_mve_lanes(tg_requantize(vgetq_lane_s32(acc1, 0), params[4], params[8] + params[12]),
+                        tg_requantize(vgetq_lane_s32(acc1, 1), params[5], params[9] + params[13]),
+                        tg_requantize(vgetq_lane_s32(acc1, 2), params[6], params[10] + params[14]),
+                        tg_requantize(vgetq_lane_s32(acc1, 3), params[7], params[11] + params[15]));
+#else
+    const int32x4_t mult = vldrwq_s32(params + 4);
+    const int32x4_t right = vldrwq_s32(params + 12);
+    if (has_left)
+    {
+        const int32x4_t left = vldrwq_s32(params + 8);
+        acc0 = vshlq_s32(acc0, left);
+        acc1 = vshlq_s32(acc1, left);
+    }
+    acc0 = vqrdmulhq_s32(acc0, mult);
+    acc1 = vqrdmulhq_s32(acc1, mult);
+    acc0 = vrshlq_s32(vqaddq_s32(acc0, vshrq_n_s32(vandq_s32(acc0, right), 31)), right);
+    acc1 = vrshlq_s32(vqaddq_s32(acc1, vshrq_n_s32(vandq_s32(acc1, right), 31)), right);
+#endif
+    n = vqmovntq_s32(vqmovnbq_s32(lo, acc0), acc1); /* (every lane of lo is replaced) */
+    n = vminq_s16(vmaxq_s16(vqaddq_n_s16(n, out_offset), lo), hi);
+    if (pred == 0xffffu)
+    {
+        vstrbq_scatter_offset_s16(out, interleave, n);
+    }
+    else
+    {
+        vstrbq_scatter_offset_p_s16(out, interleave, n, pred);
+    }
+}
+
 /* tg_mve_requant_vec of the four scalar accumulators a0..a3 */
 TG_INLINE int32x4_t tg_mve_requant_quad(int32_t a0, int32_t a1, int32_t a2, int32_t a3, const int32_t *params,
                                         int32_t has_left, int32x4_t offset, int32x4_t lo, int32x4_t hi)
@@ -581,57 +738,132 @@ TG_INLINE void tg_mve_gemm_quads(const int8_t *col, int32_t steps, const int8_t 
     }
 }
 
-/* One quad over `count` columns of a single step (d16 == 16): its four weight vectors stay in registers
-   while the columns stream past; stores the first n (1..4) outputs of each column. */
-TG_INLINE void tg_mve_gemm_quad_1step(const int8_t *cols, int32_t stride, int32_t count, const int8_t *w,
-                                      const int32_t *params, int32_t out_c, int32_t has_left, int32x4_t offset,
-                                      int32x4_t lo, int32x4_t hi, int8_t *out, int32_t n)
-{
-    const int8x16_t w0 = vldrbq_s8(w);
-    const int8x16_t w1 = vldrbq_s8(w + 16);
-    const int8x16_t w2 = vldrbq_s8(w + 32);
-    const int8x16_t w3 = vldrbq_s8(w + 48);
-    for (; count > 0; --count)
-    {
-        const int8x16_t v = vldrbq_s8(cols);
-        const int32x4_t r = tg_mve_requant_quad(vmladavaq_s8(params[0], v, w0), vmladavaq_s8(params[1], v, w1),
-                                                vmladavaq_s8(params[2], v, w2), vmladavaq_s8(params[3], v, w3),
-                                                params, has_left, offset, lo, hi);
-        if (n >= 4)
-        {
-            vstrbq_s32(out, r);
-        }
-        else
-        {
-            vstrbq_p_s32(out, r, vctp32q((uint32_t)n));
-        }
-        cols += stride;
-        out += out_c;
-    }
-}
+/*
+ * One quad over two columns x0, x1 (steps >= 1 steps of 16): the eight sums bias + MACs, a0..a3 of x0 and
+ * b0..b3 of x1; w advances past the quad's weights. Each step loads the four weight vectors once for both
+ * columns: 16 instructions per 128 MACs (one column at a time, TG_MVE_QUAD_MACS: 10 per 64). On the target
+ * (optimized builds) the loop is assembly: VMLADAVA accumulates in even registers only, and eight
+ * accumulators take every even register, LR included, which GCC's allocator does not find from C; so the
+ * loop counts with SUBS/BNE instead of LE, two steps per iteration after an odd one. Builds without
+ * optimization or for size take the C loop (they may keep r7 for a frame pointer and leave the assembly
+ * too few registers), as do builds defining TG_MVE_NO_ASM (for flags that do the same, e.g. GCC's
+ * -O1 -fno-omit-frame-pointer: "'asm' operand has impossible constraints").
+ */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && (defined(__GNUC__) || defined(__clang__)) &&         \
+    defined(__OPTIMIZE__) && !defined(__OPTIMIZE_SIZE__) && !defined(TG_MVE_NO_ASM)
+/* one step of 16 for both columns (the loads interleaved with the products that wait on them) */
+#define TG_MVE_PAIR_STEP                                                                                       \
+    "vldrb.8 q0, [%[p0]], #16\n"                                                                              \
+    "vldrb.8 q2, [%[w]], #16\n"                                                                               \
+    "vldrb.8 q1, [%[p1]], #16\n"                                                                              \
+    "vmladava.s8 %[a0], q0, q2\n"                                                                             \
+    "vldrb.8 q3, [%[w]], #16\n"                                                                               \
+    "vmladava.s8 %[b0], q1, q2\n"                                                                             \
+    "vmladava.s8 %[a1], q0, q3\n"                                                                             \
+    "vldrb.8 q2, [%[w]], #16\n"                                                                               \
+    "vmladava.s8 %[b1], q1, q3\n"                                                                             \
+    "vmladava.s8 %[a2], q0, q2\n"                                                                             \
+    "vldrb.8 q3, [%[w]], #16\n"                                                                               \
+    "vmladava.s8 %[b2], q1, q2\n"                                                                             \
+    "vmladava.s8 %[a3], q0, q3\n"                                                                             \
+    "vmladava.s8 %[b3], q1, q3\n"
+#define TG_MVE_PAIR_MACS(a0, a1, a2, a3, b0, b1, b2, b3, x0, x1, steps, w, params)                                \
+    do                                                                                                         \
+    {                                                                                                          \
+        register int32_t r0_ __asm__("r0") = (params)[0];                                                      \
+        register int32_t r2_ __asm__("r2") = (params)[1];                                                      \
+        register int32_t r4_ __asm__("r4") = (params)[2];                                                      \
+        register int32_t r6_ __asm__("r6") = (params)[3];                                                      \
+        register int32_t r8_ __asm__("r8") = r0_;                                                              \
+        register int32_t r10_ __asm__("r10") = r2_;                                                            \
+        register int32_t r12_ __asm__("r12") = r4_;                                                            \
+        register int32_t r14_ __asm__("lr") = r6_;                                                             \
+        const int8_t *p0_ = (x0);                                                                              \
+        const int8_t *p1_ = (x1);                                                                              \
+        int32_t k_ = (steps);                                                                                  \
+        __asm__("lsrs %[k], %[k], #1\n" /* C: an odd step first; Z: no pair of steps */                    \
+                "bcc 2f\n"                                                                                     \
+                TG_MVE_PAIR_STEP "2: beq 3f\n"                                                                 \
+                "1: " TG_MVE_PAIR_STEP TG_MVE_PAIR_STEP "subs %[k], %[k], #1\n"                                 \
+                "bne 1b\n"                                                                                     \
+                "3:"                                                                                           \
+                : [a0] "+r"(r0_), [a1] "+r"(r2_), [a2] "+r"(r4_), [a3] "+r"(r6_), [b0] "+r"(r8_),                \
+                  [b1] "+r"(r10_), [b2] "+r"(r12_), [b3] "+r"(r14_), [p0] "+r"(p0_), [p1] "+r"(p1_),            \
+                  [w] "+r"(w), [k] "+r"(k_)                                                                    \
+                :                                                                                              \
+                : "q0", "q1", "q2", "q3", "cc", "memory");                                                     \
+        (a0) = r0_;                                                                                            \
+        (a1) = r2_;                                                                                            \
+        (a2) = r4_;                                                                                            \
+        (a3) = r6_;                                                                                            \
+        (b0) = r8_;                                                                                            \
+        (b1) = r10_;                                                                                           \
+        (b2) = r12_;                                                                                           \
+        (b3) = r14_;                                                                                           \
+    } while (0)
+#else
+#define TG_MVE_PAIR_MACS(a0, a1, a2, a3, b0, b1, b2, b3, x0, x1, steps, w, params)                                \
+    do                                                                                                         \
+    {                                                                                                          \
+        const int8_t *p0_ = (x0);                                                                              \
+        const int8_t *p1_ = (x1);                                                                              \
+        int32_t k_;                                                                                            \
+        (a0) = (b0) = (params)[0];                                                                             \
+        (a1) = (b1) = (params)[1];                                                                             \
+        (a2) = (b2) = (params)[2];                                                                             \
+        (a3) = (b3) = (params)[3];                                                                             \
+        for (k_ = (steps); k_ > 0; --k_)                                                                       \
+        {                                                                                                      \
+            const int8x16_t u_ = vldrbq_s8(p0_);                                                               \
+            const int8x16_t v_ = vldrbq_s8(p1_);                                                               \
+            int8x16_t wv_ = vldrbq_s8(w);                                                                      \
+            (a0) = vmladavaq_s8((a0), u_, wv_);                                                                \
+            (b0) = vmladavaq_s8((b0), v_, wv_);                                                                \
+            wv_ = vldrbq_s8((w) + 16);                                                                         \
+            (a1) = vmladavaq_s8((a1), u_, wv_);                                                                \
+            (b1) = vmladavaq_s8((b1), v_, wv_);                                                                \
+            wv_ = vldrbq_s8((w) + 32);                                                                         \
+            (a2) = vmladavaq_s8((a2), u_, wv_);                                                                \
+            (b2) = vmladavaq_s8((b2), v_, wv_);                                                                \
+            wv_ = vldrbq_s8((w) + 48);                                                                         \
+            (a3) = vmladavaq_s8((a3), u_, wv_);                                                                \
+            (b3) = vmladavaq_s8((b3), v_, wv_);                                                                \
+            (w) += 64;                                                                                         \
+            p0_ += 16;                                                                                         \
+            p1_ += 16;                                                                                         \
+        }                                                                                                      \
+    } while (0)
+#endif
 
-/* tg_mve_gemm_columns for d16 == 16, one has_left case */
-TG_INLINE void tg_mve_gemm_1step(const int8_t *cols, int32_t stride, int32_t count, const int8_t *w,
-                                 const int32_t *params, int32_t out_c, int32_t has_left, int32x4_t offset,
-                                 int32x4_t lo, int32x4_t hi, int8_t *out)
+/* tg_mve_gemm_quads for two columns x0, x1: outputs out[0..out_c) and out[out_c..2 * out_c) (the
+   interleave of tg_mve_requant_store_pair) */
+TG_INLINE void tg_mve_gemm_quads_pair(const int8_t *x0, const int8_t *x1, int32_t steps, const int8_t *w,
+                                      const int32_t *params, int32_t out_c, int32_t has_left, int16_t out_offset,
+                                      int16x8_t lo, int16x8_t hi, uint16x8_t interleave, int8_t *out)
 {
-    int32_t oc;
-    for (oc = 0; oc + 4 <= out_c; oc += 4)
+    int32_t a0, a1, a2, a3, b0, b1, b2, b3;
+    int32_t q;
+    for (q = out_c >> 2; q > 0; --q)
     {
-        tg_mve_gemm_quad_1step(cols, stride, count, w, params, out_c, has_left, offset, lo, hi, out + oc, 4);
-        w += 64;
+        TG_MVE_PAIR_MACS(a0, a1, a2, a3, b0, b1, b2, b3, x0, x1, steps, w, params);
+        tg_mve_requant_store_pair(tg_mve_lanes(a0, a1, a2, a3), tg_mve_lanes(b0, b1, b2, b3), params, has_left,
+                                  out_offset, lo, hi, interleave, out, 0xffffu);
         params += TG_MVE_QUAD_PARAMS;
+        out += 4;
     }
-    if (oc < out_c)
+    if ((out_c & 3) != 0) /* the last, partial quad */
     {
-        tg_mve_gemm_quad_1step(cols, stride, count, w, params, out_c, has_left, offset, lo, hi, out + oc, out_c - oc);
+        TG_MVE_PAIR_MACS(a0, a1, a2, a3, b0, b1, b2, b3, x0, x1, steps, w, params);
+        tg_mve_requant_store_pair(tg_mve_lanes(a0, a1, a2, a3), tg_mve_lanes(b0, b1, b2, b3), params, has_left,
+                                  out_offset, lo, hi, interleave, out, vctp16q(2u * (uint32_t)(out_c & 3)));
     }
 }
 
 /**
  * The GEMM of `count` columns (output pixels or batch rows) `stride` bytes apart, each of d16 readable
  * values: out[j * out_c + 0..out_c) for column j, from the quad-layout weights and quad params (see
- * the top of this file). Not inlined: its registers then serve the quad loop alone.
+ * the top of this file). Columns in pairs (each weight vector serves two columns), an odd last one
+ * alone. Not inlined: its registers then serve the quad loop alone.
  */
 static TG_MVE_NOINLINE void tg_mve_gemm_columns(const int8_t *cols, int32_t stride, int32_t count, int32_t d16,
                                                 const int8_t *weights, const int32_t *params, int32_t out_c,
@@ -641,30 +873,37 @@ static TG_MVE_NOINLINE void tg_mve_gemm_columns(const int8_t *cols, int32_t stri
     const int32x4_t offset = vdupq_n_s32(out_offset);
     const int32x4_t lo = vdupq_n_s32(act_min);
     const int32x4_t hi = vdupq_n_s32(act_max);
-    if (d16 == 16) /* one step: weights stationary */
+    const int32_t steps = d16 >> 4;
+    const int16x8_t lo16 = vdupq_n_s16((int16_t)act_min);
+    const int16x8_t hi16 = vdupq_n_s16((int16_t)act_max);
+    const uint16_t lanes[8] = {0u, (uint16_t)out_c, 1u, (uint16_t)(out_c + 1), 2u, (uint16_t)(out_c + 2), 3u,
+                               (uint16_t)(out_c + 3)};
+    const uint16x8_t interleave = vldrhq_u16(lanes);
+    for (; count > 1; count -= 2)
     {
         if (has_left)
         {
-            tg_mve_gemm_1step(cols, stride, count, weights, params, out_c, 1, offset, lo, hi, out);
+            tg_mve_gemm_quads_pair(cols, cols + stride, steps, weights, params, out_c, 1, (int16_t)out_offset, lo16,
+                                   hi16, interleave, out);
         }
         else
         {
-            tg_mve_gemm_1step(cols, stride, count, weights, params, out_c, 0, offset, lo, hi, out);
+            tg_mve_gemm_quads_pair(cols, cols + stride, steps, weights, params, out_c, 0, (int16_t)out_offset, lo16,
+                                   hi16, interleave, out);
         }
-        return;
+        cols += 2 * stride;
+        out += 2 * out_c;
     }
-    for (; count > 0; --count)
+    if (count > 0) /* an odd last column */
     {
         if (has_left)
         {
-            tg_mve_gemm_quads(cols, d16 >> 4, weights, params, out_c, 1, offset, lo, hi, out);
+            tg_mve_gemm_quads(cols, steps, weights, params, out_c, 1, offset, lo, hi, out);
         }
         else
         {
-            tg_mve_gemm_quads(cols, d16 >> 4, weights, params, out_c, 0, offset, lo, hi, out);
+            tg_mve_gemm_quads(cols, steps, weights, params, out_c, 0, offset, lo, hi, out);
         }
-        cols += stride;
-        out += out_c;
     }
 }
 

@@ -15,6 +15,9 @@
  *   The output offset rides along in the high word: (hi + off * 2^(e-1)) >> (e-1) = (hi >> (e-1)) + off,
  *   and |hi| <= 2^30 + 2^29 + 1, |off * 2^(e-1)| <= 2^28 for e <= 22, so the sum cannot overflow.
  * Otherwise the values are {multiplier, shift, 0} and tg_requantize_mac computes the result.
+ * Mixed layers (TG_RQ_MIXED, conv only): each channel has its own form, the fast values where its shift
+ * allows them and {multiplier, shift, 0} elsewhere; the third value tells them apart (e - 1 >= 1 in the fast
+ * form), so tg_rq_chan needs no mode (and equals tg_rq_any for the other modes).
  */
 #ifndef TG_REQUANT_FAST_H
 #define TG_REQUANT_FAST_H
@@ -27,6 +30,7 @@
 #define TG_RQ_GENERAL 0
 #define TG_RQ_FAST 1
 #define TG_RQ_FAST_FULL 2
+#define TG_RQ_MIXED 3
 
 TG_INLINE int32_t tg_rq_fast(int32_t acc, int32_t multiplier, int32_t hk, int32_t e1)
 {
@@ -47,6 +51,22 @@ TG_INLINE int8_t tg_rq_any(int32_t acc, const int32_t *rq, int32_t mode, int32_t
 {
     int32_t v;
     if (mode != TG_RQ_GENERAL)
+    {
+        v = tg_rq_fast(acc, rq[0], rq[1], rq[2]); /* the offset is folded in */
+    }
+    else
+    {
+        v = tg_requantize_mac(acc, rq[0], rq[1]) + output_offset;
+    }
+    return (int8_t)TG_CLAMP(v, act_min, act_max);
+}
+
+/* out = clamp(requant(acc) + output_offset) for channel parameters rq[0..2] in either form, chosen per channel:
+   the fast form's rq[2] (e - 1) is never 0, the general form's always is */
+TG_INLINE int8_t tg_rq_chan(int32_t acc, const int32_t *rq, int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    int32_t v;
+    if (rq[2] != 0)
     {
         v = tg_rq_fast(acc, rq[0], rq[1], rq[2]); /* the offset is folded in */
     }

@@ -51,6 +51,21 @@ def _cycles(fields: list[str], rest: str, seen: _Seen) -> str:
     return f"#{fields[0]:<8} {cycles:,} cycles{time}{note}"
 
 
+#: slowest layers named per TG-LAYERS line
+SHOWN_LAYERS = 3
+
+
+def _layers(fields: list[str], rest: str, seen: _Seen) -> str:
+    """TG-LAYERS <v> <ticks per layer...>: each layer's timer ticks, DWT cycles on a board."""
+    ticks = [int(t) for t in fields[1:]]
+    total = sum(ticks)
+    if total == 0:
+        return f"#{fields[0]:<8} {len(ticks)} layers: 0 ticks each (no cycle counter, as in QEMU)"
+    slowest = sorted(range(len(ticks)), key=lambda i: -ticks[i])[:SHOWN_LAYERS]
+    named = ", ".join(f"#{i} {ticks[i]:,} ({100 * ticks[i] / total:.0f} %)" for i in slowest)
+    return f"#{fields[0]:<8} {len(ticks)} layers, {total:,} cycles in all; slowest: {named}"
+
+
 _DESCRIBE = {
     "TG-CLOCK": _clock,
     "TG-BEGIN": lambda f, r, s: f"model     {f[0]}: {f[1]} embedded input vector(s)",
@@ -58,6 +73,7 @@ _DESCRIBE = {
     "TG-OUT": lambda f, r, s: f"#{f[0]:<8} output {_values(f[1] if len(f) > 1 else '')}",
     "TG-TIME": lambda f, r, s: f"#{f[0]:<8} {int(f[1]):,} timer ticks",
     "TG-CYCLES": _cycles,
+    "TG-LAYERS": _layers,
     "TG-TENSOR": lambda f, r, s: f"#{f[0]:<8} layer {f[1]} output: {len(f[2]) // 2} bytes",
     "TG-CHECKSUM": lambda f, r, s: f"checksum  CRC-32 of every output: {f[0]}",
     "TG-STACK": lambda f, r, s: f"stack     {int(f[0]):,} bytes at most",

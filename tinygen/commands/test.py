@@ -57,7 +57,7 @@ class Prepared:
     @property
     def input_size(self) -> int:
         """Bytes of one input vector: every core input, one after the other."""
-        return sum(self.graph.tensor(p.core).size for p in self.ports[0])
+        return sum(self.graph.tensor(p.core).nbytes for p in self.ports[0])
 
     @property
     def num_layers(self) -> int:
@@ -105,13 +105,15 @@ SEED_RULE = (
 
 
 def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """``count`` random int8 input vectors: rows of every core input, one after the other.
+    """``count`` random input vectors as int8 byte rows: every core input, one after the other.
 
     The one rule of every command (build, test, bench, flash) and the emulator tests: ``numpy.random.
     default_rng(seed)`` draws, for each model input in order, a ``(count, size)`` block of uniform int8 values
     (``integers(-128, 128, dtype=int8)``); behind a uint8 input edge, uniform uint8 values (``integers(0, 256)``)
     go through the edge's QUANTIZE, so every value is one the model's uint8 input can produce; behind an int16
-    input edge, uniform int8 values each moved to the nearest one its QUANTIZE can make. For a model with
+    input edge, uniform int8 values each moved to the nearest one its QUANTIZE can make; an int16 core input (a
+    16x8 model) gets uniform int16 values (``integers(-32768, 32768, dtype=int16)``), as their little-endian
+    bytes. For a model with
     one input the first k of ``count`` vectors are the ``count=k`` vectors. (The stored instruction counts of
     tests/instruction_counts.json are measured on these vectors.)"""
     if count < 0:
@@ -121,7 +123,9 @@ def make_vectors(prep: Prepared, count: int, seed: int = DEFAULT_SEED) -> np.nda
     for port in prep.ports[0]:
         size = prep.graph.tensor(port.core).size
         table = ports.edge_table(prep.graph, port, prep.rounding)
-        if table is None:
+        if prep.graph.tensor(port.core).dtype == "int16":
+            parts.append(rng.integers(-32768, 32768, size=(count, size), dtype=np.int16).view(np.int8))
+        elif table is None:
             parts.append(rng.integers(-128, 128, size=(count, size), dtype=np.int8))
         elif table.size == 256:  # uint8
             parts.append(table[rng.integers(0, 256, size=(count, size))])
@@ -229,6 +233,7 @@ def build_firmware(prep: Prepared, vectors: np.ndarray, dump_tensors: bool = Fal
         vectors=vectors,
         target="qemu",
         dump_tensors=dump_tensors,
+        app="bench",
     )
     return platformio.build(project)
 
@@ -245,8 +250,8 @@ def graph_input(prep: Prepared, vector: np.ndarray) -> list[np.ndarray]:
     flat = vector.reshape(-1)
     for port in prep.ports[0]:
         core, declared = prep.graph.tensor(port.core), prep.graph.tensor(port.declared)
-        part = flat[offset : offset + core.size]
-        offset += core.size
+        part = flat[offset : offset + core.nbytes].view(core.dtype)  # an int16 core input: its bytes
+        offset += core.nbytes
         if port.edge is None:
             values.append(part.reshape(core.shape))
         elif declared.dtype in ports.INTEGER_EDGE_RANGES:
@@ -274,7 +279,7 @@ def golden(prep: Prepared, vectors: np.ndarray) -> tuple[list[dict[str, np.ndarr
         x = graph_input(prep, vector)
         ref = reference.run(prep.graph, x, rounding=prep.rounding, state=state)
         state = reference.next_state(prep.graph, ref, state)
-        core_in = np.concatenate([ref[p.core].astype(np.int8).reshape(-1) for p in prep.ports[0]])
+        core_in = np.concatenate([np.ascontiguousarray(ref[p.core]).reshape(-1).view(np.int8) for p in prep.ports[0]])
         if not np.array_equal(core_in, vector.reshape(-1)):
             raise TinygenError(f"internal error: the reference quantized the test input differently from {vector[:4]}...")
         refs.append(ref)

@@ -1,4 +1,4 @@
-"""Import a full-integer int8 ``.tflite`` model into tinygen's IR.
+"""Import a full-integer int8 (or int16x8) ``.tflite`` model into tinygen's IR.
 
 The flatbuffer is read with the ``tflite`` schema bindings in two phases: :func:`_parse` copies
 everything the importer needs into plain Python values (so a truncated or corrupt file fails there,
@@ -17,6 +17,9 @@ Mapping decisions (see docs/INTERNALS.md for the IR conventions):
   otherwise); the IR then uses the op's own channel axis (conv and dense 0, depthwise 3).
 * ADD/MUL operands may broadcast (numpy rules, to the output shape), as TFLite allows: a BatchNorm with
   nothing to fold into becomes MUL/ADD with per-channel constants.
+* 16x8 models (TFLite's int16 activations with zero point 0, int8 weights, int64 biases): int16 activations
+  import for the builtins of :data:`INT16_BUILTINS`; any other op with an int16 activation is refused by name
+  (layer, builtin) at import, before anything else could misread it.
 * Batch size: a ``shape_signature`` of -1 in dimension 0 (Keras' unknown batch) is read as batch 1;
   -1 in any other dimension is a dynamic shape and an error.
 """
@@ -48,6 +51,9 @@ _NUMPY_TYPES = {
 #: fused activation code -> tinygen's activation name
 _ACTIVATIONS = {getattr(tflite.ActivationFunctionType, code): name for name, code in activations.TFLITE_NAMES.items()}
 _ACTIVATION_NAMES = {v: k for k, v in vars(tflite.ActivationFunctionType).items() if not k.startswith("_")}
+#: the builtins tinygen runs with int16 activations (16x8 models); its kernels for other ops are int8 only
+INT16_BUILTINS = ("QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "LOGISTIC", "TANH", "SOFTMAX",
+                  "MAX_POOL_2D", "AVERAGE_POOL_2D", "CONCATENATION", "PAD", "RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 
 
 @dataclass
@@ -305,12 +311,15 @@ class _Importer:
                 t = raw.tensors[index]
                 if self.is_edge(index):
                     continue
-                if t.type in (tflite.TensorType.INT16, tflite.TensorType.UINT8):
+                if t.type == tflite.TensorType.UINT8:
                     raise UnsupportedError(
-                        f"{self.label}: graph {role} {self.describe(index)}: tinygen supports int8 activations only "
-                        "(not 16x8 or uint8 quantization); re-convert with full-integer int8 quantization "
-                        "(TFLITE_BUILTINS_INT8, inference_input_type=tf.int8)"
+                        f"{self.label}: graph {role} {self.describe(index)}: tinygen supports int8 and int16 "
+                        "activations (not uint8 quantization inside the model); re-convert with full-integer int8 "
+                        "quantization (TFLITE_BUILTINS_INT8, inference_input_type=tf.int8)"
                     )
+                if t.type == tflite.TensorType.INT16 and role == "input":  # a 16x8 model's: read by 16x8 ops only
+                    for reader in self.consumers.get(index, []):
+                        self.check_int16(reader, index)
         self.check_float()  # first: a float model's unsupported ops are not the real problem
         unsupported = [op for op in raw.ops if op.name not in ops.tflite_builtins() and op.name not in variables.RESOURCE_OPS]
         if unsupported:
@@ -322,15 +331,20 @@ class _Importer:
             )
 
     def is_edge(self, index: int) -> bool:
-        """A uint8 or int16 graph input read only by QUANTIZE ops, or a uint8 graph output of a QUANTIZE: the
-        conversion at the edge of an int8 model (TFLite's inference_input_type/output_type=tf.uint8; an int16
-        input such as TFLite Micro's keyword_scrambled example has)."""
+        """A uint8 graph input read only by QUANTIZE ops, an int16 one read only by QUANTIZE ops to int8, or a
+        uint8 graph output of a QUANTIZE: the conversion at the edge of an int8 model (TFLite's
+        inference_input_type/output_type=tf.uint8; an int16 input such as TFLite Micro's keyword_scrambled
+        example has). Any other int16 graph input is an activation of a 16x8 model."""
         t = self.raw.tensors[index]
         if t.type != tflite.TensorType.UINT8 and not (t.type == tflite.TensorType.INT16 and index in self.raw.inputs):
             return False
         if index in self.raw.inputs:
             readers = self.consumers.get(index, [])
             if not readers or any(op.name != "QUANTIZE" for op in readers) or index in self.raw.outputs:
+                return False
+            if t.type == tflite.TensorType.INT16 and any(
+                self.raw.tensors[op.outputs[0]].type != tflite.TensorType.INT8 for op in readers if op.outputs
+            ):
                 return False
         else:
             producer = self.producer.get(index)
@@ -427,10 +441,24 @@ class _Importer:
         self.graph.add_tensor(ir.Tensor(name, shape, dtype.name, quant, data))
         return name
 
+    def check_int16(self, op: _RawOp, index: int) -> None:
+        """An int16 activation of ``op``: refused, naming the layer, unless tinygen runs the op in 16x8."""
+        if op.name in INT16_BUILTINS or op.index < 0:
+            return
+        layer = self.names[op.outputs[0]] if op.outputs else "?"
+        raise UnsupportedError(
+            f"{self.where(op)} layer {layer!r}: {self.describe(index)}: int16x8 (16-bit activations) {op.name} is not "
+            f"supported yet: tinygen supports int8 activations only in {op.name} (16x8 models run with "
+            f"{', '.join(INT16_BUILTINS)}); convert this model with int8 quantization (TFLITE_BUILTINS_INT8), or "
+            "replace the layer"
+        )
+
     def activation_tensor(self, op: _RawOp, index: int) -> str:
-        """An int8 activation operand (or a constant int8 operand of ADD/MUL/CONCATENATION)."""
+        """An int8 or int16 activation operand (or a constant int8 operand of ADD/MUL/CONCATENATION)."""
         t = self.raw.tensors[index]
-        if t.type != tflite.TensorType.INT8:
+        if t.type == tflite.TensorType.INT16:
+            self.check_int16(op, index)
+        elif t.type != tflite.TensorType.INT8:
             raise UnsupportedError(
                 f"{self.where(op)}: {self.describe(index)}: tinygen supports int8 activations only; "
                 "re-convert with full-integer int8 quantization"
@@ -485,13 +513,15 @@ class _Importer:
             )
         return self.tensor(index, axis=axis)
 
-    def bias(self, op: _RawOp, index: int, out_channels: int) -> list[str]:
+    def bias(self, op: _RawOp, index: int, out_channels: int, int64: bool = False) -> list[str]:
+        """The bias operand: a constant int32 vector (``int64``: or int64, as a 16x8 layer has)."""
         if index == -1:
             return []  # optional bias absent: no bias input
         t = self.raw.tensors[index]
-        if t.type != tflite.TensorType.INT32 or t.data is None:
+        if t.type not in (tflite.TensorType.INT32, *((tflite.TensorType.INT64,) if int64 else ())) or t.data is None:
             raise UnsupportedError(
-                f"{self.where(op)}: bias {self.describe(index)} must be a constant int32 tensor (int8 model)"
+                f"{self.where(op)}: bias {self.describe(index)} must be a constant int32 tensor"
+                + (" or int64 (16x8 model)" if int64 else " (int8 model)")
             )
         if int(np.prod(t.shape)) != out_channels:
             raise TinygenError(f"{self.where(op)}: bias {self.describe(index)} does not have {out_channels} elements")
@@ -549,10 +579,12 @@ class _Importer:
             return self.tensor(index)
         if t.type == tflite.TensorType.UINT8 and ops.get(kind).float_edge is not None:
             return self.edge_tensor(index)
-        if t.type != tflite.TensorType.INT8 or t.scale is None or t.scale.size != 1:
+        if t.type == tflite.TensorType.INT16:
+            self.check_int16(op, index)
+        if t.type not in (tflite.TensorType.INT8, tflite.TensorType.INT16) or t.scale is None or t.scale.size != 1:
             raise UnsupportedError(
-                f"{self.where(op)}: output {self.describe(index)}: tinygen supports per-tensor int8 activations only; "
-                "re-convert with full-integer int8 quantization"
+                f"{self.where(op)}: output {self.describe(index)}: tinygen supports per-tensor int8 activations only "
+                "(int16 in the 16x8 layers it supports); re-convert with full-integer int8 quantization"
             )
         return self.tensor(index)
 
@@ -563,7 +595,7 @@ class _Importer:
             t = self.raw.tensors[index]
             if t.type == tflite.TensorType.FLOAT32:
                 self.tensor(index)
-            elif t.type in (tflite.TensorType.UINT8, tflite.TensorType.INT16):
+            elif t.type == tflite.TensorType.UINT8 or self.is_edge(index):
                 self.edge_tensor(index)
             else:
                 self.activation_tensor(_RawOp(-1, "graph input", (), ()), index)

@@ -1,7 +1,8 @@
 """Lowering of depthwise_conv2d (general kernel and the 3x3 fast path).
 
 It shares the bias folding and requantization helpers of :mod:`tinygen.lowering.mac_common`.
-Weights stay int8 with exactly the .tflite bytes: tg_depthwise_s8 and the 3x3 ring kernel
+Weights stay int8 with exactly the .tflite bytes: tg_depthwise_s8, the 1-D kernel tg_depthwise_1d_s8 (1 x K and
+K x 1 filters, :func:`line_1d`), the one-input-channel kernel tg_depthwise_ch1_s8 and the 3x3 ring kernel
 tg_depthwise_3x3_s8 read TFLite's layout [1, kh, kw, C]; tg_depthwise_3x3_ch_s8 (small images) reads
 it reordered by channel groups. The ring kernel may run in place (see :func:`depthwise_in_place`).
 Both 3x3 kernels get a per-layer ``fast`` flag: the lowering proves here, offline, that their
@@ -131,5 +132,25 @@ def pack_channel_groups(weights: np.ndarray) -> np.ndarray:
     return np.concatenate([head, tail]).astype(np.int8)
 
 
+#: tg_depthwise_1d_s8's longest filter (TG_DEPTHWISE_1D_MAX_TAPS) and shortest output line (shorter lines: the
+#: per-line copy costs more than tg_depthwise_s8's per-pixel set-up)
+MAX_TAPS_1D = 16
+MIN_LINE_1D = 4
 
 
+def line_1d(kh: int, kw: int, out_h: int, out_w: int, p: ConvParams) -> tuple[bool, int, int] | None:
+    """(along_w, output line length, stride along the line) when a depthwise op runs as tg_depthwise_1d_s8:
+    multiplier 1, a 1 x K (lines are rows, along_w) or K x 1 filter (lines are columns) of at most MAX_TAPS_1D
+    taps, undilated along the line, output lines of MIN_LINE_1D or more; else None."""
+    if p.depth_multiplier != 1 or kh * kw > MAX_TAPS_1D:
+        return None
+    if kh == 1 and p.dilation_w == 1 and out_w >= MIN_LINE_1D:
+        return True, out_w, p.stride_w
+    if kw == 1 and p.dilation_h == 1 and out_h >= MIN_LINE_1D:
+        return False, out_h, p.stride_h
+    return None
+
+
+def scratch_1d(out_len: int, stride: int, taps: int) -> int:
+    """Bytes of tg_depthwise_1d_s8's scratch (TG_DEPTHWISE_1D_SCRATCH_BYTES): one int16 line, padding included."""
+    return 2 * ((out_len - 1) * stride + 2 * ((taps + 1) // 2) + 2)

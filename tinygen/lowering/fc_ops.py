@@ -143,3 +143,42 @@ def _dual_layout(w2d: np.ndarray) -> np.ndarray:
     out = np.concatenate([body, tails, rest])
     assert out.size == w2d.size
     return out
+
+
+# --------------------------------------------------------------------------- 16x8 (tg_fully_connected_s16)
+
+#: tg_fully_connected_s16's int64 requantization multiplies the accumulator by a 16-bit multiplier in int64:
+#: TFLite's precondition |acc| < 2^47 keeps it exact
+_S16_ACC_LIMIT = 1 << 47
+
+
+def s16_layout(w2d: np.ndarray) -> np.ndarray:
+    """tg_fully_connected_s16.h's weight layout: each row's complete groups of four w0 w1 w2 w3 as w0 w2 w1 w3
+    (SXTB16 then gives (w0, w1) and, rotated by 8, (w2, w3): the pairs of two int16 inputs), the tail as it is."""
+    out_c, depth = w2d.shape
+    full = depth & ~3
+    body = w2d[:, :full].reshape(out_c, full // 4, 4)[:, :, [0, 2, 1, 3]].reshape(out_c, full)
+    return np.concatenate([body, w2d[:, full:]], axis=1).astype(np.int8).reshape(-1)
+
+
+def check_s16(op: Op, p: FullyConnectedParams, w2d: np.ndarray, bias: np.ndarray | None) -> None:
+    """Refuse a 16x8 layer tg_fully_connected_s16 cannot compute as TFLite Micro does: symmetric weights only; with
+    the int64 accumulator, TFLite's own preconditions (|acc| < 2^47, shifts <= 7), beyond which its arithmetic
+    (and the kernel's) is undefined."""
+    from tinygen.errors import TinygenError, UnsupportedError
+
+    where = f"{op.kind} op {op.name!r}"
+    if p.weights_offset != 0:
+        raise UnsupportedError(
+            f"{where}: weights have zero point {-p.weights_offset}; tinygen needs symmetric int8 weights (zero point "
+            "0): re-quantize the model"
+        )
+    if not p.wide:
+        return
+    largest_row = int(np.abs(w2d.astype(np.int64)).sum(axis=1).max())
+    bound = (int(np.abs(bias).max()) if bias is not None else 0) + largest_row * 32768
+    if bound >= _S16_ACC_LIMIT or int(np.max(p.shift)) > 7:
+        raise TinygenError(
+            f"{where}: its int64 accumulator may reach {int(bound)} (TFLite's int64 requantization needs < 2^47) or "
+            f"its shift {int(np.max(p.shift))} exceeds 7: the bias or scales are corrupt; re-quantize the model"
+        )

@@ -64,8 +64,8 @@ def _requant_arrays(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnected
     return mult, shift
 
 
-#: tg_requant_fast.h modes
-RQ_GENERAL, RQ_FAST, RQ_FAST_FULL = 0, 1, 2
+#: tg_requant_fast.h modes (RQ_MIXED: the form chosen per channel, conv's GEMM only)
+RQ_GENERAL, RQ_FAST, RQ_FAST_FULL, RQ_MIXED = 0, 1, 2, 3
 
 
 def output_multipliers(op: Op, p: ConvParams | FullyConnectedParams, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,14 +84,37 @@ def output_multipliers(op: Op, p: ConvParams | FullyConnectedParams, n: int) -> 
 def rq_values(op: Op, p: ConvParams | FullyConnectedParams, n: int) -> tuple[np.ndarray, int]:
     """The [n][3] int32 requantization values and the mode for tg_requant_fast.h."""
     mult, shift = output_multipliers(op, p, n)
-    if np.all((shift <= -2) & (shift >= -22)):
-        e = -shift
-        values = np.stack([mult, np.left_shift(1, e - 2) + p.output_offset * np.left_shift(1, e - 1), e - 1], axis=1)
+    if np.all(_fast_shift(shift)):
+        values = _fast_values(mult, -shift, p.output_offset)
         mode = RQ_FAST_FULL if (p.act_min, p.act_max) == (-128, 127) else RQ_FAST
     else:
         values = np.stack([mult, shift, np.zeros_like(shift)], axis=1)
         mode = RQ_GENERAL
     return values.astype(np.int32), mode
+
+
+def _fast_values(mult: np.ndarray, e: np.ndarray, output_offset: int) -> np.ndarray:
+    """The fast form's [n][3] values for right shifts e (tg_requant_fast.h): multiplier, rounding term with the
+    output offset folded in, e - 1."""
+    return np.stack([mult, np.left_shift(1, e - 2) + output_offset * np.left_shift(1, e - 1), e - 1], axis=1)
+
+
+def _fast_shift(shift: np.ndarray) -> np.ndarray:
+    """Where the fast form applies: a right shift e = -shift in 2..22 (tg_requant_fast.h)."""
+    return (shift <= -2) & (shift >= -22)
+
+
+def rq_values_per_channel(op: Op, p: ConvParams | FullyConnectedParams, n: int) -> tuple[np.ndarray, int]:
+    """:func:`rq_values`, except that a layer whose shifts are only partly in the fast range gets mode RQ_MIXED:
+    the fast values on those channels, {multiplier, shift, 0} on the others (tg_rq_chan tells them apart by
+    the third value, never 0 in the fast form)."""
+    values, mode = rq_values(op, p, n)
+    mult, shift = output_multipliers(op, p, n)
+    fast = _fast_shift(shift)
+    if mode != RQ_GENERAL or not fast.any():
+        return values, mode
+    values[fast] = _fast_values(mult[fast], -shift[fast], p.output_offset).astype(np.int32)
+    return values, RQ_MIXED
 
 
 def _rq_array(ctx: LoweringContext, op: Op, p: ConvParams | FullyConnectedParams, hint: str, n: int) -> tuple[str, str]:

@@ -29,7 +29,7 @@ MveLowering = Callable[[LoweringContext, Op], Optional[KernelCall]]
 MVE_LOWERINGS: dict[str, MveLowering] = {}
 
 STEP = 16  # int8 values per VMLADAVA.S8
-CONV_PIXELS = 4  # TG_CONV_MVE_PIXELS: im2col columns per block of tg_conv_mve_s8
+CONV_PIXELS = 8  # TG_CONV_MVE_PIXELS: im2col columns per block of tg_conv_mve_s8
 
 
 

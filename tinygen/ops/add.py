@@ -5,7 +5,9 @@ brings both operands to a common scale with 20 bits of headroom and requantizes 
     b = requantize((x2 - zp2) << 20, input2_multiplier, input2_shift)
     out = clamp(requantize(a + b, output_multiplier, output_shift) + output_zero_point)
 
-with the multipliers of CalculateOpDataAdd (the larger input scale, doubled, is the common one).
+with the multipliers of CalculateOpDataAdd (the larger input scale, doubled, is the common one). int16 ADD (16x8
+models) is the same with 15 bits (``LEFT_SHIFT_16``), zero points 0 and the int16 clamp, same shapes only
+(``tg_add_s16``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import tflite
 
 from tinygen import numerics
-from tinygen.errors import TinygenError
+from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op
 from tinygen.lowering.args import const_ptr, hint, shape_str
 from tinygen.lowering.base import TABLE, KernelCall, LoweringContext
@@ -28,6 +30,8 @@ KIND = "add"
 
 #: TFLite's left shift of both operands before rescaling (int8 ADD)
 LEFT_SHIFT = 20
+#: the same for int16 ADD (16x8 models: TFLite Micro's general-scale int16 path, AddElementwise)
+LEFT_SHIFT_16 = 15
 
 #: smallest same-shape add that gets rescaling tables (2 KiB of flash save ~30 instructions per element)
 ADD_LUT_MIN_ELEMENTS = 512
@@ -64,24 +68,32 @@ class AddParams:
 
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> AddParams:
-    a, b, out = binary_common.operands(graph, op)
+    a, b, out = binary_common.operands(graph, op, int16=True)
     (s1, z1), (s2, z2), (so, zo) = common.qp(a, op), common.qp(b, op), common.qp(out, op)
+    int16 = out.dtype == "int16"
+    left_shift = LEFT_SHIFT_16 if int16 else LEFT_SHIFT
+    if int16 and (z1, z2) != (0, 0):
+        # (x - zp) << 15 would overflow int32 (undefined in TFLite Micro's kernel too)
+        raise UnsupportedError(
+            f"{common.where(op)}: int16 inputs {a.name!r}, {b.name!r} have zero points {z1}, {z2}; tinygen's int16 ADD "
+            "needs zero points 0 (what TFLite's 16x8 converter makes): re-convert the model"
+        )
     # max of the float32 scales, then doubled in double precision (CalculateOpDataAdd)
     twice_max = 2.0 * float(max(np.float32(s1), np.float32(s2)))
     try:
         m1, sh1 = numerics.quantize_multiplier_smaller_than_one(float(np.float32(s1)) / twice_max, rounding)
         m2, sh2 = numerics.quantize_multiplier_smaller_than_one(float(np.float32(s2)) / twice_max, rounding)
         mo, sho = numerics.quantize_multiplier_smaller_than_one(
-            twice_max / (float(1 << LEFT_SHIFT) * float(np.float32(so))), rounding)
+            twice_max / (float(1 << left_shift) * float(np.float32(so))), rounding)
     except ValueError as exc:
         # TFLite Micro's Prepare fails the same way (QuantizeMultiplierSmallerThanOneExp checks multiplier < 1)
         raise TinygenError(
             f"{common.where(op)}: scales {s1:g}, {s2:g} -> {so:g} cannot be requantized by TFLite's int8 ADD ({exc}): "
             "the output scale is far too small for the inputs; re-quantize the model"
         ) from None
-    act_min, act_max = common.act_range(op, out)
+    act_min, act_max = binary_common.act_range(op, out)
     return AddParams(
-        input1_offset=-z1, input2_offset=-z2, output_offset=zo, left_shift=LEFT_SHIFT,
+        input1_offset=-z1, input2_offset=-z2, output_offset=zo, left_shift=left_shift,
         input1_multiplier=m1, input1_shift=sh1, input2_multiplier=m2, input2_shift=sh2,
         output_multiplier=mo, output_shift=sho, act_min=act_min, act_max=act_max,
     )
@@ -94,7 +106,7 @@ def reference(graph: Graph, op: Op, p: AddParams, args: list[np.ndarray], roundi
     sa = mqm(wrap((a + p.input1_offset) << p.left_shift), p.input1_multiplier, p.input1_shift, rnd)
     sb = mqm(wrap((b + p.input2_offset) << p.left_shift), p.input2_multiplier, p.input2_shift, rnd)
     raw = mqm(wrap(sa + sb), p.output_multiplier, p.output_shift, rnd) + p.output_offset
-    return common.clamp_int8(raw, p.act_min, p.act_max)
+    return binary_common.clamp(raw, p.act_min, p.act_max, graph.tensor(op.outputs[0]))
 
 
 def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
@@ -182,11 +194,21 @@ def _add_lut(ctx: LoweringContext, op: Op, p: AddParams) -> KernelCall:
     return KernelCall("tg_add_lut_s8", args, comment=f"add {shape_str(out)} elementwise, tabulated input rescaling")
 
 
+def add_s16(ctx: LoweringContext, op: Op, p: Any, subtract: bool = False) -> KernelCall:
+    """tg_add_s16: a same-shape int16 ADD (TFLite Micro's AddElementwise with left shift 15), or SUB (``subtract``:
+    ``p`` SUB's parameters, the same fields)."""
+    return binary_common.same_size_int16(ctx, op, "tg_add_s16", (
+        p.input1_multiplier, p.input1_shift, p.input2_multiplier, p.input2_shift, p.output_multiplier, p.output_shift,
+        p.output_offset, p.act_min, p.act_max, int(subtract)))
+
+
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     """A same-shape add of at least ADD_LUT_MIN_ELEMENTS: two sum tables where exact (else two rescaling
     tables); otherwise tg_add_s8 / tg_add_broadcast_s8 with the parameters as a tg_add_params_t literal."""
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     out = ctx.graph.tensor(op.outputs[0])
+    if out.dtype == "int16":
+        return add_s16(ctx, op, p)
     if out.size >= ADD_LUT_MIN_ELEMENTS and all(ctx.graph.tensor(n).size == out.size for n in op.inputs[:2]):
         return _add_table(ctx, op, p) or _add_lut(ctx, op, p)
     # Field order of tg_add_params_t.

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from tinygen import numerics
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, Tensor
 from tinygen.lowering.args import const_ptr, i32, shape_str
@@ -15,12 +16,42 @@ from tinygen.lowering.base import KernelCall, LoweringContext
 from tinygen.ops import common
 
 
-def operands(graph: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor]:
-    """The two inputs and the output, each checked int8."""
+def operands(graph: Graph, op: Op, int16: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """The two inputs and the output, each checked int8 (``int16``: or all three int16, a 16x8 op)."""
     a, b, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
+    if int16 and a.dtype == b.dtype == out.dtype == "int16":
+        return a, b, out
     for t in (a, b, out):
         common.require_int8(t, op)
     return a, b, out
+
+
+def act_range(op: Op, out: Tensor) -> tuple[int, int]:
+    """The clamp range of the op's fused activation in the output's quantization and type (int8, or int16 in a
+    16x8 op), checked."""
+    if out.dtype != "int16":
+        return common.act_range(op, out)
+    scale, zp = common.qp(out, op)
+    common.check_activation_range(op, scale)
+    return numerics.activation_range(op.activation, scale, zp, *common.INT_RANGES["int16"])
+
+
+def clamp(raw: np.ndarray, lo: int, hi: int, out: Tensor) -> np.ndarray:
+    """``raw`` clamped to [lo, hi] in the output's type (int8 or int16)."""
+    return np.clip(raw, lo, hi).astype(common.NP_DTYPES[out.dtype])
+
+
+def same_size_int16(ctx: LoweringContext, op: Op, kernel: str, scalars: tuple[int, ...]) -> KernelCall:
+    """``kernel(a, b, size, *scalars, out)``: a 16x8 binary op on same-size operands (tinygen's int16 kernels do
+    not broadcast yet: refused, naming the shapes)."""
+    a, b, out = (ctx.graph.tensor(n) for n in (*op.inputs[:2], op.outputs[0]))
+    if not a.size == b.size == out.size:
+        raise UnsupportedError(
+            f"{common.where(op)}: int16 inputs of shape {a.shape} and {b.shape}: tinygen's int16 {op.kind.upper()} does "
+            "not broadcast yet; give both inputs the output's shape"
+        )
+    args = (ctx.tensor_ptr(a.name), ctx.tensor_ptr(b.name), str(out.size), *map(str, scalars), ctx.tensor_ptr(out.name))
+    return KernelCall(kernel, args, comment=f"{op.kind} int16 {shape_str(out)} elementwise")
 
 
 def infer_shape(graph: Graph, op: Op) -> tuple[int, ...]:

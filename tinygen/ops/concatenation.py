@@ -1,6 +1,7 @@
 """CONCATENATION (Keras Concatenate): the inputs joined along ``axis``. TFLite Micro's int8 kernel copies
 bytes, so every input and the output must share one quantization (the converter gives them one scale);
-no fused activation.
+no fused activation. int16 (16x8 models) the same: TFLite Micro copies int16 values needing only zero points 0;
+tinygen also requires the one shared scale (a copy between scales would change the values' meaning).
 
 PACK (tf.stack) is rewritten on import into a reshape of each input (the new axis of size 1: a view, no copy)
 then one concatenation along that axis (see :func:`from_tflite_pack`): the bytes TFLite Micro's pack.cc writes."""
@@ -63,7 +64,9 @@ def infer_shape(graph: Graph, op: Op) -> tuple[int, ...]:
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> ConcatParams:
     out = graph.tensor(op.outputs[0])
-    common.require_int8(out, op)
+    int16 = out.dtype == "int16"  # a 16x8 model's: the same copy of int16 values
+    if not int16:
+        common.require_int8(out, op)
     if op.activation != "none":
         raise UnsupportedError(
             f"{common.where(op)}: fused activation {op.activation!r} on CONCATENATION is not supported by TFLite Micro"
@@ -71,7 +74,8 @@ def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> ConcatParams:
     so, zo = common.qp(out, op)
     for name in op.inputs:
         t = graph.tensor(name)
-        common.require_int8(t, op)
+        if not (int16 and t.dtype == "int16"):
+            common.require_int8(t, op)
         si, zi = common.qp(t, op)
         if np.float32(si) != np.float32(so) or zi != zo:
             raise TinygenError(
@@ -87,7 +91,7 @@ def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> ConcatParams:
 
 
 def reference(graph: Graph, op: Op, p: ConcatParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
-    return np.concatenate(args, axis=p.axis).astype(np.int8)
+    return np.concatenate(args, axis=p.axis).astype(common.NP_DTYPES[graph.tensor(op.outputs[0]).dtype])
 
 
 def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
@@ -207,14 +211,14 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
                 f"{common.where(op)}: input {name!r} of shape {t.shape} does not match output {out.shape} "
                 f"outside axis {p.axis}: fix the input shapes"
             )
-        blocks.append(t.size // outer if outer else 0)
-    if sum(blocks) * outer != out.size:
+        blocks.append(t.size // outer * t.itemsize if outer else 0)  # bytes
+    if sum(blocks) * outer != out.nbytes:
         raise TinygenError(
             f"{common.where(op)}: inputs do not add up to output {out.shape} along axis {p.axis}: fix the output shape"
         )
     ptrs = ", ".join(const_ptr(ctx, n) for n in op.inputs)
     args = (f"(const int8_t *const[]){{{ptrs}}}", i32(ctx, op, "blocks", blocks), str(len(op.inputs)), str(outer),
-            ctx.tensor_ptr(out.name))
+            f"(int8_t *)(void *)({ctx.tensor_ptr(out.name)})" if out.dtype != "int8" else ctx.tensor_ptr(out.name))
     comment = f"concatenate {len(op.inputs)} tensors on axis {p.axis} -> {shape_str(out)}"
     return KernelCall("tg_concat_s8", args, comment=comment)
 

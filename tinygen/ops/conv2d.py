@@ -19,7 +19,7 @@ from tinygen.activations import ACTIVATIONS as FUSED_ACTIVATIONS
 from tinygen.errors import UnsupportedError
 from tinygen.ir import Graph, Op
 from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext
-from tinygen.lowering.mac_common import _folded_bias, _weights, rq_values
+from tinygen.lowering.mac_common import _folded_bias, _weights, rq_values_per_channel
 from tinygen.lowering.mac_ops import (_gemm_params, _pair_layout, block_int16, conv_1x1_variants, conv_variants,
                                       gemm_variants)
 from tinygen.lowering.mve_ops import (CONV_PIXELS, STEP, _quad_params_kinds, _round_up, _vector_requant_ok, quad_layout,
@@ -178,7 +178,7 @@ def conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, 
     _, oh, ow, _ = out.shape
     hint = CONST_STEM
     sums = weights.astype(np.int64).reshape(out_c, -1).sum(axis=1)
-    rq, rq_mode = rq_values(op, p, out_c)
+    rq, rq_mode = rq_values_per_channel(op, p, out_c)
     mode = str(rq_mode)
     depth = kh * kw * c
     gemm = _gemm_params(_folded_bias(ctx, op, sums, p.input_offset), rq)
@@ -211,7 +211,20 @@ def conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, 
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
-    return conv_call(ctx, op, p, _weights(ctx, op).data.astype(np.int8), "conv")
+    weights = _weights(ctx, op).data.astype(np.int8)
+    out_c, kh, kw, in_c = weights.shape
+    x = ctx.graph.tensor(op.inputs[0])
+    if in_c == 1 and x.shape[3] == 1:
+        from tinygen.ops import depthwise_conv2d
+
+        if depthwise_conv2d.one_channel_fits(kh, kw):
+            # one input channel, a 3x3 window (a first layer on a grey image or a spectrogram): the same sums
+            # as the one-channel depthwise layer with multiplier out_c, whose kernel gathers each window once
+            # for every output channel instead of building im2col columns
+            comment = f"conv {kh}x{kw} stride {p.stride_h}x{p.stride_w} {x.shape} -> {out_c} channels (one input channel)"
+            return depthwise_conv2d.one_channel_call(ctx, op, p, np.ascontiguousarray(weights.transpose(3, 1, 2, 0)),
+                                                     comment)
+    return conv_call(ctx, op, p, weights, "conv")
 
 
 def conv_call_mve(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, what: str) -> KernelCall:

@@ -20,10 +20,12 @@ import tflite
 from tinygen import numerics
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op
-from tinygen.lowering.base import WEIGHTS, KernelCall, LoweringContext
+from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext
+from tinygen.lowering import depthwise_ops
 from tinygen.lowering.depthwise_ops import (dw3_variants, dw3c_variants, fast_requantization, pack_channel_groups,
                                             scratch_3x3, scratch_pairs, uses_ring)
-from tinygen.lowering.mac_common import _folded_bias, _requant_arrays, _rq_array, _weights
+from tinygen.lowering.mac_common import (_folded_bias, _requant_arrays, _rq_array, _weights,
+                                         rq_values_per_channel)
 from tinygen.lowering.mve_ops import (DW_GATHER, DW_GENERAL, DW_RING, _channel_taps_layout, _quad_params_kinds,
                                       _sums_stay_int32, _tap_quad_layout, _vector_requant_ok, quad_params)
 from tinygen.ops import common, conv2d, conv_common
@@ -144,9 +146,18 @@ def in_place(graph: Graph, op: Op) -> bool:
     )
 
 
+def one_channel_fits(kh: int, kw: int) -> bool:
+    """Whether a one-input-channel layer with a kh x kw window runs faster on tg_depthwise_ch1_s8 than on the conv
+    kernels: its 3x3 path (person_detect's first layer: 0.31 against 0.16 MACs/instruction on M7; other windows
+    take its general path, slower than im2col + GEMM: micro_speech's 10x8 0.19 against 0.51, heartkit's 1x7
+    0.11 against 0.22)."""
+    return (kh, kw) == (3, 3)
+
+
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     """tg_depthwise_3x3_s8 (ring) / tg_depthwise_3x3_ch_s8 (channel groups) for 3x3, multiplier 1, no
-    dilation; tg_depthwise_s8 otherwise; one input channel: the conv kernels."""
+    dilation; one input channel: tg_depthwise_ch1_s8 (3x3 windows, else the conv kernels); 1 x K / K x 1 filters (multiplier 1): tg_depthwise_1d_s8;
+    tg_depthwise_s8 otherwise."""
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
     w = _weights(ctx, op)
@@ -155,10 +166,6 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     _, oh, ow, _ = out.shape
     hint = CONST_STEM
     weights = w.data.astype(np.int8)
-    if c == 1:
-        # One input channel: output channel m is an ordinary convolution filter [1, kh, kw] -> conv
-        # with OHWI weights [M, kh, kw, 1], which runs as im2col + GEMM (exactly the same sums).
-        return conv2d.conv_call(ctx, op, p, np.ascontiguousarray(weights.transpose(3, 1, 2, 0)), "depthwise (as conv)")
     sums = weights.astype(np.int64).reshape(kh * kw, out_c).sum(axis=0)
     folded = _folded_bias(ctx, op, sums, p.input_offset)
     tail = (str(-p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max))
@@ -166,6 +173,14 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
         f"depthwise {kh}x{kw} x{p.depth_multiplier} stride {p.stride_h}x{p.stride_w} "
         f"dil {p.dilation_h}x{p.dilation_w} {x.shape} -> {out.shape} {op.activation}"
     )
+    geometry = (str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.dilation_h), str(p.dilation_w),
+                str(p.pad_top), str(p.pad_left))
+    if c == 1 and not one_channel_fits(kh, kw):
+        # One input channel, a window other than 3x3: output channel m is an ordinary convolution filter
+        # [1, kh, kw] -> conv with OHWI weights [M, kh, kw, 1], im2col + GEMM (exactly the same sums)
+        return conv2d.conv_call(ctx, op, p, np.ascontiguousarray(weights.transpose(3, 1, 2, 0)), "depthwise (as conv)")
+    if c == 1:
+        return one_channel_call(ctx, op, p, weights, comment)
     if kh == 3 and kw == 3 and p.depth_multiplier == 1 and p.dilation_h == 1 and p.dilation_w == 1:
         mult, shift = _requant_arrays(ctx, op, p, hint)
         fast = fast_requantization(folded, weights, p)
@@ -189,14 +204,51 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
                           dw3c_variants(*dispatch))
     bias = ctx.const_array(f"{hint}_bias", folded, "int32_t", WEIGHTS)
     wsym = ctx.const_array(f"{hint}_w", weights, "int8_t", WEIGHTS)
+    line = depthwise_ops.line_1d(kh, kw, oh, ow, p)
+    if line is not None:
+        along_w, out_len, stride = line
+        # the form chosen per channel (it runs channel by channel): a layer with a few shifts outside the fast
+        # form keeps the fast form on its other channels
+        values, chan_mode = rq_values_per_channel(op, p, out_c)
+        args = (
+            ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh * kw), str(int(along_w)), bias,
+            ctx.const_array(f"{hint}_rq", values, "int32_t", QUANT), str(chan_mode), ctx.tensor_ptr(out.name),
+            str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.pad_top), str(p.pad_left), *tail,
+            f"(int16_t *)(void *){ctx.scratch_ptr()}",
+        )
+        return KernelCall("tg_depthwise_1d_s8", args, (), depthwise_ops.scratch_1d(out_len, stride, kh * kw), comment)
     rq, mode = _rq_array(ctx, op, p, hint, out_c)
     args = (
         ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), str(p.depth_multiplier),
-        bias, rq, mode, ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w),
-        str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left), *tail, ctx.scratch_ptr(),
+        bias, rq, mode, ctx.tensor_ptr(out.name), *geometry, *tail, ctx.scratch_ptr(),
     )
     # TG_DEPTHWISE_SCRATCH_BYTES: a pointer per tap, then a row of input zero points
     return KernelCall("tg_depthwise_s8", args, (), 8 * kh * kw + c + 4, comment)
+
+
+def one_channel_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, comment: str) -> KernelCall:
+    """tg_depthwise_ch1_s8 for a layer of one input channel with [1, kh, kw, M] int8 ``weights`` (a depthwise
+    layer's, or a conv layer's OHWI [M, kh, kw, 1] transposed: the same sums): each output channel is an
+    ordinary filter of the input plane, every pixel's window gathered once for all of them. It reads an
+    output row's windows before writing the row, so it runs over its input wherever the conv kernels may
+    (their lag covers every later pixel's window)."""
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    n, h, wd, _ = x.shape
+    _, kh, kw, out_c = weights.shape
+    _, oh, ow, _ = out.shape
+    hint = CONST_STEM
+    sums = weights.astype(np.int64).reshape(kh * kw, out_c).sum(axis=0)
+    folded = _folded_bias(ctx, op, sums, p.input_offset)
+    rq, mode = _rq_array(ctx, op, p, hint, out_c)
+    args = (
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), ctx.const_array(f"{hint}_w", weights, "int8_t", WEIGHTS),
+        str(kh), str(kw), str(out_c), ctx.const_array(f"{hint}_bias", folded, "int32_t", WEIGHTS), rq, mode,
+        ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.dilation_h),
+        str(p.dilation_w), str(p.pad_top), str(p.pad_left), str(-p.input_offset), str(p.output_offset),
+        str(p.act_min), str(p.act_max), ctx.scratch_ptr(),
+    )
+    # TG_DEPTHWISE_CH1_SCRATCH_BYTES: the filters as int16 tap pairs, then the windows of an output row
+    return KernelCall("tg_depthwise_ch1_s8", args, (), 4 * ((kh * kw + 1) // 2) * (out_c + ow), comment)
 
 
 def _in_place_covered(ctx: LoweringContext, op: Op, p: ConvParams, kernel: tuple[int, int]) -> bool:

@@ -1,5 +1,6 @@
-"""DEQUANTIZE: int8 -> float32 at the graph output, ``out = float32(scale * (x - zero_point))`` (TFLite
-Micro's Dequantize, the scale widened to double). The only op whose output may be a float32 graph output."""
+"""DEQUANTIZE: int8 (int16 in a 16x8 model) -> float32 at the graph output, ``out = float32(scale * (x -
+zero_point))`` (TFLite Micro's Dequantize, the scale widened to double). The only op whose output may be a float32
+graph output."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from tinygen.ops import common
 from tinygen.ops.base import OpDef, TfliteMapping
 
 KIND = "dequantize"
+#: the kernel of each input type
+_KERNELS = {"int8": "tg_dequantize_s8", "int16": "tg_dequantize_s16"}
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,9 @@ class DequantizeParams:
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> DequantizeParams:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    if x.dtype not in ("int8", "uint8") or out.dtype != "float32":
+    if x.dtype not in ("int8", "uint8", "int16") or out.dtype != "float32":
         raise UnsupportedError(
-            f"{common.where(op)}: dequantize from {x.dtype} to {out.dtype} is not supported (int8 -> float32)"
+            f"{common.where(op)}: dequantize from {x.dtype} to {out.dtype} is not supported (int8/int16 -> float32)"
         )
     si, zi = common.qp(x, op)
     return DequantizeParams(scale=float(np.float32(si)), zero_point=zi)
@@ -67,16 +70,16 @@ def from_tflite(imp: Any, raw: Any) -> Op:
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     x, out = in_out(ctx, op)
-    if x.dtype != "int8":
+    if x.dtype not in _KERNELS:
         raise UnsupportedError(
-            f"{common.where(op)}: input {x.name!r} is {x.dtype}; tinygen dequantizes int8 only: "
+            f"{common.where(op)}: input {x.name!r} is {x.dtype}; tinygen dequantizes int8 and int16 only: "
             "convert the model with int8 (not uint8) tensors"
         )
     # the float32 output is passed as a float * cast of the context's pointer (the arena is 16-byte aligned)
-    args = (const_ptr(ctx, x.name), str(x.size), c_float(p.scale), str(p.zero_point),
-            f"(float *)(void *)({ctx.tensor_ptr(out.name)})")
-    comment = f"dequantize {shape_str(x)}: scale {p.scale:g}, zero point {p.zero_point}"
-    return KernelCall("tg_dequantize_s8", args, comment=comment)
+    source = const_ptr(ctx, x.name) if x.dtype == "int8" else ctx.tensor_ptr(x.name)
+    args = (source, str(x.size), c_float(p.scale), str(p.zero_point), f"(float *)(void *)({ctx.tensor_ptr(out.name)})")
+    comment = f"dequantize {x.dtype} {shape_str(x)}: scale {p.scale:g}, zero point {p.zero_point}"
+    return KernelCall(_KERNELS[x.dtype], args, comment=comment)
 
 
 OP = OpDef(

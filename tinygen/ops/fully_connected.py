@@ -12,6 +12,12 @@ weights) and the clamp of the fused activation. The output shape is ``[rows, out
 what TFLite's Prepare gives and the converter writes. TFLite Micro does not check it (it takes the rows
 from the output shape: more rows than the input holds read and write past the tensors); tinygen refuses any
 other output shape, also a layout-equivalent one such as ``[1, 1, 1, out]``.
+
+16x8 layers (TFLite's int16 activations, int8 weights): the same sum on int16 inputs into an int16 output
+clamped to the int16 range. TFLite Micro's accumulator is int64 with an int64 bias (or none), requantized by
+the int64 MultiplyByQuantizedMultiplier (the multiplier rounded to 16 bits: :func:`requantize_int64`), and
+int32 with an int32 bias (wrapping, the usual requantization). tinygen's kernel (tg_fully_connected_s16) needs
+int16 zero points 0 on the input (what TFLite's converter makes) and symmetric weights.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from tinygen import numerics
 from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op, Tensor
 from tinygen.lowering import fc_ops
-from tinygen.lowering.base import WEIGHTS, KernelCall, LoweringContext
+from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext
 from tinygen.lowering.mac_common import _blocked_layout, _folded_bias, _rq_array, _weights
 from tinygen.lowering.mve_ops import STEP, _quad_params_kinds, _round_up, _vector_requant_ok, quad_layout, quad_params
 from tinygen.ops import common
@@ -61,6 +67,8 @@ class FullyConnectedParams:
     has_bias: bool
     in_features: int
     out_features: int
+    #: 16x8: TFLite's int64 accumulator and int64 requantization (an int64 bias, or none); False: int32
+    wide: bool = False
 
 
 # --------------------------------------------------------------------------- shapes and checks
@@ -108,20 +116,43 @@ def _bias(graph: Graph, op: Op) -> Tensor | None:
             f"{common.where(op)}: bias {b.name!r} has shape {b.shape} ({b.size} values) for {out_f} output units: "
             "give one bias value per output unit"
         )
-    if b.dtype != "int32":
+    if b.dtype != "int32" and not (b.dtype == "int64" and _is_16x8(graph, op)):
         raise UnsupportedError(
-            f"{common.where(op)}: bias {b.name!r} is {b.dtype}; int8 fully connected layers need int32 biases: "
-            "convert the model with int8 quantization"
+            f"{common.where(op)}: bias {b.name!r} is {b.dtype}; int8 fully connected layers need int32 biases "
+            "(16x8 layers int64 or int32): convert the model with int8 (or 16x8) quantization"
         )
     return b
+
+
+def _is_16x8(graph: Graph, op: Op) -> bool:
+    """An int16x8 layer: int16 input (the output's type is checked to match)."""
+    return graph.tensor(op.inputs[0]).dtype == "int16"
+
+
+def _check_16x8(graph: Graph, op: Op, x: Tensor, w: Tensor, out: Tensor) -> None:
+    """int16 input and output with zero point 0 on the input (tg_fully_connected_s16), int8 weights."""
+    if out.dtype != "int16" or w.dtype != "int8":
+        raise UnsupportedError(
+            f"{common.where(op)}: input {x.name!r} is int16, output {out.name!r} {out.dtype} and weights {w.name!r} "
+            f"{w.dtype}; a 16x8 fully connected layer has int16 input and output and int8 weights: re-convert "
+            "the model with TFLite's 16x8 mode"
+        )
+    if x.quant is not None and np.any(x.quant.zero_point != 0):
+        raise UnsupportedError(
+            f"{common.where(op)}: int16 input {x.name!r} has zero point {int(x.quant.zero_point[0])}; tinygen's 16x8 "
+            "kernels need int16 zero points 0 (what TFLite's 16x8 converter makes): re-convert the model"
+        )
 
 
 def _check_layout(graph: Graph, op: Op) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """Input, weights, output and bias of an int8 layer, checked as far as the scale values are not concerned:
     types, constant quantized weights [out, in] and bias, per-channel scale count, axis and zero points."""
     x, w, out = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1]), graph.tensor(op.outputs[0])
-    for t in (x, w, out):
-        common.require_int8(t, op)
+    if _is_16x8(graph, op):
+        _check_16x8(graph, op, x, w, out)
+    else:
+        for t in (x, w, out):
+            common.require_int8(t, op)
     common.require_const(graph, op, 1)
     out_f, in_f = _dims(graph, op)
     bias = _bias(graph, op)
@@ -191,11 +222,16 @@ def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> FullyConnectedP
                 )
     _check_requantization(op, reals, out_scale)
     mult, shift = numerics.quantize_multiplier_array(reals, rounding)
-    act_min, act_max = common.act_range(op, out)
+    if out.dtype == "int16":
+        qmin, qmax = common.INT_RANGES["int16"]
+        act_min, act_max = numerics.activation_range(op.activation, out_scale, out_zp, qmin, qmax)
+    else:
+        act_min, act_max = common.act_range(op, out)
     return FullyConnectedParams(
         input_offset=-in_zp, weights_offset=-int(w.quant.zero_point[0]), output_offset=out_zp,
         multiplier=common.ro(mult), shift=common.ro(shift), per_channel=per_channel, act_min=act_min,
         act_max=act_max, has_bias=bias is not None, in_features=in_f, out_features=out_f,
+        wide=_is_16x8(graph, op) and (bias is None or bias.dtype == "int64"),
     )
 
 
@@ -220,14 +256,32 @@ def from_accumulator(p: FullyConnectedParams, acc: np.ndarray, rounding: str) ->
     return common.requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max, rounding)
 
 
+def requantize_int64(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t multiplier, int shift) (the same in both rounding
+    modes): the multiplier rounded to Q0.15, one rounding right shift by 15 - shift, the result truncated to int32.
+    Exact in int64 for |x| < 2^47 (TFLite's precondition; the lowering checks it)."""
+    m = np.asarray(multiplier, dtype=np.int64)
+    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+    total = 15 - np.asarray(shift, dtype=np.int64)
+    return numerics.wrap_int32((np.asarray(acc, dtype=np.int64) * reduced + (np.int64(1) << (total - 1))) >> total)
+
+
 def reference(graph: Graph, op: Op, p: FullyConnectedParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
-    # float64 products of integers below 2^16 and their sums stay exact (far below 2^53)
+    # float64 products of integers below 2^17 x 2^9 and their sums stay exact (far below 2^53)
     x = args[0].astype(np.float64).reshape(-1, p.in_features) + p.input_offset
     w = np.asarray(graph.tensor(op.inputs[1]).data, dtype=np.float64) + p.weights_offset
     acc = (x @ w.T).astype(np.int64)
     if p.has_bias:
         acc = acc + np.asarray(graph.tensor(op.inputs[2]).data, dtype=np.int64).reshape(-1)
-    return from_accumulator(p, acc, rounding).reshape(graph.tensor(op.outputs[0]).shape)
+    shape = graph.tensor(op.outputs[0]).shape
+    if not _is_16x8(graph, op):
+        return from_accumulator(p, acc, rounding).reshape(shape)
+    if p.wide:
+        scaled = requantize_int64(acc, p.multiplier, p.shift)
+    else:  # TFLite's int32 accumulator wraps
+        scaled = numerics.multiply_by_quantized_multiplier(numerics.wrap_int32(acc), p.multiplier.astype(np.int64),
+                                                           p.shift.astype(np.int64), rounding)  # type: ignore[arg-type]
+    return np.clip(scaled + p.output_offset, p.act_min, p.act_max).astype(np.int16).reshape(shape)
 
 
 def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
@@ -263,7 +317,9 @@ def from_tflite(imp: Any, raw: Any) -> Op:
             f"{wt.quantized_dimension}; per-channel fully connected weights need one scale per output unit "
             "(dimension 0); corrupt quantization parameters"
         )
-    ins = [imp.activation_tensor(raw, x), imp.weights(raw, w, out_f, 0), *imp.bias(raw, rest[0] if rest else -1, out_f)]
+    int16 = imp.raw.tensors[x].type == tflite.TensorType.INT16  # 16x8: an int64 (or int32) bias
+    ins = [imp.activation_tensor(raw, x), imp.weights(raw, w, out_f, 0),
+           *imp.bias(raw, rest[0] if rest else -1, out_f, int64=int16)]
     attrs = {"activation": imp.activation(raw), "keep_num_dims": bool(raw.options["KeepNumDims"])}
     return Op(KIND, "", ins, [], attrs)
 
@@ -296,7 +352,7 @@ def _graph_dual_macs(graph: Graph, rounding: str) -> int:
     """The MACs per inference of the graph's fully connected layers the dual kernel can run."""
     total = 0
     for op in graph.ops:
-        if op.kind != KIND:
+        if op.kind != KIND or _is_16x8(graph, op):
             continue
         w = graph.tensor(op.inputs[1])
         p = params(graph, op, rounding)  # type: ignore[arg-type]
@@ -370,6 +426,30 @@ def _requantized_range(lo: int, hi: int, m: int, shift: int, rounding: str) -> t
     return (x_lo * m + (1 << 30)) >> 31, (x_hi * m + (1 << 30)) >> 31
 
 
+def lower_s16(ctx: LoweringContext, op: Op) -> KernelCall | None:
+    """tg_fully_connected_s16 for a 16x8 layer (tinygen/lowering/fc_ops.py: its weight layout and checks); None
+    for an int8 layer."""
+    if not _is_16x8(ctx.graph, op):
+        return None
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    w2d = np.asarray(ctx.graph.tensor(op.inputs[1]).data).astype(np.int8).reshape(p.out_features, -1)
+    bias = np.asarray(ctx.graph.tensor(op.inputs[2]).data, np.int64).reshape(-1) if p.has_bias else None
+    fc_ops.check_s16(op, p, w2d, bias)
+    hint, rows = CONST_STEM, p.out_features if p.per_channel else 1
+    bias_ptr = ctx.const_array(f"{hint}_bias64", bias, "int64_t", WEIGHTS) if bias is not None else "(const int64_t *)0"
+    args = (ctx.tensor_ptr(x.name), str(x.size // p.in_features), str(p.in_features),
+            ctx.const_array(f"{hint}_w16x8", fc_ops.s16_layout(w2d), "int8_t", WEIGHTS), bias_ptr,
+            ctx.const_array(f"{hint}_mult", p.multiplier[:rows], "int32_t", QUANT),
+            ctx.const_array(f"{hint}_shift", p.shift[:rows], "int32_t", QUANT), "1" if p.per_channel else "0",
+            "1" if p.wide else "0", ctx.tensor_ptr(out.name), str(p.out_features), str(p.output_offset),
+            str(p.act_min), str(p.act_max))
+    comment = (f"fully connected 16x8 {p.in_features} -> {p.out_features} x{x.size // p.in_features} "
+               f"{'per-channel' if p.per_channel else 'per-tensor'} {op.activation}, "
+               f"{'int64' if p.wide else 'int32'} accumulator")
+    return KernelCall("tg_fully_connected_s16", args, (), 0, comment)
+
+
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     """tg_fully_connected_dual_s8 when the graph's fully connected MACs pay for it and it is exact for these
     weights, else tg_fully_connected_s8 (tinygen/lowering/fc_ops.py documents both)."""
@@ -420,6 +500,8 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
 def lower_mve(ctx: LoweringContext, op: Op) -> KernelCall | None:
     """tg_fully_connected_mve_s8 (Helium): bias with the input offset folded in and requantization per quad
     of outputs (tinygen/lowering/mve_ops.py); None for asymmetric weights or shifts VSHL/VRSHL cannot take."""
+    if _is_16x8(ctx.graph, op):
+        return None  # the portable/DSP 16x8 kernel
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     if p.weights_offset != 0 or not _vector_requant_ok(p.multiplier, p.shift):
         return None  # the normal lowering reports asymmetric weights
@@ -470,7 +552,7 @@ OP = OpDef(
                           {"FusedActivationFunction": tflite.ActivationFunctionType.NONE, "WeightsFormat": 0,
                            "KeepNumDims": False}),),
     keras_layers={"Dense": from_keras},
-    lowerings=(lower,),
+    lowerings=(lower_s16, lower),
     mve_lowerings=(lower_mve,),
     macs=macs,
     qat=QatHooks(linear=_qat_linear),

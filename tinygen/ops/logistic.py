@@ -19,6 +19,14 @@ TFLite Micro (``CalculateArithmeticOpDataLogistic`` in logistic_common.cc, then
 An int8 input takes only 256 values, so the lowering tabulates the output of each one offline with that
 arithmetic (:func:`logistic_int8`) and the kernel (``tg_lut_s8``) looks them up; :func:`reference` runs
 the arithmetic itself, not the table, so the generated C is checked against it.
+
+int16 (16x8 models; TFLite Micro's int16 Prepare and ``reference_integer_ops::Logistic(int16)``, whose
+arithmetic TANH shares: :func:`int16_params`, :func:`interpolate_int16`): zero points 0, output scale 2^-15.
+The input is rescaled to 1/(3 * 4096) steps, ``(x * multiplier + round) >> shift``: a power-of-two input
+scale giving shift 0 (tanh: 0 or 1) takes multiplier ``3 << shift``, shift 0; any other scale the
+multiplier ``int(scale * 3 * 4096 * 2^shift)`` with the smallest shift that lifts it above 16383.5. Then a
+linear interpolation in TFLite's 256-entry ``sigmoid_table_uint16`` at |x| (logistic: 9 fraction bits;
+tanh = 2 sigmoid(2x) - 1: 8), mirrored for x < 0. ``tg_sigmoid_tanh_s16`` computes the same.
 """
 
 from __future__ import annotations
@@ -32,8 +40,8 @@ import numpy as np
 from tinygen import numerics
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op
-from tinygen.lowering.args import lut_call, shape_str
-from tinygen.lowering.base import KernelCall, LoweringContext
+from tinygen.lowering.args import hint, lut_call, shape_str
+from tinygen.lowering.base import TABLE, KernelCall, LoweringContext
 from tinygen.ops import common
 from tinygen.ops.base import OpDef, QatHooks, TfliteMapping
 
@@ -67,13 +75,104 @@ class LogisticParams:
     input_range_radius: int
 
 
+@dataclass(frozen=True)
+class Int16Params:
+    """The int16 LOGISTIC/TANH input rescaling ``(x * multiplier + round) >> shift`` after TFLite's power-of-two
+    rewrite (``multiplier`` <= 32767, ``shift`` in 0..31)."""
+
+    multiplier: int
+    shift: int
+
+
+def _checked_log2(x: float) -> tuple[bool, int]:
+    """TFLite's CheckedLog2 in float32: (|log2 x - round(log2 x)| < 1e-3, round(log2 x))."""
+    x_log2 = np.float32(np.log(np.float32(x))) * (np.float32(1.0) / np.float32(np.log(np.float32(2.0))))
+    rounded = np.float32(numerics.round_half_away(float(x_log2)))
+    return bool(abs(np.float32(x_log2 - rounded)) < np.float32(1e-3)), int(rounded)
+
+
+def _is_int16(graph: Graph, op: Op) -> bool:
+    return graph.tensor(op.inputs[0]).dtype == "int16"
+
+
+def int16_params(graph: Graph, op: Op, pot_shifts: tuple[int, ...]) -> Int16Params:
+    """TFLite Micro's int16 Prepare of LOGISTIC (``pot_shifts`` (0,)) and TANH ((0, 1)), then the kernels' rewrite
+    of a power-of-two scale: int16 input and output, zero points 0, output scale 2^-15 (checked)."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if out.dtype != "int16":
+        common.unary_int8(graph, op)  # refuses the int16 input of an int8 op
+    si, zi = common.qp(x, op)
+    so, zo = common.qp(out, op)
+    pot_out, log2_out = _checked_log2(so)
+    if zi != 0 or zo != 0 or not pot_out or log2_out != -15:
+        raise TinygenError(
+            f"{common.where(op)}: int16 input {x.name!r} (scale {si:g}, zero point {zi}) and output {out.name!r} (scale "
+            f"{so:g}, zero point {zo}); TFLite's int16 {op.kind.upper()} needs zero points 0 and output scale 2^-15: "
+            "re-quantize the model (TFLite's 16x8 converter does this)"
+        )
+    pot, log2_in = _checked_log2(si)
+    shift = 12 + log2_in  # (15 - kInputIntegerBits) + log2(input scale)
+    if pot and shift in pot_shifts:
+        return Int16Params(3 << shift, 0)
+    multiplier, shift = float(np.float32(si)) * 4096.0 * 3.0, 0
+    while multiplier <= 32767.0 / 2.0 and shift <= 30:
+        shift += 1
+        multiplier *= 2.0
+    if int(multiplier) > 32767:
+        raise TinygenError(
+            f"{common.where(op)}: int16 input {x.name!r} has scale {si:g}; TFLite's int16 {op.kind.upper()} needs a scale "
+            "below 32767 / (3 * 4096) (its input multiplier is 16-bit): re-quantize the model"
+        )
+    return Int16Params(int(multiplier), shift)
+
+
+def interpolate_int16(x: np.ndarray, p: Int16Params, tanh: bool) -> np.ndarray:
+    """reference_integer_ops::Logistic(int16) (``tanh`` False) or Tanh(int16) of the int16 values ``x``."""
+    from tinygen.ops.lstm import SIGMOID_TABLE  # TFLite's sigmoid_table_uint16 (one copy in tinygen)
+
+    rounding = (1 << (p.shift - 1)) if p.shift > 0 else 0
+    v = (np.asarray(x, np.int64) * p.multiplier + rounding) >> p.shift
+    a = np.abs(v)
+    bits = 8 if tanh else 9
+    uh = a >> bits
+    idx = np.minimum(uh, 254)
+    ua, ub = SIGMOID_TABLE[idx].astype(np.int64), SIGMOID_TABLE[idx + 1].astype(np.int64)
+    r = np.where(uh >= 255, (0xFFFF << 8) if tanh else (0x7FFF << 10), (ua << bits) + (a & ((1 << bits) - 1)) * (ub - ua))
+    if tanh:
+        r = np.where(v >= 0, r - (1 << 23) + (1 << 7), -r + (1 << 23) + (1 << 7) - 1) >> 8
+    else:
+        r = np.where(v >= 0, r + (1 << 9), (1 << 25) - r + (1 << 9) - 1) >> 10
+    return r.astype(np.int16)
+
+
+def lower_int16(ctx: LoweringContext, op: Op, p: Int16Params, tanh: bool) -> KernelCall:
+    """tg_sigmoid_tanh_s16 with TFLite's table as a const array (shared by every such layer)."""
+    from tinygen.ops.lstm import SIGMOID_TABLE
+
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    table = ctx.const_array(hint(op, "sigmoid16"), SIGMOID_TABLE, "uint16_t", TABLE)
+    args = (ctx.tensor_ptr(x.name), str(x.size), str(p.multiplier), str(p.shift), table, "1" if tanh else "0",
+            ctx.tensor_ptr(out.name))
+    return KernelCall("tg_sigmoid_tanh_s16", args, comment=f"{op.kind} int16 {shape_str(x)}: input x {p.multiplier} >> "
+                      f"{p.shift}, interpolated in TFLite's sigmoid table")
+
+
 def _check(graph: Graph, op: Op) -> None:
-    common.unary_int8(graph, op)
+    if _is_int16(graph, op):
+        int16_params(graph, op, INT16_POT_SHIFTS)
+    else:
+        common.unary_int8(graph, op)
 
 
-def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> LogisticParams:
-    """CalculateArithmeticOpDataLogistic (int8). ``rounding`` plays no part: Prepare rounds with frexp and
-    std::round, not QuantizeMultiplier."""
+#: the input shifts TFLite's int16 LOGISTIC takes as a power-of-two scale
+INT16_POT_SHIFTS = (0,)
+
+
+def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> LogisticParams | Int16Params:
+    """CalculateArithmeticOpDataLogistic (int8; int16: :func:`int16_params`). ``rounding`` plays no part: Prepare
+    rounds with frexp and std::round, not QuantizeMultiplier."""
+    if _is_int16(graph, op):
+        return int16_params(graph, op, INT16_POT_SHIFTS)
     x, out = common.unary_int8(graph, op)
     si, zi = common.qp(x, op)
     so, zo = common.qp(out, op)
@@ -135,7 +234,10 @@ def table(p: LogisticParams, rounding: str) -> np.ndarray:
     return logistic_int8(np.arange(256, dtype=np.uint8).view(np.int8), p, rounding)
 
 
-def reference(graph: Graph, op: Op, p: LogisticParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
+def reference(graph: Graph, op: Op, p: LogisticParams | Int16Params, args: list[np.ndarray], rounding: str
+              ) -> np.ndarray:
+    if isinstance(p, Int16Params):
+        return interpolate_int16(args[0], p, tanh=False)
     return logistic_int8(args[0], p, rounding)
 
 
@@ -158,6 +260,8 @@ def emit(b: Any, name: str, x: str) -> str:
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    if isinstance(p, Int16Params):
+        return lower_int16(ctx, op, p, tanh=False)
     x = ctx.graph.tensor(op.inputs[0])
     return lut_call(ctx, op, table(p, ctx.rounding), f"logistic {shape_str(x)}, tabulated (input zero point "
                       f"{p.input_zero_point}, multiplier {p.input_multiplier} << {p.input_left_shift}, radius "

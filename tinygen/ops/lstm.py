@@ -33,6 +33,11 @@ sat16(FC(h)))`` (sigmoid for forget/input, tanh for the cell gate, both on int16
 TFLite's 256-entry interpolated sigmoid table: ``reference_integer_ops::Logistic``/``Tanh`` with multiplier
 3 on Q3.12); ``cell = mul(forget, cell) +_sat mul(input, cell_gate)``, clipped; the output gate alike; then
 ``h = mul(tanh(cell), output)`` (int8, tanh on the cell scale's power), which is also the step's output row.
+
+Keras (tinygen's quantizer): :func:`from_keras` makes the float op (the states' initial values as constant
+zeros; a third output, every step's cell state, to calibrate the cell's range), :func:`float_reference` runs it
+and :func:`quantize_keras` makes the int8 op as TFLite's converter would: weights per tensor, the cell scale the
+power of two that covers the calibrated cells (:func:`cell_scale`), the hidden state on the output's range.
 """
 
 from __future__ import annotations
@@ -104,7 +109,9 @@ def _power_of_two_scale(value: Any) -> float:
     return v
 
 
-ATTRS = (Attr("cell_clip", _finite_float, 0.0), Attr("cell_scale", _power_of_two_scale))
+ATTRS = (Attr("cell_clip", _finite_float, 0.0), Attr("cell_scale", _power_of_two_scale),
+         # the Keras flow's float op only: a stateful layer (its states kept between invocations)
+         Attr("stateful", bool, False))
 
 
 # --------------------------------------------------------------------------- shapes and checks
@@ -407,6 +414,166 @@ def convert(imp: Any, raw: Any) -> list[Op]:
     return [Op(KIND, out, [x, h_read, c_read, *weights, *biases], [out, h_write, c_write], attrs)]
 
 
+# --------------------------------------------------------------------------- Keras (tinygen's quantizer)
+
+#: what TFLite Micro's integer LSTM computes, for the errors naming a Keras layer it cannot run
+_KERAS_SUPPORTED = ("TFLite Micro's integer LSTM computes activation='tanh' and recurrent_activation='sigmoid', "
+                    "forwards in time, on [batch, steps, features] inputs")
+#: TFLite's converter extends the cell state's range to 2^pot with pot in [0, 10] (quantize_model's
+#: GetPowerOfTwoScale: the smallest such 2^pot >= max|cell|) and quantizes it to int16 on that power
+MAX_CELL_POT = 10
+
+
+def require_keras_activation(layer: Any, key: str, want: str, why: str = _KERAS_SUPPORTED) -> None:
+    """Refuse a recurrent layer whose activation ``key`` (activation, recurrent_activation) is not ``want``."""
+    from tinygen.quantize.layers import layer_error
+
+    act = layer.get_config().get(key, want)
+    if isinstance(act, dict):
+        act = act.get("config", {}).get("name", act.get("class_name", "?"))
+    if str(act) != want:
+        raise layer_error(layer, f"{key}={act!r} is not supported; {why}: retrain with {key}={want!r}")
+
+
+def _keras_checks(layer: Any) -> None:
+    """Refuse what TFLite Micro's integer LSTM cannot compute; dropout and recurrent_dropout are inference-time
+    identities, unroll changes nothing at inference, stateful is honoured (the state kept between calls)."""
+    from tinygen.quantize.layers import layer_error
+
+    cfg = layer.get_config()
+    require_keras_activation(layer, "activation", "tanh")
+    require_keras_activation(layer, "recurrent_activation", "sigmoid")
+    if cfg.get("go_backwards"):
+        raise layer_error(layer, f"go_backwards=True is not supported; {_KERAS_SUPPORTED}: reverse the sequence "
+                                 "before the model instead")
+    if cfg.get("return_state"):
+        raise layer_error(layer, "return_state=True is not supported (tinygen keeps the states inside the op); use "
+                                 "return_sequences=True or False")
+
+
+def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
+    """keras.layers.LSTM -> the float LSTM op: the IR's inputs (the states' initial values as constant zeros, the
+    kernel's [F, 4U] and recurrent kernel's [U, 4U] split per gate and transposed to [U, F] / [U, U], Keras's gate
+    order i, f, c, o being TFLite's) and three outputs: the sequence, the last hidden state and every step's cell
+    state [1, T, U] (its calibrated range sets the int16 cell scale, :func:`quantize_keras`). The layer's output
+    is the sequence (``return_sequences``) or the last hidden state."""
+    from tinygen.quantize.layers import _require_rank, single_input
+
+    _keras_checks(layer)
+    x = single_input(layer, inputs)
+    _require_rank(layer, b, x, 3)
+    n, t, f = b.shape(x)
+    weights = [np.asarray(w.numpy() if hasattr(w, "numpy") else w, np.float32) for w in layer.cell.weights]
+    kernel, recurrent = weights[0], weights[1]
+    units = recurrent.shape[0]
+    bias = weights[2] if len(weights) > 2 else np.zeros(4 * units, np.float32)
+    name = layer.name
+    w_in = [b.const(f"{name}/w_{g}", kernel[:, k * units:(k + 1) * units].T) for k, g in enumerate(GATES)]
+    w_rec = [b.const(f"{name}/r_{g}", recurrent[:, k * units:(k + 1) * units].T) for k, g in enumerate(GATES)]
+    biases = [b.const(f"{name}/b_{g}", bias[k * units:(k + 1) * units]) for k, g in enumerate(GATES)]
+    h0 = b.const(f"{name}/h", np.zeros((n, units), np.float32))
+    c0 = b.const(f"{name}/c", np.zeros((n, units), np.float32))
+    seq, h_last, cells = (b.act(f"{name}{suffix}", shape) for suffix, shape in
+                          (("", (n, t, units)), ("/h_last", (n, units)), ("/cells", (n, t, units))))
+    # cell_scale is set from the calibrated cells when quantizing; 1.0 stands in on the float graph
+    attrs = {"cell_clip": 0.0, "cell_scale": 1.0, "stateful": bool(layer.get_config().get("stateful", False))}
+    b.graph.add_op(Op(KIND, b.unique_op(name), [x, h0, c0, *w_in, *w_rec, *biases], [seq, h_last, cells], attrs))
+    return seq if layer.get_config().get("return_sequences") else h_last
+
+
+def float_reference(op: Op, inputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The float LSTM on a batch: (sequence [N, T, U], last hidden state [N, U], every step's cell [N, T, U])."""
+    x = np.asarray(inputs[X], np.float64)
+    n, t, _ = x.shape
+    w_in = [np.asarray(a, np.float64) for a in inputs[W_IN:W_IN + 4]]
+    w_rec = [np.asarray(a, np.float64) for a in inputs[W_REC:W_REC + 4]]
+    bias = [np.asarray(a, np.float64) for a in inputs[BIAS:BIAS + 4]]
+    units = w_in[0].shape[0]
+    h = np.broadcast_to(np.asarray(inputs[H], np.float64).reshape(-1, units)[:1], (n, units)).copy()
+    c = np.broadcast_to(np.asarray(inputs[C], np.float64).reshape(-1, units)[:1], (n, units)).copy()
+    seq, cells = np.zeros((n, t, units)), np.zeros((n, t, units))
+    clip = float(op.attrs.get("cell_clip", 0.0))
+
+    def sigmoid(v: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-v))
+
+    for step in range(t):
+        pre = [x[:, step] @ w_in[k].T + h @ w_rec[k].T + bias[k] for k in range(4)]
+        c = sigmoid(pre[1]) * c + sigmoid(pre[0]) * np.tanh(pre[2])
+        if clip > 0:
+            c = np.clip(c, -clip, clip)
+        h = sigmoid(pre[3]) * np.tanh(c)
+        seq[:, step], cells[:, step] = h, c
+    return seq.astype(np.float32), h.astype(np.float32), cells.astype(np.float32)
+
+
+def shared_quantization(op: Op) -> tuple[str, ...]:
+    """The float op's outputs that share one int8 quantization: the sequence and the last hidden state (the
+    kernel writes the same hidden values to both; TFLite's output state takes the output's parameters)."""
+    return (op.outputs[0], op.outputs[1])
+
+
+def cell_scale(max_abs: float) -> float:
+    """The int16 cell state's scale from its calibrated range (TFLite's converter): 2^pot / 32768."""
+    pot = 0
+    while pot < MAX_CELL_POT and 2.0**pot < max_abs:
+        pot += 1
+    return 2.0 ** (pot - 15)
+
+
+def quantize_keras(graph: Graph, fgraph: Graph, fop: Op, act: dict[str, ir.Quantization],
+                   ranges: dict[str, tuple[float, float]]) -> None:
+    """Add the int8 LSTM of float op ``fop`` to ``graph`` (its input already there), with TFLite's converter's
+    choices: weights int8 symmetric per tensor, each gate's bias int32 on ``x_scale * w_scale``, the hidden state
+    (the sequence's and last state's shared parameters) int8, the cell state int16 on a power of two
+    (:func:`cell_scale`). The states start at zero each invocation, or are kept between invocations (a stateful
+    layer: ``NAME_reset()`` clears them)."""
+    from tinygen.quantize.quantizer import quantize_bias, quantize_weights
+
+    x = fop.inputs[X]
+    inputs = [x, fop.inputs[H], fop.inputs[C]]
+    w_scales = []
+    for first in (W_IN, W_REC):
+        for k in range(4):
+            name = fop.inputs[first + k]
+            w = np.asarray(fgraph.tensors[name].data)
+            q, scale = quantize_weights(w[None], 0)  # one channel: per tensor
+            graph.add_tensor(ir.Tensor(name, w.shape, "int8", ir.Quantization(scale, [0]), data=q[0]))
+            inputs.append(name)
+            w_scales.append(scale)
+    for k in range(4):
+        name = fop.inputs[BIAS + k]
+        q, scale = quantize_bias(np.asarray(fgraph.tensors[name].data)[None], act[x].scale[0], w_scales[k])
+        graph.add_tensor(ir.Tensor(name, q.shape[1:], "int32", ir.Quantization(scale, [0]), data=q[0]))
+        inputs.append(name)
+    seq, h_last, cells = fop.outputs
+    hq = act[seq]
+    lo, hi = ranges[cells]
+    cq = ir.Quantization([cell_scale(max(abs(lo), abs(hi)))], [0])
+    h_shape = fgraph.tensors[h_last].shape
+    graph.add_tensor(ir.Tensor(fop.inputs[H], h_shape, "int8", hq))
+    graph.add_tensor(ir.Tensor(fop.inputs[C], h_shape, "int16", cq))
+    graph.add_tensor(ir.Tensor(seq, fgraph.tensors[seq].shape, "int8", hq))
+    graph.add_tensor(ir.Tensor(h_last, h_shape, "int8", hq))
+    c_last = unique_name(graph, f"{fop.name}/c_last")
+    graph.add_tensor(ir.Tensor(c_last, h_shape, "int16", cq))
+    stateful = bool(fop.attrs.get("stateful", False))
+    size = int(np.prod(h_shape))
+    graph.states.append(ir.State(fop.inputs[H], fop.inputs[H], h_last if stateful else None,
+                                 np.full(size, int(hq.zero_point[0]), np.int8)))
+    graph.states.append(ir.State(fop.inputs[C], fop.inputs[C], c_last if stateful else None, np.zeros(size, np.int16)))
+    attrs = {"cell_clip": float(fop.attrs.get("cell_clip", 0.0)), "cell_scale": float(cq.scale[0])}
+    graph.add_op(Op(KIND, fop.name, inputs, [seq, h_last, c_last], attrs))
+
+
+def unique_name(graph: Graph, base: str) -> str:
+    name, k = base, 0
+    while name in graph.tensors:
+        k += 1
+        name = f"{base}_{k}"
+    return name
+
+
 # --------------------------------------------------------------------------- lowering
 
 
@@ -493,4 +660,6 @@ OP = OpDef(
                           _OPTION_FIELDS),),
     lowerings=(lower,),
     macs=macs,
+    float_reference=float_reference,
+    keras_layers={"LSTM": from_keras},
 )

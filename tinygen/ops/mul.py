@@ -3,7 +3,9 @@ with nothing to fold into becomes MUL/ADD with per-channel constants). TFLite Mi
 
     out = clamp(requantize((x1 - zp1) * (x2 - zp2), output_multiplier, output_shift) + output_zero_point)
 
-with QuantizeMultiplier(input1_scale * input2_scale / output_scale) in double precision.
+with QuantizeMultiplier(input1_scale * input2_scale / output_scale) in double precision. int16 MUL (16x8 models,
+TFLite Micro's reference_integer_ops::Mul on int16) is the same with zero points 0 and the int16 clamp, same
+shapes only (``tg_mul_s16``).
 """
 
 from __future__ import annotations
@@ -43,8 +45,13 @@ class MulParams:
 
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> MulParams:
-    a, b, out = binary_common.operands(graph, op)
+    a, b, out = binary_common.operands(graph, op, int16=True)
     (s1, z1), (s2, z2), (so, zo) = common.qp(a, op), common.qp(b, op), common.qp(out, op)
+    if out.dtype == "int16" and (z1, z2, zo) != (0, 0, 0):
+        raise TinygenError(  # TFLite Micro's Prepare refuses it too
+            f"{common.where(op)}: int16 tensors {a.name!r}, {b.name!r} -> {out.name!r} have zero points {z1}, {z2}, "
+            f"{zo}; TFLite's int16 MUL needs zero points 0: re-quantize the model"
+        )
     real = float(np.float32(s1)) * float(np.float32(s2)) / float(np.float32(so))
     m, sh = common.multiplier(real, op, "input1*input2/output", rounding)
     if sh > MAX_LEFT_SHIFT:
@@ -53,7 +60,7 @@ def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> MulParams:
             f"left shift of {sh} bits; TFLite's int8 MUL shifts its int32 product by at most {MAX_LEFT_SHIFT}: the "
             "output scale is far too small for the inputs; re-quantize the model"
         )
-    act_min, act_max = common.act_range(op, out)
+    act_min, act_max = binary_common.act_range(op, out)
     return MulParams(input1_offset=-z1, input2_offset=-z2, output_offset=zo, output_multiplier=m, output_shift=sh,
                      act_min=act_min, act_max=act_max)
 
@@ -63,7 +70,7 @@ def reference(graph: Graph, op: Op, p: MulParams, args: list[np.ndarray], roundi
     prod = (a + p.input1_offset) * (b + p.input2_offset)
     rnd: numerics.Rounding = rounding  # type: ignore[assignment]
     raw = numerics.multiply_by_quantized_multiplier(prod, p.output_multiplier, p.output_shift, rnd) + p.output_offset
-    return common.clamp_int8(raw, p.act_min, p.act_max)
+    return binary_common.clamp(raw, p.act_min, p.act_max, graph.tensor(op.outputs[0]))
 
 
 def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
@@ -106,6 +113,9 @@ def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    if ctx.graph.tensor(op.outputs[0]).dtype == "int16":
+        return binary_common.same_size_int16(ctx, op, "tg_mul_s16", (p.output_multiplier, p.output_shift, p.act_min,
+                                                                      p.act_max))
     # Field order of tg_mul_params_t.
     fields = ", ".join(str(v) for v in (
         p.input1_offset, p.input2_offset, p.output_offset, p.output_multiplier, p.output_shift, p.act_min, p.act_max,

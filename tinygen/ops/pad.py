@@ -1,6 +1,7 @@
 """PAD / PADV2 (Keras ZeroPadding2D, ZeroPadding1D): the input surrounded by ``paddings`` ((before, after) per
 dimension). TFLite Micro copies the input bytes unchanged and fills the padding with the output zero point (real
-0.0; PADV2's pad value must equal it); input and output share one quantization."""
+0.0; PADV2's pad value must equal it); input and output share one quantization. int16 (16x8 models, zero point 0)
+runs the int8 kernel on the rows' bytes."""
 
 from __future__ import annotations
 
@@ -47,14 +48,22 @@ def infer_shape(graph: Graph, op: Op) -> tuple[int, ...]:
 
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> PadParams:
-    x, out = common.unary_int8(graph, op)
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if not x.dtype == out.dtype == "int16":
+        common.unary_int8(graph, op)
     paddings = _paddings(graph, op)
     _, zo = common.qp(out, op)
+    if out.dtype == "int16" and zo != 0:
+        raise UnsupportedError(
+            f"{common.where(op)}: int16 output {out.name!r} has zero point {zo}; tinygen pads int16 tensors with zero "
+            "point 0 (what TFLite's 16x8 converter makes): re-convert the model"
+        )
     return PadParams(paddings=paddings, pad_value=zo)
 
 
 def reference(graph: Graph, op: Op, p: PadParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
-    return np.pad(args[0], p.paddings, constant_values=p.pad_value).astype(np.int8)
+    out_type = common.NP_DTYPES[graph.tensor(op.outputs[0]).dtype]
+    return np.pad(args[0], p.paddings, constant_values=p.pad_value).astype(out_type)
 
 
 def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
@@ -146,8 +155,12 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
             f"{common.where(op)}: input {x.shape} padded by {p.paddings} does not give output {out.shape}: "
             "fix the paddings or the output shape"
         )
+    if x.itemsize > 1:  # int16 padded with 0: the same bytes as int8 rows twice as long, padded with 0 bytes
+        in_dims[-1], before[-1], out_dims[-1] = (v * x.itemsize for v in (in_dims[-1], before[-1], out_dims[-1]))
+    out_ptr = ctx.tensor_ptr(out.name)
     args = (const_ptr(ctx, x.name), i32(ctx, op, "in_dims", in_dims), i32(ctx, op, "pad_before", before),
-            i32(ctx, op, "out_dims", out_dims), str(p.pad_value), ctx.tensor_ptr(out.name))
+            i32(ctx, op, "out_dims", out_dims), str(p.pad_value),
+            f"(int8_t *)(void *)({out_ptr})" if x.itemsize > 1 else out_ptr)
     return KernelCall("tg_pad_s8", args, comment=f"pad {shape_str(x)} by {list(p.paddings)} with {p.pad_value}")
 
 

@@ -2,7 +2,8 @@
 clips each window to the image (padding never counts) and does not requantize (input and output share one
 quantization): max is the largest valid value (starting from -128), average is
 ``(sum + n/2) / n`` for a positive sum, ``(sum - n/2) / n`` otherwise, with C's truncating division, over
-the n valid values; both are clamped to the fused activation's range."""
+the n valid values; both are clamped to the fused activation's range. int16 (16x8 models) is the same arithmetic
+on int16 values (max from -32768), one kernel for both (``tg_pool_s16``)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ import tflite
 from tinygen import numerics
 from tinygen.activations import apply_tf
 from tinygen.errors import TinygenError
-from tinygen.ir import Graph, Op, conv_output_size
+from tinygen.ir import Graph, Op, Tensor, conv_output_size
 from tinygen.lowering.args import const_ptr, in_out, shape_str
 from tinygen.lowering.base import KernelCall, LoweringContext
-from tinygen.ops import common
+from tinygen.ops import binary_common, common
 from tinygen.ops.base import (ACTIVATION, SAME_AS_INPUT, Attr, OpDef, QatHooks, TfliteMapping, padding_mode,
                                positive_pair)
 
@@ -28,6 +29,8 @@ AVG_KIND = "avg_pool2d"
 #: most input pixels one average-pooling window may cover: the kernel's int32 ``sum +- count / 2`` of int8
 #: values (at most 128.5 x count in magnitude) must not overflow
 MAX_AVG_WINDOW_PIXELS = (2**31 - 1) // 129
+#: the same for int16 values (at most 32768.5 x count)
+MAX_AVG_WINDOW_PIXELS_16 = (2**31 - 1) // 32769
 
 
 @dataclass(frozen=True)
@@ -112,10 +115,11 @@ def _check_avg(graph: Graph, op: Op) -> None:
     n, h, w, c = _input_shape(graph, op)
     (fh, fw) = op.attrs["filter"]
     pixels = min(fh, h) * min(fw, w)  # the largest window, clipped to the image
-    if pixels > MAX_AVG_WINDOW_PIXELS:
+    limit = MAX_AVG_WINDOW_PIXELS_16 if graph.tensor(op.inputs[0]).dtype == "int16" else MAX_AVG_WINDOW_PIXELS
+    if pixels > limit:
         raise TinygenError(
             f"{common.where(op)}: filter {tuple(op.attrs['filter'])} on input of shape {(n, h, w, c)} averages up to "
-            f"{pixels} pixels per window; the int32 sum supports at most {MAX_AVG_WINDOW_PIXELS}: use a smaller filter "
+            f"{pixels} pixels per window; the int32 sum supports at most {limit}: use a smaller filter "
             "or pool in several steps"
         )
 
@@ -123,13 +127,22 @@ def _check_avg(graph: Graph, op: Op) -> None:
 # --------------------------------------------------------------------------- parameters and references
 
 
+def _operands(graph: Graph, op: Op) -> tuple[Tensor, Tensor]:
+    """Input and output: both int8, or both int16 (a 16x8 model's pooling, TFLite Micro's int16 MaxPool/AveragePool:
+    the int8 arithmetic on int16 values)."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if x.dtype == out.dtype == "int16":
+        return x, out
+    return common.unary_int8(graph, op)
+
+
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> PoolParams:
-    x, out = common.unary_int8(graph, op)
+    x, out = _operands(graph, op)
     fh, fw = (int(v) for v in op.attrs["filter"])
     sh, sw = (int(v) for v in op.attrs["stride"])
     _, pad_top = conv_output_size(x.shape[1], fh, sh, 1, op.attrs["padding"])
     _, pad_left = conv_output_size(x.shape[2], fw, sw, 1, op.attrs["padding"])
-    act_min, act_max = common.act_range(op, out)
+    act_min, act_max = binary_common.act_range(op, out)
     return PoolParams(filter_h=fh, filter_w=fw, stride_h=sh, stride_w=sw, pad_top=pad_top, pad_left=pad_left,
                       act_min=act_min, act_max=act_max)
 
@@ -144,9 +157,11 @@ def _windows(graph: Graph, op: Op, p: PoolParams, x: np.ndarray, value: int) -> 
 
 
 def reference_max(graph: Graph, op: Op, p: PoolParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
-    best = _windows(graph, op, p, args[0].astype(np.int16), -32768).max(axis=(3, 4)).astype(np.int64)
-    best = np.maximum(best, -128)  # TFLite starts from int8 lowest: a window with no pixel gives -128
-    return common.clamp_int8(best, p.act_min, p.act_max)
+    out = graph.tensor(op.outputs[0])
+    lowest = common.INT_RANGES[out.dtype][0]
+    best = _windows(graph, op, p, args[0].astype(np.int32), lowest).max(axis=(3, 4)).astype(np.int64)
+    best = np.maximum(best, lowest)  # TFLite starts from the type's lowest: a window with no pixel gives it
+    return binary_common.clamp(best, p.act_min, p.act_max, out)
 
 
 def reference_avg(graph: Graph, op: Op, p: PoolParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
@@ -159,7 +174,7 @@ def reference_avg(graph: Graph, op: Op, p: PoolParams, args: list[np.ndarray], r
     half = count // 2
     num = np.where(acc > 0, acc + half, acc - half)
     avg = np.sign(num) * (np.abs(num) // count)  # C division truncates toward zero
-    return common.clamp_int8(avg, p.act_min, p.act_max)
+    return binary_common.clamp(avg, p.act_min, p.act_max, graph.tensor(op.outputs[0]))
 
 
 def _float_geometry(op: Op) -> tuple[tuple[int, int], tuple[int, int], str]:
@@ -270,11 +285,15 @@ def _lower(ctx: LoweringContext, op: Op, kernel: str) -> KernelCall:
     _, oh, ow, _ = out.shape
     check_windows(op, h, p.filter_h, p.stride_h, p.pad_top, oh, "row")
     check_windows(op, w, p.filter_w, p.stride_w, p.pad_left, ow, "column")
+    int16 = x.dtype == "int16"
     args = (
-        const_ptr(ctx, x.name), str(n), str(h), str(w), str(c), str(p.filter_h), str(p.filter_w),
-        str(p.stride_h), str(p.stride_w), str(p.pad_top), str(p.pad_left), str(oh), str(ow),
-        str(p.act_min), str(p.act_max), ctx.tensor_ptr(out.name),
+        ctx.tensor_ptr(x.name) if int16 else const_ptr(ctx, x.name), str(n), str(h), str(w), str(c), str(p.filter_h),
+        str(p.filter_w), str(p.stride_h), str(p.stride_w), str(p.pad_top), str(p.pad_left), str(oh), str(ow),
+        str(p.act_min), str(p.act_max), *(("1" if kernel == "tg_avg_pool_s8" else "0",) if int16 else ()),
+        ctx.tensor_ptr(out.name),
     )
+    if int16:  # one int16 kernel, its last scalar saying max (0) or average (1)
+        kernel = "tg_pool_s16"
     comment = (
         f"{op.kind} {shape_str(x)} -> {shape_str(out)}, filter {p.filter_h}x{p.filter_w}, "
         f"stride {p.stride_h}x{p.stride_w}, pad {p.pad_top},{p.pad_left}, clamp [{p.act_min}, {p.act_max}]"

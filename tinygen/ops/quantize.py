@@ -3,7 +3,8 @@ scale) + zero_point)`` with a float32 division, round half away from zero), or i
 requantization (reference_ops::Requantize: ``clamp(requantize(x - input_zero_point, multiplier, shift)
 + output_zero_point)``). The only op whose input may be a float32 graph input. An int16 graph input comes in
 through one too (int16 -> int8), and an int16 tensor goes out as an int32 graph output (int16 -> int32, TFLite
-Micro's keyword_scrambled example)."""
+Micro's keyword_scrambled example). In 16x8 models it quantizes float32 to int16 and requantizes int8 <-> int16
+(the boundary of a mixed model) and int16 -> int16 (the converter's rescaling before a concatenation)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ KIND = "quantize"
 #: the integer (input, output) type pairs TFLite Micro's QUANTIZE requantizes, with each one's kernel
 _REQUANTIZE_KERNELS = {("int8", "int8"): "tg_quantize_s8", ("uint8", "int8"): "tg_quantize_u8_s8",
                        ("int8", "uint8"): "tg_quantize_s8_u8", ("int16", "int8"): "tg_quantize_s16_s8",
-                       ("int16", "int32"): "tg_quantize_s16_s32"}
+                       ("int16", "int32"): "tg_quantize_s16_s32", ("int8", "int16"): "tg_quantize_s8_s16",
+                       ("int16", "int16"): "tg_quantize_s16_s16"}
+#: the float32 -> integer kernel of each output type
+_AFFINE_KERNELS = {"int8": "tg_quantize_f32_s8", "int16": "tg_quantize_f32_s16"}
 _OUTPUT_RANGES = common.INT_RANGES | {"int32": (-(2**31), 2**31 - 1)}
 
 
@@ -49,10 +53,10 @@ class QuantizeParams:
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> QuantizeParams:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    if out.dtype not in ("int8", "uint8", "int32"):
+    if out.dtype not in ("int8", "uint8", "int16", "int32"):
         raise UnsupportedError(
-            f"{common.where(op)}: output {out.name!r} is {out.dtype}; tinygen quantizes to int8 or uint8 (and int16 "
-            "to int32) only"
+            f"{common.where(op)}: output {out.name!r} is {out.dtype}; tinygen quantizes to int8, uint8 or int16 (and "
+            "int16 to int32) only"
         )
     so, zo = common.qp(out, op)
     qmin, qmax = _OUTPUT_RANGES[out.dtype]
@@ -66,7 +70,7 @@ def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> QuantizeParams:
                               multiplier=m, shift=sh, qmin=qmin, qmax=qmax)
     raise UnsupportedError(
         f"{common.where(op)}: quantize from {x.dtype} to {out.dtype} is not supported (float32/int8/uint8/int16 -> "
-        "int8, int8 -> uint8, int16 -> int32)"
+        "int8, float32/int8/int16 -> int16, int8 -> uint8, int16 -> int32)"
     )
 
 
@@ -99,7 +103,7 @@ def from_tflite(imp: Any, raw: Any) -> Op | list[Op]:
                 f"{imp.where(raw)}: quantizes {imp.describe(x)}, which is not a graph input: a float model"
             )
         return Op(KIND, "", [imp.tensor(x)], [], {})
-    if t.type == tflite.TensorType.UINT8 or (t.type == tflite.TensorType.INT16 and x in imp.raw.inputs):
+    if t.type == tflite.TensorType.UINT8 or imp.is_edge(x):
         return Op(KIND, "", [imp.edge_tensor(x)], [], {})
     if t.type == tflite.TensorType.INT16:  # an int16 activation (a softmax's) made before: its output's type
         op = Op(KIND, "", [imp.tensor(x)], [], {})
@@ -117,21 +121,21 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     x, out = in_out(ctx, op)
     if p.mode == "affine":
-        if out.dtype != "int8":
+        if out.dtype not in _AFFINE_KERNELS:
             raise UnsupportedError(
                 f"{common.where(op)}: float32 {x.name!r} -> {out.dtype} {out.name!r} is not supported; tinygen "
-                "quantizes float32 to int8: convert the model with int8 or float32 inputs"
+                "quantizes float32 to int8 or int16: convert the model with int8, int16 or float32 inputs"
             )
         # float32 tensors are passed as float * casts of the context's pointers (the arena is 16-byte aligned)
         args = (f"(const float *)(const void *)({ctx.tensor_ptr(x.name)})", str(x.size), c_float(p.scale),
                 str(p.output_zero_point), ctx.tensor_ptr(out.name))
-        return KernelCall("tg_quantize_f32_s8", args, comment=f"quantize float32 {shape_str(x)}: scale {p.scale:g}, "
-                          f"zero point {p.output_zero_point}")
+        return KernelCall(_AFFINE_KERNELS[out.dtype], args, comment=f"quantize float32 {shape_str(x)} -> {out.dtype}: "
+                          f"scale {p.scale:g}, zero point {p.output_zero_point}")
     kernel = _REQUANTIZE_KERNELS.get((x.dtype, out.dtype))
     if kernel is None:
         raise UnsupportedError(
             f"{common.where(op)}: {x.dtype} {x.name!r} -> {out.dtype} {out.name!r} is not supported; tinygen "
-            "requantizes int8/uint8/int16 -> int8, int8 -> uint8 and int16 -> int32"
+            "requantizes int8/uint8/int16 -> int8, int8/int16 -> int16, int8 -> uint8 and int16 -> int32"
         )
     source = const_ptr(ctx, x.name) if x.dtype == "int8" else ctx.tensor_ptr(x.name)
     args = (source, str(x.size), str(p.input_zero_point), str(p.multiplier), str(p.shift),
@@ -140,9 +144,11 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
 
 
 def in_place(graph: Graph, op: Op) -> bool:
-    # int8 -> int8 element for element; float32 -> int8 writes byte i over float element i // 4
+    # int8 -> int8 (int16 -> int16) element for element; float32 -> int8 writes byte i over float element i // 4
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    return x.size == out.size and out.dtype in ("int8", "uint8") and x.dtype in ("int8", "uint8", "float32")
+    return x.size == out.size and (
+        (out.dtype in ("int8", "uint8") and x.dtype in ("int8", "uint8", "float32")) or x.dtype == out.dtype == "int16"
+    )
 
 
 OP = OpDef(

@@ -90,7 +90,8 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     """Only for a context that does not alias (codegen emits no code for an alias): ``tg_copy_s8`` copies
     when the buffers differ and returns at once when ``src == dst``."""
     x, out = in_out(ctx, op)
-    args = (const_ptr(ctx, x.name), str(x.nbytes), ctx.tensor_ptr(out.name))
+    out_ptr = ctx.tensor_ptr(out.name)  # an int16 tensor's (16x8 models) as bytes
+    args = (const_ptr(ctx, x.name), str(x.nbytes), out_ptr if out.dtype == "int8" else f"(int8_t *)(void *)({out_ptr})")
     comment = f"reshape {shape_str(x)} -> {shape_str(out)} (no-op when aliased)"
     return KernelCall("tg_copy_s8", args, comment=comment)
 

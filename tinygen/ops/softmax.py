@@ -1,11 +1,16 @@
 """SOFTMAX: int8 -> int8 over the last axis, TFLite Micro's fixed-point exp (gemmlowp), output scale 1/256
 and zero point -128; or int8 -> int16 (output scale 1/65536, zero point -32768), as a model with 16-bit
-outputs has it (TFLite Micro's keyword_scrambled example)."""
+outputs has it (TFLite Micro's keyword_scrambled example); or int16 -> int16 (16x8 models: zero points 0, output
+scale 1/32768), TFLite Micro's SoftmaxInt16: ``x - max`` rescaled so [-65535, 0] spans [-10, 0], its exp and the
+reciprocal of the row's sum read from two 513-entry interpolated tables (:func:`int16_tables`, TFLite's
+LUTPopulate in float32, the same for every model), the result ``exp * reciprocal`` shifted by the sum's headroom.
+"""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tflite
@@ -41,6 +46,84 @@ class SoftmaxParams:
     output_bits: int = 8
 
 
+@dataclass(frozen=True)
+class Softmax16Params:
+    """int16 softmax: ``x - max`` rescaled by ``input_multiplier``/``input_left_shift``
+    (MultiplyByQuantizedMultiplier of ``input_scale * beta / (10 / 65535)``)."""
+
+    input_multiplier: int
+    input_left_shift: int
+
+
+#: entries of TFLite's int16 lookup tables (512 steps and the end point)
+INT16_LUT_SIZE = 513
+
+
+def _round(v: np.float32) -> np.float32:
+    """TfLiteRound (std::round) of a float32: half away from zero."""
+    return np.float32(np.sign(v) * np.floor(np.abs(np.float64(v)) + 0.5))
+
+
+def _lut_populate(input_scale: np.float32, input_zp: int, output_scale: np.float32,
+                  transform: Callable[[np.float32], np.float32]) -> np.ndarray:
+    """TFLite's LUTPopulateInt16<float> (output zero point 0), every step in float32 as the C++ computes it."""
+    f32 = np.float32
+    input_min, input_max = input_scale * f32(-32768 - input_zp), input_scale * f32(32767 - input_zp)
+    output_min, output_max = output_scale * f32(-32768), output_scale * f32(32767)
+    step = (input_max - input_min) / f32(512)
+    half_step = step / f32(2)
+    inv = f32(65536) / (output_max - output_min)
+    lut = np.zeros(INT16_LUT_SIZE, np.int16)
+    for i in range(512):
+        val = transform(input_min + f32(i) * step)
+        midpoint = transform(input_min + f32(i) * step + half_step)
+        following = transform(input_min + f32(i + 1) * step)
+        sample = _round(val * inv)
+        interpolated = _round((following * inv + _round(val * inv)) / f32(2))
+        bias = _round((interpolated - _round(midpoint * inv)) / f32(2))
+        lut[i] = int(min(max(sample - bias, f32(-32768)), f32(32767)))
+    lut[512] = int(min(max(_round(transform(input_max) * inv), f32(-32768)), f32(32767)))
+    return lut
+
+
+@functools.lru_cache(maxsize=1)
+def int16_tables() -> tuple[np.ndarray, np.ndarray]:
+    """TFLite Micro's int16 softmax tables (InitializeLutForInt16): exp on [-10, 0] and 1 / (1 + x) on [0, 1], each
+    over int16 inputs, int16 outputs of scale 2/65535."""
+    f32, span = np.float32, 65535
+    exp_lut = _lut_populate(f32(10.0) / f32(span), 32767, f32(2.0) / f32(span), lambda v: f32(np.exp(f32(v))))
+    reciprocal_lut = _lut_populate(f32(1.0) / f32(span), -32768, f32(2.0) / f32(span),
+                                   lambda v: f32(1.0) / (f32(1.0) + v))
+    for lut in (exp_lut, reciprocal_lut):
+        lut.setflags(write=False)
+    return exp_lut, reciprocal_lut
+
+
+def lut_lookup_int16(value: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """TFLite's LUTLookup(int16_t, const int16_t *): linear interpolation between entries 256 + (value >> 7) and the
+    next, by the low 7 bits."""
+    v = np.asarray(value, np.int64)
+    table = lut.astype(np.int64)
+    index = 256 + (v >> 7)
+    base, slope = table[index], table[index + 1] - table[index]
+    return base + ((slope * (v & 0x7F) + 64) >> 7)
+
+
+def softmax_int16(x: np.ndarray, p: Softmax16Params, rounding: str) -> np.ndarray:
+    """reference_ops::SoftmaxInt16 over the last axis."""
+    exp_lut, reciprocal_lut = int16_tables()
+    v = np.asarray(x, np.int64)
+    diff = numerics.multiply_by_quantized_multiplier(v - v.max(axis=-1, keepdims=True), p.input_multiplier,
+                                                     p.input_left_shift, rounding)  # type: ignore[arg-type]
+    exps = lut_lookup_int16(np.clip(diff + 32767, -32768, 32767), exp_lut)
+    sums = exps.sum(axis=-1, keepdims=True)  # >= the maximum's exp, far below 2^31
+    headroom = numerics.count_leading_zeros32(sums)
+    shifted = ((sums << (headroom - 1)) + (1 << 13)) >> 14
+    reciprocal = lut_lookup_int16(np.clip(shifted - ((1 << 15) + (1 << 16)), -32768, 32767), reciprocal_lut)
+    right = 31 - headroom
+    return np.clip((exps * reciprocal + (np.int64(1) << (right - 1))) >> right, 0, 32767).astype(np.int16)
+
+
 def _check(graph: Graph, op: Op) -> None:
     x = graph.tensor(op.inputs[0])
     if not x.shape or x.shape[-1] < 1:
@@ -59,8 +142,25 @@ def _check_int16_output(op: Op, out: Any) -> None:
         )
 
 
-def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> SoftmaxParams:
+def _params16(op: Op, x: Any, out: Any, rounding: numerics.Rounding) -> Softmax16Params:
+    """TFLite Micro's int16 Prepare (CalculateSoftmaxParams): zero points 0, output scale 1/32768 (within 0.1%)."""
+    si, zi = common.qp(x, op)
+    so, zo = common.qp(out, op) if out.dtype == "int16" else (0.0, 1)
+    if out.dtype != "int16" or zi != 0 or zo != 0 or abs(so - 1.0 / 32768) > 0.001 / 32768:
+        raise TinygenError(
+            f"{common.where(op)}: int16 input {x.name!r} (zero point {zi}) -> {out.dtype} output {out.name!r} (scale "
+            f"{so!r}, zero point {zo}); TFLite's int16 softmax needs an int16 output of scale 1/32768, zero points 0: "
+            "re-quantize the model (TFLite's 16x8 converter does this)"
+        )
+    real = float(np.float32(si)) * float(np.float32(op.attrs["beta"])) / (10.0 / 65535.0)
+    m, shift = common.multiplier(real, op, "input x beta / (10 / 65535)", rounding)
+    return Softmax16Params(input_multiplier=m, input_left_shift=shift)
+
+
+def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> SoftmaxParams | Softmax16Params:
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if x.dtype == "int16":
+        return _params16(op, x, out, rounding)
     common.require_int8(x, op)
     si, _ = common.qp(x, op)
     bits = 16 if out.dtype == "int16" else 8
@@ -91,7 +191,10 @@ def from_accumulator(p: SoftmaxParams, acc: np.ndarray, rounding: str) -> np.nda
                                  p.output_bits)
 
 
-def reference(graph: Graph, op: Op, p: SoftmaxParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
+def reference(graph: Graph, op: Op, p: SoftmaxParams | Softmax16Params, args: list[np.ndarray], rounding: str
+              ) -> np.ndarray:
+    if isinstance(p, Softmax16Params):
+        return softmax_int16(args[0], p, rounding)
     return from_accumulator(p, args[0], rounding)
 
 
@@ -137,6 +240,13 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     x, out = in_out(ctx, op)
     depth = x.shape[-1]
     rows = x.size // depth
+    if isinstance(p, Softmax16Params):
+        exp_lut, reciprocal_lut = int16_tables()
+        args = (ctx.tensor_ptr(x.name), str(rows), str(depth), str(p.input_multiplier), str(p.input_left_shift),
+                ctx.const_array("softmax16_exp", exp_lut, "int16_t", TABLE),
+                ctx.const_array("softmax16_reciprocal", reciprocal_lut, "int16_t", TABLE), ctx.tensor_ptr(out.name))
+        return KernelCall("tg_softmax_s16", args, comment=f"softmax int16 {rows} rows of {depth} (multiplier "
+                          f"{p.input_multiplier}, shift {p.input_left_shift}), TFLite's exp and 1/(1+x) tables")
     if p.output_bits == 16 or x.size >= SOFTMAX_LUT_MIN_ELEMENTS:
         # TFLite's exp of each possible difference to the row maximum (0, -1, ..., -255), 0 below diff_min
         diff = -np.arange(256, dtype=np.int64)

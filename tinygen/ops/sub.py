@@ -24,6 +24,9 @@ values. The lowerings therefore tabulate SUB's own rescaled operands (the table 
 take any tables: ``tg_add_table_s8`` where its one-shift form is exact for all 65,536 pairs, else
 ``tg_add_lut_s8`` with ``-s2`` as input2's table, exact by construction), and run ``tg_sub_s8`` (the arithmetic
 above, with broadcasting) elsewhere.
+
+int16 SUB (16x8 models) is the same with 15 bits (ADD's ``LEFT_SHIFT_16``), zero points 0 and the int16 clamp,
+same shapes only, in ADD's int16 kernel (``tg_add_s16`` subtracting).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import numpy as np
 import tflite
 
 from tinygen import numerics
-from tinygen.errors import TinygenError
+from tinygen.errors import TinygenError, UnsupportedError
 from tinygen.ir import Graph, Op
 from tinygen.lowering.args import const_ptr, hint, i32, shape_str
 from tinygen.lowering.base import TABLE, KernelCall, LoweringContext
@@ -81,19 +84,25 @@ class SubParams:
     act_max: int
 
 
-def real_multipliers(s1: float, s2: float, so: float) -> tuple[float, float, float]:
+def real_multipliers(s1: float, s2: float, so: float, left_shift: int = LEFT_SHIFT) -> tuple[float, float, float]:
     """CalculateOpDataSub's real multipliers: ``twice_max = 2 * max(s1, s2)`` (the max of the float32 scales,
     doubled in double precision), ``s1 / twice_max``, ``s2 / twice_max`` and ``twice_max / ((1 << 20) * so)``,
     all in double (as ADD's Prepare)."""
     f1, f2, fo = float(np.float32(s1)), float(np.float32(s2)), float(np.float32(so))
     twice_max = 2.0 * max(f1, f2)
-    return f1 / twice_max, f2 / twice_max, twice_max / (float(1 << LEFT_SHIFT) * fo)
+    return f1 / twice_max, f2 / twice_max, twice_max / (float(1 << left_shift) * fo)
 
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> SubParams:
-    a, b, out = binary_common.operands(graph, op)
+    a, b, out = binary_common.operands(graph, op, int16=True)
     (s1, z1), (s2, z2), (so, zo) = common.qp(a, op), common.qp(b, op), common.qp(out, op)
-    real1, real2, real_out = real_multipliers(s1, s2, so)
+    left_shift = add.LEFT_SHIFT_16 if out.dtype == "int16" else LEFT_SHIFT
+    if out.dtype == "int16" and (z1, z2) != (0, 0):
+        raise UnsupportedError(
+            f"{common.where(op)}: int16 inputs {a.name!r}, {b.name!r} have zero points {z1}, {z2}; tinygen's int16 SUB "
+            "needs zero points 0 (what TFLite's 16x8 converter makes): re-convert the model"
+        )
+    real1, real2, real_out = real_multipliers(s1, s2, so, left_shift)
     try:
         # real1, real2 are in (0, 1/2] for any finite positive float32 scales; real_out is not
         m1, sh1 = numerics.quantize_multiplier_smaller_than_one(real1, rounding)
@@ -103,13 +112,13 @@ def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> SubParams:
         # TFLite Micro's Prepare aborts here (QuantizeMultiplierSmallerThanOneExp: TFLITE_CHECK_LT(real, 1.))
         raise TinygenError(
             f"{common.where(op)}: scales {s1:g} - {s2:g} -> {so:g} give the output multiplier "
-            f"2 * {max(s1, s2):g} / (2^{LEFT_SHIFT} * {so:g}) = {real_out:g}; TFLite's int8 SUB needs it below 1 "
-            f"(an output scale above {2.0 * max(s1, s2) / float(1 << LEFT_SHIFT):g}): the output scale is far too "
+            f"2 * {max(s1, s2):g} / (2^{left_shift} * {so:g}) = {real_out:g}; TFLite's {out.dtype} SUB needs it below 1 "
+            f"(an output scale above {2.0 * max(s1, s2) / float(1 << left_shift):g}): the output scale is far too "
             "small for the inputs; re-quantize the model"
         ) from None
-    act_min, act_max = common.act_range(op, out)
+    act_min, act_max = binary_common.act_range(op, out)
     return SubParams(
-        input1_offset=-z1, input2_offset=-z2, output_offset=zo, left_shift=LEFT_SHIFT,
+        input1_offset=-z1, input2_offset=-z2, output_offset=zo, left_shift=left_shift,
         input1_multiplier=m1, input1_shift=sh1, input2_multiplier=m2, input2_shift=sh2,
         output_multiplier=mo, output_shift=sho, act_min=act_min, act_max=act_max,
     )
@@ -121,26 +130,27 @@ def _check(graph: Graph, op: Op) -> None:
     params(graph, op, "double")
 
 
-def rescaled(x: np.ndarray, offset: int, multiplier: int, shift: int, rounding: str) -> np.ndarray:
-    """One operand at the common scale: ``requantize((x + offset) << 20, multiplier, shift)`` (int64)."""
+def rescaled(x: np.ndarray, offset: int, multiplier: int, shift: int, rounding: str, left_shift: int = LEFT_SHIFT
+             ) -> np.ndarray:
+    """One operand at the common scale: ``requantize((x + offset) << 20 (int16: 15), multiplier, shift)`` (int64)."""
     rnd: numerics.Rounding = rounding  # type: ignore[assignment]
-    shifted = numerics.wrap_int32((np.asarray(x, dtype=np.int64) + offset) << LEFT_SHIFT)
+    shifted = numerics.wrap_int32((np.asarray(x, dtype=np.int64) + offset) << left_shift)
     return np.asarray(numerics.multiply_by_quantized_multiplier(shifted, multiplier, shift, rnd), dtype=np.int64)
 
 
-def finish(p: SubParams, diff: np.ndarray, rounding: str) -> np.ndarray:
-    """The int8 output of differences of rescaled operands."""
+def finish(p: SubParams, diff: np.ndarray, rounding: str, dtype: str = "int8") -> np.ndarray:
+    """The int8 (``dtype`` int16: int16) output of differences of rescaled operands."""
     rnd: numerics.Rounding = rounding  # type: ignore[assignment]
     raw = numerics.multiply_by_quantized_multiplier(numerics.wrap_int32(diff), p.output_multiplier, p.output_shift,
                                                     rnd) + p.output_offset
-    return common.clamp_int8(raw, p.act_min, p.act_max)
+    return np.clip(raw, p.act_min, p.act_max).astype(common.NP_DTYPES[dtype])
 
 
 def reference(graph: Graph, op: Op, p: SubParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
     a, b = common.broadcast_pair(graph, op, args[0], args[1])
-    s1 = rescaled(a, p.input1_offset, p.input1_multiplier, p.input1_shift, rounding)
-    s2 = rescaled(b, p.input2_offset, p.input2_multiplier, p.input2_shift, rounding)
-    return finish(p, s1 - s2, rounding)
+    s1 = rescaled(a, p.input1_offset, p.input1_multiplier, p.input1_shift, rounding, p.left_shift)
+    s2 = rescaled(b, p.input2_offset, p.input2_multiplier, p.input2_shift, rounding, p.left_shift)
+    return finish(p, s1 - s2, rounding, graph.tensor(op.outputs[0]).dtype)
 
 
 def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
@@ -215,6 +225,8 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     tg_sub_s8 over the merged broadcast layout, the parameters as a tg_sub_params_t literal."""
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     a, b, out = (ctx.graph.tensor(n) for n in (*op.inputs[:2], op.outputs[0]))
+    if out.dtype == "int16":
+        return add.add_s16(ctx, op, p, subtract=True)
     if out.size >= SUB_LUT_MIN_ELEMENTS and a.size == out.size and b.size == out.size:
         return _tables_call(ctx, op, p)
     dims, st1, st2 = binary_common.broadcast_layout(op, a, b, out)

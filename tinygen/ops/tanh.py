@@ -36,7 +36,7 @@ from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op
 from tinygen.lowering.args import lut_call, shape_str
 from tinygen.lowering.base import KernelCall, LoweringContext
-from tinygen.ops import common
+from tinygen.ops import common, logistic
 from tinygen.ops.base import OpDef, QatHooks, TfliteMapping
 
 KIND = "tanh"
@@ -69,13 +69,23 @@ class TanhParams:
     input_range_radius: int
 
 
+#: the input shifts TFLite's int16 TANH takes as a power-of-two scale (its int16 arithmetic is LOGISTIC's:
+#: tinygen/ops/logistic.py int16_params, interpolate_int16)
+INT16_POT_SHIFTS = (0, 1)
+
+
 def _check(graph: Graph, op: Op) -> None:
-    common.unary_int8(graph, op)
+    if graph.tensor(op.inputs[0]).dtype == "int16":
+        logistic.int16_params(graph, op, INT16_POT_SHIFTS)
+    else:
+        common.unary_int8(graph, op)
 
 
-def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> TanhParams:
-    """CalculateArithmeticOpData (int8) of tanh.cc. ``rounding`` plays no part: Prepare rounds with frexp
-    and std::round, not QuantizeMultiplier."""
+def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> TanhParams | logistic.Int16Params:
+    """CalculateArithmeticOpData (int8) of tanh.cc (int16: logistic.int16_params). ``rounding`` plays no part:
+    Prepare rounds with frexp and std::round, not QuantizeMultiplier."""
+    if graph.tensor(op.inputs[0]).dtype == "int16":
+        return logistic.int16_params(graph, op, INT16_POT_SHIFTS)
     x, out = common.unary_int8(graph, op)
     si, zi = common.qp(x, op)
     so, zo = common.qp(out, op)
@@ -152,7 +162,10 @@ def table(p: TanhParams, rounding: str) -> np.ndarray:
     return tanh_int8(np.arange(256, dtype=np.uint8).view(np.int8), p, rounding)
 
 
-def reference(graph: Graph, op: Op, p: TanhParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
+def reference(graph: Graph, op: Op, p: TanhParams | logistic.Int16Params, args: list[np.ndarray], rounding: str
+              ) -> np.ndarray:
+    if isinstance(p, logistic.Int16Params):
+        return logistic.interpolate_int16(args[0], p, tanh=True)
     return tanh_int8(args[0], p, rounding)
 
 
@@ -173,6 +186,8 @@ def emit(b: Any, name: str, x: str) -> str:
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    if isinstance(p, logistic.Int16Params):
+        return logistic.lower_int16(ctx, op, p, tanh=True)
     x = ctx.graph.tensor(op.inputs[0])
     return lut_call(ctx, op, table(p, ctx.rounding), f"tanh {shape_str(x)}, tabulated (input zero point "
                       f"{p.input_zero_point}, multiplier {p.input_multiplier} << {p.input_left_shift}, radius "

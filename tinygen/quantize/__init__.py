@@ -14,7 +14,8 @@ lists them). BatchNormalization is folded into the conv/depthwise/dense before i
 consumer, otherwise it becomes a 1x1 depthwise conv with multiplier 1; ReLU/ReLU6 fuse into the op before
 them when they are its only consumer; Dropout and noise layers vanish (:mod:`tinygen.quantize.passes`). A
 per-tensor affine first layer (Rescaling, a Normalization with one mean and variance) folds into the input's
-quantization (:func:`tinygen.quantize.quantizer.plan_input_folds`).
+quantization (:func:`tinygen.quantize.quantizer.plan_input_folds`). A Keras LSTM becomes TFLite's fused int8 LSTM
+(:mod:`tinygen.ops.lstm`), a GRU the int8 ops of its unrolled steps (:mod:`tinygen.quantize.recurrent`).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from tinygen.activations import apply_float
 from tinygen.ir import Graph, Tensor
 from tinygen.quantize.calibration import as_inputs, head
 from tinygen.quantize.equalize import WEIGHTED
-from tinygen.quantize.floatexec import constants, pre_activation, run_float
+from tinygen.quantize.floatexec import all_outputs, constants, pre_activation, run_float
 from tinygen.quantize.observers import Ranges
 
 #: calibration samples the correction averages over (the simulation holds every tensor of them at once)
@@ -57,7 +57,7 @@ def correct_biases(fgraph: Graph, qgraph: Graph, samples: Any) -> Graph:
     for name, x in zip(fgraph.inputs, xs):
         sim[name] = fake_quant(x, qgraph.tensors[name])
     for op in corrected.ops:
-        y = pre_activation(corrected, op, [sim[i] for i in op.inputs], n)
+        y, *more = all_outputs(corrected, op, [sim[i] for i in op.inputs], n)
         if op.kind in WEIGHTED:
             want = pre_activation(fgraph, op, [reference[i] for i in op.inputs], n)
             gap = (want.astype(np.float64) - y).reshape(-1, y.shape[-1]).mean(axis=0)
@@ -66,6 +66,9 @@ def correct_biases(fgraph: Graph, qgraph: Graph, samples: Any) -> Graph:
             y = (y + gap).astype(np.float32)
         out = op.outputs[0]
         sim[out] = fake_quant(apply_float(y, op.activation), qgraph.tensors[out])
+        for name, value in zip(op.outputs[1:], more):  # an LSTM's last state (int8) and cells (no int8 tensor)
+            t = qgraph.tensors.get(name)
+            sim[name] = fake_quant(value, t) if t is not None and t.dtype == "int8" else value
     return corrected
 
 

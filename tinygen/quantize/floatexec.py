@@ -15,12 +15,19 @@ from tinygen.ir import Graph, Op
 
 
 def pre_activation(graph: Graph, op: Op, ins: list[np.ndarray], n: int) -> np.ndarray:
-    """``op``'s float output for a batch of ``n`` before its fused activation, shaped ``(n, *shape[1:])``."""
+    """``op``'s (first) float output for a batch of ``n`` before its fused activation, shaped ``(n, *shape[1:])``."""
+    return all_outputs(graph, op, ins, n)[0]
+
+
+def all_outputs(graph: Graph, op: Op, ins: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """Every float output of ``op`` for a batch of ``n`` (an op with several outputs, such as the LSTM's sequence,
+    last state and cells, returns a tuple), each shaped ``(n, *shape[1:])``."""
     defn = ops.get(op.kind)
     if defn.float_reference is None:
         raise ValueError(f"float executor: op kind {op.kind!r} has no float reference")
-    out_shape = (n, *graph.tensors[op.outputs[0]].shape[1:])
-    return np.asarray(defn.float_reference(op, ins), np.float32).reshape(out_shape)
+    result = defn.float_reference(op, ins)
+    results = result if len(op.outputs) > 1 else (result,)
+    return [np.asarray(r, np.float32).reshape((n, *graph.tensors[o].shape[1:])) for r, o in zip(results, op.outputs)]
 
 
 def constants(graph: Graph) -> dict[str, np.ndarray]:
@@ -37,6 +44,7 @@ def run_float(graph: Graph, x: np.ndarray | list[np.ndarray]) -> dict[str, np.nd
     values.update(constants(graph))
     n = values[graph.inputs[0]].shape[0]
     for op in graph.ops:
-        y = pre_activation(graph, op, [values[i] for i in op.inputs], n)
-        values[op.outputs[0]] = apply_float(y, op.activation)
+        ys = all_outputs(graph, op, [values[i] for i in op.inputs], n)
+        values[op.outputs[0]] = apply_float(ys[0], op.activation)
+        values.update(zip(op.outputs[1:], ys[1:]))
     return values

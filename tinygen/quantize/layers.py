@@ -20,7 +20,7 @@ from tinygen.quantize.builder import AFFINE, Builder
 #: inference-time identities: the layer's output is its input
 _IDENTITY_LAYERS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "GaussianDropout", "GaussianNoise")
 #: layers this module converts itself (BatchNormalization becomes the internal affine op)
-_OWN_LAYERS = {"BatchNormalization": "_batch_norm", "Activation": "_activation"}
+_OWN_LAYERS = {"BatchNormalization": "_batch_norm", "Activation": "_activation", "GRU": "_gru"}
 
 
 def supported_layers() -> tuple[str, ...]:
@@ -122,6 +122,12 @@ def _batch_norm(b: Builder, layer: Any, x: str) -> str:
     scale = (np.float32(1.0) / np.sqrt(var + np.float32(cfg["epsilon"]))) * gamma
     shift = beta - mean * scale
     return b.op(AFFINE, layer.name, [x], b.shape(x), scale=scale, shift=shift)
+
+
+def _gru(b: Builder, layer: Any, x: str) -> str:
+    from tinygen.quantize.recurrent import gru
+
+    return gru(b, layer, [x])
 
 
 def _activation(b: Builder, layer: Any, x: str) -> str:

@@ -25,6 +25,7 @@ from tinygen import ops
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op, Quantization, Tensor
 from tinygen.ops.base import SAME_AS_INPUT, SHARED_BY_ALL
+from tinygen.quantize import recurrent
 from tinygen.quantize.observers import QMAX, QMIN, Ranges, activation_params
 
 INT32_MAX = 2**31 - 1
@@ -95,6 +96,8 @@ def activation_quantization(graph: Graph, ranges: Ranges) -> dict[str, Quantizat
         elif rule == SHARED_BY_ALL:
             for name in op.inputs:
                 groups.union(name, op.outputs[0])
+        for a, b in zip(recurrent.shared_outputs(op), recurrent.shared_outputs(op)[1:]):
+            groups.union(a, b)
         if fixed_quant is not None:
             fixed[op.outputs[0]] = (np.float32(fixed_quant[0]), int(fixed_quant[1]))
     names = [t.name for t in graph.activation_tensors()]
@@ -279,6 +282,8 @@ def quantize_graph(fgraph: Graph, ranges: Ranges, fold_inputs: bool = True) -> G
             out = fop.outputs[0]
             graph.add_tensor(Tensor(out, fgraph.tensors[out].shape, "int8", act[out]))
             graph.add_op(Op(reshape.KIND, fop.name, [fop.inputs[0]], [out], {}))
+            continue
+        if recurrent.quantize_op(graph, fgraph, fop, act, ranges):
             continue
         inputs = list(fop.inputs)
         axis = weight_axis(fop.kind)

@@ -44,7 +44,7 @@ env.Replace(
     PROGSUFFIX=".elf",
     # Flash = code + constants + the initial values of .data; RAM = .data + .bss + reserved stack.
     SIZECHECKCMD="$SIZETOOL -A -d $SOURCES",
-    SIZEPROGREGEXP=r"^(?:\.isr_vector|\.text|\.ARM\.extab|\.ARM\.exidx|\.data)\s+(\d+).*",
+    SIZEPROGREGEXP=r"^(?:\.boot2|\.isr_vector|\.text|\.ARM\.extab|\.ARM\.exidx|\.data)\s+(\d+).*",
     SIZEDATAREGEXP=r"^(?:\.data|\.bss|\.stack)\s+(\d+).*",
     SIZEPRINTCMD="$SIZETOOL -B -d $SOURCES",
 )
@@ -107,6 +107,15 @@ def _console_defines(console):
             ("TG_UART_BASE", console["base"]),
             ("TG_UART_PIN", _int(console["tx_pin"])),
             ("TG_UART_BAUD", baud),
+        ] + ([("TG_UART_RX_PIN", _int(console["rx_pin"]))] if "rx_pin" in console else [])
+    if kind == "rp2040_uart":
+        # RP2040 UART (an Arm PL011): divisors computed at run time from clk_peri
+        return [
+            ("TG_CONSOLE_RP2040_UART", 1),
+            ("TG_UART_BASE", console["base"]),
+            ("TG_UART_BAUD", "%du" % _int(console["baud"])),
+            ("TG_UART_PIN", _int(console["tx_pin"])),
+            ("TG_UART_RX_PIN", _int(console["rx_pin"])),
         ]
     if kind == "none":
         return [("TG_CONSOLE_NONE", 1)]
@@ -115,7 +124,7 @@ def _console_defines(console):
 
 env.Append(CPPDEFINES=_console_defines(TG["console"]))
 
-CLOCK_FAMILIES = ("stm32f4", "stm32f7", "stm32h7", "stm32l4", "stm32u5", "stm32g0", "nrf52")
+CLOCK_FAMILIES = ("stm32f4", "stm32f7", "stm32h7", "stm32l4", "stm32u5", "stm32g0", "nrf52", "rp2040")
 PRESCALERS = {"ahb_div": (1, 2, 4, 8, 16), "apb1_div": (1, 2, 4, 8, 16), "apb2_div": (1, 2, 4, 8, 16)}
 
 
@@ -137,6 +146,11 @@ def _clock_defines(clock):
     defines = [("TG_CLOCK_" + family.upper(), 1), ("TG_CLK_RESET_HZ", "%du" % _int(clock["reset_hz"]))]
     if family == "nrf52":
         return defines
+    if family == "rp2040":
+        pll = clock["pll"]
+        return defines + [("TG_CLK_SYSCLK_HZ", "%du" % _int(clock["sysclk_hz"])), ("TG_CLK_XOSC_HZ", "%du" % _int(clock["xosc_hz"]))] + [
+            ("TG_CLK_PLL_" + k.upper(), "%du" % _int(pll[k])) for k in ("refdiv", "fbdiv", "postdiv1", "postdiv2")
+        ]
     for key, allowed in PRESCALERS.items():
         if _int(clock[key]) not in allowed:
             raise ValueError("board %s: clock.%s must be one of %s" % (board.id, key, allowed))
@@ -228,16 +242,28 @@ AlwaysBuild(target_size)
 
 
 def _upload_command(protocol):
-    """The uploader command line for ``protocol``; tinygen checks the program is installed."""
+    """The uploader command line for ``protocol`` and the file it writes; tinygen checks the
+    program is installed (tinygen/platformio.py, UPLOADERS) before running ``pio run -t upload``."""
     flash_origin = "0x%08X" % _int(TG["memory"]["flash"]["origin"])
     target = board.get("debug.openocd_target", "")
+    port = env.subst("$UPLOAD_PORT")
     openocd = 'openocd -f interface/%s.cfg -f target/%s.cfg -c "program {${SOURCE.abspath}} verify reset exit"'
+    if protocol == "pyocd":
+        # the hex carries its addresses; pyOCD erases only the sectors it writes (a bootloader
+        # survives); --no-wait: no probe is an error, not an endless wait
+        return "pyocd flash --no-wait --erase sector --target %s ${SOURCE.abspath}" % board.get("debug.pyocd_target"), target_hex
     if protocol == "stlink":
         return "st-flash --reset write ${SOURCE.abspath} " + flash_origin, target_bin
     if protocol == "openocd":
         return openocd % ("stlink", target), target_elf
     if protocol == "cmsis-dap":
         return openocd % ("cmsis-dap", target), target_elf
+    if protocol == "nrfutil":
+        return (
+            "nrfutil device program --firmware ${SOURCE.abspath} "
+            "--options chip_erase_mode=ERASE_RANGES_TOUCHED_BY_FIRMWARE,verify=VERIFY_READ,reset=RESET_SYSTEM",
+            target_hex,
+        )
     if protocol == "nrfjprog":
         return "nrfjprog -f nrf52 --program ${SOURCE.abspath} --sectorerase --verify --reset", target_hex
     if protocol == "jlink":
@@ -247,12 +273,44 @@ def _upload_command(protocol):
             "-autoconnect 1 -CommanderScript %s" % (script, board.get("build.mcu"), script),
             target_hex,
         )
+    if protocol == "bossac":
+        # Arduino's SAM-BA bootloader (Nano 33 BLE: entered by a double tap of reset) presents the
+        # flash from 0x10000, where the app is linked: bossac writes the .bin there and the
+        # bootloader below it is never erased; what Arduino's IDE runs (-U: native USB, -i: info,
+        # -e -w: erase and write the app area, -R: reset into the app)
+        return "bossac %s-U -i -e -w ${SOURCE.abspath} -R" % ("--port=%s " % port if port else ""), target_bin
+    if protocol == "picotool":
+        # the board in BOOTSEL mode (held while plugging in); -x runs the firmware after loading
+        return "picotool load -x ${SOURCE.abspath}", target_uf2
+    if protocol == "uf2":
+        # the UF2 bootloader's drive (tinygen finds it and passes it as upload_port): the boot ROM
+        # flashes what is copied there and restarts
+        if not port:  # `pio run -t upload` by hand, without tinygen finding the drive
+            return "echo 'no UF2 drive: set upload_port to the RPI-RP2 drive, or use tinygen flash' >&2 && false", target_uf2
+        return "cp ${SOURCE.abspath} %s" % shlex.quote(os.path.join(port, "firmware.uf2")), target_uf2
     raise ValueError("board %s: tinygen cannot upload with protocol %r" % (board.id, protocol))
 
+
+# A UF2 image next to the .bin for a board with a UF2 bootloader (tinygen.uf2_family; the
+# converter is tinygen.uf2, run with PlatformIO's Python, which is tinygen's)
+target_uf2 = None
+if TG.get("uf2_family") is not None:
+    target_uf2 = env.Command(
+        os.path.join("$BUILD_DIR", "${PROGNAME}.uf2"),
+        target_bin,
+        env.VerboseAction(
+            '"$PYTHONEXE" -m tinygen.uf2 $SOURCE $TARGET --base 0x%08X --family 0x%08X'
+            % (_int(TG["memory"]["flash"]["origin"]), _int(TG["uf2_family"])),
+            "Building $TARGET",
+        ),
+    )
+    env.Depends(target_buildprog, target_uf2)
 
 protocol = env.subst("$UPLOAD_PROTOCOL") or board.get("upload.protocol", "")
 if protocol and protocol != "qemu":
     command, source = _upload_command(protocol)
+    if source is None:
+        raise ValueError("board %s: protocol %r needs a UF2 image (tinygen.uf2_family)" % (board.id, protocol))
     AlwaysBuild(env.Alias("upload", source, [env.VerboseAction(command, "Uploading $SOURCE")]))
 
 Default([target_buildprog, target_size])

@@ -16,7 +16,8 @@
 #define TG_REG(addr) (*(volatile uint32_t *)(uintptr_t)(addr))
 
 #if defined(TG_CLOCK_STM32F4) || defined(TG_CLOCK_STM32F7) || defined(TG_CLOCK_STM32H7) || \
-    defined(TG_CLOCK_STM32L4) || defined(TG_CLOCK_STM32U5) || defined(TG_CLOCK_STM32G0) || defined(TG_CLOCK_NRF52)
+    defined(TG_CLOCK_STM32L4) || defined(TG_CLOCK_STM32U5) || defined(TG_CLOCK_STM32G0) || defined(TG_CLOCK_NRF52) || \
+    defined(TG_CLOCK_RP2040)
 #define TG_HAS_CLOCK_CODE 1
 #endif
 
@@ -46,7 +47,7 @@ static int tg_wait(uint32_t addr, uint32_t mask, uint32_t value)
     return 0;
 }
 
-#if !defined(TG_CLOCK_NRF52)
+#if !defined(TG_CLOCK_NRF52) && !defined(TG_CLOCK_RP2040)
 static void tg_set_field(uint32_t addr, uint32_t mask, uint32_t value)
 {
     TG_REG(addr) = (TG_REG(addr) & ~mask) | value;
@@ -447,6 +448,91 @@ static const char *tg_clock_bringup(void)
     if (!tg_wait(CLOCK_EVENTS_HFCLKSTARTED, 1u, 1u)) {
         return "the 32 MHz crystal (HFXO) did not start: on the internal oscillator (HFINT)";
     }
+    return 0;
+}
+
+#elif defined(TG_CLOCK_RP2040)
+/* RP2040 (datasheet 2.15 Clocks, 2.16 XOSC, 2.18 PLL, 2.14 Subsystem resets): the boot ROM
+   leaves clk_sys and clk_ref on the ring oscillator (ROSC, about 6.5 MHz, imprecise). Start the
+   12 MHz crystal, put clk_ref on it, lock PLL_SYS (12 MHz / REFDIV x FBDIV = VCO, / POSTDIV1 /
+   POSTDIV2), switch clk_sys to the PLL through its glitchless mux, and run clk_peri (the UARTs'
+   clock) from clk_sys. The flash is read through the XIP cache: no wait states to set. Register
+   writes to base + 0x2000 set bits and to base + 0x3000 clear them (2.1.2 atomic aliases). */
+#define RP_SET 0x2000u
+#define RP_CLR 0x3000u
+#define RESETS_RESET 0x4000C000u
+#define RESETS_DONE 0x4000C008u
+#define RESETS_PLL_SYS (1u << 12)
+#define XOSC_CTRL 0x40024000u
+#define XOSC_STATUS 0x40024004u
+#define XOSC_STARTUP 0x4002400Cu
+#define CLK_REF_CTRL 0x40008030u
+#define CLK_REF_SELECTED 0x40008038u
+#define CLK_SYS_CTRL 0x4000803Cu
+#define CLK_SYS_SELECTED 0x40008044u
+#define CLK_PERI_CTRL 0x40008048u
+#define PLL_SYS_CS 0x40028000u
+#define PLL_SYS_PWR 0x40028004u
+#define PLL_SYS_FBDIV 0x40028008u
+#define PLL_SYS_PRIM 0x4002800Cu
+
+/* XOSC STARTUP.DELAY counts 256 crystal cycles: 1 ms of start-up (2.16.3) */
+#define TG_XOSC_DELAY ((TG_CLK_XOSC_HZ / 1000u + 255u) / 256u)
+
+/* clk_sys from clk_ref (SRC 0), clk_ref from the ring oscillator (SRC 0): the reset state */
+static void tg_sys_on_ref(void)
+{
+    TG_REG(CLK_SYS_CTRL + RP_CLR) = 1u;
+    (void)tg_wait(CLK_SYS_SELECTED, 1u, 1u);
+}
+
+static void tg_rp2040_peri(uint32_t sysclk_hz)
+{
+    TG_REG(CLK_PERI_CTRL) = 1u << 11; /* ENABLE, AUXSRC 0: clk_sys */
+    tg_clocks.sysclk_hz = sysclk_hz;
+    tg_clocks.hclk_hz = sysclk_hz;
+    tg_clocks.pclk1_hz = sysclk_hz; /* clk_peri */
+    tg_clocks.pclk2_hz = sysclk_hz;
+}
+
+static const char *tg_clock_bringup(void)
+{
+    tg_sys_on_ref();
+    TG_REG(XOSC_STARTUP) = TG_XOSC_DELAY;
+    TG_REG(XOSC_CTRL) = (0xFABu << 12) | 0xAA0u; /* ENABLE, FREQ_RANGE 1-15 MHz */
+    if (!tg_wait(XOSC_STATUS, 1u << 31, 1u << 31)) {
+        tg_rp2040_peri(TG_CLK_RESET_HZ);
+        return "the 12 MHz crystal (XOSC) did not start: on the ring oscillator (ROSC)";
+    }
+    TG_REG(CLK_REF_CTRL) = 2u; /* SRC: xosc_clksrc */
+    if (!tg_wait(CLK_REF_SELECTED, 0x7u, 1u << 2)) {
+        TG_REG(CLK_REF_CTRL) = 0u;
+        tg_rp2040_peri(TG_CLK_RESET_HZ);
+        return "clk_ref did not switch to the crystal: on the ring oscillator (ROSC)";
+    }
+    /* PLL_SYS out of reset, then powered up with its dividers (2.18.2.1) */
+    TG_REG(RESETS_RESET + RP_SET) = RESETS_PLL_SYS;
+    TG_REG(RESETS_RESET + RP_CLR) = RESETS_PLL_SYS;
+    (void)tg_wait(RESETS_DONE, RESETS_PLL_SYS, RESETS_PLL_SYS);
+    TG_REG(PLL_SYS_CS) = TG_CLK_PLL_REFDIV;
+    TG_REG(PLL_SYS_FBDIV) = TG_CLK_PLL_FBDIV;
+    TG_REG(PLL_SYS_PWR + RP_CLR) = (1u << 0) | (1u << 5); /* PD, VCOPD */
+    if (!tg_wait(PLL_SYS_CS, 1u << 31, 1u << 31)) {
+        TG_REG(PLL_SYS_PWR + RP_SET) = (1u << 0) | (1u << 5);
+        tg_rp2040_peri(TG_CLK_XOSC_HZ);
+        return "PLL_SYS did not lock: on the 12 MHz crystal";
+    }
+    TG_REG(PLL_SYS_PRIM) = ((uint32_t)TG_CLK_PLL_POSTDIV1 << 16) | ((uint32_t)TG_CLK_PLL_POSTDIV2 << 12);
+    TG_REG(PLL_SYS_PWR + RP_CLR) = 1u << 3; /* POSTDIVPD */
+    /* clk_sys: AUXSRC clksrc_pll_sys (0) while on clk_ref, then SRC clksrc_clk_sys_aux */
+    TG_REG(CLK_SYS_CTRL + RP_CLR) = 0x7u << 5;
+    TG_REG(CLK_SYS_CTRL + RP_SET) = 1u;
+    if (!tg_wait(CLK_SYS_SELECTED, 0x3u, 1u << 1)) {
+        tg_sys_on_ref();
+        tg_rp2040_peri(TG_CLK_XOSC_HZ);
+        return "clk_sys did not switch to PLL_SYS: on the 12 MHz crystal";
+    }
+    tg_rp2040_peri(TG_CLK_SYSCLK_HZ);
     return 0;
 }
 #endif

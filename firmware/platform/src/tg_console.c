@@ -233,6 +233,60 @@ static void tg_putc(char c)
     }
 }
 
+#elif defined(TG_CONSOLE_RP2040_UART)
+/* RP2040 UART (an Arm PL011, datasheet 4.2): DR 0x00, FR 0x18 (RXFE bit 4, TXFF bit 5), IBRD
+   0x24, FBRD 0x28, LCR_H 0x2C (written after the divisors: it latches them), CR 0x30 (UARTEN bit
+   0, TXE bit 8, RXE bit 9). Baud divisor = clk_peri / (16 x baud) in 16.6 fixed point (4.2.7.1).
+   The UART, IO_BANK0 and PADS_BANK0 leave reset first (RESETS, 2.14); each pin's GPIOn_CTRL
+   (IO_BANK0 + 8n + 4) FUNCSEL 2 gives it to the UART (2.19.2: GP0 UART0 TX, GP1 UART0 RX). */
+#define TG_RESETS_RESET 0x4000C000u
+#define TG_RESETS_DONE 0x4000C008u
+#define TG_IO_BANK0 0x40014000u
+#define TG_RESETS_UART (TG_UART_BASE == 0x40034000u ? 1u << 22 : 1u << 23)
+#define TG_RESETS_IO ((1u << 5) | (1u << 8) | TG_RESETS_UART) /* IO_BANK0, PADS_BANK0, the UART */
+
+void tg_console_init(void)
+{
+    const uint32_t div = (uint32_t)((8ull * tg_clocks.pclk1_hz) / TG_UART_BAUD); /* x128 */
+    uint32_t ibrd = div >> 7;
+    uint32_t fbrd = ((div & 0x7Fu) + 1u) / 2u;
+    uint32_t n;
+    TG_REG(TG_RESETS_RESET + 0x3000u) = TG_RESETS_IO;
+    for (n = 0; n < 100000u && (TG_REG(TG_RESETS_DONE) & TG_RESETS_IO) != TG_RESETS_IO; ++n) {
+    }
+    if (ibrd == 0u) {
+        ibrd = 1u;
+        fbrd = 0u;
+    } else if (ibrd >= 0xFFFFu) {
+        ibrd = 0xFFFFu;
+        fbrd = 0u;
+    }
+    TG_REG(TG_UART_BASE + 0x24u) = ibrd;
+    TG_REG(TG_UART_BASE + 0x28u) = fbrd;
+    TG_REG(TG_UART_BASE + 0x2Cu) = (3u << 5) | (1u << 4); /* 8 bits, FIFOs on */
+    TG_REG(TG_UART_BASE + 0x30u) = (1u << 0) | (1u << 8) | (1u << 9);
+    TG_REG(TG_IO_BANK0 + 8u * TG_UART_PIN + 4u) = 2u;
+    TG_REG(TG_IO_BANK0 + 8u * TG_UART_RX_PIN + 4u) = 2u;
+}
+
+int tg_console_read(uint32_t polls)
+{
+    do {
+        if (!(TG_REG(TG_UART_BASE + 0x18u) & (1u << 4))) {
+            /* bits 8-11 flag framing/parity/break/overrun errors: the line's check catches them */
+            return (int)(TG_REG(TG_UART_BASE + 0x00u) & 0xFFu);
+        }
+    } while (polls--);
+    return -1;
+}
+
+static void tg_putc(char c)
+{
+    while (TG_REG(TG_UART_BASE + 0x18u) & (1u << 5)) {
+    }
+    TG_REG(TG_UART_BASE + 0x00u) = (uint8_t)c;
+}
+
 #else
 /* No console on this board (or none tinygen drives): output is discarded. */
 void tg_console_init(void) {}

@@ -1,0 +1,23 @@
+/* tinygen int16 -> int16 requantization (TFLite Micro's QUANTIZE int16 -> int16, bit-exact: what TFLite's 16x8
+   converter inserts to bring a concatenation's inputs to one scale). */
+#ifndef TG_QUANTIZE_S16_S16_H
+#define TG_QUANTIZE_S16_S16_H
+
+#include <stdint.h>
+
+/**
+ * @brief out = clamp(output_zp + requantize(x - input_zp, multiplier, shift)) to the int16 range (TFLite's
+ *        Requantize).
+ *
+ * @param[in]  input       int16 input, `size` elements
+ * @param[in]  size        element count
+ * @param[in]  input_zp    input zero point
+ * @param[in]  multiplier  Q0.31 multiplier of input_scale / output_scale
+ * @param[in]  shift       its shift (> 0 left)
+ * @param[in]  output_zp   output zero point
+ * @param[out] output      int16 output; may be the input (each element is read before it is written)
+ */
+void tg_quantize_s16_s16(const int16_t *input, int32_t size, int32_t input_zp, int32_t multiplier, int32_t shift,
+                         int32_t output_zp, int16_t *output);
+
+#endif /* TG_QUANTIZE_S16_S16_H */

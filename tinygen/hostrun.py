@@ -24,8 +24,8 @@ import numpy as np
 from tinygen.errors import TinygenError, ToolMissingError
 
 FLAGS = ("-std=c99", "-O2")
-_CTYPES = {"int8": "int8_t", "int32": "int32_t"}
-_ITEMSIZE = {"int8": 1, "int32": 4}
+_CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
+_ITEMSIZE = {"int8": 1, "int16": 2, "int32": 4}
 
 _MAIN = r"""
 #include <stdint.h>

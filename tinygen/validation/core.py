@@ -192,9 +192,10 @@ def _difference(layer: Any, sample: int) -> dict[str, Any]:
 
 
 def _dequantized(graph: Any, port: Any, values: np.ndarray) -> np.ndarray:
-    """int8 values dequantized with the core output's quantization; an int32 (index) output as it is."""
+    """int8 (int16 in a 16x8 model) values dequantized with the core output's quantization; an int32 (index)
+    output as it is."""
     t = graph.tensor(port.core)
-    if t.dtype != "int8" or t.quant is None:
+    if t.dtype not in ("int8", "int16") or t.quant is None:
         return values.astype(np.float64)
     scale, zero_point = t.quant.scalar()
     return (values.astype(np.float64) - zero_point) * float(scale)
@@ -246,8 +247,8 @@ def _arrays(prep: Any, g: _Gathered, deq: list[np.ndarray], labels: np.ndarray |
     offset = 0
     for k, port in enumerate(ins):
         core = prep.graph.tensor(port.core)
-        part = g.vectors[:, offset:offset + core.size]
-        offset += core.size
+        part = np.ascontiguousarray(g.vectors[:, offset:offset + core.nbytes]).view(core.dtype)  # its bytes
+        offset += core.nbytes
         arrays["inputs_int8" + _suffix(k)] = part.reshape(g.count, *core.shape[1:])
     for k, port in enumerate(outs):
         shape = tuple(prep.graph.tensor(port.core).shape[1:])

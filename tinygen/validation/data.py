@@ -54,23 +54,25 @@ class Inputs:
         return len(self.arrays[0])
 
     def batch(self, start: int, stop: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(int8 core input vectors [n, every core input one after the other], float inputs per model input
+        """(core input vectors as bytes [n, every core input one after the other], float inputs per model input
         [n, *shape] for the float model) of samples ``start:stop``. Float values are quantized with the core
-        input's quantization (TFLite's QUANTIZE); int8 data is taken as it is (and dequantized for the float
-        model), as is uint8 or int16 data behind an input edge of that type."""
+        input's quantization (TFLite's QUANTIZE); data of the core input's type (int8, int16 in a 16x8 model) is
+        taken as it is (and dequantized for the float model), as is uint8 or int16 data behind an input edge of
+        that type."""
         vectors, floats = [], []
         for port, array in zip(self.ports, self.arrays):
             core = self.graph.tensor(port.core)
             flat = np.ascontiguousarray(array[start:stop]).reshape(stop - start, core.size)
             q = ports.core_values(self.graph, port, flat, self.rounding)
             declared = self.graph.tensor(port.declared).dtype
-            if array.dtype == np.int8 or (array.dtype == np.dtype(declared) and
+            if array.dtype == np.dtype(core.dtype) or (array.dtype == np.dtype(declared) and
                                           ports.edge_table(self.graph, port, self.rounding) is not None):
                 scale, zero_point = core.quant.scalar()
                 f = (q.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
             else:
                 f = flat.astype(np.float32)
-            vectors.append(np.asarray(q, dtype=np.int8))
+            # the library's input bytes: an int16 core input (a 16x8 model) as its two bytes per value
+            vectors.append(np.ascontiguousarray(q, dtype=core.dtype).view(np.int8).reshape(stop - start, -1))
             floats.append(f.reshape(stop - start, *core.shape[1:]))
         return np.ascontiguousarray(np.concatenate(vectors, axis=1)), floats
 

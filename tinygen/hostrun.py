@@ -25,7 +25,6 @@ from tinygen.errors import TinygenError, ToolMissingError
 
 FLAGS = ("-std=c99", "-O2")
 _CTYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t"}
-_ITEMSIZE = {"int8": 1, "int16": 2, "int32": 4}
 
 _MAIN = r"""
 #include <stdint.h>
@@ -131,8 +130,8 @@ def compile_library(library: Any, work: Path, cc: str | None = None, dump_layers
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no message)"]
         raise TinygenError(f"compiling the generated C on the host failed ({cmd[0]}): {tail[0]}")
-    in_bytes = sum(_size(p) * _ITEMSIZE[p["dtype"]] for p in manifest["inputs"])
-    out_bytes = sum(_size(p) * _ITEMSIZE[p["dtype"]] for p in manifest["outputs"])
+    in_bytes = sum(int(p["bytes"]) for p in manifest["inputs"])  # each port's bytes, as the manifest states them
+    out_bytes = sum(int(p["bytes"]) for p in manifest["outputs"])
     return HostProgram(exe, manifest["name"], in_bytes, out_bytes)
 
 

@@ -166,21 +166,21 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     _, oh, ow, _ = out.shape
     hint = CONST_STEM
     weights = w.data.astype(np.int8)
-    sums = weights.astype(np.int64).reshape(kh * kw, out_c).sum(axis=0)
-    folded = _folded_bias(ctx, op, sums, p.input_offset)
-    tail = (str(-p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max))
     comment = (
         f"depthwise {kh}x{kw} x{p.depth_multiplier} stride {p.stride_h}x{p.stride_w} "
         f"dil {p.dilation_h}x{p.dilation_w} {x.shape} -> {out.shape} {op.activation}"
     )
-    geometry = (str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.dilation_h), str(p.dilation_w),
-                str(p.pad_top), str(p.pad_left))
     if c == 1 and not one_channel_fits(kh, kw):
         # One input channel, a window other than 3x3: output channel m is an ordinary convolution filter
         # [1, kh, kw] -> conv with OHWI weights [M, kh, kw, 1], im2col + GEMM (exactly the same sums)
         return conv2d.conv_call(ctx, op, p, np.ascontiguousarray(weights.transpose(3, 1, 2, 0)), "depthwise (as conv)")
     if c == 1:
         return one_channel_call(ctx, op, p, weights, comment)
+    sums = weights.astype(np.int64).reshape(kh * kw, out_c).sum(axis=0)
+    folded = _folded_bias(ctx, op, sums, p.input_offset)
+    tail = (str(-p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max))
+    geometry = (str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.dilation_h), str(p.dilation_w),
+                str(p.pad_top), str(p.pad_left))
     if kh == 3 and kw == 3 and p.depth_multiplier == 1 and p.dilation_h == 1 and p.dilation_w == 1:
         mult, shift = _requant_arrays(ctx, op, p, hint)
         fast = fast_requantization(folded, weights, p)

@@ -18,7 +18,7 @@ Mapping decisions (see docs/INTERNALS.md for the IR conventions):
 * ADD/MUL operands may broadcast (numpy rules, to the output shape), as TFLite allows: a BatchNorm with
   nothing to fold into becomes MUL/ADD with per-channel constants.
 * 16x8 models (TFLite's int16 activations with zero point 0, int8 weights, int64 biases): int16 activations
-  import for the builtins of :data:`INT16_BUILTINS`; any other op with an int16 activation is refused by name
+  import for the builtins of :func:`int16_builtins`; any other op with an int16 activation is refused by name
   (layer, builtin) at import, before anything else could misread it.
 * Batch size: a ``shape_signature`` of -1 in dimension 0 (Keras' unknown batch) is read as batch 1;
   -1 in any other dimension is a dynamic shape and an error.
@@ -51,9 +51,12 @@ _NUMPY_TYPES = {
 #: fused activation code -> tinygen's activation name
 _ACTIVATIONS = {getattr(tflite.ActivationFunctionType, code): name for name, code in activations.TFLITE_NAMES.items()}
 _ACTIVATION_NAMES = {v: k for k, v in vars(tflite.ActivationFunctionType).items() if not k.startswith("_")}
-#: the builtins tinygen runs with int16 activations (16x8 models); its kernels for other ops are int8 only
-INT16_BUILTINS = ("QUANTIZE", "DEQUANTIZE", "FULLY_CONNECTED", "ADD", "SUB", "MUL", "LOGISTIC", "TANH", "SOFTMAX",
-                  "MAX_POOL_2D", "AVERAGE_POOL_2D", "CONCATENATION", "PAD", "RESHAPE", "SQUEEZE", "EXPAND_DIMS")
+
+
+def int16_builtins() -> tuple[str, ...]:
+    """The builtins tinygen runs with int16 activations (16x8 models: their op modules' mappings say
+    ``int16=True``); its kernels for other ops are int8 only."""
+    return tuple(name for name, (_, mapping) in ops.tflite_builtins().items() if mapping.int16)
 
 
 @dataclass
@@ -443,13 +446,13 @@ class _Importer:
 
     def check_int16(self, op: _RawOp, index: int) -> None:
         """An int16 activation of ``op``: refused, naming the layer, unless tinygen runs the op in 16x8."""
-        if op.name in INT16_BUILTINS or op.index < 0:
+        if op.name in int16_builtins() or op.index < 0:
             return
         layer = self.names[op.outputs[0]] if op.outputs else "?"
         raise UnsupportedError(
             f"{self.where(op)} layer {layer!r}: {self.describe(index)}: int16x8 (16-bit activations) {op.name} is not "
             f"supported yet: tinygen supports int8 activations only in {op.name} (16x8 models run with "
-            f"{', '.join(INT16_BUILTINS)}); convert this model with int8 quantization (TFLITE_BUILTINS_INT8), or "
+            f"{', '.join(int16_builtins())}); convert this model with int8 quantization (TFLITE_BUILTINS_INT8), or "
             "replace the layer"
         )
 

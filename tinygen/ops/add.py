@@ -258,7 +258,7 @@ OP = OpDef(
     float_reference=float_reference,
     fuses_activation=True,
     tflite=(TfliteMapping("ADD", from_tflite, tflite.AddOptions,
-                          {"FusedActivationFunction": tflite.ActivationFunctionType.NONE}),),
+                          {"FusedActivationFunction": tflite.ActivationFunctionType.NONE}, int16=True),),
     keras_layers={"Add": from_keras},
     lowerings=(lower,),
     mve_lowerings=(lower_mve,),

@@ -150,6 +150,8 @@ class TfliteMapping:
     convert: Callable[[Any, Any], "Op | list[Op]"]
     options: type | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
+    #: the builtin also imports with int16 activations (TFLite's 16x8 mode: int16 zero point 0, int8 weights)
+    int16: bool = False
 
 
 @dataclass(frozen=True)

@@ -240,7 +240,7 @@ OP = OpDef(
     float_reference=float_reference,
     quant_rule=SHARED_BY_ALL,
     tflite=(TfliteMapping("CONCATENATION", from_tflite, tflite.ConcatenationOptions,
-                          {"Axis": 0, "FusedActivationFunction": tflite.ActivationFunctionType.NONE}),
+                          {"Axis": 0, "FusedActivationFunction": tflite.ActivationFunctionType.NONE}, int16=True),
             TfliteMapping("PACK", from_tflite_pack, tflite.PackOptions, {"ValuesCount": 0, "Axis": 0})),
     keras_layers={"Concatenate": from_keras},
     lowerings=(lower,),

@@ -89,6 +89,6 @@ OP = OpDef(
     params=params,
     reference=reference,
     float_edge="output",
-    tflite=(TfliteMapping("DEQUANTIZE", from_tflite),),
+    tflite=(TfliteMapping("DEQUANTIZE", from_tflite, int16=True),),
     lowerings=(lower,),
 )

@@ -550,7 +550,7 @@ OP = OpDef(
     folds_batchnorm=True,
     tflite=(TfliteMapping("FULLY_CONNECTED", from_tflite, tflite.FullyConnectedOptions,
                           {"FusedActivationFunction": tflite.ActivationFunctionType.NONE, "WeightsFormat": 0,
-                           "KeepNumDims": False}),),
+                           "KeepNumDims": False}, int16=True),),
     keras_layers={"Dense": from_keras},
     lowerings=(lower_s16, lower),
     mve_lowerings=(lower_mve,),

@@ -303,7 +303,7 @@ OP = OpDef(
     reference=reference,
     float_reference=float_reference,
     fixed_output_quant=OUTPUT_QUANT,
-    tflite=(TfliteMapping("LOGISTIC", common.unary_from_tflite(KIND)),),
+    tflite=(TfliteMapping("LOGISTIC", common.unary_from_tflite(KIND), int16=True),),
     keras_activations={KERAS_ACTIVATION: emit},
     lowerings=(lower,),
     in_place=common.same_layout,

@@ -136,7 +136,7 @@ OP = OpDef(
     reference=reference,
     float_reference=float_reference,
     tflite=(TfliteMapping("MUL", from_tflite, tflite.MulOptions,
-                          {"FusedActivationFunction": tflite.ActivationFunctionType.NONE}),),
+                          {"FusedActivationFunction": tflite.ActivationFunctionType.NONE}, int16=True),),
     keras_layers={"Multiply": from_keras},
     lowerings=(lower,),
     in_place=binary_common.in_place,

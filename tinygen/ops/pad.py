@@ -180,7 +180,7 @@ OP = OpDef(
     data_inputs=1,
     float_reference=float_reference,
     quant_rule=SAME_AS_INPUT,
-    tflite=(TfliteMapping("PAD", from_tflite), TfliteMapping("PADV2", from_tflite)),
+    tflite=(TfliteMapping("PAD", from_tflite, int16=True), TfliteMapping("PADV2", from_tflite)),
     keras_layers={"ZeroPadding2D": from_keras, "ZeroPadding1D": from_keras_1d},
     lowerings=(lower,),
     qat=QatHooks(forward=_qat_forward),

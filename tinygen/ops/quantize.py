@@ -158,7 +158,7 @@ OP = OpDef(
     params=params,
     reference=reference,
     float_edge="input",
-    tflite=(TfliteMapping("QUANTIZE", from_tflite),),
+    tflite=(TfliteMapping("QUANTIZE", from_tflite, int16=True),),
     lowerings=(lower,),
     in_place=in_place,
 )

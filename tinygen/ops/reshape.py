@@ -114,11 +114,11 @@ OP = OpDef(
     float_reference=float_reference,
     quant_rule=SAME_AS_INPUT,
     tflite=(
-        TfliteMapping("RESHAPE", from_tflite),
-        TfliteMapping("SQUEEZE", from_tflite),
+        TfliteMapping("RESHAPE", from_tflite, int16=True),
+        TfliteMapping("SQUEEZE", from_tflite, int16=True),
         # every Conv1D exported to .tflite: [1, L, C] -> [1, 1, L, C] around a CONV_2D (the axis operand is
         # implied by the declared output shape, the bytes are the same)
-        TfliteMapping("EXPAND_DIMS", from_tflite),
+        TfliteMapping("EXPAND_DIMS", from_tflite, int16=True),
     ),
     keras_layers={"Flatten": from_keras_flatten, "Reshape": from_keras_reshape},
     lowerings=(lower,),

@@ -283,7 +283,7 @@ OP = OpDef(
     from_accumulator=from_accumulator,
     float_reference=float_reference,
     fixed_output_quant=OUTPUT_QUANT,
-    tflite=(TfliteMapping("SOFTMAX", from_tflite, tflite.SoftmaxOptions, {"Beta": 1.0}),),
+    tflite=(TfliteMapping("SOFTMAX", from_tflite, tflite.SoftmaxOptions, {"Beta": 1.0}, int16=True),),
     keras_layers={"Softmax": from_keras},
     keras_activations={KIND: _emit},
     lowerings=(lower,),

@@ -262,7 +262,7 @@ OP = OpDef(
     float_reference=float_reference,
     fuses_activation=True,
     tflite=(TfliteMapping("SUB", from_tflite, tflite.SubOptions,
-                          {"FusedActivationFunction": tflite.ActivationFunctionType.NONE}),),
+                          {"FusedActivationFunction": tflite.ActivationFunctionType.NONE}, int16=True),),
     keras_layers={"Subtract": from_keras},
     lowerings=(lower,),
     in_place=binary_common.in_place,

@@ -16,12 +16,14 @@ from tinygen.lowering.mac_common import (
     RQ_FAST_FULL,
     RQ_GENERAL,
     RQ_MIXED,
-    rq_values_per_channel,
 )
+from tinygen.lowering.depthwise_ops import DW1D_FAST_RELU, DW1D_FAST_SIGNED
 from tinygen.ops import depthwise_conv2d
 
-CONFIGS = [
-    # (n, h, w, c, kernel, stride, padding, activation, out_scale)
+HUGE_BIAS = 2**31 - 2**20  # past the fast form's bounds
+
+CONFIGS: list[tuple] = [
+    # (n, h, w, c, kernel, stride, padding, activation, out_scale[, output zero point[, bias range]])
     (1, 1, 50, 8, (1, 3), (1, 1), "same", "relu6", 16.0),  # heartkit-like: a 1-D signal, rows
     (1, 1, 41, 5, (1, 5), (1, 1), "same", "none", 8.0),  # odd channel count
     (1, 59, 1, 6, (9, 1), (2, 2), "same", "relu", 16.0),  # alexa-like: columns, stride 2
@@ -31,12 +33,29 @@ CONFIGS = [
     (1, 1, 30, 4, (1, 16), (1, 1), "same", "none", 16.0),  # the longest filter
     (1, 1, 12, 9, (1, 1), (1, 1), "same", "relu", 1e-4),  # one tap; shifts outside the fast forms
     (1, 1, 40, 8, (1, 3), (1, 3), "same", "none", 64.0),  # stride 3, saturating outputs
+    # three taps, stride 1: straight from the input (tg_dw1d_run3)
+    (1, 1, 7, 6, (1, 3), (1, 1), "valid", "none", 4.0),  # no padding, an odd count of outputs
+    (2, 4, 9, 5, (3, 1), (1, 1), "same", "relu_n1_to_1", 64.0),  # columns of a 2-D image, batches, a clamp
+    (1, 1, 4, 3, (1, 3), (1, 1), "same", "relu", 1.0),  # the shortest line
+    (1, 1, 33, 7, (1, 3), (1, 1), "same", "relu", 4.0, -128),  # ReLU at the zero point -128: the full int8 range
+    (1, 1, 20, 4, (1, 3), (1, 1), "same", "none", 1e-4),  # shifts outside the fast form: the line copy
+    # five taps, stride 1: straight from the input on the DSP path (tg_dw1d_run5)
+    (1, 1, 4, 6, (1, 5), (1, 1), "same", "relu", 4.0),  # a line shorter than the filter
+    (1, 1, 9, 4, (1, 5), (1, 1), "valid", "relu6", 4.0, -128),  # no padding, the full int8 range
+    (2, 12, 3, 5, (5, 1), (1, 1), "same", "relu_n1_to_1", 64.0),  # columns, batches, the sign correction, a clamp
+    # sums past the fast form's bounds (HUGE_BIAS): the line copy in tg_requant_fast.h's forms
+    (1, 1, 25, 6, (1, 5), (1, 1), "same", "relu", 2.0, -128, HUGE_BIAS),
+    (1, 17, 1, 5, (9, 1), (1, 1), "same", "relu", 4.0, 10, HUGE_BIAS),
+    (1, 3, 17, 4, (1, 3), (1, 1), "same", "none", 16.0, None, HUGE_BIAS),
 ]
 
 
 def _graph(index: int):
-    n, h, w, c, k, stride, padding, act, out_scale = CONFIGS[index]
-    return dw_graph(500 + index, n, h, w, c, stride, padding, act, k=k, out_scale=out_scale)
+    n, h, w, c, k, stride, padding, act, out_scale, *extra = CONFIGS[index]
+    out_zp = extra[0] if extra else None
+    bias_range = extra[1] if len(extra) > 1 else 3000
+    return dw_graph(500 + index, n, h, w, c, stride, padding, act, k=k, out_scale=out_scale, out_zp=out_zp,
+                    bias_range=bias_range)
 
 
 @pytest.mark.parametrize("dsp", [False, True])
@@ -49,13 +68,16 @@ def test_depthwise_1d_equals_reference(index: int, dsp: bool, tmp_path: Path) ->
 
 
 def test_configs_cover_every_requantization_mode() -> None:
-    """The configs reach every form the lowering passes: general, both fast ones, and per-channel (mixed)."""
+    """The configs reach every form the lowering passes (depthwise_ops.requant_1d): the doubled-sum fast form with
+    and without the sign correction, and on layers it does not cover tg_requant_fast.h's general, both fast and
+    per-channel (mixed) forms."""
     modes = set()
     for index in range(len(CONFIGS)):
         graph = _graph(index)
         op = graph.ops[0]
-        modes.add(rq_values_per_channel(op, depthwise_conv2d.params(graph, op, "double"), CONFIGS[index][3])[1])
-    assert modes == {RQ_GENERAL, RQ_FAST, RQ_FAST_FULL, RQ_MIXED}
+        call = depthwise_conv2d.lower(_Ctx(graph), op)
+        modes.add(int(call.args[10]))  # the kernel's `mode`
+    assert modes == {DW1D_FAST_RELU, DW1D_FAST_SIGNED, RQ_GENERAL, RQ_FAST, RQ_FAST_FULL, RQ_MIXED} == {DW1D_FAST_RELU, DW1D_FAST_SIGNED, RQ_GENERAL, RQ_FAST, RQ_FAST_FULL, RQ_MIXED}
 
 
 class _Ctx:

@@ -11,7 +11,8 @@ RESHAPE.
   int8 -> int16 -> int8 graph as hand-made graphs;
 * the models through ``tinygen test``'s path in QEMU (Cortex-M7 DSP, Cortex-M3 portable) bit-exact with TFLite
   Micro, and the ``tinygen test --board mps2_an500`` command itself;
-* a 16x8 CONV_2D refused at import, naming the layer, its type and that int16x8 conv is not supported yet.
+* a 16x8 TRANSPOSE_CONV refused at import, naming the layer, its type and that its int16x8 form is not supported
+  yet (CONV_2D and DEPTHWISE_CONV_2D 16x8: tests/test_int16_conv.py).
 """
 
 from __future__ import annotations
@@ -185,15 +186,17 @@ def test_mixed_int8_int16_boundaries(tmp_path: Path) -> None:
         "tg_quantize_s8_s16", "tg_fully_connected_s16", "tg_quantize_s16_s8"]
 
 
-def test_conv_16x8_refused(tmp_path: Path) -> None:
-    """A 16x8 CONV_2D: refused at import, naming the layer, its type and that int16x8 conv is not supported yet."""
+def test_transpose_conv_16x8_refused(tmp_path: Path) -> None:
+    """A 16x8 TRANSPOSE_CONV (no 16x8 kernel yet): refused at import, naming the layer, its type and that its
+    int16x8 form is not supported yet."""
     tf.keras.utils.set_random_seed(6)
-    model = tf.keras.Sequential([tf.keras.Input((8, 8, 1)), tf.keras.layers.Conv2D(4, 3, name="edge_conv"),
+    model = tf.keras.Sequential([tf.keras.Input((4, 4, 2)), tf.keras.layers.Conv2DTranspose(4, 3, strides=2,
+                                                                                           name="edge_up"),
                                  tf.keras.layers.Flatten(), tf.keras.layers.Dense(3)])
-    data = _convert(model, np.random.default_rng(6).normal(size=(16, 8, 8, 1)).astype(np.float32), True)
-    with pytest.raises(UnsupportedError, match=r"op 0 \(CONV_2D\) layer '[^']*edge_conv[^']*'.* int16: int16x8 "
-                       r"\(16-bit activations\) CONV_2D is not supported yet"):
-        import_tflite(data, name="conv16")
+    data = _convert(model, np.random.default_rng(6).normal(size=(16, 4, 4, 2)).astype(np.float32), True)
+    with pytest.raises(UnsupportedError, match=r"\(TRANSPOSE_CONV\) layer '[^']*edge_up[^']*'.* int16: int16x8 "
+                       r"\(16-bit activations\) TRANSPOSE_CONV is not supported yet"):
+        import_tflite(data, name="up16")
 
 
 def test_cli_test_int16(models: dict[str, Path], tmp_path: Path) -> None:

@@ -34,8 +34,9 @@ TRAPPED = (-signal.SIGILL, -signal.SIGTRAP)
 CASES = {
     # a library with a pair-path call (DW3_VP and its line function) whose stride-2 call needs the ring
     "dw3_ring_missing": ("dw3", ("DW3_VP", "DWVP_TWO_ANY", "DW3_RING"), "DW3_RING", (9, 9, 2, 1)),
-    # the same for the four-channel kernel: the stride-2 call needs its four-channel loop
-    "dw3c_run_missing": ("dw3c", ("DW3C_VP", "DWVP_TWO_ANY", "DW3C_RUN"), "DW3C_RUN", (9, 9, 2, 1)),
+    # the four-channel kernel: a call with the general requantization (fast = 0) needs DW3C_ANY, and the library
+    # has only another mode's channel function
+    "dw3c_mode_missing": ("dw3c", ("DW3C_RELU", "DW3C_ANY"), "DW3C_ANY", (9, 9, 2, 1)),
     # the pair path with 7 output lines (generic mode) needs the odd last line's function (vp_variants)
     "vp_last_line_missing": ("dw3", ("DW3_VP", "DWVP_TWO_ANY", "DWVP_ONE_ANY"), "DWVP_ONE_ANY", (7, 7, 1, 1)),
 }

@@ -33,7 +33,7 @@ DSP_INSTRUCTION = {
     "tg_fully_connected_dual_s8.c": "smlad",
     "tg_depthwise_3x3_vp_s8.c": "smlad",
     "tg_depthwise_3x3_s8.c": "smlabb",
-    "tg_depthwise_3x3_ch_s8.c": "smlabb",
+    "tg_depthwise_3x3_ch_s8.c": "smlad",
     "tg_conv_s8.c": "sxtb16",
     "tg_conv_1x1_s8.c": "sxtb16",
 }

@@ -271,9 +271,9 @@ def test_qemu(tmp_path: Path, board: str) -> None:
 
 #: keyword_scrambled_8bit on mps2_an500 (Cortex-M7: the DSP path), instructions per inference (vector 0) counted
 #: exactly by the QEMU plugin (120,126 with the first kernel: a byte-wise memmove for the shift, tg_requantize and a
-#: dot product per filter of a unit); the test fails more than 1% above it, tests/test_emulator_models.py's rule
-#: for tests/instruction_counts.json
-KEYWORD_M7_INSTRUCTIONS = 83_894
+#: dot product per filter of a unit; 83,894 before the per-requantization fast forms); the test fails more than 1%
+#: above it, tests/test_emulator_models.py's rule for tests/instruction_counts.json
+KEYWORD_M7_INSTRUCTIONS = 77_733
 
 
 @pytest.mark.emulator

@@ -121,7 +121,8 @@ def test_cases_reach_every_specialisation() -> None:
     reached = set()
     for case in CASES:
         graph = _graph(case)
-        reached |= set(ops.get(graph.ops[0].kind).lowerings[0](_Ctx(graph), graph.ops[0]).variants)
+        calls = (lower(_Ctx(graph), graph.ops[0]) for lower in ops.get(graph.ops[0].kind).lowerings)
+        reached |= set(next(call for call in calls if call is not None).variants)  # the lowering that runs it
     assert _variants_of(sorted(reached)) == defined
 
 

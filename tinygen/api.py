@@ -35,7 +35,8 @@ def _model_and_name(model: Any, quantizer: str) -> tuple[Any, str | None]:
 
 
 def quantize(model: Any, calibration: Any, observer: str = "minmax", quantizer: str = "tinygen",
-             ptq: str = "auto") -> Graph:
+             ptq: str = "auto", int16: str | None = None, int16_budget: int | None = None,
+             int16_target_db: float | None = None) -> Graph:
     """Quantize a Keras model to an int8 IR graph (TFLite's int8 scheme).
 
     ``observer``: "minmax" (TFLite's calibration, default), "percentile" or "mse".
@@ -43,14 +44,22 @@ def quantize(model: Any, calibration: Any, observer: str = "minmax", quantizer: 
     ``ptq``: tinygen's post-training pipeline: "auto" (default: the best of the candidates on held-out
     calibration samples, never worse than "plain"), "plain" (min-max, as TensorFlow's converter), or passes
     joined by "+" ("cle", "smooth", "bc", an observer: see :mod:`tinygen.quantize.pipeline`).
+    ``int16``, ``int16_budget``, ``int16_target_db``: mixed precision, as ``--int16`` and its options
+    (:mod:`tinygen.quantize.mixed`): Keras layer names (comma-separated), "all" or "auto".
     """
+    from tinygen.quantize.mixed import parse_request, using_int16
     from tinygen.quantize.pipeline import using_ptq
 
     if quantizer == "tflite" and ptq != "auto":
         from tinygen.errors import TinygenError
 
         raise TinygenError(f"ptq={ptq!r} applies to tinygen's quantizer only: drop it or use quantizer='tinygen'")
-    with using_ptq(ptq):
+    request = parse_request(int16, int16_budget, int16_target_db)
+    if quantizer == "tflite" and request is not None:
+        from tinygen.errors import TinygenError
+
+        raise TinygenError(f"int16={int16!r} applies to tinygen's quantizer only: drop it or use quantizer='tinygen'")
+    with using_ptq(ptq), using_int16(request):
         if isinstance(model, (str, Path)):
             from tinygen.frontend.keras import load_keras_graph
 
@@ -81,7 +90,7 @@ def quantize_with_report(model: Any, calibration: Any, observer: str = "minmax",
 
     result = quantize_keras(model, calibration, observer, name, ptq)
     return result.graph, build_report(result.float_graph, result.graph, result.calibration, result.ptq, max_samples,
-                                      quantized_from=result.quantized_from)
+                                      quantized_from=result.quantized_from, ranges=result.ranges)
 
 
 def quantization_report(model: Any, calibration: Any, observer: str = "minmax", quantizer: str = "tinygen",

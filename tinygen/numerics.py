@@ -349,3 +349,18 @@ def softmax_int8(
     lo, hi = -(1 << (output_bits - 1)), (1 << (output_bits - 1)) - 1
     out = np.clip(unsat + lo, lo, hi)
     return np.where(valid, out, lo).astype(np.int8 if output_bits == 8 else np.int16)
+
+
+def requantize_int64(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t multiplier, int shift) (the same in both rounding
+    modes): the multiplier rounded to Q0.15, one rounding right shift by 15 - shift, the result truncated to int32.
+    Exact in int64 for |x| < 2^47 (TFLite's precondition; the lowering checks it)."""
+    reduced = reduced_multiplier(multiplier)
+    total = 15 - np.asarray(shift, dtype=np.int64)
+    return wrap_int32((np.asarray(acc, dtype=np.int64) * reduced + (np.int64(1) << (total - 1))) >> total)
+
+
+def reduced_multiplier(multiplier: np.ndarray) -> np.ndarray:
+    """TFLite's int64 MultiplyByQuantizedMultiplier's multiplier rounded to Q0.15 (saturating at 0x7FFF), int64."""
+    m = np.asarray(multiplier, dtype=np.int64)
+    return np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)

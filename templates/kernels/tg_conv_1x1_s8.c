@@ -25,6 +25,30 @@ static const int8_t *tg_conv_1x1_pixel(const int8_t *image, int32_t q, int32_t i
     return image + (oy * stride_h * in_w + ox * stride_w) * in_c;
 }
 
+/* the block of output pixels p .. p + cols - 1 (a short last block repeats its last pixel) into the scratch, column by
+   column */
+static void tg_conv_1x1_gather(int16_t *scratch, const int8_t *image, int32_t p, int32_t cols, int32_t in_w,
+                               int32_t in_c, int32_t out_w, int32_t stride_h, int32_t stride_w, const int dense,
+                               const int grouped)
+{
+    int32_t j;
+    for (j = 0; j < TG_CONV_COLS; ++j)
+    {
+        const int32_t q = p + TG_MIN(j, cols - 1);
+        const int8_t *x = dense ? image + q * in_c : tg_conv_1x1_pixel(image, q, in_w, in_c, out_w, stride_h, stride_w);
+        if (grouped)
+        {
+            TG_TRACE_VARIANT(CONV1X1_GROUPED);
+            tg_pair_put_groups(scratch, j, 0, x, in_c);
+        }
+        else
+        {
+            TG_TRACE_VARIANT(CONV1X1_TAIL);
+            tg_pair_put_column(scratch, j, in_c, x);
+        }
+    }
+}
+
 void tg_conv_1x1_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t in_c,
                     const int8_t *filter, const int32_t *params, int32_t mode, int8_t *output,
                     int32_t out_h, int32_t out_w, int32_t out_c, int32_t stride_h, int32_t stride_w,
@@ -51,29 +75,25 @@ void tg_conv_1x1_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
     {
         const int8_t *image = input + b * in_h * in_w * in_c;
         int8_t *out = output + b * pixels * out_c;
-        int32_t p;
-        for (p = 0; p < pixels; p += TG_CONV_COLS)
+        int32_t p = 0;
+        /* the block's pixels are all read into the scratch before any output is written (in-place safe) */
+#if TG_DSP
+        if (dense && grouped)
         {
-            /* the block's pixels are all read into the scratch before any output is written (in-place
-               safe); a short last block repeats its last pixel */
-            const int32_t cols = TG_MIN(pixels - p, TG_CONV_COLS);
-            int32_t j;
-            for (j = 0; j < TG_CONV_COLS; ++j)
+            /* whole blocks of three consecutive pixels: one pass over their groups */
+            for (; p + TG_CONV_COLS <= pixels; p += TG_CONV_COLS)
             {
-                const int32_t q = p + TG_MIN(j, cols - 1);
-                const int8_t *x = dense ? image + q * in_c
-                                        : tg_conv_1x1_pixel(image, q, in_w, in_c, out_w, stride_h, stride_w);
-                if (grouped)
-                {
-                    TG_TRACE_VARIANT(CONV1X1_GROUPED);
-                    tg_pair_put_groups(scratch, j, 0, x, in_c);
-                }
-                else
-                {
-                    TG_TRACE_VARIANT(CONV1X1_TAIL);
-                    tg_pair_put_column(scratch, j, in_c, x);
-                }
+                TG_TRACE_VARIANT(CONV1X1_GROUPED);
+                tg_pair_put_consecutive(scratch, image + p * in_c, in_c);
+                tg_conv_gemm_s8(scratch, TG_CONV_COLS, in_c, filter, params, mode, out_c, output_offset, act_min,
+                                act_max, out + p * out_c, out_c);
             }
+        }
+#endif
+        for (; p < pixels; p += TG_CONV_COLS)
+        {
+            const int32_t cols = TG_MIN(pixels - p, TG_CONV_COLS);
+            tg_conv_1x1_gather(scratch, image, p, cols, in_w, in_c, out_w, stride_h, stride_w, dense, grouped);
             tg_conv_gemm_s8(scratch, cols, in_c, filter, params, mode, out_c, output_offset, act_min, act_max,
                             out + p * out_c, out_c);
         }

@@ -135,6 +135,29 @@ TG_INLINE void tg_pair_put_groups(int16_t *pair, int32_t j, int32_t start, const
     }
 }
 
+#if TG_DSP
+/*
+ * The whole block = TG_CONV_COLS columns of `depth` values (a multiple of 4) that follow each other at src (column j at
+ * src + j * depth, any alignment: a 1x1 convolution's consecutive pixels): group by group, each column's word loaded,
+ * sign-extended and stored in place, without the per-column calls of tg_pair_put_groups.
+ */
+TG_INLINE void tg_pair_put_consecutive(int16_t *pair, const int8_t *src, int32_t depth)
+{
+    const int8_t *s1 = src + depth, *s2 = s1 + depth;
+    const int8_t *const end = s1;
+    for (; src != end; src += 4, s1 += 4, s2 += 4, pair += 4 * TG_CONV_COLS)
+    {
+        const uint32_t a = tg_load32(src), b = tg_load32(s1), c = tg_load32(s2);
+        tg_store32(pair, tg_sxtb16(a));
+        tg_store32(pair + 2, tg_sxtb16_ror8(a));
+        tg_store32(pair + 4, tg_sxtb16(b));
+        tg_store32(pair + 6, tg_sxtb16_ror8(b));
+        tg_store32(pair + 8, tg_sxtb16(c));
+        tg_store32(pair + 10, tg_sxtb16_ror8(c));
+    }
+}
+#endif
+
 /* values start..start+n-1 of column j = value, start and n multiples of 4 inside the complete groups */
 TG_INLINE void tg_pair_fill_groups(int16_t *pair, int32_t j, int32_t start, int32_t n, int32_t value)
 {

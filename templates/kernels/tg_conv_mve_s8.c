@@ -50,6 +50,41 @@ static void tg_conv_mve_row(int8_t *col, const int8_t *row, const tg_conv_mve_ge
     }
 }
 
+/* `runs` runs of n bytes, `gap` bytes apart in src (from one run's end to the next one's start), one after the
+   other into dst */
+TG_INLINE void tg_conv_mve_copy_runs(int8_t *dst, const int8_t *src, int32_t runs, int32_t n, int32_t gap)
+{
+    for (; runs > 0; --runs)
+    {
+        tg_mve_copy_s8(dst, src, n);
+        dst += n;
+        src += n + gap;
+    }
+}
+
+/* The same on the target for n a multiple of 16: one assembly loop (a WLSTP/LETP loop per run; GCC reloads
+   the loop constants from the stack around each tg_mve_copy_s8). Not inlined: the caller's register
+   allocation stays as it is for its other paths. */
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1) && (defined(__GNUC__) || defined(__clang__))
+#define TG_CONV_MVE_RUNS16 1
+static TG_MVE_NOINLINE void tg_conv_mve_copy_runs16(int8_t *dst, const int8_t *src, int32_t runs, int32_t n,
+                                                    int32_t gap)
+{
+    __asm__ volatile("1: wlstp.8 lr, %[n], 3f\n"
+                     "2: vldrb.8 q0, [%[src]], #16\n"
+                     "vstrb.8 q0, [%[dst]], #16\n"
+                     "letp lr, 2b\n"
+                     "3: add %[src], %[src], %[gap]\n"
+                     "subs %[runs], %[runs], #1\n"
+                     "bne 1b"
+                     : [dst] "+r"(dst), [src] "+r"(src), [runs] "+r"(runs)
+                     : [n] "r"(n), [gap] "r"(gap)
+                     : "lr", "q0", "cc", "memory");
+}
+#else
+#define TG_CONV_MVE_RUNS16 0
+#endif
+
 /* Windows of at most TG_CONV_MVE_GATHER_MAX values whose taps lie within 256 bytes of their first are
    gathered (one VLDRB gather per 16 values) instead of copied run by run */
 #define TG_CONV_MVE_GATHER_MAX 64
@@ -170,14 +205,17 @@ void tg_conv_mve_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t 
                 }
                 else if (x0 >= 0 && x0 <= x_end) /* kh runs of kw * in_c bytes */
                 {
-                    int8_t *col = scratch + j * d16;
-                    const int8_t *src = top + x0 * in_c;
-                    int32_t ky;
-                    for (ky = kh; ky > 0; --ky)
+#if TG_CONV_MVE_RUNS16
+                    if ((g.row_bytes & 15) == 0)
                     {
-                        tg_mve_copy_s8(col, src, g.row_bytes);
-                        col += g.row_bytes;
-                        src += dil_h * g.in_row;
+                        tg_conv_mve_copy_runs16(scratch + j * d16, top + x0 * in_c, kh, g.row_bytes,
+                                                dil_h * g.in_row - g.row_bytes);
+                    }
+                    else
+#endif
+                    {
+                        tg_conv_mve_copy_runs(scratch + j * d16, top + x0 * in_c, kh, g.row_bytes,
+                                              dil_h * g.in_row - g.row_bytes);
                     }
                 }
                 else

@@ -35,29 +35,54 @@ static void tg_dw1d_fill(int16_t *line, int32_t width, const int8_t *src, int32_
     }
 }
 
-/* one channel's outputs along a line: out[i * out_step] from line values i * stride .. i * stride + 2 * pairs - 1,
-   w[p] the tap pairs (on the portable path, ws the taps); `pairs` and `mode` are constants where inlined (then
-   the weights sit in registers and the tap loop unrolls) */
-TG_INLINE void tg_dw1d_run(const int16_t *line, int32_t n, int32_t stride, const int32_t *w, const int16_t *ws,
-                           const int32_t pairs, int32_t bias, const int32_t *rq, const int32_t mode, int8_t *out,
-                           int32_t out_step, int32_t output_offset, int32_t act_min, int32_t act_max)
+/* the fast form's requantization before its shift (tg_dw_rq_fast of the doubled sum a2; on the portable path the
+   same arithmetic in C) */
+TG_INLINE int32_t tg_dw1d_rq(int32_t a2, int32_t m, int32_t rnd, const int sign)
 {
-    /* local copies: the int8 stores cannot alias them, so they stay in registers */
-    const int32_t q[3] = {rq[0], rq[1], rq[2]};
-    int32_t i, p;
+#if TG_DSP
+    return tg_dw_rq_fast(a2, m, rnd, sign);
+#elif TG_SINGLE_ROUNDING
+    (void)sign;
+    return rnd + (int32_t)(((int64_t)a2 * m) >> 32);
+#else
+    return (sign ? rnd + (a2 >> 31) : rnd) + (int32_t)(((int64_t)a2 * m + (INT64_C(1) << 31)) >> 32);
+#endif
+}
+
+/* the requantized, clamped output of a doubled sum acc in the fast form (q = {m, rnd, r}) */
+TG_INLINE int8_t tg_dw1d_out(int32_t acc, int32_t m, int32_t rnd, int32_t r, const int sign, const int full,
+                             int32_t act_min, int32_t act_max)
+{
+    const int32_t v = tg_dw1d_rq(acc, m, rnd, sign) >> r;
+    return (int8_t)(full ? tg_rq_sat8(v) : TG_CLAMP(v, act_min, act_max));
+}
+
+/* one channel's outputs along a line in the fast form: out[i * out_step] from line values i * stride ..
+   i * stride + 2 * pairs - 1, w[p] the doubled tap pairs (on the portable path, ws the doubled taps), bias2 the
+   doubled bias, q = {multiplier, rounding term with the output offset, right shift}; `pairs`, `sign` (the double
+   rounding's sign correction) and `full` (the clamp range is all of -128..127: one SSAT) are constants where
+   inlined, so the weights and the channel's requantization values sit in registers and the tap loop unrolls */
+TG_INLINE void tg_dw1d_run(const int16_t *line, int32_t n, int32_t stride, const int32_t *w, const int16_t *ws,
+                           const int32_t pairs, int32_t bias2, const int32_t *q, const int sign, const int full,
+                           int8_t *out, int32_t out_step, int32_t act_min, int32_t act_max)
+{
+    const int32_t m = q[0], rnd = q[1], r = q[2];
+    int8_t *const out_end = out + n * out_step;
+    int32_t p, k;
 #if TG_DSP
     const int32_t w0 = w[0], w1 = pairs > 1 ? w[1] : 0, w2 = pairs > 2 ? w[2] : 0, w3 = pairs > 3 ? w[3] : 0;
     const int32_t w4 = pairs > 4 ? w[4] : 0;
     (void)ws;
 #else
+    /* local copies: the int8 stores cannot alias them, so they stay in registers */
     const int32_t v0 = ws[0], v1 = ws[1], v2 = pairs > 1 ? ws[2] : 0, v3 = pairs > 1 ? ws[3] : 0;
     const int32_t v4 = pairs > 2 ? ws[4] : 0, v5 = pairs > 2 ? ws[5] : 0, v6 = pairs > 3 ? ws[6] : 0;
     const int32_t v7 = pairs > 3 ? ws[7] : 0, v8 = pairs > 4 ? ws[8] : 0, v9 = pairs > 4 ? ws[9] : 0;
     (void)w;
 #endif
-    for (i = 0; i < n; ++i, line += stride)
+    for (k = -n * out_step; k != 0; k += out_step, line += stride) /* one index, up to 0: one test a turn */
     {
-        int32_t acc = bias;
+        int32_t acc = bias2;
 #if TG_DSP
         if (pairs <= 5)
         {
@@ -87,93 +112,362 @@ TG_INLINE void tg_dw1d_run(const int16_t *line, int32_t n, int32_t stride, const
             }
         }
 #else
-        /* the taps' sum is at most 16 * 128 * 128 in magnitude; the bias joins it in uint32 (the folded bias may
-           sit near the int32 limits: TFLite's sum wraps the same) */
-        int32_t sum = 0;
+        /* no overflow: the lowering bounds the doubled sum (depthwise_ops.fast_requantization) */
         if (pairs <= 5)
         {
-            sum = line[0] * v0 + line[1] * v1;
+            acc += line[0] * v0 + line[1] * v1;
             if (pairs > 1)
             {
-                sum += line[2] * v2 + line[3] * v3;
+                acc += line[2] * v2 + line[3] * v3;
             }
             if (pairs > 2)
             {
-                sum += line[4] * v4 + line[5] * v5;
+                acc += line[4] * v4 + line[5] * v5;
             }
             if (pairs > 3)
             {
-                sum += line[6] * v6 + line[7] * v7;
+                acc += line[6] * v6 + line[7] * v7;
             }
             if (pairs > 4)
             {
-                sum += line[8] * v8 + line[9] * v9;
+                acc += line[8] * v8 + line[9] * v9;
             }
         }
         else
         {
             for (p = 0; p < 2 * pairs; ++p)
             {
-                sum += line[p] * ws[p];
+                acc += line[p] * ws[p];
             }
         }
-        acc = (int32_t)((uint32_t)acc + (uint32_t)sum);
 #endif
-        if (mode == TG_RQ_FAST_FULL)
-        {
-            out[i * out_step] = (int8_t)tg_rq_sat8(tg_rq_fast(acc, q[0], q[1], q[2]));
-        }
-        else
-        {
-            out[i * out_step] = tg_rq_any(acc, q, mode, output_offset, act_min, act_max);
-        }
+        out_end[k] = tg_dw1d_out(acc, m, rnd, r, sign, full, act_min, act_max);
     }
 }
 
-/* tg_dw1d_run for the mode's requantization form (a constant in each copy) */
-#define TG_DW1D_MODES(pairs_)                                                                                      \
+/* tg_dw1d_run with `sign` and `full` as constants */
+#define TG_DW1D_FORMS(pairs_)                                                                                      \
     do                                                                                                             \
     {                                                                                                              \
-        if (mode == TG_RQ_FAST_FULL)                                                                               \
+        if (sign && full)                                                                                          \
         {                                                                                                          \
-            tg_dw1d_run(line, n, stride, w, ws, (pairs_), bias, rq, TG_RQ_FAST_FULL, out, out_step, output_offset, \
-                        act_min, act_max);                                                                         \
+            tg_dw1d_run(line, n, stride, w, ws, (pairs_), bias2, q, 1, 1, out, out_step, act_min, act_max);        \
+        }                                                                                                          \
+        else if (sign)                                                                                             \
+        {                                                                                                          \
+            tg_dw1d_run(line, n, stride, w, ws, (pairs_), bias2, q, 1, 0, out, out_step, act_min, act_max);        \
+        }                                                                                                          \
+        else if (full)                                                                                             \
+        {                                                                                                          \
+            tg_dw1d_run(line, n, stride, w, ws, (pairs_), bias2, q, 0, 1, out, out_step, act_min, act_max);        \
         }                                                                                                          \
         else                                                                                                       \
         {                                                                                                          \
-            tg_dw1d_run(line, n, stride, w, ws, (pairs_), bias, rq, mode, out, out_step, output_offset, act_min,    \
-                        act_max);                                                                                  \
+            tg_dw1d_run(line, n, stride, w, ws, (pairs_), bias2, q, 0, 0, out, out_step, act_min, act_max);        \
         }                                                                                                          \
     } while (0)
 
-/* one channel's line, with the tap-pair counts up to 5 (filters of up to 10 taps) as constants */
-static void tg_dw1d_line(const int16_t *line, int32_t n, int32_t stride, const int32_t *w, const int16_t *ws,
-                         int32_t pairs, int32_t bias, const int32_t *rq, int32_t mode, int8_t *out, int32_t out_step,
-                         int32_t output_offset, int32_t act_min, int32_t act_max)
+/* kept out of the kernel's body, whose loop state would crowd the line loops' registers */
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_DW1D_NOINLINE __attribute__((noinline))
+#else
+#define TG_DW1D_NOINLINE
+#endif
+
+/* one channel's line in the fast form, with the tap-pair counts up to 5 (filters of up to 10 taps) as constants */
+static TG_DW1D_NOINLINE void tg_dw1d_line(const int16_t *line, int32_t n, int32_t stride, const int32_t *w, const int16_t *ws,
+                         int32_t pairs, int32_t bias2, const int32_t *q, int32_t sign, int32_t full, int8_t *out,
+                         int32_t out_step, int32_t act_min, int32_t act_max)
 {
     if (pairs == 1)
     {
-        TG_DW1D_MODES(1);
+        TG_DW1D_FORMS(1);
     }
     else if (pairs == 2)
     {
-        TG_DW1D_MODES(2);
+        TG_DW1D_FORMS(2);
     }
     else if (pairs == 3)
     {
-        TG_DW1D_MODES(3);
+        TG_DW1D_FORMS(3);
     }
     else if (pairs == 4)
     {
-        TG_DW1D_MODES(4);
+        TG_DW1D_FORMS(4);
     }
     else if (pairs == 5)
     {
-        TG_DW1D_MODES(5);
+        TG_DW1D_FORMS(5);
     }
     else
     {
-        TG_DW1D_MODES(pairs);
+        TG_DW1D_FORMS(pairs);
+    }
+}
+
+/* value j of a line (`step` apart in src; NULL: a padding line), input_zp outside 0..len-1 */
+TG_INLINE int32_t tg_dw1d_at(const int8_t *src, int32_t len, int32_t step, int32_t j, int32_t input_zp)
+{
+    return src != NULL && j >= 0 && j < len ? src[j * step] : input_zp;
+}
+
+
+#if TG_DSP
+/* SMLADX: acc + lo(a) * hi(b) + hi(a) * lo(b) */
+TG_INLINE int32_t tg_dw1d_smladx(int32_t a, int32_t b, int32_t acc)
+{
+#if defined(__ARM_FEATURE_DSP)
+    return __smladx(a, b, acc);
+#else
+    return tg_smlad((int32_t)tg_ror8(tg_ror8((uint32_t)a)), b, acc); /* the halves of a exchanged */
+#endif
+}
+
+/* PKHBT with LSL #16: lo(a) below lo(b) (the low halfwords of a and b, b's on top) */
+TG_INLINE int32_t tg_dw1d_pkhbt(int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((uint32_t)a & 0xffffu) | ((uint32_t)b << 16));
+#endif
+}
+
+/* PKHTB with ASR #16: hi(b) below hi(a) (the high halfwords of a and b, a's on top) */
+TG_INLINE int32_t tg_dw1d_pkhtb(int32_t a, int32_t b)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((uint32_t)a & 0xffff0000u) | ((uint32_t)b >> 16));
+#endif
+}
+
+/* one channel's line in the fast form for five taps and stride 1 on the DSP path, as tg_dw1d_run3 for three: the
+   window's first four values in two registers, the first pair in order (SMLAD with the taps' pair w01), the second
+   the newer on the bottom (SMLADX with w23), then SMLABB of the new value with w4; PKHTB and PKHBT slide them */
+TG_INLINE void tg_dw1d_run5(const int8_t *src, int32_t len, int32_t step, int32_t pad, int32_t n, const int8_t *f,
+                            int32_t f_step, int32_t bias2, const int32_t *q, const int sign, const int full,
+                            int8_t *out, int32_t input_zp, int32_t act_min, int32_t act_max)
+{
+    const int32_t m = q[0], rnd = q[1], r = q[2], w4 = 2 * f[4 * f_step];
+    const int32_t w01 = (int32_t)(((uint32_t)(2 * f[0]) & 0xffffu) | ((uint32_t)(2 * f[f_step]) << 16));
+    const int32_t w23 = (int32_t)(((uint32_t)(2 * f[2 * f_step]) & 0xffffu) | ((uint32_t)(2 * f[3 * f_step]) << 16));
+    /* outputs 0..inner-1 read their last value inside the line (never before it: pad <= 4) */
+    const int32_t inner = TG_MAX(TG_MIN(n, len + pad - 4), 0);
+    int32_t win01 = tg_dw1d_pkhbt(tg_dw1d_at(src, len, step, -pad, input_zp),
+                                  tg_dw1d_at(src, len, step, 1 - pad, input_zp));
+    int32_t win32 = tg_dw1d_pkhbt(tg_dw1d_at(src, len, step, 3 - pad, input_zp),
+                                  tg_dw1d_at(src, len, step, 2 - pad, input_zp));
+    int32_t i, k, x4, acc, x[4];
+    const int8_t *const next_end = src + (inner > 0 ? (4 - pad + inner) * step : 0);
+    int8_t *const out_end = out + inner * step;
+#define TG_DW1D_STEP5()                                                                                            \
+    do                                                                                                             \
+    {                                                                                                              \
+        x4 = next_end[k];                                                                                          \
+        acc = tg_smlabb(x4, w4, tg_dw1d_smladx(win32, w23, tg_smlad(win01, w01, bias2)));                          \
+        win01 = tg_dw1d_pkhtb(win32, win01);                                                                       \
+        win32 = tg_dw1d_pkhbt(x4, win32);                                                                          \
+        out_end[k] = tg_dw1d_out(acc, m, rnd, r, sign, full, act_min, act_max);                                    \
+    } while (0)
+    k = -inner * step;
+    if (inner & 1)
+    {
+        TG_DW1D_STEP5();
+        k += step;
+    }
+    while (k != 0) /* two outputs a turn: one loop test for both */
+    {
+        TG_DW1D_STEP5();
+        k += step;
+        TG_DW1D_STEP5();
+        k += step;
+    }
+#undef TG_DW1D_STEP5
+    /* the outputs past the line's end, the window's values back from its registers */
+    x[0] = (int16_t)((uint32_t)win01 & 0xffffu);
+    x[1] = (int16_t)((uint32_t)win01 >> 16);
+    x[2] = (int16_t)((uint32_t)win32 >> 16);
+    x[3] = (int16_t)((uint32_t)win32 & 0xffffu);
+    for (i = inner; i < n; ++i)
+    {
+        acc = bias2 + x[0] * (2 * f[0]) + x[1] * (2 * f[f_step]) + x[2] * (2 * f[2 * f_step]) +
+              x[3] * (2 * f[3 * f_step]) + input_zp * w4;
+        out[i * step] = tg_dw1d_out(acc, m, rnd, r, sign, full, act_min, act_max);
+        x[0] = x[1];
+        x[1] = x[2];
+        x[2] = x[3];
+        x[3] = input_zp;
+    }
+}
+#endif
+
+/* one channel's line in the fast form for three taps and stride 1, straight from the int8 input (no line copy):
+   output i reads values i - pad .. i - pad + 2 (pad 0..2), the window sliding through registers, one new value
+   per output; values past the line's end read input_zp. Inputs and outputs are `step` apart (one index walks
+   both, up to 0). w0, w1, w2: the doubled taps. On the DSP path the window's first two values are one register
+   (the older on top): SMLADX with the taps' pair, SMLABB of the new value, and PKHBT slides the window. */
+TG_INLINE void tg_dw1d_run3(const int8_t *src, int32_t len, int32_t step, int32_t pad, int32_t n, int32_t w0,
+                            int32_t w1, int32_t w2, int32_t bias2, const int32_t *q, const int sign, const int full,
+                            int8_t *out, int32_t input_zp, int32_t act_min, int32_t act_max)
+{
+    const int32_t m = q[0], rnd = q[1], r = q[2];
+    /* outputs 0..inner-1 read their last value inside the line (never before it: pad <= 2) */
+    const int32_t inner = TG_MAX(TG_MIN(n, len + pad - 2), 0);
+    int32_t x0 = tg_dw1d_at(src, len, step, -pad, input_zp), x1 = tg_dw1d_at(src, len, step, 1 - pad, input_zp);
+    int32_t i, k, x2, acc;
+    /* past the inner outputs' last values, and past their outputs */
+    const int8_t *const next_end = src + (inner > 0 ? (2 - pad + inner) * step : 0);
+    int8_t *const out_end = out + inner * step;
+#if TG_DSP
+    const int32_t w01 = (int32_t)(((uint32_t)w0 & 0xffffu) | ((uint32_t)w1 << 16));
+    int32_t win = tg_dw1d_pkhbt(x1, x0);
+#endif
+/* output k's sum from its new value x2, the window moving on */
+#if TG_DSP
+#define TG_DW1D_STEP3()                                                                                            \
+    do                                                                                                             \
+    {                                                                                                              \
+        x2 = next_end[k];                                                                                          \
+        acc = tg_smlabb(x2, w2, tg_dw1d_smladx(win, w01, bias2));                                                  \
+        win = tg_dw1d_pkhbt(x2, win);                                                                              \
+        out_end[k] = tg_dw1d_out(acc, m, rnd, r, sign, full, act_min, act_max);                                    \
+    } while (0)
+#else
+#define TG_DW1D_STEP3()                                                                                            \
+    do                                                                                                             \
+    {                                                                                                              \
+        x2 = next_end[k];                                                                                          \
+        acc = bias2 + x0 * w0 + x1 * w1 + x2 * w2;                                                                 \
+        x0 = x1;                                                                                                   \
+        x1 = x2;                                                                                                   \
+        out_end[k] = tg_dw1d_out(acc, m, rnd, r, sign, full, act_min, act_max);                                    \
+    } while (0)
+#endif
+    k = -inner * step;
+    if (inner & 1)
+    {
+        TG_DW1D_STEP3();
+        k += step;
+    }
+    while (k != 0) /* two outputs a turn: one loop test for both */
+    {
+        TG_DW1D_STEP3();
+        k += step;
+        TG_DW1D_STEP3();
+        k += step;
+    }
+#undef TG_DW1D_STEP3
+    /* the outputs past the line's end (on the DSP path the window's values back from its register) */
+#if TG_DSP
+    x0 = (int16_t)((uint32_t)win >> 16);
+    x1 = (int16_t)((uint32_t)win & 0xffffu);
+#endif
+    for (i = inner; i < n; ++i)
+    {
+        out[i * step] = tg_dw1d_out(bias2 + x0 * w0 + x1 * w1 + input_zp * w2, m, rnd, r, sign, full, act_min,
+                                    act_max);
+        x0 = x1;
+        x1 = input_zp;
+    }
+}
+
+/* a line of every channel (channel c's values at src + c, its outputs at out + c) in tg_dw1d_run3's form (`taps`
+   3) or tg_dw1d_run5's (5, DSP path only): filter, bias (doubled) and rq as the kernel's */
+TG_INLINE void tg_dw1d_chans(const int8_t *src, int32_t len, int32_t step, int32_t pad, int32_t n, int32_t channels,
+                             const int8_t *filter, const int32_t taps, const int32_t *bias, const int32_t *rq,
+                             const int sign, const int full, int8_t *out, int32_t input_zp, int32_t act_min,
+                             int32_t act_max)
+{
+    int32_t c;
+#if !TG_DSP
+    (void)taps;
+#endif
+    for (c = 0; c < channels; ++c)
+    {
+#if TG_DSP
+        if (taps == 5)
+        {
+            tg_dw1d_run5(src + c, len, step, pad, n, filter + c, channels, bias[c], rq + 3 * c, sign, full, out + c,
+                         input_zp, act_min, act_max);
+            continue;
+        }
+#endif
+        tg_dw1d_run3(src + c, len, step, pad, n, 2 * filter[c], 2 * filter[channels + c], 2 * filter[2 * channels + c],
+                     bias[c], rq + 3 * c, sign, full, out + c, input_zp, act_min, act_max);
+    }
+}
+
+/* tg_dw1d_chans with `taps`, `sign` and `full` as constants */
+static TG_DW1D_NOINLINE void tg_dw1d_direct(const int8_t *src, int32_t len, int32_t step, int32_t pad, int32_t n,
+                                            int32_t channels, const int8_t *filter, int32_t taps, const int32_t *bias,
+                                            const int32_t *rq, int32_t sign, int32_t full, int8_t *out,
+                                            int32_t input_zp, int32_t act_min, int32_t act_max)
+{
+#define TG_DW1D_CHANS(taps_, sign_, full_)                                                                         \
+    tg_dw1d_chans(src, len, step, pad, n, channels, filter, (taps_), bias, rq, (sign_), (full_), out, input_zp,   \
+                  act_min, act_max)
+    if (taps == 5 && TG_DSP)
+    {
+        if (sign && full)
+        {
+            TG_DW1D_CHANS(5, 1, 1);
+        }
+        else if (sign)
+        {
+            TG_DW1D_CHANS(5, 1, 0);
+        }
+        else if (full)
+        {
+            TG_DW1D_CHANS(5, 0, 1);
+        }
+        else
+        {
+            TG_DW1D_CHANS(5, 0, 0);
+        }
+    }
+    else if (sign && full)
+    {
+        TG_DW1D_CHANS(3, 1, 1);
+    }
+    else if (sign)
+    {
+        TG_DW1D_CHANS(3, 1, 0);
+    }
+    else if (full)
+    {
+        TG_DW1D_CHANS(3, 0, 1);
+    }
+    else
+    {
+        TG_DW1D_CHANS(3, 0, 0);
+    }
+#undef TG_DW1D_CHANS
+}
+
+/* one channel's line in the other forms (layers whose sums or shifts the fast form does not cover: rare): the
+   plain taps and the channel's rq values of `mode` (tg_requant_fast.h) */
+static TG_DW1D_NOINLINE void tg_dw1d_line_any(const int16_t *line, int32_t n, int32_t stride, const int16_t *ws, int32_t taps,
+                             int32_t bias, const int32_t *rq, int32_t mode, int8_t *out, int32_t out_step,
+                             int32_t output_offset, int32_t act_min, int32_t act_max)
+{
+    int32_t i, p;
+    for (i = 0; i < n; ++i, line += stride)
+    {
+        /* the taps' sum is at most 16 * 128 * 128 in magnitude; the bias joins it in uint32 (the folded bias may
+           sit near the int32 limits: TFLite's sum wraps the same) */
+        int32_t sum = 0;
+        for (p = 0; p < taps; ++p)
+        {
+            sum += line[p] * ws[p];
+        }
+        out[i * out_step] = tg_rq_any((int32_t)((uint32_t)bias + (uint32_t)sum), rq, mode, output_offset, act_min,
+                                      act_max);
     }
 }
 
@@ -192,17 +486,32 @@ void tg_depthwise_1d_s8(const int8_t *input, int32_t batches, int32_t in_h, int3
     const int32_t line_stride = along_w ? stride_h : stride_w, stride = along_w ? stride_w : stride_h;
     const int32_t line_pad = along_w ? pad_top : pad_left, pad = along_w ? pad_left : pad_top;
     const int32_t pairs = (taps + 1) / 2, width = (out_len - 1) * stride + 2 * pairs;
+    const int32_t fast = mode == TG_DW1D_FAST_RELU || mode == TG_DW1D_FAST_SIGNED;
+    const int32_t sign = mode == TG_DW1D_FAST_SIGNED, full = act_min == -128 && act_max == 127;
+    const int32_t scale = fast ? 2 : 1; /* the fast form accumulates twice the sum */
+    /* three taps (five on the DSP path), stride 1, outputs as far apart as inputs: each line straight from the
+       input (tg_dw1d_direct) */
+    const int32_t direct = fast && (taps == 3 || (taps == 5 && TG_DSP)) && stride == 1 && pad >= 0 &&
+                           pad <= taps - 1 && out_step == value_step &&
+                            line_pad == 0 && (out_lines - 1) * line_stride < lines; /* and no padding line */
     int32_t b, ol, c, p;
     for (b = 0; b < batches; ++b)
     {
-        for (c = 0; c < channels; ++c)
+        for (ol = 0; ol < out_lines && direct; ++ol)
+        {
+            /* every channel's line at once, straight from the input */
+            tg_dw1d_direct(input + b * in_h * in_w * channels + ol * line_stride * line_step, len, value_step, pad,
+                           out_len, channels, filter, taps, bias, rq, sign, full,
+                           output + b * out_h * out_w * channels + ol * out_line_step, input_zp, act_min, act_max);
+        }
+        for (c = 0; c < channels && !direct; ++c)
         {
             /* the channel's taps as int16 pairs (a zero after an odd count) */
             int16_t ws[TG_DEPTHWISE_1D_MAX_TAPS];
             int32_t w[TG_DEPTHWISE_1D_MAX_TAPS / 2];
             for (p = 0; p < 2 * pairs; ++p)
             {
-                ws[p] = (int16_t)(p < taps ? filter[p * channels + c] : 0);
+                ws[p] = (int16_t)(p < taps ? scale * filter[p * channels + c] : 0);
             }
 #if TG_DSP
             for (p = 0; p < pairs; ++p)
@@ -213,16 +522,24 @@ void tg_depthwise_1d_s8(const int8_t *input, int32_t batches, int32_t in_h, int3
             /* a mixed layer (TG_RQ_MIXED): this channel's form, told by its third value (0: the general form) */
             const int32_t chan_mode = mode != TG_RQ_MIXED  ? mode
                                       : rq[3 * c + 2] == 0 ? TG_RQ_GENERAL
-                                      : (act_min == -128 && act_max == 127) ? TG_RQ_FAST_FULL
-                                                                             : TG_RQ_FAST;
+                                      : full              ? TG_RQ_FAST_FULL
+                                                          : TG_RQ_FAST;
             for (ol = 0; ol < out_lines; ++ol)
             {
                 const int32_t l = ol * line_stride - line_pad; /* the input line (the filter's one tap across) */
                 const int8_t *src = l >= 0 && l < lines ? input + (b * in_h * in_w * channels) + l * line_step + c : NULL;
+                int8_t *out = output + b * out_h * out_w * channels + ol * out_line_step + c;
                 tg_dw1d_fill(scratch, width, src, len, value_step, pad, input_zp);
-                tg_dw1d_line(scratch, out_len, stride, w, ws, pairs, bias[c], rq + 3 * c, chan_mode,
-                             output + b * out_h * out_w * channels + ol * out_line_step + c, out_step, output_offset,
-                             act_min, act_max);
+                if (fast)
+                {
+                    tg_dw1d_line(scratch, out_len, stride, w, ws, pairs, bias[c], rq + 3 * c, sign, full, out,
+                                 out_step, act_min, act_max);
+                }
+                else
+                {
+                    tg_dw1d_line_any(scratch, out_len, stride, ws, taps, bias[c], rq + 3 * c, chan_mode, out,
+                                     out_step, output_offset, act_min, act_max);
+                }
             }
         }
     }

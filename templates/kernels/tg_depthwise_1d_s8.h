@@ -10,6 +10,14 @@
 /** The longest filter tg_depthwise_1d_s8 takes (its tap pairs stay in a local array). */
 #define TG_DEPTHWISE_1D_MAX_TAPS 16
 
+/** `mode` values of the fast form (besides tg_requant_fast.h's TG_RQ_*): the lowering proved it exact
+ * (tinygen.lowering.depthwise_ops.fast_requantization), `bias` holds twice the folded bias and `rq` per channel
+ * {multiplier, 2^(r-1) + output_offset * 2^r, r} (r the right shift): the kernel accumulates twice the sum and
+ * requantizes with one SMMLAR (SMMLA with single rounding) and one shift (tg_dw_rq_fast). RELU leaves out the
+ * double rounding's sign correction, exact when act_min >= output_offset (see tg_depthwise_3x3_vp_s8.h). */
+#define TG_DW1D_FAST_RELU 4
+#define TG_DW1D_FAST_SIGNED 5
+
 /** Bytes of `scratch`: one line of int16 values, the padding included, for out_len outputs of stride `stride`
  * and `taps` taps (rounded up to tap pairs), plus two values of slack. */
 #define TG_DEPTHWISE_1D_SCRATCH_BYTES(out_len, stride, taps) (2 * (((out_len)-1) * (stride) + 2 * (((taps) + 1) / 2) + 2))
@@ -23,12 +31,14 @@
  *
  * Channel by channel and line by line, the kernel copies the input line as int16 (padding filled in) into
  * `scratch`, then computes the line's outputs with the channel's tap pairs and requantization values in
- * registers: on the DSP path one SMLAD per two taps (a word load of two neighbouring values).
+ * registers: on the DSP path one SMLAD per two taps (a word load of two neighbouring values), then in the fast form
+ * SMMLAR, a shift and SSAT (the clamp range all of int8) or the clamp.
  *
  * @param taps      K, 1..TG_DEPTHWISE_1D_MAX_TAPS
- * @param bias      [channels] int32: bias - input_zp * sum of the taps (offline)
- * @param rq        [channels][3] requantization values, `mode` TG_RQ_* (tg_requant_fast.h; TG_RQ_MIXED: the form
- *                  chosen per channel, each channel's line in its own form)
+ * @param bias      [channels] int32: bias - input_zp * sum of the taps (offline; doubled in the fast form)
+ * @param rq        [channels][3] requantization values, `mode` TG_DW1D_FAST_* (the fast form, above) or TG_RQ_*
+ *                  (tg_requant_fast.h; TG_RQ_MIXED: the form chosen per channel, each channel's line in its own
+ *                  form)
  * @param scratch   TG_DEPTHWISE_1D_SCRATCH_BYTES(out_len, stride along the line, taps) bytes, not overlapping
  *                  input or output
  */

@@ -9,14 +9,20 @@
 
 /** Bytes of `scratch` tg_depthwise_3x3_s8 needs: the larger of its ring of three int16 input rows and,
  * where its DSP path takes the pair path (stride 1, lines of 6 or more: TG_DWVP_USE in
- * tg_depthwise_3x3_vp_s8.h), that path's two slots. */
+ * tg_depthwise_3x3_vp_s8.h), that path's two slots, or the stride-2 path (TG_DW3_G2_USE) its five slots of
+ * four channels' int16 pairs (blocks of 160 bytes: two pairs of five slots of four channels). */
 #define TG_DEPTHWISE_3X3_SCRATCH_BYTES(out_h, out_w, stride_h, stride_w)                                      \
     TG_DEPTHWISE_3X3_MAX(                                                                                       \
         3 * ((TG_DEPTHWISE_3X3_MAX(((out_h)-1) * (stride_h), ((out_w)-1) * (stride_w)) + 5) & ~1) * 2,          \
         ((stride_h) == 1 && (stride_w) == 1 && TG_DEPTHWISE_3X3_MAX(out_h, out_w) >= 6)                         \
             ? 64 * ((TG_DEPTHWISE_3X3_MAX(out_h, out_w) + 3) / 2)                                               \
-            : 0)
+        : TG_DW3_G2_USE(stride_h, stride_w) ? 160 * ((TG_DEPTHWISE_3X3_MAX(out_h, out_w) + 2) / 2)            \
+                                            : 0)
 #define TG_DEPTHWISE_3X3_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/** Whether the DSP path takes the four-channel stride-2 path: stride 2 both ways. Keep equal to
+ * depthwise_ops.uses_groups2. */
+#define TG_DW3_G2_USE(stride_h, stride_w) ((stride_h) == 2 && (stride_w) == 2)
 
 /**
  * @brief 3x3 depthwise convolution, any stride and padding; `output` may equal `input`.
@@ -35,11 +41,15 @@
  * after input row oy + 1 entered the ring.
  *
  * On the DSP path, stride 1 with output lines of 6 or more (TG_DWVP_USE) runs as tg_depthwise_3x3_vp_s8
- * (int16 pairs of two input lines, four channels at a time; also exact in place).
+ * (int16 pairs of two input lines, four channels at a time; also exact in place), and stride 2 both ways
+ * (TG_DW3_G2_USE) as the stride-2 path: four channels at a time, five input lines as int16 pairs along the
+ * line, each value converted once, two output lines per pass, 9 MACs in 6 instructions (never in place).
  *
  * Specialisations (TG_VARIANT, selected per library by tinygen.lowering.depthwise_ops.dw3_variants): on the DSP
- * path the pair path DW3_VP, the ring DW3_RING (also compiled whenever DW3_VP is not: the general path), and
- * the ring's line copies DW3_S<1|2>_<SAT|CLAMP|GENERIC>; other ring lines take the portable loop.
+ * path the pair path DW3_VP, the stride-2 path's line functions DW3_G2_<TWO|ONE>_<GENERIC|SAT|CLAMP|RELU_SAT|
+ * RELU_CLAMP> (two output lines, or the last of an odd count),
+ * the ring DW3_RING (also compiled whenever neither other path is: the general path), and the ring's line
+ * copies DW3_S<1|2>_<SAT|CLAMP|GENERIC>; other ring lines take the portable loop.
  *
  * @param bias    [channels] int32: bias - input_zp * sum of the nine taps (offline)
  * @param multiplier, shift  [channels] per-channel requantization (shift > 0: left)

@@ -24,7 +24,8 @@
 #define TG_DW_MVE_GENERAL 0 /* any kernel; weights [quad][tap][4] */
 #define TG_DW_MVE_RING 1    /* 3x3, dilation 1: four channels per vector over a ring of padded rows, ditto */
 #define TG_DW_MVE_GATHER 2  /* 3x3, dilation 1, 4 * (pad_left + in_w + pad_right) <= 256 (tap offsets fit
-                               a byte): a gather + VMLADAVA per output; weights [channel][16] (nine taps, 0s) */
+                               a byte): a gather + VMLADAV per output, channel quads outer (the quad's weights
+                               held over its row); weights [channel][16] (nine taps, 0s) */
 
 void tg_depthwise_mve_s8(const int8_t *input, int32_t batches, int32_t in_h, int32_t in_w, int32_t channels,
                          const int8_t *weights, int32_t kh, int32_t kw, const int32_t *params, int8_t *output,

@@ -3,6 +3,7 @@
 
 #include "tg_common.h"
 #include "tg_conv_dsp_s8.h"
+#include "tg_requantize_s16.h"
 
 /* inputs per int32 partial sum: 256 * 2^22 = 2^30 stays inside int32 */
 #define TG_FC_S16_BLOCK 256
@@ -32,15 +33,6 @@ static int32_t tg_fc_s16_block(const int16_t *x, const int8_t *w, int32_t n)
     return acc;
 }
 
-/* TFLite's MultiplyByQuantizedMultiplier(int64_t x, ...): the multiplier rounded to Q0.15, one rounding shift */
-TG_INLINE int32_t tg_requantize_s64(int64_t x, int32_t multiplier, int32_t shift)
-{
-    const int64_t reduced = multiplier < 0x7FFF0000 ? (multiplier + (1 << 15)) >> 16 : 0x7FFF;
-    const int total_shift = 15 - shift;
-    const int64_t rounded = x * reduced + (INT64_C(1) << (total_shift - 1));
-    return (int32_t)(uint32_t)(uint64_t)(rounded >> total_shift);
-}
-
 void tg_fully_connected_s16(const int16_t *input, int32_t batches, int32_t in_features, const int8_t *weights,
                             const int64_t *bias, const int32_t *multipliers, const int32_t *shifts, int32_t rq_step,
                             int32_t wide, int16_t *output, int32_t out_features, int32_t output_offset,
@@ -56,7 +48,6 @@ void tg_fully_connected_s16(const int16_t *input, int32_t batches, int32_t in_fe
             const int8_t *w = weights + o * in_features;
             int64_t acc = bias != NULL ? bias[o] : 0;
             int32_t k;
-            int64_t v;
             for (k = 0; k < full; k += TG_FC_S16_BLOCK)
             {
                 acc += tg_fc_s16_block(x + k, w + k, TG_MIN(TG_FC_S16_BLOCK, full - k));
@@ -65,16 +56,8 @@ void tg_fully_connected_s16(const int16_t *input, int32_t batches, int32_t in_fe
             {
                 acc += (int32_t)x[k] * w[k];
             }
-            if (wide)
-            {
-                v = tg_requantize_s64(acc, multipliers[o * rq_step], shifts[o * rq_step]);
-            }
-            else
-            {
-                v = tg_requantize((int32_t)(uint32_t)(uint64_t)acc, multipliers[o * rq_step], shifts[o * rq_step]);
-            }
-            v = TG_CLAMP(v + output_offset, (int64_t)act_min, (int64_t)act_max);
-            output[b * out_features + o] = (int16_t)v;
+            output[b * out_features + o] = tg_requantize_acc_s16(acc, wide, multipliers[o * rq_step],
+                                                                 shifts[o * rq_step], output_offset, act_min, act_max);
         }
     }
 }

@@ -441,6 +441,21 @@ TG_INLINE int16x8_t vdupq_n_s16(int16_t x)
     }
     return r;
 }
+/* VLDRB.S16: eight int8 values widened to int16 lanes, optionally zeroing the lanes pred disables */
+TG_INLINE int16x8_t vldrbq_z_s16(const int8_t *p, mve_pred16_t pred)
+{
+    int16x8_t r;
+    int i;
+    for (i = 0; i < 8; ++i)
+    {
+        r.v[i] = (pred >> (2 * i)) & 1u ? p[i] : 0;
+    }
+    return r;
+}
+TG_INLINE int16x8_t vldrbq_s16(const int8_t *p)
+{
+    return vldrbq_z_s16(p, 0xffffu);
+}
 TG_INLINE int16x8_t vmaxq_s16(int16x8_t a, int16x8_t b)
 {
     int i;
@@ -497,6 +512,23 @@ TG_INLINE void vstrbq_scatter_offset_s32(int8_t *base, uint32x4_t offset, int32x
     {
         base[offset.v[i]] = (int8_t)(uint8_t)((uint32_t)a.v[i] & 0xffu);
     }
+}
+/* VSTRB.32 scatter, predicated: base[offset[i]] = low byte of lane i (the lanes pred enables) */
+TG_INLINE void vstrbq_scatter_offset_p_s32(int8_t *base, uint32x4_t offset, int32x4_t a, mve_pred16_t pred)
+{
+    int i;
+    for (i = 0; i < 4; ++i)
+    {
+        if ((pred >> (4 * i)) & 1u)
+        {
+            base[offset.v[i]] = (int8_t)(uint8_t)((uint32_t)a.v[i] & 0xffu);
+        }
+    }
+}
+/* VSHL (scalar register): every lane shifted left by b >= 0, wrapping (only left shifts are used) */
+TG_INLINE int32x4_t vshlq_r_s32(int32x4_t a, int32_t b)
+{
+    return vshlq_s32(a, vdupq_n_s32(b));
 }
 TG_INLINE void vstrbq_s32(int8_t *p, int32x4_t a)
 {

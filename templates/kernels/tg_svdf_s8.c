@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "tg_conv_dsp_s8.h"
+#include "tg_requant_fast.h"
 
 /* Helium (Cortex-M55): the int8 dot products 16 products per VMLADAVA, the tail predicated */
 #if (defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)) || defined(TG_MVE_EMULATE)
@@ -87,12 +88,23 @@ static void tg_svdf_dot2(const int8_t *x, const int8_t *w0, const int8_t *w1, in
     acc[1] = a1;
 }
 
+/* requantization `at` (TG_SVDF_Q_FEATURE or TG_SVDF_Q_OUTPUT) of acc, its offset added: the fast form where the layer
+   has it (its e - 1 word is never 0 then), else the general one plus `offset` */
+TG_INLINE int32_t tg_svdf_rq(int32_t acc, const int32_t *q, int32_t at, int32_t fast, int32_t offset)
+{
+    if (q[fast + 1] != 0)
+    {
+        return tg_rq_fast(acc, q[at], q[fast], q[fast + 1]);
+    }
+    return tg_requantize_mac(acc, q[at], q[at + 1]) + offset;
+}
+
 /* the new feature value of a filter from its accumulator, in the state's type (`bits` 8 or 16): saturated, then
    the zero point added and the sum wrapped to that type (TFLite Micro's order: its int32 sum converted to the
    state's type), stored at place `index` of `state` */
 TG_INLINE void tg_svdf_store(void *state, int32_t index, int32_t acc, const int32_t *q, int32_t bits)
 {
-    const int32_t v = tg_requantize_mac(acc, q[TG_SVDF_Q_FEATURE], q[TG_SVDF_Q_FEATURE + 1]);
+    const int32_t v = tg_svdf_rq(acc, q, TG_SVDF_Q_FEATURE, TG_SVDF_Q_FEATURE_FAST, 0);
     if (bits == 8)
     {
         ((int8_t *)state)[index] = (int8_t)(((tg_sat_s8(v) + q[TG_SVDF_Q_STATE_ZP] + 128) & 0xFF) - 128);
@@ -127,20 +139,49 @@ static void tg_svdf_features(const int8_t *x, int32_t input_size, int32_t filter
     }
 }
 
-/* acc + a . b over n int16 values (a and b 2-byte aligned); on the DSP path one SMLAD per pair */
-TG_INLINE int32_t tg_svdf_dot16(const int16_t *a, const int16_t *b, int32_t n, int32_t acc)
+/*
+ * acc + a . b over n values of the state's type (`bits` 8 or 16; int16 values 2-byte aligned): the time weights
+ * against a unit's state. On the DSP path four values per step, two SMLADs: int8 words sign-extended by SXTB16 into
+ * (v0, v2) and (v1, v3), int16 words taken as the pairs (v0, v1) and (v2, v3) they are; Helium's int8 products go
+ * to tg_svdf_dot.
+ */
+TG_INLINE int32_t tg_svdf_time_dot(const void *a, const void *b, int32_t n, const int32_t bits, int32_t acc)
 {
-#if TG_DSP
-    for (; n >= 2; n -= 2)
+    const int8_t *pa = (const int8_t *)a, *pb = (const int8_t *)b;
+    const int32_t bytes = bits / 8;
+#if TG_SVDF_MVE
+    if (bits == 8)
     {
-        acc = tg_smlad((int32_t)tg_load32(a), (int32_t)tg_load32(b), acc);
-        a += 2;
-        b += 2;
+        return tg_svdf_dot(pa, pb, n, acc);
     }
 #endif
-    for (; n > 0; --n)
+#if TG_DSP
+    for (; n >= 4; n -= 4, pa += 4 * bytes, pb += 4 * bytes)
     {
-        acc += (int32_t)*a++ * (int32_t)*b++;
+        int32_t a_lo, a_hi, b_lo, b_hi;
+        if (bits == 8)
+        {
+            const uint32_t va = tg_load32(pa), vb = tg_load32(pb);
+            a_lo = tg_sxtb16(va);
+            a_hi = tg_sxtb16_ror8(va);
+            b_lo = tg_sxtb16(vb);
+            b_hi = tg_sxtb16_ror8(vb);
+        }
+        else
+        {
+            a_lo = (int32_t)tg_load32(pa);
+            a_hi = (int32_t)tg_load32(pa + 4);
+            b_lo = (int32_t)tg_load32(pb);
+            b_hi = (int32_t)tg_load32(pb + 4);
+        }
+        acc = tg_smlad(a_lo, b_lo, acc);
+        acc = tg_smlad(a_hi, b_hi, acc);
+    }
+#endif
+    for (; n > 0; --n, pa += bytes, pb += bytes)
+    {
+        acc += bits == 8 ? (int32_t)*pa * (int32_t)*pb
+                         : (int32_t)*(const int16_t *)(const void *)pa * (int32_t)*(const int16_t *)(const void *)pb;
     }
     return acc;
 }
@@ -171,7 +212,7 @@ TG_INLINE void tg_svdf_body(const int8_t *input, const void *state_in, const int
 {
     /* a unit's filters are consecutive rows of w_time and of the state: one dot product of rank x memory values */
     const int32_t row = filters * memory, units = filters / rank, bytes = bits / 8, span = rank * memory;
-    const int32_t out_mult = q[TG_SVDF_Q_OUTPUT], out_shift = q[TG_SVDF_Q_OUTPUT + 1], out_zp = q[TG_SVDF_Q_OUT_ZP];
+    const int32_t out_zp = q[TG_SVDF_Q_OUT_ZP];
     int32_t b, u;
     /* TFLite shifts the whole buffer by one place; the place each row's last filter leaves is a newest one below */
     tg_svdf_shift((int8_t *)state_out, (const int8_t *)state_in + bytes, (batches * row - 1) * bytes);
@@ -183,10 +224,8 @@ TG_INLINE void tg_svdf_body(const int8_t *input, const void *state_in, const int
                          state + (memory - 1) * bytes, bits);
         for (u = 0; u < units; ++u)
         {
-            const int32_t acc = bytes == 1 ? tg_svdf_dot(w, state, span, b_unit[u])
-                                           : tg_svdf_dot16((const int16_t *)(const void *)w,
-                                                           (const int16_t *)(void *)state, span, b_unit[u]);
-            output[b * units + u] = tg_sat_s8(tg_requantize_mac(acc, out_mult, out_shift) + out_zp);
+            const int32_t acc = tg_svdf_time_dot(w, state, span, bits, b_unit[u]);
+            output[b * units + u] = tg_sat_s8(tg_svdf_rq(acc, q, TG_SVDF_Q_OUTPUT, TG_SVDF_Q_OUTPUT_FAST, out_zp));
             w += span * bytes;
             state += span * bytes;
         }

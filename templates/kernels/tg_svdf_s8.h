@@ -10,7 +10,11 @@
 #define TG_SVDF_Q_OUTPUT 2   /* output requantization: multiplier, shift */
 #define TG_SVDF_Q_STATE_ZP 4 /* the state's zero point */
 #define TG_SVDF_Q_OUT_ZP 5   /* the output's zero point */
-#define TG_SVDF_Q_WORDS 6
+/* each requantization's fast form (tg_requant_fast.h: 2^(e-2) + offset * 2^(e-1), then e - 1; the feature's offset
+   is 0, the output's its zero point), or 0, 0 where its right shift e is outside 2..22 (the general form above) */
+#define TG_SVDF_Q_FEATURE_FAST 6
+#define TG_SVDF_Q_OUTPUT_FAST 8
+#define TG_SVDF_Q_WORDS 10
 
 /**
  * @brief One invocation of an SVDF layer: the state moves one place back in time, takes the new feature value

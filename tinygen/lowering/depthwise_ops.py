@@ -8,7 +8,9 @@ it reordered by channel groups. The ring kernel may run in place (see :func:`dep
 Both 3x3 kernels get a per-layer ``fast`` flag: the lowering proves here, offline, that their
 SMMLAR requantization is exact, and then passes doubled biases. On the DSP path, both run stride-1
 layers with output lines of PAIRS_MIN_LINE or more as tg_depthwise_3x3_vp_s8 (int16 pairs of two
-input lines, 9 MACs in 6 instructions), so their scratch covers that path's slots too.
+input lines, 9 MACs in 6 instructions), so their scratch covers that path's slots too; tg_depthwise_3x3_s8 runs
+stride-2x2 layers as its four-channel stride-2 path (:func:`uses_groups2`: int16 pairs along five input lines,
+two output lines per pass), whose slots its scratch covers as well.
 
 Each call names the kernel specialisations its DSP path runs (KernelCall.variants): :func:`dw3_variants`,
 :func:`dw3c_variants` and :func:`vp_variants` mirror the kernels' C dispatch (tests/test_variants_depthwise.py
@@ -21,10 +23,16 @@ from __future__ import annotations
 import numpy as np
 
 from tinygen.ir import Graph, Op
+from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall
+from tinygen.lowering.mac_common import output_multipliers, rq_values_per_channel
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from tinygen.lowering.base import LoweringContext
     from tinygen.ops.conv_common import ConvParams
+
+#: the name stem of the depthwise op's const arrays (tinygen.ops.depthwise_conv2d.CONST_STEM)
+CONST_STEM = "dw"
 
 
 #: the 3x3 kernels' DSP path runs as the pair path (tg_depthwise_3x3_vp_s8) from this output line length on
@@ -44,11 +52,19 @@ def scratch_pairs(out_h: int, out_w: int, stride_h: int, stride_w: int) -> int:
     return 64 * ((max(out_h, out_w) + 3) // 2)
 
 
+def uses_groups2(stride_h: int, stride_w: int) -> bool:
+    """Whether tg_depthwise_3x3_s8's DSP path takes its four-channel stride-2 path (TG_DW3_G2_USE in
+    tg_depthwise_3x3_s8.h): stride 2 both ways."""
+    return stride_h == 2 and stride_w == 2
+
+
 def scratch_3x3(out_h: int, out_w: int, stride_h: int, stride_w: int) -> int:
     """Bytes of tg_depthwise_3x3_s8's scratch (TG_DEPTHWISE_3X3_SCRATCH_BYTES): its portable path's ring of
-    three int16 input lines, or its DSP pair path's slots."""
+    three int16 input lines, or its DSP pair path's slots, or its DSP stride-2 path's five slots (lines of four
+    channels' int16 pairs, in blocks of 160 bytes: two pairs of the five lines)."""
     ring = 3 * ((max((out_h - 1) * stride_h, (out_w - 1) * stride_w) + 5) & ~1) * 2
-    return max(ring, scratch_pairs(out_h, out_w, stride_h, stride_w))
+    groups2 = 160 * ((max(out_h, out_w) + 2) // 2) if uses_groups2(stride_h, stride_w) else 0
+    return max(ring, scratch_pairs(out_h, out_w, stride_h, stride_w), groups2)
 
 
 def vp_variants(out_h: int, out_w: int, fast: bool, output_offset: int, act_min: int, act_max: int) -> tuple[str, ...]:
@@ -64,12 +80,21 @@ def vp_variants(out_h: int, out_w: int, fast: bool, output_offset: int, act_min:
 
 def dw3_variants(out_h: int, out_w: int, stride_h: int, stride_w: int, fast: bool, output_offset: int, act_min: int,
                  act_max: int) -> tuple[str, ...]:
-    """The specialisations tg_depthwise_3x3_s8's DSP path runs for a call, mirroring its dispatch (the kernel
-    and tg_dw3_ring): the pair path (DW3_VP + :func:`vp_variants`) where :func:`uses_pairs`, else the ring
-    (DW3_RING) with the line copy DW3_S<stride>_<SAT|CLAMP|GENERIC> of its along-line stride 1 or 2 (larger
-    strides take the portable loop, always compiled). Without TG_DSP the compiler keeps the portable path."""
+    """The specialisations tg_depthwise_3x3_s8's DSP path runs for a call, mirroring its dispatch (the kernel,
+    tg_dw3_g2 and tg_dw3_ring): the pair path (DW3_VP + :func:`vp_variants`) where :func:`uses_pairs`, the
+    stride-2 path's line functions DW3_G2_<TWO|ONE>_<GENERIC|SAT|CLAMP|RELU_SAT|RELU_CLAMP> where
+    :func:`uses_groups2` (TWO for pairs of output lines, ONE for the last of an odd count; RELU: fast with
+    act_min >= output_offset, no sign correction; SAT: the clamp range is all of -128..127), else
+    the ring (DW3_RING) with the line copy DW3_S<stride>_<SAT|CLAMP|GENERIC> of its along-line stride 1 or 2
+    (larger strides take the portable loop, always compiled). Without TG_DSP the compiler keeps the portable
+    path."""
     if uses_pairs(out_h, out_w, stride_h, stride_w):
         return ("DW3_VP", *vp_variants(out_h, out_w, fast, output_offset, act_min, act_max))
+    if uses_groups2(stride_h, stride_w):
+        clamp = "SAT" if (act_min, act_max) == (-128, 127) else "CLAMP"
+        mode = "GENERIC" if not fast else "RELU_" + clamp if act_min >= output_offset else clamp
+        out_lines = out_w if out_h > out_w else out_h  # lines are columns when the output is taller than wide
+        return (f"DW3_G2_TWO_{mode}",) * (out_lines >= 2) + (f"DW3_G2_ONE_{mode}",) * (out_lines % 2)
     stride = stride_h if out_h > out_w else stride_w  # along the line: columns when the output is taller
     if stride > 2:
         return ("DW3_RING",)
@@ -79,13 +104,19 @@ def dw3_variants(out_h: int, out_w: int, stride_h: int, stride_w: int, fast: boo
 
 def dw3c_variants(out_h: int, out_w: int, stride_h: int, stride_w: int, fast: bool, output_offset: int,
                   act_min: int, act_max: int) -> tuple[str, ...]:
-    """The specialisations tg_depthwise_3x3_ch_s8's DSP path runs for a call, mirroring its dispatch: the pair
-    path (DW3C_VP + :func:`vp_variants`) where :func:`uses_pairs`, else the four-channel loop (DW3C_RUN)."""
-    if uses_pairs(out_h, out_w, stride_h, stride_w):
-        return ("DW3C_VP", *vp_variants(out_h, out_w, fast, output_offset, act_min, act_max))
-    return ("DW3C_RUN",)
+    """The specialisation tg_depthwise_3x3_ch_s8's DSP path runs for a call, mirroring its dispatch: the channel
+    function of its requantization mode, DW3C_<mode> (the modes of :func:`vp_variants`). Its portable path is
+    the compiler's choice, always compiled. (The geometry does not pick a copy: every one has every stride.)"""
+    sat = "_SAT" if (act_min, act_max) == (-128, 127) else ""
+    return (f"DW3C_{'ANY' if not fast else ('SIGNED' if act_min < output_offset else 'RELU') + sat}",)
 
 
+def scratch_3x3_ch(channels: int, out_h: int, out_w: int, stride_h: int, stride_w: int) -> int:
+    """Bytes of tg_depthwise_3x3_ch_s8's scratch (TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES): its DSP path's padded plane
+    of four channels, the rows and columns the outputs read (pairs of columns, one pair past an even column's
+    taps), at least its portable path's four int32 requantization slots and a zero point per channel."""
+    plane = 16 * ((out_h - 1) * stride_h + 3) * (((out_w - 1) * stride_w) // 2 + 2)
+    return max(plane, 17 * channels)
 
 
 def fast_requantization(bias: np.ndarray, weights: np.ndarray, p: ConvParams) -> bool:
@@ -154,3 +185,50 @@ def line_1d(kh: int, kw: int, out_h: int, out_w: int, p: ConvParams) -> tuple[bo
 def scratch_1d(out_len: int, stride: int, taps: int) -> int:
     """Bytes of tg_depthwise_1d_s8's scratch (TG_DEPTHWISE_1D_SCRATCH_BYTES): one int16 line, padding included."""
     return 2 * ((out_len - 1) * stride + 2 * ((taps + 1) // 2) + 2)
+
+
+#: tg_depthwise_1d_s8's fast-form modes (TG_DW1D_FAST_RELU, TG_DW1D_FAST_SIGNED in tg_depthwise_1d_s8.h)
+DW1D_FAST_RELU = 4
+DW1D_FAST_SIGNED = 5
+
+
+def requant_1d(op: Op, p: ConvParams, folded: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """tg_depthwise_1d_s8's (bias, rq values [C, 3], mode): where :func:`fast_requantization` proves the fast form
+    exact, the doubled bias and per channel {multiplier, 2^(r-1) + output_offset * 2^r, r} (r the right shift;
+    its bounds keep the rounding term in int32), mode DW1D_FAST_RELU where act_min >= output_offset (the double
+    rounding's sign correction cannot change an output), else DW1D_FAST_SIGNED; otherwise the folded bias and
+    tg_requant_fast.h's values, the form chosen per channel (it runs channel by channel: a layer with a few
+    shifts outside the fast form keeps that form on its other channels)."""
+    n = folded.size
+    if not fast_requantization(folded, weights, p):
+        values, mode = rq_values_per_channel(op, p, n)
+        return folded, values, mode
+    mult, shift = output_multipliers(op, p, n)
+    right = -shift
+    rnd = (1 << (right - 1)) + p.output_offset * (1 << right)
+    values = np.stack([mult, rnd, right], axis=1).astype(np.int32)
+    mode = DW1D_FAST_RELU if p.act_min >= p.output_offset else DW1D_FAST_SIGNED
+    return folded * np.int32(2), values, mode
+
+
+def call_1d(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, folded: np.ndarray,
+            comment: str) -> KernelCall:
+    """The tg_depthwise_1d_s8 call of a layer :func:`line_1d` accepts: TFLite's int8 ``weights`` [1, kh, kw, C] and
+    the ``folded`` biases, requantized as :func:`requant_1d` chooses."""
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    n, h, wd, c = x.shape
+    _, kh, kw, _ = weights.shape
+    _, oh, ow, _ = out.shape
+    line = line_1d(kh, kw, oh, ow, p)
+    assert line is not None, "call_1d of a layer line_1d refuses"
+    along_w, out_len, stride = line
+    bias, values, mode = requant_1d(op, p, folded, weights)
+    args = (
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c),
+        ctx.const_array(f"{CONST_STEM}_w", weights, "int8_t", WEIGHTS), str(kh * kw), str(int(along_w)),
+        ctx.const_array(f"{CONST_STEM}_bias", bias, "int32_t", WEIGHTS),
+        ctx.const_array(f"{CONST_STEM}_rq", values, "int32_t", QUANT), str(mode), ctx.tensor_ptr(out.name),
+        str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.pad_top), str(p.pad_left), str(-p.input_offset),
+        str(p.output_offset), str(p.act_min), str(p.act_max), f"(int16_t *)(void *){ctx.scratch_ptr()}",
+    )
+    return KernelCall("tg_depthwise_1d_s8", args, (), scratch_1d(out_len, stride, kh * kw), comment)

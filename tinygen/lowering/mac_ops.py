@@ -7,10 +7,17 @@ reads the same layout. Bias folding and requantization constants: :mod:`tinygen.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from tinygen.lowering.base import LoweringContext
-from tinygen.lowering.mac_common import RQ_FAST_FULL
+from tinygen.ir import Op
+from tinygen.lowering.base import WEIGHTS, KernelCall, LoweringContext
+from tinygen.lowering.fc_ops import fc_variants
+from tinygen.lowering.mac_common import RQ_FAST_FULL, _blocked_layout, _folded_bias, _rq_array
+
+if TYPE_CHECKING:
+    from tinygen.ops.conv_common import ConvParams
 
 
 def _pair_layout(w2d: np.ndarray) -> np.ndarray:
@@ -72,6 +79,33 @@ def _int16_scratch(ctx: LoweringContext) -> str:
     return f"(int16_t *)(void *){ctx.scratch_ptr()}"
 
 
+def is_pixel_fc(in_shape: tuple[int, ...], w_shape: tuple[int, ...], out_shape: tuple[int, ...],
+                pad: tuple[int, int]) -> bool:
+    """Whether a conv (NHWC input, OHWI weights) is a fully connected layer: one output pixel per image whose
+    window is the whole unpadded input, so each image's flattened pixels (y, x, c) are the layer's input vector
+    in the weights' (ky, kx, ic) order. The GEMM would compute a block of three columns for that one."""
+    _, h, w, c = in_shape
+    _, kh, kw, kc = w_shape
+    return tuple(out_shape[1:3]) == (1, 1) and (kh, kw, kc) == (h, w, c) and tuple(pad) == (0, 0)
+
+
+def pixel_fc_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, comment: str) -> KernelCall:
+    """tg_fully_connected_s8 for a conv that :func:`is_pixel_fc`: one batch row per image, the input offset
+    folded into the bias, one requantization triple per channel (rq_step 3). It reads every input of an image
+    for each quad of channels, so it never runs in place (conv2d.in_place_lag)."""
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    out_c = weights.shape[0]
+    w2d = weights.reshape(out_c, -1)
+    bias = _folded_bias(ctx, op, w2d.astype(np.int64).sum(axis=1), p.input_offset)
+    rq, rq_mode = _rq_array(ctx, op, p, "conv_fc", out_c)
+    args = (
+        ctx.tensor_ptr(x.name), str(x.shape[0]), str(w2d.shape[1]), "0",
+        ctx.const_array("conv_fc_w", _blocked_layout(w2d, 4), "int8_t", WEIGHTS),
+        ctx.const_array("conv_fc_bias", bias, "int32_t", WEIGHTS), rq, "3", rq_mode,
+        ctx.tensor_ptr(out.name), str(out_c), str(p.output_offset), str(p.act_min), str(p.act_max),
+    )
+    return KernelCall("tg_fully_connected_s8", args, (), 0, comment + " (one pixel: fully connected)",
+                      fc_variants(out_c))
 
 
 def _gemm_params(bias: np.ndarray, rq: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ MveLowering = Callable[[LoweringContext, Op], Optional[KernelCall]]
 MVE_LOWERINGS: dict[str, MveLowering] = {}
 
 STEP = 16  # int8 values per VMLADAVA.S8
+STEP_S16 = 8  # int16 values per VMLALDAVA.S16 (tg_fully_connected_mve_s16)
 CONV_PIXELS = 8  # TG_CONV_MVE_PIXELS: im2col columns per block of tg_conv_mve_s8
 
 
@@ -38,13 +39,14 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def quad_layout(w2d: np.ndarray) -> np.ndarray:
-    """[out_c, depth] int8 rows -> the quad layout [quad][d16 / 16][4][16] (zero padded)."""
+def quad_layout(w2d: np.ndarray, step: int = STEP) -> np.ndarray:
+    """[out_c, depth] int8 rows -> the quad layout [quad][d16 / 16][4][16] (zero padded); ``step`` 8: the
+    layout of tg_fully_connected_mve_s16 ([quad][d8 / 8][4][8], eight int16 products per VMLALDAVA.S16)."""
     out_c, depth = w2d.shape
-    padded = np.zeros((_round_up(out_c, 4), _round_up(depth, STEP)), dtype=np.int8)
+    padded = np.zeros((_round_up(out_c, 4), _round_up(depth, step)), dtype=np.int8)
     padded[:out_c, :depth] = w2d
     quads, d16 = padded.shape[0] // 4, padded.shape[1]
-    return padded.reshape(quads, 4, d16 // STEP, STEP).transpose(0, 2, 1, 3).reshape(-1)
+    return padded.reshape(quads, 4, d16 // step, step).transpose(0, 2, 1, 3).reshape(-1)
 
 
 def quad_params(bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, bool]:

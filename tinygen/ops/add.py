@@ -6,8 +6,8 @@ brings both operands to a common scale with 20 bits of headroom and requantizes 
     out = clamp(requantize(a + b, output_multiplier, output_shift) + output_zero_point)
 
 with the multipliers of CalculateOpDataAdd (the larger input scale, doubled, is the common one). int16 ADD (16x8
-models) is the same with 15 bits (``LEFT_SHIFT_16``), zero points 0 and the int16 clamp, same shapes only
-(``tg_add_s16``).
+models) is the same with 15 bits (``LEFT_SHIFT_16``), zero points 0 and the int16 clamp, broadcast as int8 ADD is
+(``tg_add_s16``, ``tg_add_broadcast_s16``).
 """
 
 from __future__ import annotations
@@ -195,11 +195,14 @@ def _add_lut(ctx: LoweringContext, op: Op, p: AddParams) -> KernelCall:
 
 
 def add_s16(ctx: LoweringContext, op: Op, p: Any, subtract: bool = False) -> KernelCall:
-    """tg_add_s16: a same-shape int16 ADD (TFLite Micro's AddElementwise with left shift 15), or SUB (``subtract``:
-    ``p`` SUB's parameters, the same fields)."""
-    return binary_common.same_size_int16(ctx, op, "tg_add_s16", (
+    """tg_add_s16 (same shapes) or tg_add_broadcast_s16: an int16 ADD (TFLite Micro's AddElementwise or
+    BroadcastAdd4DSlow with left shift 15, one arithmetic), or SUB (``subtract``: ``p`` SUB's parameters, the same
+    fields)."""
+    # Field order of tg_add_s16_params_t.
+    fields = ", ".join(str(v) for v in (
         p.input1_multiplier, p.input1_shift, p.input2_multiplier, p.input2_shift, p.output_multiplier, p.output_shift,
         p.output_offset, p.act_min, p.act_max, int(subtract)))
+    return binary_common.lower_binary(ctx, op, "tg_add", "tg_add_s16_params_t", fields)
 
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:

@@ -1,6 +1,7 @@
 """What the two-operand elementwise ops (ADD, MUL) share: operand checks, TFLite's (numpy's) broadcasting
 as shape inference, the ``.tflite`` import, and the lowering to ``<kernel>_s8`` (same shapes) or
-``<kernel>_broadcast_s8`` (strided operands) with the op's parameter struct as a compound literal."""
+``<kernel>_broadcast_s8`` (strided operands), ``_s16`` for a 16x8 op, with the op's parameter struct as a compound
+literal."""
 
 from __future__ import annotations
 
@@ -39,19 +40,6 @@ def act_range(op: Op, out: Tensor) -> tuple[int, int]:
 def clamp(raw: np.ndarray, lo: int, hi: int, out: Tensor) -> np.ndarray:
     """``raw`` clamped to [lo, hi] in the output's type (int8 or int16)."""
     return np.clip(raw, lo, hi).astype(common.NP_DTYPES[out.dtype])
-
-
-def same_size_int16(ctx: LoweringContext, op: Op, kernel: str, scalars: tuple[int, ...]) -> KernelCall:
-    """``kernel(a, b, size, *scalars, out)``: a 16x8 binary op on same-size operands (tinygen's int16 kernels do
-    not broadcast yet: refused, naming the shapes)."""
-    a, b, out = (ctx.graph.tensor(n) for n in (*op.inputs[:2], op.outputs[0]))
-    if not a.size == b.size == out.size:
-        raise UnsupportedError(
-            f"{common.where(op)}: int16 inputs of shape {a.shape} and {b.shape}: tinygen's int16 {op.kind.upper()} does "
-            "not broadcast yet; give both inputs the output's shape"
-        )
-    args = (ctx.tensor_ptr(a.name), ctx.tensor_ptr(b.name), str(out.size), *map(str, scalars), ctx.tensor_ptr(out.name))
-    return KernelCall(kernel, args, comment=f"{op.kind} int16 {shape_str(out)} elementwise")
 
 
 def infer_shape(graph: Graph, op: Op) -> tuple[int, ...]:
@@ -128,21 +116,28 @@ def broadcast_layout(op: Op, a: Tensor, b: Tensor, out: Tensor) -> tuple[list[in
 
 
 def lower_binary(ctx: LoweringContext, op: Op, kernel: str, struct: str, fields: str) -> KernelCall:
-    """``<kernel>_s8(a, b, size, params, out)`` for same-size operands, else
-    ``<kernel>_broadcast_s8(a, b, dims, strides1, strides2, params, out)``; ``params`` is a compound
-    literal of ``struct`` with ``fields`` (in the struct's field order)."""
+    """``<kernel>_<t>(a, b, size, params, out)`` for same-size operands, else
+    ``<kernel>_broadcast_<t>(a, b, dims, strides1, strides2, params, out)``, ``<t>`` ``s8`` or ``s16`` (the
+    output's type: a 16x8 op); ``params`` is a compound literal of ``struct`` with ``fields`` (in the struct's
+    field order)."""
     a, b = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.inputs[1])
     out = ctx.graph.tensor(op.outputs[0])
     params = f"&(const {struct}){{{fields}}}"
-    pa, pb, po = const_ptr(ctx, a.name), const_ptr(ctx, b.name), ctx.tensor_ptr(out.name)
+    int16 = out.dtype == "int16"
+    suffix = "s16" if int16 else "s8"
+    # int16 operands keep their typed pointers (a constant operand is an int16_t array)
+    pa, pb = (ctx.tensor_ptr(a.name), ctx.tensor_ptr(b.name)) if int16 else (const_ptr(ctx, a.name),
+                                                                             const_ptr(ctx, b.name))
+    po = ctx.tensor_ptr(out.name)
+    what = f"{op.kind}{' int16' if int16 else ''}"
     if a.size == out.size and b.size == out.size:
-        return KernelCall(f"{kernel}_s8", (pa, pb, str(out.size), params, po),
-                          comment=f"{op.kind} {shape_str(out)} elementwise")
+        return KernelCall(f"{kernel}_{suffix}", (pa, pb, str(out.size), params, po),
+                          comment=f"{what} {shape_str(out)} elementwise")
     dims, sa, sb = broadcast_layout(op, a, b, out)
     args = (pa, pb, i32(ctx, op, "dims", dims), i32(ctx, op, "strides1", sa), i32(ctx, op, "strides2", sb),
             params, po)
-    comment = f"{op.kind} {shape_str(a)} with {shape_str(b)} -> {shape_str(out)} (broadcast)"
-    return KernelCall(f"{kernel}_broadcast_s8", args, extra_kernels=(f"{kernel}_s8",), comment=comment)
+    comment = f"{what} {shape_str(a)} with {shape_str(b)} -> {shape_str(out)} (broadcast)"
+    return KernelCall(f"{kernel}_broadcast_{suffix}", args, extra_kernels=(f"{kernel}_{suffix}",), comment=comment)
 
 
 def exact_table_pair(s1: np.ndarray, s2: np.ndarray, want: np.ndarray, output_multiplier: int, output_shift: int,

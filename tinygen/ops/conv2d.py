@@ -19,9 +19,10 @@ from tinygen.activations import ACTIVATIONS as FUSED_ACTIVATIONS
 from tinygen.errors import UnsupportedError
 from tinygen.ir import Graph, Op
 from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext
+from tinygen.lowering.fc_ops import s16_layout
 from tinygen.lowering.mac_common import _folded_bias, _weights, rq_values_per_channel
 from tinygen.lowering.mac_ops import (_gemm_params, _pair_layout, block_int16, conv_1x1_variants, conv_variants,
-                                      gemm_variants)
+                                      gemm_variants, is_pixel_fc, pixel_fc_call)
 from tinygen.lowering.mve_ops import (CONV_PIXELS, STEP, _quad_params_kinds, _round_up, _vector_requant_ok, quad_layout,
                                       quad_params)
 from tinygen.lowering.window_lag import window_lag
@@ -41,10 +42,14 @@ def infer_shape(graph: Graph, op: Op) -> tuple[int, ...]:
 
 
 def check(graph: Graph, op: Op) -> None:
+    if conv_common.is_16x8(graph, op):
+        return conv_common.check_16x8(graph, op, depthwise=False)
     conv_common.check(graph, op, depthwise=False)
 
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> ConvParams:
+    if conv_common.is_16x8(graph, op):
+        return conv_common.params_16x8(graph, op, rounding, depthwise=False)
     return conv_common.params(graph, op, rounding, depthwise=False)
 
 
@@ -77,8 +82,9 @@ def from_tflite(imp: Any, raw: Any) -> Op:
             "supported; use a DepthwiseConv2D or groups=1"
         )
     attrs = conv_common.window_options(imp, raw)
+    int16 = imp.raw.tensors[x].type == tflite.TensorType.INT16  # 16x8: an int64 (or int32) bias
     ins = [imp.activation_tensor(raw, x), imp.weights(raw, w, out_c, conv_common.CONV_AXIS),
-           *imp.bias(raw, rest[0] if rest else -1, out_c)]
+           *imp.bias(raw, rest[0] if rest else -1, out_c, int64=int16)]
     return Op(KIND, "", ins, [], {**attrs, "activation": imp.activation(raw)})
 
 
@@ -209,6 +215,32 @@ def conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, 
     return KernelCall("tg_conv_s8", args, ("tg_conv_gemm_s8",), 2 * block_int16(depth) + depth, comment, variants)
 
 
+def lower_s16(ctx: LoweringContext, op: Op) -> KernelCall | None:
+    """tg_conv_s16 for a 16x8 layer (im2col of two pixels, then two channels x two pixels per step); None for an
+    int8 layer."""
+    if not conv_common.is_16x8(ctx.graph, op):
+        return None
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    weights = _weights(ctx, op).data.astype(np.int8)
+    n, h, wd, c = x.shape
+    out_c, kh, kw, _ = weights.shape
+    _, oh, ow, _ = out.shape
+    depth = kh * kw * c
+    # the same layout as tg_fully_connected_s16's rows: groups of four w0 w1 w2 w3 stored as w0 w2 w1 w3
+    wsym = ctx.const_array(f"{CONST_STEM}_w16x8", s16_layout(weights.reshape(out_c, depth)), "int8_t", WEIGHTS)
+    args = (
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw),
+        *conv_common.requant_args_16x8(ctx, op, p, CONST_STEM, depthwise=False), ctx.tensor_ptr(out.name), str(oh), str(ow),
+        str(out_c), str(p.stride_h), str(p.stride_w), str(p.dilation_h), str(p.dilation_w), str(p.pad_top),
+        str(p.pad_left), str(p.act_min), str(p.act_max), f"(int16_t *)(void *){ctx.scratch_ptr()}",
+    )
+    comment = (f"conv 16x8 {kh}x{kw} stride {p.stride_h}x{p.stride_w} dil {p.dilation_h}x{p.dilation_w} "
+               f"{x.shape} -> {out.shape} {op.activation}, {'int64' if p.wide else 'int32'} accumulator")
+    # TG_CONV_S16_SCRATCH_BYTES: the int16 im2col columns of two pixels
+    return KernelCall("tg_conv_s16", args, (), 4 * depth, comment)
+
+
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     weights = _weights(ctx, op).data.astype(np.int8)
@@ -224,6 +256,8 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
             comment = f"conv {kh}x{kw} stride {p.stride_h}x{p.stride_w} {x.shape} -> {out_c} channels (one input channel)"
             return depthwise_conv2d.one_channel_call(ctx, op, p, np.ascontiguousarray(weights.transpose(3, 1, 2, 0)),
                                                      comment)
+    if is_pixel_fc(x.shape, weights.shape, ctx.graph.tensor(op.outputs[0]).shape, (p.pad_top, p.pad_left)):
+        return pixel_fc_call(ctx, op, p, weights, f"conv {kh}x{kw} {x.shape} -> {out_c} channels")
     return conv_call(ctx, op, p, weights, "conv")
 
 
@@ -254,6 +288,8 @@ def conv_call_mve(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarr
 
 
 def lower_mve(ctx: LoweringContext, op: Op) -> KernelCall | None:
+    if conv_common.is_16x8(ctx.graph, op):
+        return None  # the portable/DSP 16x8 kernel (lower_s16)
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     x = ctx.graph.tensor(op.inputs[0])
     weights = _weights(ctx, op).data.astype(np.int8)
@@ -270,11 +306,14 @@ def in_place(graph: Graph, op: Op) -> bool:
     the next block's input begins at the earliest. (The planner asks :func:`in_place_lag` first, which
     gives every conv its lag, 0 in these cases; this predicate is the lag-free special case.)"""
     x, w, out = (graph.tensor(name) for name in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    if x.dtype == "int16":
+        return False  # tg_conv_s16 reads its input while writing its output
     if len(x.shape) != 4 or len(w.shape) != 4 or len(out.shape) != 4:
         return False
     out_c, kh, kw, in_c = w.shape
     return (
-        (kh, kw) == (1, 1)
+        not is_pixel_fc(x.shape, w.shape, out.shape, (0, 0))  # tg_fully_connected_s8 (lower)
+        and (kh, kw) == (1, 1)
         and tuple(op.attrs.get("stride", (1, 1))) == (1, 1)
         and x.shape[:3] == out.shape[:3]
         and x.shape[3] == in_c
@@ -292,6 +331,8 @@ def in_place_lag(graph: Graph, op: Op) -> int | None:
     if x.dtype != "int8" or out.dtype != "int8" or out.shape[0] != x.shape[0] or out.shape[3] != w.shape[0]:
         return None
     p = params(graph, op, "double")
+    if is_pixel_fc(x.shape, w.shape, out.shape, (p.pad_top, p.pad_left)):
+        return None  # tg_fully_connected_s8 (lower) reads every input of an image for each channel quad
     return window_lag(tuple(x.shape), tuple(out.shape), (int(w.shape[1]), int(w.shape[2])),
                       (p.stride_h, p.stride_w), (p.dilation_h, p.dilation_w), (p.pad_top, p.pad_left))
 
@@ -319,9 +360,9 @@ OP = OpDef(
     weight_axis=conv_common.CONV_AXIS,
     fuses_activation=True,
     folds_batchnorm=True,
-    tflite=(TfliteMapping("CONV_2D", from_tflite, tflite.Conv2DOptions, conv_common.OPTION_FIELDS),),
+    tflite=(TfliteMapping("CONV_2D", from_tflite, tflite.Conv2DOptions, conv_common.OPTION_FIELDS, int16=True),),
     keras_layers={"Conv2D": from_keras, "Conv1D": from_keras_1d, "SeparableConv2D": from_keras_separable},
-    lowerings=(lower,),
+    lowerings=(lower_s16, lower),
     mve_lowerings=(lower_mve,),
     in_place=in_place,
     in_place_lag=in_place_lag,

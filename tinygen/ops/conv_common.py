@@ -62,6 +62,10 @@ class ConvParams:
     #: 1 for conv2d
     depth_multiplier: int
     has_bias: bool
+    #: 16x8 (int16 activations, zero points 0; :func:`params_16x8`): the output is int16 and no offset is added
+    int16: bool = False
+    #: 16x8 with TFLite's int64 accumulator and int64 requantization (an int64 bias, or none); False: int32
+    wide: bool = False
 
 
 # --------------------------------------------------------------------------- shapes and checks
@@ -140,6 +144,12 @@ def check(graph: Graph, op: Op, depthwise: bool) -> None:
     where = common.where(op)
     x, w, out_c = _structure(graph, op, depthwise)
     out = graph.tensor(op.outputs[0])
+    if out.dtype == "int16" and x.dtype == "int8":
+        raise UnsupportedError(
+            f"{where}: input {x.name!r} is int8 and output {out.name!r} (shape {out.shape}) int16; tinygen runs a "
+            "convolution with int8 input and output, or int16 input and output (16x8): re-convert the model with "
+            "full-integer int8 quantization or TFLite's 16x8 mode"
+        )
     for t in (x, w, out):
         common.require_int8(t, op)
     common.require_const(graph, op, 1)
@@ -281,6 +291,8 @@ def accumulate(graph: Graph, op: Op, p: ConvParams, x: np.ndarray, depthwise: bo
 
 def from_accumulator(p: ConvParams, acc: np.ndarray, rounding: str) -> np.ndarray:
     """int32 accumulators -> int8: wrap, requantize per output channel (last axis), offset, clamp."""
+    if p.int16:
+        return from_accumulator_16x8(p, acc, rounding)
     return common.requant_out(np.asarray(acc, dtype=np.int64), p.multiplier, p.shift, p.output_offset, p.act_min,
                               p.act_max, rounding)
 
@@ -330,3 +342,168 @@ def macs(graph: Graph, op: Op, depthwise: bool) -> int:
     out = graph.tensor(op.outputs[0])
     w = graph.tensor(op.inputs[1]).shape
     return out.size * w[1] * w[2] * (1 if depthwise else w[3])
+
+
+# --------------------------------------------------------------------------- 16x8 (int16 activations, int8 weights)
+# TFLite Micro's ConvPerChannel / DepthwiseConvPerChannel on int16: per output element of channel ``c``,
+# ``acc = bias[c] + sum(w * x)`` with no input or output offset (it ignores the zero points: tinygen requires 0),
+# in int64 with an int64 bias (or none) and requantized by the int64 MultiplyByQuantizedMultiplier (its multiplier
+# rounded to 16 bits); CONV_2D with an int32 bias accumulates in wrapping int32 and requantizes as int8 layers do
+# (DEPTHWISE_CONV_2D reads its bias as int64 whatever its type: an int32 one is refused). The output is clamped to
+# the int16 range of the fused activation.
+
+#: TFLite's int64 MultiplyByQuantizedMultiplier needs |acc| < 2^47 and a shift below 8: beyond, its arithmetic
+#: (and tinygen's kernels') is undefined
+ACC_LIMIT_16X8 = 1 << 47
+MAX_SHIFT_16X8 = 7
+
+
+def is_16x8(graph: Graph, op: Op) -> bool:
+    """TFLite's 16x8 mode: an int16 input (:func:`check_16x8` checks the output and weights match)."""
+    return graph.tensor(op.inputs[0]).dtype == "int16"
+
+
+def check_16x8(graph: Graph, op: Op, depthwise: bool) -> None:
+    """A 16x8 layer tinygen runs as TFLite Micro does: int16 input and output with zero points 0, constant
+    symmetric int8 weights (one scale per output channel or per tensor), an int64 bias (CONV_2D: or int32), and
+    the int64 requantization's preconditions."""
+    where = common.where(op)
+    x, w, out_c = _structure(graph, op, depthwise)
+    out = graph.tensor(op.outputs[0])
+    if out.dtype != "int16" or w.dtype != "int8":
+        raise UnsupportedError(
+            f"{where}: input {x.name!r} is int16, output {out.name!r} {out.dtype} and weights {w.name!r} {w.dtype}; "
+            "a 16x8 convolution has int16 input and output and int8 weights: re-convert the model with TFLite's "
+            "16x8 mode"
+        )
+    for t, role in ((x, "input"), (out, "output")):
+        if common.qp(t, op)[1] != 0:
+            raise UnsupportedError(
+                f"{where}: int16 {role} {t.name!r} (shape {t.shape}) has zero point {common.qp(t, op)[1]}; TFLite "
+                "Micro's 16x8 convolutions compute as if it were 0, so tinygen needs int16 zero points 0 (what "
+                "TFLite's 16x8 converter makes): re-convert the model"
+            )
+    common.require_const(graph, op, 1)
+    if w.quant is None:
+        raise UnsupportedError(f"{where}: weights {w.name!r} are not quantized: quantize the model (16x8 mode)")
+    common.check_scales(w, op)
+    scales = w.quant.scale.size
+    if scales not in (1, out_c) or (scales > 1 and w.quant.axis != weight_axis(depthwise)):
+        raise TinygenError(
+            f"{where}: weights {w.name!r} shape {w.shape} have {scales} scales along axis {w.quant.axis} for {out_c} "
+            f"output channels (axis {weight_axis(depthwise)}): use one scale per output channel or one per tensor; "
+            "re-quantize the model"
+        )
+    if np.any(w.quant.zero_point != 0):
+        raise UnsupportedError(
+            f"{where}: weights {w.name!r} have zero points {w.quant.zero_point.tolist()[:4]}; 16x8 convolutions need "
+            "symmetric int8 weights (zero point 0, as TFLite's converter makes): re-quantize the model"
+        )
+    _check_requantization(graph, op, depthwise)
+    _check_accumulator_16x8(graph, op, depthwise)
+
+
+def bias_16x8(graph: Graph, op: Op, depthwise: bool) -> np.ndarray | None:
+    """The bias values as int64 (None without a bias), its type checked: int64, or int32 for CONV_2D."""
+    if len(op.inputs) < 3:
+        return None
+    b = graph.tensor(op.inputs[2])
+    legal = ("int64",) if depthwise else ("int64", "int32")
+    if b.dtype not in legal or b.data is None:
+        what = "an int64 bias (TFLite Micro reads it as int64 whatever its type)" if depthwise else \
+            "an int64 (or int32) bias"
+        raise UnsupportedError(
+            f"{common.where(op)}: bias {b.name!r} is {b.dtype} (shape {b.shape}); a 16x8 "
+            f"{'depthwise ' if depthwise else ''}convolution needs {what}: re-convert the model with TFLite's 16x8 mode"
+        )
+    return np.asarray(b.data, dtype=np.int64).reshape(-1)
+
+
+def _check_accumulator_16x8(graph: Graph, op: Op, depthwise: bool) -> None:
+    """With the int64 accumulator, TFLite's preconditions of its int64 requantization: |bias| + 32768 x sum|w|
+    below 2^47, shifts at most 7 (any real model is far inside: a violation means corrupt scales or biases)."""
+    bias = bias_16x8(graph, op, depthwise)
+    if bias is not None and graph.tensor(op.inputs[2]).dtype != "int64":
+        return  # int32: the sums wrap as TFLite's int32 accumulator does; tg_requantize takes shifts up to 30
+    weights = np.asarray(graph.tensor(op.inputs[1]).data, dtype=np.int64)
+    per_channel = weights.reshape(-1, weights.shape[3]) if depthwise else weights.reshape(weights.shape[0], -1).T
+    bound = np.abs(per_channel).sum(axis=0) * 32768 + (0 if bias is None else np.abs(bias))
+    _, shift = numerics.quantize_multiplier_array(_real_multipliers(graph, op, depthwise), "double")
+    bad = np.flatnonzero((bound >= ACC_LIMIT_16X8) | (shift > MAX_SHIFT_16X8))
+    if bad.size:
+        c = int(bad[0])
+        raise TinygenError(
+            f"{common.where(op)}: output channel {c}: its int64 accumulator may reach {int(bound[c])} (TFLite's int64 "
+            f"requantization needs < 2^47) or its shift {int(shift[c])} exceeds {MAX_SHIFT_16X8} (input scale x "
+            "weight scale / output scale >= 128): the bias or scales are corrupt; re-quantize the model"
+        )
+
+
+def params_16x8(graph: Graph, op: Op, rounding: numerics.Rounding, depthwise: bool) -> ConvParams:
+    """TFLite Micro's Prepare for a 16x8 layer: the int8 layers' per-channel multipliers, the int16 activation
+    range, no offsets; ``wide`` for the int64 accumulator."""
+    check_16x8(graph, op, depthwise)
+    x, w, out = (graph.tensor(n) for n in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    mult, shift = numerics.quantize_multiplier_array(_real_multipliers(graph, op, depthwise), rounding)
+    out_scale, out_zp = common.qp(out, op)
+    act_min, act_max = numerics.activation_range(op.activation, out_scale, out_zp, *common.INT_RANGES["int16"])
+    (sh, sw), (dh, dw) = ((int(a), int(b)) for a, b in (op.attrs["stride"], op.attrs["dilation"]))
+    _, pad_top = conv_output_size(x.shape[1], w.shape[1], sh, dh, op.attrs["padding"])
+    _, pad_left = conv_output_size(x.shape[2], w.shape[2], sw, dw, op.attrs["padding"])
+    has_bias = len(op.inputs) > 2
+    return ConvParams(
+        input_offset=0, output_offset=0, multiplier=common.ro(mult), shift=common.ro(shift), act_min=act_min,
+        act_max=act_max, stride_h=sh, stride_w=sw, dilation_h=dh, dilation_w=dw, pad_top=pad_top, pad_left=pad_left,
+        depth_multiplier=int(op.attrs["depth_multiplier"]) if depthwise else 1, has_bias=has_bias, int16=True,
+        wide=not has_bias or graph.tensor(op.inputs[2]).dtype == "int64",
+    )
+
+
+def from_accumulator_16x8(p: ConvParams, acc: np.ndarray, rounding: str) -> np.ndarray:
+    """Exact accumulators -> int16: TFLite's int64 requantization (``wide``) or the wrapped int32 one, clamped to
+    the activation range (no output offset)."""
+    acc = np.asarray(acc, dtype=np.int64)
+    if p.wide:
+        scaled = numerics.requantize_int64(acc, p.multiplier, p.shift)
+    else:
+        scaled = numerics.multiply_by_quantized_multiplier(numerics.wrap_int32(acc), p.multiplier.astype(np.int64),
+                                                           p.shift.astype(np.int64), rounding)  # type: ignore[arg-type]
+    return np.clip(scaled, p.act_min, p.act_max).astype(np.int16)
+
+
+def fast_requant_16x8(graph: Graph, op: Op, p: ConvParams, depthwise: bool) -> np.ndarray | None:
+    """Per output channel ``(bias, fast multiplier)`` (int32 pairs; bias 0 without one) for the kernels' int32 path
+    with tg_requantize_s64_fast (tg_requantize_s16.h), where it computes TFLite's int64 requantization exactly for
+    this layer, else None: the int64 accumulator (``wide``), every channel's |bias| + 32768 x sum|w| (its sums'
+    bound) below 2^31, every total shift t = 15 - shift in 17..32 (multipliers of 2^-17 up to 1/4); the fast
+    multiplier is ``reduced << (32 - t)``, with TFLite's multiplier rounded to Q0.15 (``reduced``)."""
+    if not p.wide:
+        return None
+    weights = np.asarray(graph.tensor(op.inputs[1]).data, dtype=np.int64)
+    per_channel = weights.reshape(-1, weights.shape[3]) if depthwise else weights.reshape(weights.shape[0], -1).T
+    bias = bias_16x8(graph, op, depthwise)
+    bias = np.zeros(per_channel.shape[1], np.int64) if bias is None else bias
+    bound = np.abs(per_channel).sum(axis=0) * 32768 + np.abs(bias)
+    total = 15 - p.shift.astype(np.int64)
+    if bound.max() >= 1 << 31 or np.any((total < 17) | (total > 32)):
+        return None
+    m = p.multiplier.astype(np.int64)
+    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
+    return np.stack([bias, reduced << (32 - total)], axis=1).astype(np.int32)
+
+
+def requant_args_16x8(ctx: Any, op: Op, p: ConvParams, stem: str, depthwise: bool) -> tuple[str, ...]:
+    """The C arguments of tg_conv_s16 / tg_depthwise_s16 after the weights: the bias as int64 (an int32 bias widened,
+    its sums still wrapped by the kernel: ``wide`` 0), the per-channel multipliers and shifts, the pairs of
+    :func:`fast_requant_16x8` and ``wide``. With the pairs, the kernels need nothing else (null pointers); without,
+    a null pointer for them (and for a missing bias)."""
+    from tinygen.lowering.base import QUANT, WEIGHTS
+
+    fast = fast_requant_16x8(ctx.graph, op, p, depthwise)
+    if fast is not None:
+        pairs = ctx.const_array(f"{stem}_fast", fast, "int32_t", {WEIGHTS: 4 * len(fast), QUANT: 4 * len(fast)})
+        return "(const int64_t *)0", "(const int32_t *)0", "(const int32_t *)0", pairs, "1"
+    bias = bias_16x8(ctx.graph, op, depthwise)
+    return (ctx.const_array(f"{stem}_bias64", bias, "int64_t", WEIGHTS) if bias is not None else "(const int64_t *)0",
+            ctx.const_array(f"{stem}_mult", p.multiplier, "int32_t", QUANT),
+            ctx.const_array(f"{stem}_shift", p.shift, "int32_t", QUANT), "(const int32_t *)0", "1" if p.wide else "0")

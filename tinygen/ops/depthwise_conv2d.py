@@ -20,12 +20,11 @@ import tflite
 from tinygen import numerics
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op
-from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext
+from tinygen.lowering.base import WEIGHTS, KernelCall, LoweringContext
 from tinygen.lowering import depthwise_ops
 from tinygen.lowering.depthwise_ops import (dw3_variants, dw3c_variants, fast_requantization, pack_channel_groups,
-                                            scratch_3x3, scratch_pairs, uses_ring)
-from tinygen.lowering.mac_common import (_folded_bias, _requant_arrays, _rq_array, _weights,
-                                         rq_values_per_channel)
+                                            scratch_3x3, uses_ring)
+from tinygen.lowering.mac_common import (_folded_bias, _requant_arrays, _rq_array, _weights)
 from tinygen.lowering.mve_ops import (DW_GATHER, DW_GENERAL, DW_RING, _channel_taps_layout, _quad_params_kinds,
                                       _sums_stay_int32, _tap_quad_layout, _vector_requant_ok, quad_params)
 from tinygen.ops import common, conv2d, conv_common
@@ -42,10 +41,14 @@ def infer_shape(graph: Graph, op: Op) -> tuple[int, ...]:
 
 
 def check(graph: Graph, op: Op) -> None:
+    if conv_common.is_16x8(graph, op):
+        return conv_common.check_16x8(graph, op, depthwise=True)
     conv_common.check(graph, op, depthwise=True)
 
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> ConvParams:
+    if conv_common.is_16x8(graph, op):
+        return conv_common.params_16x8(graph, op, rounding, depthwise=True)
     return conv_common.params(graph, op, rounding, depthwise=True)
 
 
@@ -88,8 +91,9 @@ def from_tflite(imp: Any, raw: Any) -> Op:
             f"channels give {out_c // in_c}; TFLite Micro runs the stored value: corrupt model, re-export it"
         )
     # Per output channel: axis 3 whatever quantized dimension the file records (TFLite Micro ignores it).
+    int16 = imp.raw.tensors[x].type == tflite.TensorType.INT16  # 16x8: an int64 bias
     ins = [imp.activation_tensor(raw, x), imp.weights(raw, w, out_c, conv_common.DEPTHWISE_AXIS),
-           *imp.bias(raw, rest[0] if rest else -1, out_c)]
+           *imp.bias(raw, rest[0] if rest else -1, out_c, int64=int16)]
     return Op(KIND, "", ins, [], {**attrs, "depth_multiplier": stored, "activation": imp.activation(raw)})
 
 
@@ -140,6 +144,8 @@ def in_place(graph: Graph, op: Op) -> bool:
     """tg_depthwise_3x3_s8 may overwrite its input with stride 1 and output shape == input shape:
     each channel's input rows enter its scratch ring before that channel's outputs overwrite them."""
     x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if x.dtype == "int16":
+        return False  # tg_depthwise_s16 reads every window from its input
     return (
         _is_3x3(graph, op) and uses_ring(graph, op) and tuple(op.attrs.get("stride", (1, 1))) == (1, 1)
         and tuple(x.shape) == tuple(out.shape)
@@ -152,6 +158,31 @@ def one_channel_fits(kh: int, kw: int) -> bool:
     take its general path, slower than im2col + GEMM: micro_speech's 10x8 0.19 against 0.51, heartkit's 1x7
     0.11 against 0.22)."""
     return (kh, kw) == (3, 3)
+
+
+def lower_s16(ctx: LoweringContext, op: Op) -> KernelCall | None:
+    """tg_depthwise_s16 for a 16x8 layer (any window, stride, dilation and multiplier); None for an int8 layer."""
+    if not conv_common.is_16x8(ctx.graph, op):
+        return None
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    w = _weights(ctx, op)
+    n, h, wd, c = x.shape
+    _, kh, kw, _ = w.shape
+    _, oh, ow, _ = out.shape
+    args = (
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c),
+        ctx.const_array(f"{CONST_STEM}_w", w.data.astype(np.int8), "int8_t", WEIGHTS), str(kh), str(kw),
+        str(p.depth_multiplier), *conv_common.requant_args_16x8(ctx, op, p, CONST_STEM, depthwise=True),
+        ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.dilation_h),
+        str(p.dilation_w), str(p.pad_top), str(p.pad_left), str(p.act_min), str(p.act_max),
+        f"(int32_t *)(void *){ctx.scratch_ptr()}",
+    )
+    comment = (f"depthwise 16x8 {kh}x{kw} x{p.depth_multiplier} stride {p.stride_h}x{p.stride_w} "
+               f"dil {p.dilation_h}x{p.dilation_w} {x.shape} -> {out.shape} {op.activation}, "
+               f"{'int64' if p.wide else 'int32'} accumulator")
+    # TG_DEPTHWISE_S16_SCRATCH_BYTES: the input and weight offsets of each tap
+    return KernelCall("tg_depthwise_s16", args, (), 8 * kh * kw, comment)
 
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
@@ -198,25 +229,13 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
             args += (f"(int16_t *)(void *){ctx.scratch_ptr()}",)
             return KernelCall("tg_depthwise_3x3_s8", args, (), scratch_3x3(oh, ow, p.stride_h, p.stride_w), comment,
                               dw3_variants(*dispatch))
-        # TG_DEPTHWISE_3X3_CH_SCRATCH_BYTES: requantization values and sign-extended weights, or the pair slots
-        scratch = max(17 * c + 72 * (c // 4), scratch_pairs(oh, ow, p.stride_h, p.stride_w))
+        scratch = depthwise_ops.scratch_3x3_ch(c, oh, ow, p.stride_h, p.stride_w)
         return KernelCall("tg_depthwise_3x3_ch_s8", args + (ctx.scratch_ptr(),), (), scratch, comment,
                           dw3c_variants(*dispatch))
+    if depthwise_ops.line_1d(kh, kw, oh, ow, p) is not None:
+        return depthwise_ops.call_1d(ctx, op, p, weights, folded, comment)
     bias = ctx.const_array(f"{hint}_bias", folded, "int32_t", WEIGHTS)
     wsym = ctx.const_array(f"{hint}_w", weights, "int8_t", WEIGHTS)
-    line = depthwise_ops.line_1d(kh, kw, oh, ow, p)
-    if line is not None:
-        along_w, out_len, stride = line
-        # the form chosen per channel (it runs channel by channel): a layer with a few shifts outside the fast
-        # form keeps the fast form on its other channels
-        values, chan_mode = rq_values_per_channel(op, p, out_c)
-        args = (
-            ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh * kw), str(int(along_w)), bias,
-            ctx.const_array(f"{hint}_rq", values, "int32_t", QUANT), str(chan_mode), ctx.tensor_ptr(out.name),
-            str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.pad_top), str(p.pad_left), *tail,
-            f"(int16_t *)(void *){ctx.scratch_ptr()}",
-        )
-        return KernelCall("tg_depthwise_1d_s8", args, (), depthwise_ops.scratch_1d(out_len, stride, kh * kw), comment)
     rq, mode = _rq_array(ctx, op, p, hint, out_c)
     args = (
         ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), str(p.depth_multiplier),
@@ -269,6 +288,8 @@ def _in_place_covered(ctx: LoweringContext, op: Op, p: ConvParams, kernel: tuple
 def lower_mve(ctx: LoweringContext, op: Op) -> KernelCall | None:
     """tg_depthwise_mve_s8 (multiplier 1, channels a multiple of 4, kernels up to 16 rows; 3x3 undilated as a
     row ring), a one-channel input as the MVE conv; None for the rest (the portable/DSP kernels)."""
+    if conv_common.is_16x8(ctx.graph, op):
+        return None  # the portable/DSP 16x8 kernel (lower_s16)
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
     weights = _weights(ctx, op).data.astype(np.int8)
@@ -348,9 +369,9 @@ OP = OpDef(
     fuses_activation=True,
     folds_batchnorm=True,
     tflite=(TfliteMapping("DEPTHWISE_CONV_2D", from_tflite, tflite.DepthwiseConv2DOptions,
-                          {**conv_common.OPTION_FIELDS, "DepthMultiplier": 0}),),
+                          {**conv_common.OPTION_FIELDS, "DepthMultiplier": 0}, int16=True),),
     keras_layers={"DepthwiseConv2D": from_keras},
-    lowerings=(lower,),
+    lowerings=(lower_s16, lower),
     mve_lowerings=(lower_mve,),
     in_place=in_place,
     macs=macs,

@@ -15,7 +15,7 @@ other output shape, also a layout-equivalent one such as ``[1, 1, 1, out]``.
 
 16x8 layers (TFLite's int16 activations, int8 weights): the same sum on int16 inputs into an int16 output
 clamped to the int16 range. TFLite Micro's accumulator is int64 with an int64 bias (or none), requantized by
-the int64 MultiplyByQuantizedMultiplier (the multiplier rounded to 16 bits: :func:`requantize_int64`), and
+the int64 MultiplyByQuantizedMultiplier (the multiplier rounded to 16 bits: :func:`tinygen.numerics.requantize_int64`), and
 int32 with an int32 bias (wrapping, the usual requantization). tinygen's kernel (tg_fully_connected_s16) needs
 int16 zero points 0 on the input (what TFLite's converter makes) and symmetric weights.
 """
@@ -34,7 +34,8 @@ from tinygen.ir import Graph, Op, Tensor
 from tinygen.lowering import fc_ops
 from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext
 from tinygen.lowering.mac_common import _blocked_layout, _folded_bias, _rq_array, _weights
-from tinygen.lowering.mve_ops import STEP, _quad_params_kinds, _round_up, _vector_requant_ok, quad_layout, quad_params
+from tinygen.lowering.mve_ops import (STEP, STEP_S16, _quad_params_kinds, _round_up, _vector_requant_ok, quad_layout,
+                                      quad_params)
 from tinygen.ops import common
 from tinygen.ops.base import ACTIVATION, Attr, OpDef, QatHooks, TfliteMapping, boolean
 
@@ -256,16 +257,6 @@ def from_accumulator(p: FullyConnectedParams, acc: np.ndarray, rounding: str) ->
     return common.requant_out(acc, p.multiplier, p.shift, p.output_offset, p.act_min, p.act_max, rounding)
 
 
-def requantize_int64(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """TFLite's MultiplyByQuantizedMultiplier(int64_t x, int32_t multiplier, int shift) (the same in both rounding
-    modes): the multiplier rounded to Q0.15, one rounding right shift by 15 - shift, the result truncated to int32.
-    Exact in int64 for |x| < 2^47 (TFLite's precondition; the lowering checks it)."""
-    m = np.asarray(multiplier, dtype=np.int64)
-    reduced = np.where(m < 0x7FFF0000, (m + (1 << 15)) >> 16, 0x7FFF)
-    total = 15 - np.asarray(shift, dtype=np.int64)
-    return numerics.wrap_int32((np.asarray(acc, dtype=np.int64) * reduced + (np.int64(1) << (total - 1))) >> total)
-
-
 def reference(graph: Graph, op: Op, p: FullyConnectedParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
     # float64 products of integers below 2^17 x 2^9 and their sums stay exact (far below 2^53)
     x = args[0].astype(np.float64).reshape(-1, p.in_features) + p.input_offset
@@ -277,7 +268,7 @@ def reference(graph: Graph, op: Op, p: FullyConnectedParams, args: list[np.ndarr
     if not _is_16x8(graph, op):
         return from_accumulator(p, acc, rounding).reshape(shape)
     if p.wide:
-        scaled = requantize_int64(acc, p.multiplier, p.shift)
+        scaled = numerics.requantize_int64(acc, p.multiplier, p.shift)
     else:  # TFLite's int32 accumulator wraps
         scaled = numerics.multiply_by_quantized_multiplier(numerics.wrap_int32(acc), p.multiplier.astype(np.int64),
                                                            p.shift.astype(np.int64), rounding)  # type: ignore[arg-type]
@@ -426,16 +417,32 @@ def _requantized_range(lo: int, hi: int, m: int, shift: int, rounding: str) -> t
     return (x_lo * m + (1 << 30)) >> 31, (x_hi * m + (1 << 30)) >> 31
 
 
-def lower_s16(ctx: LoweringContext, op: Op) -> KernelCall | None:
-    """tg_fully_connected_s16 for a 16x8 layer (tinygen/lowering/fc_ops.py: its weight layout and checks); None
-    for an int8 layer."""
+def _layer_s16(ctx: LoweringContext, op: Op) -> tuple[FullyConnectedParams, np.ndarray, np.ndarray | None] | None:
+    """A 16x8 layer's parameters, [out, depth] weights and int64 bias (or None), checked (tinygen/lowering/fc_ops.py);
+    None for an int8 layer."""
     if not _is_16x8(ctx.graph, op):
         return None
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
-    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
     w2d = np.asarray(ctx.graph.tensor(op.inputs[1]).data).astype(np.int8).reshape(p.out_features, -1)
     bias = np.asarray(ctx.graph.tensor(op.inputs[2]).data, np.int64).reshape(-1) if p.has_bias else None
     fc_ops.check_s16(op, p, w2d, bias)
+    return p, w2d, bias
+
+
+def _comment_s16(ctx: LoweringContext, op: Op, p: FullyConnectedParams, how: str = "") -> str:
+    rows = ctx.graph.tensor(op.inputs[0]).size // p.in_features
+    return (f"fully connected 16x8 {p.in_features} -> {p.out_features} x{rows} "
+            f"{'per-channel' if p.per_channel else 'per-tensor'} {op.activation}, "
+            f"{'int64' if p.wide else 'int32'} accumulator{how}")
+
+
+def lower_s16(ctx: LoweringContext, op: Op) -> KernelCall | None:
+    """tg_fully_connected_s16 for a 16x8 layer (fc_ops.s16_layout weights); None for an int8 layer."""
+    layer = _layer_s16(ctx, op)
+    if layer is None:
+        return None
+    p, w2d, bias = layer
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
     hint, rows = CONST_STEM, p.out_features if p.per_channel else 1
     bias_ptr = ctx.const_array(f"{hint}_bias64", bias, "int64_t", WEIGHTS) if bias is not None else "(const int64_t *)0"
     args = (ctx.tensor_ptr(x.name), str(x.size // p.in_features), str(p.in_features),
@@ -444,10 +451,36 @@ def lower_s16(ctx: LoweringContext, op: Op) -> KernelCall | None:
             ctx.const_array(f"{hint}_shift", p.shift[:rows], "int32_t", QUANT), "1" if p.per_channel else "0",
             "1" if p.wide else "0", ctx.tensor_ptr(out.name), str(p.out_features), str(p.output_offset),
             str(p.act_min), str(p.act_max))
-    comment = (f"fully connected 16x8 {p.in_features} -> {p.out_features} x{x.size // p.in_features} "
-               f"{'per-channel' if p.per_channel else 'per-tensor'} {op.activation}, "
-               f"{'int64' if p.wide else 'int32'} accumulator")
-    return KernelCall("tg_fully_connected_s16", args, (), 0, comment)
+    return KernelCall("tg_fully_connected_s16", args, (), 0, _comment_s16(ctx, op, p))
+
+
+def mve_s16_requant(p: FullyConnectedParams) -> np.ndarray:
+    """tg_fully_connected_mve_s16's rq pairs per output: {TFLite's multiplier rounded to Q0.15, 15 - shift} for the
+    int64 accumulator (``wide``), else {multiplier, shift}; int32 [out_features, 2]."""
+    mult = np.broadcast_to(p.multiplier.astype(np.int64), (p.out_features,))
+    shift = np.broadcast_to(p.shift.astype(np.int64), (p.out_features,))
+    pairs = (numerics.reduced_multiplier(mult), 15 - shift) if p.wide else (mult, shift)
+    return np.stack(pairs, axis=1).astype(np.int32)
+
+
+def lower_mve_s16(ctx: LoweringContext, op: Op) -> KernelCall | None:
+    """tg_fully_connected_mve_s16 (Helium: VMLALDAVA.S16, exact 64-bit sums) for a 16x8 layer: weights in
+    mve_ops.quad_layout with steps of 8, the bias as int64 padded to whole quads (zeros without one), the
+    requantization pairs of :func:`mve_s16_requant`; None for an int8 layer."""
+    layer = _layer_s16(ctx, op)
+    if layer is None:
+        return None
+    p, w2d, bias = layer
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    padded = np.zeros(_round_up(p.out_features, 4), dtype=np.int64)
+    padded[: p.out_features] = 0 if bias is None else bias
+    hint = CONST_STEM
+    args = (ctx.tensor_ptr(x.name), str(x.size // p.in_features), str(p.in_features),
+            ctx.const_array(f"{hint}_mve_w16x8", quad_layout(w2d, STEP_S16), "int8_t", WEIGHTS),
+            ctx.const_array(f"{hint}_mve_bias64", padded, "int64_t", WEIGHTS),
+            ctx.const_array(f"{hint}_mve_rq", mve_s16_requant(p), "int32_t", QUANT), "1" if p.wide else "0",
+            ctx.tensor_ptr(out.name), str(p.out_features), str(p.output_offset), str(p.act_min), str(p.act_max))
+    return KernelCall("tg_fully_connected_mve_s16", args, (), 0, _comment_s16(ctx, op, p, " (MVE)"))
 
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
@@ -501,7 +534,7 @@ def lower_mve(ctx: LoweringContext, op: Op) -> KernelCall | None:
     """tg_fully_connected_mve_s8 (Helium): bias with the input offset folded in and requantization per quad
     of outputs (tinygen/lowering/mve_ops.py); None for asymmetric weights or shifts VSHL/VRSHL cannot take."""
     if _is_16x8(ctx.graph, op):
-        return None  # the portable/DSP 16x8 kernel
+        return None  # lower_mve_s16
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     if p.weights_offset != 0 or not _vector_requant_ok(p.multiplier, p.shift):
         return None  # the normal lowering reports asymmetric weights
@@ -553,7 +586,7 @@ OP = OpDef(
                            "KeepNumDims": False}, int16=True),),
     keras_layers={"Dense": from_keras},
     lowerings=(lower_s16, lower),
-    mve_lowerings=(lower_mve,),
+    mve_lowerings=(lower_mve_s16, lower_mve),
     macs=macs,
     qat=QatHooks(linear=_qat_linear),
 )

@@ -2,7 +2,8 @@
 with ``keep_dims``, else removed. TFLite Micro's int8 MEAN (QuantizedMeanOrSum) sums the n reduced values in
 int32, subtracts ``n * input_zero_point`` and requantizes with the multiplier of input/output scale into which
 1/n is folded (shift by floor(log2 n), then integer division of the multiplier by n); it requantizes even when
-input and output quantization are equal."""
+input and output quantization are equal. int16 MEAN (16x8 models: TFLite Micro's QuantizedMeanOrSum<int16_t>, the
+same arithmetic clamped to the int16 range) runs in ``tg_mean_s16``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import tflite
 
 from tinygen import numerics
 from tinygen.errors import TinygenError, UnsupportedError
-from tinygen.ir import Graph, Op
+from tinygen.ir import Graph, Op, Tensor
 from tinygen.lowering.args import const_ptr, i32, in_out, shape_str
 from tinygen.lowering.base import KernelCall, LoweringContext
 from tinygen.ops import common, reduce_common
@@ -24,6 +25,9 @@ KIND = "mean"
 
 #: most reduced elements per output: the kernel's int32 ``sum - n * zero_point`` stays below 2^31 in magnitude
 MAX_ELEMENTS = (2**31 - 1) // 256
+
+#: the same for int16 inputs (|x - zero_point| <= 65535)
+MAX_ELEMENTS_16 = (2**31 - 1) // 65536
 
 #: largest left shift of the requantization (beyond it the int32 shift overflows for every input)
 MAX_LEFT_SHIFT = 30
@@ -49,6 +53,8 @@ class MeanParams:
     output_zero_point: int
     multiplier: int
     shift: int
+    #: a 16x8 MEAN: int16 input and output (clamped to the int16 range)
+    int16: bool = False
 
 
 # --------------------------------------------------------------------------- shapes and checks
@@ -71,19 +77,28 @@ def _num_elements(graph: Graph, op: Op, axes: tuple[int, ...]) -> int:
 def _check(graph: Graph, op: Op) -> None:
     axes = _axes(graph, op)
     n = _num_elements(graph, op, axes)
-    if n > MAX_ELEMENTS:
-        x = graph.tensor(op.inputs[0])
+    x = graph.tensor(op.inputs[0])
+    limit = MAX_ELEMENTS_16 if x.dtype == "int16" else MAX_ELEMENTS
+    if n > limit:
         raise TinygenError(
-            f"{common.where(op)}: axes {list(axes)} of input {x.name!r} of shape {x.shape} average {n} elements; the "
-            f"int32 sum supports at most {MAX_ELEMENTS}: reduce in several MEAN ops"
+            f"{common.where(op)}: axes {list(axes)} of {x.dtype} input {x.name!r} of shape {x.shape} average {n} "
+            f"elements; the int32 sum supports at most {limit}: reduce in several MEAN ops"
         )
+
+
+def _operands(graph: Graph, op: Op) -> tuple[Tensor, Tensor]:
+    """Input and output: both int8, or both int16 (a 16x8 MEAN)."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if x.dtype == out.dtype == "int16":
+        return x, out
+    return common.unary_int8(graph, op)
 
 
 # --------------------------------------------------------------------------- parameters and references
 
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> MeanParams:
-    x, out = common.unary_int8(graph, op)
+    x, out = _operands(graph, op)
     (si, zi), (so, zo) = common.qp(x, op), common.qp(out, op)
     axes = _axes(graph, op)
     n = _num_elements(graph, op, axes)
@@ -96,24 +111,27 @@ def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> MeanParams:
     if shift > MAX_LEFT_SHIFT:
         raise TinygenError(
             f"{common.where(op)}: input scale {si:g} / output scale {so:g} (with 1/{n} folded in) needs a left shift "
-            f"of {shift} bits; TFLite's int8 MEAN shifts its int32 sum by at most {MAX_LEFT_SHIFT}: the output scale "
-            "is far too small for the input; re-quantize the model"
+            f"of {shift} bits; TFLite's {x.dtype} MEAN shifts its int32 sum by at most {MAX_LEFT_SHIFT}: the output "
+            "scale is far too small for the input; re-quantize the model"
         )
     return MeanParams(axes=axes, keep_dims=bool(op.attrs["keep_dims"]), num_elements=n, same_quantization=False,
-                      input_zero_point=zi, output_zero_point=zo, multiplier=int(mult), shift=int(shift))
+                      input_zero_point=zi, output_zero_point=zo, multiplier=int(mult), shift=int(shift),
+                      int16=x.dtype == "int16")
 
 
 def from_accumulator(p: MeanParams, acc: np.ndarray, rounding: str) -> np.ndarray:
-    """int8 means from the int32 sums ``acc`` = sum(x) - n * input_zero_point."""
+    """int8 (int16 for a 16x8 MEAN) means from the int32 sums ``acc`` = sum(x) - n * input_zero_point."""
     rnd: numerics.Rounding = rounding  # type: ignore[assignment]
     raw = numerics.multiply_by_quantized_multiplier(acc, p.multiplier, p.shift, rnd) + p.output_zero_point
+    if p.int16:
+        return np.clip(raw, *common.INT_RANGES["int16"]).astype(np.int16)
     return common.clamp_int8(raw, -128, 127)
 
 
 def reference(graph: Graph, op: Op, p: MeanParams, args: list[np.ndarray], rounding: str) -> np.ndarray:
     out_shape = graph.tensor(op.outputs[0]).shape
     if p.num_elements == 0:
-        return np.zeros(out_shape, dtype=np.int8)
+        return np.zeros(out_shape, dtype=np.int16 if p.int16 else np.int8)
     x = args[0].astype(np.int64)
     total = numerics.wrap_int32(x.sum(axis=p.axes)) if p.axes else x
     shifted = numerics.wrap_int32(total - p.input_zero_point * p.num_elements)
@@ -210,6 +228,8 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
             "fix the axes"
         )
     strides = [int(np.prod(dims[k + 1:], dtype=np.int64)) for k in range(4)]
+    if p.int16:
+        return _lower_s16(ctx, op, p, dims, reduced, strides)
     out_dims = [1 if r else d for d, r in zip(dims, reduced)]
     red_dims = [d if r else 1 for d, r in zip(dims, reduced)]
     args = (
@@ -220,6 +240,25 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     how = "sum / n" if p.same_quantization else f"requantize({p.multiplier}, {p.shift})"
     comment = f"mean {shape_str(x)} over axes {list(p.axes)} -> {shape_str(out)}, {how}"
     return KernelCall("tg_mean_s8", args, comment=comment)
+
+
+def _lower_s16(ctx: LoweringContext, op: Op, p: MeanParams, dims: list[int], reduced: list[bool],
+               strides: list[int]) -> KernelCall:
+    """tg_mean_s16: the kept and the reduced dimensions of tg_mean_s8's 4-D layout as two walks of their own, the
+    longest reduced run innermost (no same-quantization shortcut: TFLite always requantizes)."""
+    x, out = in_out(ctx, op)
+    kept = [(d, s) for d, r, s in zip(dims, reduced, strides) if not r]  # in order: the output is row-major
+    red = sorted(((d, s) for d, r, s in zip(dims, reduced, strides) if r), key=lambda pair: pair[0])
+    walks = []
+    for name, pairs in (("out", kept), ("red", red)):
+        pairs = [(1, 0)] * (4 - len(pairs)) + pairs  # front-padded to 4
+        walks += [i32(ctx, op, f"{name}_dims", [d for d, _ in pairs]), i32(ctx, op, f"{name}_strides",
+                                                                             [s for _, s in pairs])]
+    args = (ctx.tensor_ptr(x.name), *walks, str(p.num_elements), str(p.input_zero_point), str(p.output_zero_point),
+            str(p.multiplier), str(p.shift), ctx.tensor_ptr(out.name))
+    comment = (f"mean int16 {shape_str(x)} over axes {list(p.axes)} -> {shape_str(out)}, "
+               f"requantize({p.multiplier}, {p.shift})")
+    return KernelCall("tg_mean_s16", args, comment=comment)
 
 
 # --------------------------------------------------------------------------- QAT
@@ -241,7 +280,7 @@ OP = OpDef(
     data_inputs=1,
     from_accumulator=from_accumulator,
     float_reference=float_reference,
-    tflite=(TfliteMapping("MEAN", from_tflite, tflite.ReducerOptions, {"KeepDims": False}),),
+    tflite=(TfliteMapping("MEAN", from_tflite, tflite.ReducerOptions, {"KeepDims": False}, int16=True),),
     keras_layers={"GlobalAveragePooling2D": from_keras, "GlobalAveragePooling1D": from_keras_1d},
     lowerings=(lower,),
     qat=QatHooks(accumulate=_qat_accumulate),

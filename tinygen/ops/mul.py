@@ -4,8 +4,8 @@ with nothing to fold into becomes MUL/ADD with per-channel constants). TFLite Mi
     out = clamp(requantize((x1 - zp1) * (x2 - zp2), output_multiplier, output_shift) + output_zero_point)
 
 with QuantizeMultiplier(input1_scale * input2_scale / output_scale) in double precision. int16 MUL (16x8 models,
-TFLite Micro's reference_integer_ops::Mul on int16) is the same with zero points 0 and the int16 clamp, same
-shapes only (``tg_mul_s16``).
+TFLite Micro's reference_integer_ops::Mul on int16) is the same with zero points 0 and the int16 clamp, broadcast
+as the int8 MUL is (``tg_mul_s16``, ``tg_mul_broadcast_s16``: BroadcastMul4DSlow's arithmetic is MulElementwise's).
 """
 
 from __future__ import annotations
@@ -114,8 +114,9 @@ def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     if ctx.graph.tensor(op.outputs[0]).dtype == "int16":
-        return binary_common.same_size_int16(ctx, op, "tg_mul_s16", (p.output_multiplier, p.output_shift, p.act_min,
-                                                                      p.act_max))
+        # Field order of tg_mul_s16_params_t (zero points 0: no offsets).
+        fields16 = f"{p.output_multiplier}, {p.output_shift}, {p.act_min}, {p.act_max}"
+        return binary_common.lower_binary(ctx, op, "tg_mul", "tg_mul_s16_params_t", fields16)
     # Field order of tg_mul_params_t.
     fields = ", ".join(str(v) for v in (
         p.input1_offset, p.input2_offset, p.output_offset, p.output_multiplier, p.output_shift, p.act_min, p.act_max,

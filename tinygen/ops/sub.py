@@ -26,7 +26,7 @@ take any tables: ``tg_add_table_s8`` where its one-shift form is exact for all 6
 above, with broadcasting) elsewhere.
 
 int16 SUB (16x8 models) is the same with 15 bits (ADD's ``LEFT_SHIFT_16``), zero points 0 and the int16 clamp,
-same shapes only, in ADD's int16 kernel (``tg_add_s16`` subtracting).
+broadcast as int8 SUB is, in ADD's int16 kernels (``tg_add_s16``, ``tg_add_broadcast_s16``, subtracting).
 """
 
 from __future__ import annotations

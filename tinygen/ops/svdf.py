@@ -301,8 +301,19 @@ def folded_biases(graph: Graph, op: Op, p: SvdfParams) -> tuple[np.ndarray, np.n
 
 
 def quant_words(p: SvdfParams) -> np.ndarray:
-    """The kernel's int32 parameter block (tg_svdf_s8.h, TG_SVDF_Q_*)."""
-    return np.asarray([*p.feature_mult, *p.output_mult, p.state_zero_point, p.output_zero_point], np.int32)
+    """The kernel's int32 parameter block (tg_svdf_s8.h, TG_SVDF_Q_*): TFLite's multipliers and shifts, the zero
+    points, then each requantization's fast form (the feature's without offset, the output's with its zero point)."""
+    return np.asarray([*p.feature_mult, *p.output_mult, p.state_zero_point, p.output_zero_point,
+                       *_fast_words(*p.feature_mult, 0), *_fast_words(*p.output_mult, p.output_zero_point)], np.int32)
+
+
+def _fast_words(multiplier: int, shift: int, offset: int) -> tuple[int, int]:
+    """tg_requant_fast.h's rounding term and e - 1 of a right shift e = -shift in 2..22 with a multiplier >= 0, where
+    tg_rq_fast equals TFLite's requantization plus ``offset``; else 0, 0 (the kernel's general form)."""
+    e = -int(shift)
+    if 2 <= e <= 22 and multiplier >= 0:
+        return (1 << (e - 2)) + int(offset) * (1 << (e - 1)), e - 1
+    return 0, 0
 
 
 def svdf_variants(state_dtype: str) -> tuple[str, ...]:

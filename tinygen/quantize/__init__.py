@@ -6,7 +6,8 @@
 int8 graph (run by :mod:`tinygen.reference`) tracks the float model. Before calibration the PTQ passes may
 rewrite the float graph: ``equalize`` (cross-layer equalization of weight ranges) and ``smooth`` (of activation
 ranges), both exact rescalings, and ``bias_correction``; ``ptq_select`` chooses among them by measurement
-(``--ptq auto``, the default).
+(``--ptq auto``, the default). ``precision`` and ``mixed`` put chosen layers in 16x8 (int16 activations, ``--int16``:
+named layers, ``all``, or ``auto`` by measured SQNR per extra arena byte), with QUANTIZE ops at the boundaries.
 
 Keras layers -> IR ops: each op module of :mod:`tinygen.ops` declares the Keras layers and activations
 it converts (``OpDef.keras_layers``, ``keras_activations``; ``tinygen.quantize.layers.supported_layers()``

@@ -29,9 +29,10 @@ SAMPLES = 256
 
 
 def fake_quant(x: np.ndarray, tensor: Tensor) -> np.ndarray:
-    """``x`` rounded to the int8 grid of ``tensor`` (a quantized activation tensor), dequantized."""
+    """``x`` rounded to the int8 (int16) grid of ``tensor`` (a quantized activation tensor), dequantized."""
     scale, zero_point = tensor.quant.scalar()
-    return ((numerics.affine_quantize(x, scale, zero_point) - zero_point) * scale).astype(np.float32)
+    info = np.iinfo(tensor.dtype)
+    return ((numerics.affine_quantize(x, scale, zero_point, info.min, info.max) - zero_point) * scale).astype(np.float32)
 
 
 def dequantized_constants(qgraph: Graph) -> dict[str, np.ndarray]:

@@ -125,6 +125,9 @@ class Quantized:
     quantized_from: Graph | None = None
     #: what ``auto`` measured and why it chose ``ptq`` (None when the pipeline was pinned)
     choice: Choice | None = None
+    #: with ``--int16``: the all-int8 graph (``graph`` is then the mixed one) and what was chosen
+    int8_graph: Graph | None = None
+    mixed: Any = None
 
 
 def float_chunks(fgraph: Graph, samples: np.ndarray | list[np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
@@ -222,4 +225,21 @@ def quantize_keras(model: Any, calibration: Any, observer: str = "minmax", name:
     else:  # one array per input, keyed by the Keras input names (the graph's inputs are in the model's order)
         specs = [(keras_input_name(t), fgraph.tensors[n].shape) for t, n in zip(model.inputs, fgraph.inputs)]
         samples = load_calibration(calibration, specs)
-    return quantize_ptq(fgraph, samples, observer, ptq)
+    result = quantize_ptq(fgraph, samples, observer, ptq)
+    return with_int16(result, model)
+
+
+def with_int16(result: Quantized, model: Any) -> Quantized:
+    """``result`` with the layers this context's ``--int16`` asks for in 16x8 (:mod:`tinygen.quantize.mixed`), its
+    choice collected as the PTQ choices are; unchanged without one."""
+    from tinygen.quantize import mixed
+
+    request = mixed.current_request()
+    if request is None:
+        return result
+    graph, choice = mixed.choose(result, mixed.keras_layers(model), request)
+    result.int8_graph, result.graph, result.mixed = result.graph, graph, choice
+    collected = _CHOICES.get()
+    if collected is not None:
+        collected.append(choice)
+    return result

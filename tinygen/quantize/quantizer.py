@@ -24,11 +24,12 @@ import numpy as np
 from tinygen import ops
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph, Op, Quantization, Tensor
-from tinygen.ops.base import SAME_AS_INPUT, SHARED_BY_ALL
 from tinygen.quantize import recurrent
+from tinygen.quantize.precision import tensor_groups, with_boundaries
 from tinygen.quantize.observers import QMAX, QMIN, Ranges, activation_params
 
 INT32_MAX = 2**31 - 1
+INT16_MAX = 32767
 
 
 def round_half_away(x: np.ndarray) -> np.ndarray:
@@ -50,11 +51,14 @@ def _quantize_with(w: np.ndarray, scale: np.ndarray, axis: int) -> np.ndarray:
     return np.clip(q, -127, 127).astype(np.int8)
 
 
-def quantize_bias(bias: np.ndarray, input_scale: np.float32, weight_scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(int32 values, float32 scales) with scale = input_scale * weight_scale[c]."""
+def quantize_bias(bias: np.ndarray, input_scale: np.float32, weight_scale: np.ndarray, bits: int = 32
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 values, or int64 with ``bits`` 64 (16x8 layers), float32 scales) with scale = input_scale *
+    weight_scale[c]."""
     scale = np.float64(input_scale) * weight_scale.astype(np.float64)
     q = round_half_away(bias.astype(np.float64) / scale)
-    return np.clip(q, -INT32_MAX, INT32_MAX).astype(np.int32), scale.astype(np.float32)
+    limit = INT32_MAX if bits == 32 else float(2**62)
+    return np.clip(q, -limit, limit).astype(f"int{bits}"), scale.astype(np.float32)
 
 
 def quantization_rule(kind: str) -> tuple[str, tuple[float, int] | None]:
@@ -68,37 +72,33 @@ def weight_axis(kind: str) -> int | None:
     return ops.get(kind).weight_axis
 
 
-class _Groups:
-    """Union-find over activation tensor names."""
-
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        self.parent.setdefault(x, x)
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: str, b: str) -> None:
-        self.parent[self.find(a)] = self.find(b)
+def int16_params(rmin: float, rmax: float) -> tuple[np.float32, int]:
+    """TFLite's 16x8 activation parameters for a float range: symmetric, scale = max(|min|, |max|) / 32767, zero
+    point 0."""
+    bound = max(abs(float(rmin)), abs(float(rmax)))
+    return (np.float32(bound / INT16_MAX) if bound > 0 else np.float32(1.0)), 0
 
 
-def activation_quantization(graph: Graph, ranges: Ranges) -> dict[str, Quantization]:
-    """Per-tensor (scale, zero point) of every activation tensor, with TFLite's constraints."""
-    groups = _Groups()
+def int16_fixed_quant(fixed: tuple[float, int]) -> tuple[float, int]:
+    """The int16 output quantization of an op whose int8 output quantization is fixed (softmax, logistic: 1/256 and
+    -128; tanh: 1/128 and 0): the bound of that fixed int8 range (1.0 for all three) over 32768, zero point 0, as
+    TFLite's 16x8 converter fixes them (its int16 LOGISTIC, TANH and SOFTMAX kernels require 2^-15)."""
+    scale, zero_point = fixed
+    return scale * max(128 + zero_point, 128 - zero_point) / 32768.0, 0
+
+
+def activation_quantization(graph: Graph, ranges: Ranges, int16: frozenset[str] = frozenset()
+                            ) -> dict[str, Quantization]:
+    """Per-tensor (scale, zero point) of every activation tensor, with TFLite's constraints; the tensors ``int16``
+    (whole shared-scale groups, :func:`tinygen.quantize.precision.with_boundaries` makes them so) get TFLite's
+    16x8 parameters."""
+    groups = tensor_groups(graph)
     fixed: dict[str, tuple[np.float32, int]] = {}
     for op in graph.ops:
-        rule, fixed_quant = quantization_rule(op.kind)
-        if rule == SAME_AS_INPUT:
-            groups.union(op.inputs[0], op.outputs[0])
-        elif rule == SHARED_BY_ALL:
-            for name in op.inputs:
-                groups.union(name, op.outputs[0])
-        for a, b in zip(recurrent.shared_outputs(op), recurrent.shared_outputs(op)[1:]):
-            groups.union(a, b)
+        _, fixed_quant = quantization_rule(op.kind)
         if fixed_quant is not None:
+            if op.outputs[0] in int16:
+                fixed_quant = int16_fixed_quant(fixed_quant)
             fixed[op.outputs[0]] = (np.float32(fixed_quant[0]), int(fixed_quant[1]))
     names = [t.name for t in graph.activation_tensors()]
     lo: dict[str, float] = {}
@@ -109,7 +109,8 @@ def activation_quantization(graph: Graph, ranges: Ranges) -> dict[str, Quantizat
             raise TinygenError(f"tensor {name!r} has no calibrated range")
         lo[root] = min(lo.get(root, np.inf), ranges[name][0])
         hi[root] = max(hi.get(root, -np.inf), ranges[name][1])
-    root_params = {root: activation_params(lo[root], hi[root]) for root in lo}
+    wide = {groups.find(name) for name in int16}
+    root_params = {root: (int16_params if root in wide else activation_params)(lo[root], hi[root]) for root in lo}
     for name, params in fixed.items():
         root = groups.find(name)
         members = [n for n in names if groups.find(n) == root and n != name]
@@ -263,20 +264,33 @@ def plan_input_folds(fgraph: Graph, ranges: Ranges) -> list[InputFold]:
     return []
 
 
-def quantize_graph(fgraph: Graph, ranges: Ranges, fold_inputs: bool = True) -> Graph:
+def quantize_graph(fgraph: Graph, ranges: Ranges, fold_inputs: bool = True, int16_ops: frozenset[str] = frozenset(),
+                   int16_edges: bool = False) -> Graph:
     """The int8 graph of a float graph (same tensor and op names). ``fold_inputs``: fold a per-tensor affine
-    first layer into its input's quantization (:func:`plan_input_folds`; False: keep it as a ``rescale`` op)."""
+    first layer into its input's quantization (:func:`plan_input_folds`; False: keep it as a ``rescale`` op).
+    ``int16_ops``: the ops that run in 16x8 (int16 activations, int8 weights, int64 biases), with QUANTIZE ops
+    added at the int8/int16 boundaries (named after the tensor they convert: ``x/int16``); ``int16_edges``: the
+    graph's inputs and outputs int16 too (the whole-model 16x8 mode)."""
     from tinygen.ops import reshape
 
-    folds = {f.op: f for f in plan_input_folds(fgraph, ranges)} if fold_inputs else {}
+    int16: frozenset[str] = frozenset()
+    if int16_ops or int16_edges:
+        mixed = with_boundaries(fgraph, int16_ops, int16_edges)
+        fgraph, int16 = mixed.graph, mixed.int16
+        ranges = {**ranges, **{copy: ranges[source] for copy, source in mixed.sources.items()}}
+    folds = {f.op: f for f in plan_input_folds(fgraph, ranges)} if fold_inputs and not int16_edges else {}
     if folds:
         ranges = {**ranges, **{f.output: f.output_range for f in folds.values()}}
-    act = activation_quantization(fgraph, ranges)
+    act = activation_quantization(fgraph, ranges, int16)
     for f in folds.values():
         act[f.input] = Quantization([f.input_quant[0]], [f.input_quant[1]])
+
+    def dtype(name: str) -> str:
+        return "int16" if name in int16 else "int8"
+
     graph = Graph(fgraph.name, inputs=list(fgraph.inputs), outputs=list(fgraph.outputs))
     for name in fgraph.inputs:
-        graph.add_tensor(Tensor(name, fgraph.tensors[name].shape, "int8", act[name]))
+        graph.add_tensor(Tensor(name, fgraph.tensors[name].shape, dtype(name), act[name]))
     for fop in fgraph.ops:
         if fop.name in folds:  # the rescale op folded: a view of the input (alias: no code) on y's grid
             out = fop.outputs[0]
@@ -288,23 +302,31 @@ def quantize_graph(fgraph: Graph, ranges: Ranges, fold_inputs: bool = True) -> G
         inputs = list(fop.inputs)
         axis = weight_axis(fop.kind)
         if axis is not None:
-            x, wname, bname = fop.inputs
-            w, bias = fgraph.tensors[wname].data, fgraph.tensors[bname].data
-            in_scale = act[x].scale[0]
-            qw, wscale = quantize_weights(w, axis)
-            adjusted = _widen_for_bias(bias, in_scale, wscale, w.size // max(wscale.size, 1))
-            if not np.array_equal(adjusted, wscale):
-                wscale, qw = adjusted, _quantize_with(w, adjusted, axis)
-            qb, bscale = quantize_bias(bias, in_scale, wscale)
-            zeros = np.zeros(wscale.size, np.int64)
-            graph.add_tensor(Tensor(wname, w.shape, "int8", Quantization(wscale, zeros, axis), data=qw))
-            graph.add_tensor(Tensor(bname, bias.shape, "int32", Quantization(bscale, zeros, 0), data=qb))
+            _quantize_weighted(graph, fgraph, fop, act[fop.inputs[0]].scale[0], wide=fop.inputs[0] in int16)
         else:
             for name in inputs:
                 if fgraph.tensors[name].is_const:
                     raise TinygenError(f"op {fop.name!r} ({fop.kind}): constant input {name!r} is not supported")
         out = fop.outputs[0]
-        graph.add_tensor(Tensor(out, fgraph.tensors[out].shape, "int8", act[out]))
+        graph.add_tensor(Tensor(out, fgraph.tensors[out].shape, dtype(out), act[out]))
         graph.add_op(Op(fop.kind, fop.name, inputs, [out], dict(fop.attrs)))
     graph.validate()
     return graph
+
+
+def _quantize_weighted(graph: Graph, fgraph: Graph, fop: Op, in_scale: np.float32, wide: bool) -> None:
+    """Add the int8 per-channel weights and the bias of a weighted op to ``graph``: int32 (the weight scales widened
+    where it would overflow), or for a 16x8 op (``wide``) int64, as TFLite's 16x8 converter makes it."""
+    _, wname, bname = fop.inputs
+    axis = weight_axis(fop.kind)
+    assert axis is not None
+    w, bias = fgraph.tensors[wname].data, fgraph.tensors[bname].data
+    qw, wscale = quantize_weights(w, axis)
+    if not wide:
+        adjusted = _widen_for_bias(bias, in_scale, wscale, w.size // max(wscale.size, 1))
+        if not np.array_equal(adjusted, wscale):
+            wscale, qw = adjusted, _quantize_with(w, adjusted, axis)
+    qb, bscale = quantize_bias(bias, in_scale, wscale, bits=64 if wide else 32)
+    zeros = np.zeros(wscale.size, np.int64)
+    graph.add_tensor(Tensor(wname, w.shape, "int8", Quantization(wscale, zeros, axis), data=qw))
+    graph.add_tensor(Tensor(bname, bias.shape, f"int{64 if wide else 32}", Quantization(bscale, zeros, 0), data=qb))

@@ -38,6 +38,13 @@ class LayerReport:
     weight_db: float = math.inf
     output_db: float = math.inf
     remedy: str = ""
+    #: the model with this layer's output (its shared-scale group) at 16 bits, the layer and its readers in 16x8
+    #: (:mod:`tinygen.quantize.precision`): this layer's SQNR, the model's output SQNR and the extra arena bytes;
+    #: None where a layer there has no 16x8 kernel
+    int8_db: float | None = None
+    int16_db: float | None = None
+    int16_output_db: float | None = None
+    int16_arena: int | None = None
 
 
 #: a cause whose SQNR alone is at least this high (dB) needs no remedy
@@ -47,7 +54,7 @@ FINE_DB = 30.0
 REMEDIES = {
     "equalize": "--ptq cle or smooth (channels of very different ranges on the input's grid)",
     "bias corr.": "--ptq bc (the int8 weights' error)",
-    "16-bit out": "a 16-bit output (once 16-bit activations land; the output's grid)",
+    "16-bit out": "--int16 LAYER (this layer and its readers at 16 bits; the output's grid)",
 }
 
 
@@ -75,6 +82,11 @@ class QuantizationReport:
     output_sqnr_db: float = math.nan
     #: fraction of samples whose int8 arg-max equals the float arg-max (None: not a classifier)
     top1_agreement: float | None = None
+    #: samples the 16-bit columns were measured on (0: not measured), and the int8 output SQNR on them
+    int16_samples: int = 0
+    int8_output_db: float = math.nan
+    #: the graph reported is a mixed int8/int16 one (``--int16``)
+    mixed: bool = False
 
 
 def sqnr_db(signal_power: float, noise_power: float) -> float:
@@ -85,10 +97,16 @@ def sqnr_db(signal_power: float, noise_power: float) -> float:
     return 10.0 * math.log10(signal_power / noise_power)
 
 
+#: the activation types the report dequantizes (int16: the 16x8 layers of a mixed-precision graph)
+ACTIVATION_TYPES = {"int8": np.int8, "int16": np.int16}
+
+
 def quantize_input(graph: Graph, x: np.ndarray, index: int = 0) -> np.ndarray:
-    """Float input -> the int8 graph input ``index``, as TFLite's QUANTIZE does (round half away, clamp)."""
-    scale, zero_point = graph.tensors[graph.inputs[index]].quant.scalar()
-    return numerics.affine_quantize(x, scale, zero_point).astype(np.int8)
+    """Float input -> the int8 (int16) graph input ``index``, as TFLite's QUANTIZE does (round half away, clamp)."""
+    t = graph.tensors[graph.inputs[index]]
+    scale, zero_point = t.quant.scalar()
+    info = np.iinfo(ACTIVATION_TYPES[t.dtype])
+    return numerics.affine_quantize(x, scale, zero_point, info.min, info.max).astype(ACTIVATION_TYPES[t.dtype])
 
 
 def dequantize(graph: Graph, name: str, q: np.ndarray) -> np.ndarray:
@@ -97,15 +115,17 @@ def dequantize(graph: Graph, name: str, q: np.ndarray) -> np.ndarray:
 
 
 def run_int8(graph: Graph, x: np.ndarray | list[np.ndarray]) -> dict[str, np.ndarray]:
-    """Every tensor of the int8 graph, dequantized, for each sample of ``x`` (stacked on axis 0); ``x`` is one
-    array, or for a graph with several inputs a list of arrays in graph-input order."""
+    """Every activation tensor of the int8 (or mixed int8/int16) graph, dequantized, for each sample of ``x``
+    (stacked on axis 0); ``x`` is one array, or for a graph with several inputs a list of arrays in graph-input
+    order."""
     from tinygen import reference
 
     xs = as_inputs(x)
     per_sample = []
     for i in range(xs[0].shape[0]):
         values = reference.run(graph, [quantize_input(graph, a[i:i + 1], k) for k, a in enumerate(xs)])
-        per_sample.append({n: dequantize(graph, n, v) for n, v in values.items() if graph.tensors[n].dtype == "int8"})
+        per_sample.append({n: dequantize(graph, n, v) for n, v in values.items()
+                           if graph.tensors[n].dtype in ACTIVATION_TYPES})
     return {n: np.concatenate([s[n] for s in per_sample]) for n in per_sample[0]}
 
 
@@ -140,7 +160,7 @@ def error_split(fgraph: Graph, graph: Graph, x: Any) -> dict[str, tuple[float, f
 
     def on_grid(name: str) -> np.ndarray:
         t = graph.tensors[name]
-        return values[name] if t.dtype != "int8" or t.quant is None else fake_quant(values[name], t)
+        return values[name] if t.dtype not in ACTIVATION_TYPES or t.quant is None else fake_quant(values[name], t)
 
     split: dict[str, tuple[float, float, float]] = {}
     for op in fgraph.ops:
@@ -153,11 +173,22 @@ def error_split(fgraph: Graph, graph: Graph, x: Any) -> dict[str, tuple[float, f
     return split
 
 
+def _float_name(graph: Graph, name: str, float_values: dict[str, np.ndarray]) -> str:
+    """The float tensor an int tensor stands for: itself, or for a QUANTIZE added at an int8/int16 boundary the tensor
+    it converts."""
+    producers = graph.producers()
+    while name not in float_values and name in producers:
+        name = producers[name].inputs[0]
+    return name
+
+
 def build_report(float_graph: Graph, graph: Graph, samples: np.ndarray, observer: str,
-                 max_samples: int = DEFAULT_SAMPLES, quantized_from: Graph | None = None) -> QuantizationReport:
+                 max_samples: int = DEFAULT_SAMPLES, quantized_from: Graph | None = None,
+                 ranges: dict[str, tuple[float, float]] | None = None) -> QuantizationReport:
     """Report for tinygen's quantizer: the int8 graph has the float graph's tensor names. ``quantized_from``: the
     float graph ``graph`` was quantized from when it is not ``float_graph`` (bias-corrected), for the error split;
-    ``observer`` names how the ranges were chosen (the PTQ pipeline)."""
+    ``observer`` names how the ranges were chosen (the PTQ pipeline). ``ranges``: the calibrated ranges, for the
+    16-bit columns (:func:`int16_columns`; None: left out)."""
     from tinygen.quantize.floatexec import run_float
 
     x = head(samples, max_samples)
@@ -166,9 +197,10 @@ def build_report(float_graph: Graph, graph: Graph, samples: np.ndarray, observer
     int8_values = run_int8(graph, x)
     split = error_split(quantized_from or float_graph, graph, x)
     report = QuantizationReport(graph.name, "tinygen", observer, n)
+    report.mixed = any(t.dtype == "int16" for t in graph.activation_tensors())
     for op in graph.ops:
         out = op.outputs[0]
-        f = float_values[out].reshape(n, -1).astype(np.float64)
+        f = float_values[_float_name(graph, out, float_values)].reshape(n, -1).astype(np.float64)
         q = int8_values[out].reshape(n, -1)
         causes = split.get(op.name, (math.inf, math.inf, math.inf))
         report.layers.append(LayerReport(op.name, op.kind if op.activation == "none" else f"{op.kind}+{op.activation}",
@@ -176,7 +208,55 @@ def build_report(float_graph: Graph, graph: Graph, samples: np.ndarray, observer
                                          sqnr_db(float(np.sum(f**2)), float(np.sum((f - q) ** 2))),
                                          *causes, remedy(*causes)))
     _end_to_end(report, [float_values[o] for o in float_graph.outputs], [int8_values[o] for o in graph.outputs])
+    if ranges is not None:
+        int16_columns(report, quantized_from or float_graph, ranges, x, float_values)
     return report
+
+
+#: samples the 16-bit columns run (one int8 run of the model per layer, on the report's first samples)
+INT16_SAMPLES = 64
+
+
+def _db_of(want: np.ndarray, got: np.ndarray) -> float:
+    f = want.reshape(want.shape[0], -1).astype(np.float64)
+    return sqnr_db(float(np.sum(f**2)), float(np.sum((f - got.reshape(f.shape)) ** 2)))
+
+
+def int16_columns(report: QuantizationReport, fgraph: Graph, ranges: dict[str, tuple[float, float]], x: Any,
+                  float_values: dict[str, np.ndarray]) -> None:
+    """Fill each layer's int8 and 16-bit figures (:class:`LayerReport`) on the first :data:`INT16_SAMPLES`
+    samples: the all-int8 model, then for each tensor group that can be held at 16 bits the model with that group
+    in 16x8 (:func:`tinygen.quantize.precision.candidates`)."""
+    from tinygen.errors import TinygenError
+    from tinygen.quantize.mixed import arena_bytes
+    from tinygen.quantize.precision import candidates, tensor_groups
+    from tinygen.quantize.quantizer import quantize_graph
+
+    few = head(x, INT16_SAMPLES)
+    n = num_samples(few)
+    floats = {name: v[:n] for name, v in float_values.items()}
+    int8 = quantize_graph(fgraph, ranges)
+    base = run_int8(int8, few)
+    base_arena = arena_bytes(int8)
+    report.int16_samples = n
+    report.int8_output_db = min((_db_of(floats[o], base[o]) for o in fgraph.outputs if o in base), default=math.nan)
+    groups = tensor_groups(fgraph)
+    rows = {layer.tensor: layer for layer in report.layers}
+    for layer in report.layers:
+        if layer.tensor in base:
+            layer.int8_db = _db_of(floats[_float_name(int8, layer.tensor, floats)], base[layer.tensor])
+    for cand in candidates(fgraph):
+        try:
+            mixed = quantize_graph(fgraph, ranges, int16_ops=cand.ops)
+        except TinygenError:  # a configuration an op's 16x8 kernel does not cover
+            continue
+        values = run_int8(mixed, few)
+        output_db = min((_db_of(floats[o], values[m]) for o, m in zip(fgraph.outputs, mixed.outputs) if m in values),
+                        default=math.nan)
+        arena = arena_bytes(mixed) - base_arena
+        for name in (t for t in fgraph.tensors if groups.find(t) == cand.root and t in rows):
+            row = rows[name]
+            row.int16_db, row.int16_output_db, row.int16_arena = _db_of(floats[name], values[name]), output_db, arena
 
 
 def build_end_to_end_report(model: Any, graph: Graph, samples: np.ndarray, quantizer: str,
@@ -222,14 +302,15 @@ def _print_split(report: QuantizationReport, console: Any) -> None:
 
 
 def print_report(report: QuantizationReport, console: Any = None) -> None:
-    """Print the report as a table (rich), the error split where a layer needs a remedy, and the end-to-end
-    figures."""
+    """Print the report as a table (rich), the 16-bit table, the error split where a layer needs a remedy, and the
+    end-to-end figures."""
     from rich.console import Console
     from rich.table import Table
 
     console = console or Console()
     what = "ptq" if report.quantizer == "tinygen" else "observer"
-    table = Table(title=f"{report.model}: int8 vs float ({report.quantizer} quantizer, {what} {report.observer}, "
+    kind = "mixed int8/int16" if report.mixed else "int8"
+    table = Table(title=f"{report.model}: {kind} vs float ({report.quantizer} quantizer, {what} {report.observer}, "
                         f"{report.samples} calibration samples)")
     table.add_column("#", justify="right")
     table.add_column("op")
@@ -242,8 +323,36 @@ def print_report(report: QuantizationReport, console: Any = None) -> None:
         console.print(table)
     else:
         console.print(table.title, highlight=False, markup=False)
+    _print_int16(report, console)
     _print_split(report, console)
     console.print(f"output SQNR: {_db(report.output_sqnr_db)} dB", highlight=False, markup=False)
     if report.top1_agreement is not None:
         console.print(f"top-1 agreement with float: {100 * report.top1_agreement:.2f}% of {report.samples} samples",
                       highlight=False, markup=False)
+
+
+def _print_int16(report: QuantizationReport, console: Any) -> None:
+    """What holding each layer's output at 16 bits buys (the layers where it was measured)."""
+    from rich.table import Table
+
+    rows = [(i, layer) for i, layer in enumerate(report.layers) if layer.int16_db is not None]
+    if not report.int16_samples:
+        return
+    table = Table(title=f"int8 or 16 bits, on the first {report.int16_samples} samples (all-int8 model output: "
+                        f"{_db(report.int8_output_db)} dB)")
+    for column in ("#", "op", "int8 dB", "16-bit dB", "model dB", "+arena B"):
+        table.add_column(column, justify="left" if column == "op" else "right")
+    for index, layer in rows:
+        table.add_row(str(index), layer.op, _maybe_db(layer.int8_db), _maybe_db(layer.int16_db),
+                      _maybe_db(layer.int16_output_db), "-" if layer.int16_arena is None else f"{layer.int16_arena:+,}")
+    if rows:
+        console.print(table)
+    console.print("int8 dB: the layer's SQNR in the all-int8 model; 16-bit dB and model dB: the layer's and the model "
+                  "output's SQNR in the model with this layer's output alone at 16 bits (the layer and the layers "
+                  "reading it in 16x8, QUANTIZE ops at the edges: --int16 LAYER,READERS); +arena B: the extra arena "
+                  f"bytes (the memory planner's). {len(report.layers) - len(rows)} layer(s) not listed: a layer there "
+                  "has no 16x8 kernel, or a QUANTIZE op --int16 added.", highlight=False, markup=False)
+
+
+def _maybe_db(value: float | None) -> str:
+    return "-" if value is None else _db(value)

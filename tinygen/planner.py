@@ -36,6 +36,7 @@ from typing import Callable, Mapping
 
 from tinygen.errors import TinygenError
 from tinygen.ir import Graph
+from tinygen.unionfind import UnionFind
 
 #: arena alignment of every buffer (bytes): enough for int32/float and 128-bit loads
 ALIGN = 16
@@ -107,23 +108,6 @@ class MemoryPlan:
         return max((size for _, size in self.scratch.values()), default=0)
 
 
-class _Groups:
-    """Union-find over tensor names: tensors that share one buffer."""
-
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, name: str) -> str:
-        self.parent.setdefault(name, name)
-        while self.parent[name] != name:
-            self.parent[name] = self.parent[self.parent[name]]
-            name = self.parent[name]
-        return name
-
-    def union(self, keep: str, other: str) -> None:
-        self.parent[self.find(other)] = self.find(keep)
-
-
 def const_aliases(graph: Graph, aliases: set[int]) -> dict[str, str]:
     """Outputs of the alias ops (op indices ``aliases``) that are views of a constant: output -> the constant."""
     found: dict[str, str] = {}
@@ -178,7 +162,7 @@ def _plan(graph: Graph, needs: Mapping[int, OpNeeds], allow_lag: bool) -> Memory
     aliases = {i for i, n in needs.items() if n.alias}
     const_of = const_aliases(graph, aliases)
     life = tensor_lifetimes(graph, const_of)
-    groups = _Groups()
+    groups = UnionFind()
     in_place_ops: dict[int, str] = {}
     in_place_lags: dict[int, int] = {}
     group_last: dict[str, int] = {}  # root -> last op index any member is live

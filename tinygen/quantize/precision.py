@@ -22,6 +22,7 @@ from tinygen.ir import Graph, Op
 from tinygen.ops.base import OWN_RANGE
 from tinygen.quantize import recurrent
 from tinygen.quantize.builder import Builder
+from tinygen.unionfind import UnionFind
 
 INT8, INT16 = "int8", "int16"
 
@@ -31,21 +32,8 @@ def int16_kinds() -> frozenset[str]:
     return frozenset(kind for kind in ops.kinds() if any(m.int16 for m in ops.get(kind).tflite))
 
 
-class Groups:
-    """Union-find over activation tensor names."""
-
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        self.parent.setdefault(x, x)
-        while self.parent[x] != x:
-            self.parent[x] = self.parent[self.parent[x]]
-            x = self.parent[x]
-        return x
-
-    def union(self, a: str, b: str) -> None:
-        self.parent[self.find(a)] = self.find(b)
+#: union-find over activation tensor names (each join keeps the output's root, as before the shared class)
+Groups = UnionFind
 
 
 def tensor_groups(graph: Graph) -> Groups:
@@ -57,13 +45,13 @@ def tensor_groups(graph: Graph) -> Groups:
     for op in graph.ops:
         rule = ops.get(op.kind).quant_rule
         if rule == SAME_AS_INPUT:
-            groups.union(op.inputs[0], op.outputs[0])
+            groups.union(op.outputs[0], op.inputs[0])
         elif rule == SHARED_BY_ALL:
             for name in op.inputs:
-                groups.union(name, op.outputs[0])
+                groups.union(op.outputs[0], name)
         shared = recurrent.shared_outputs(op)
         for a, b in zip(shared, shared[1:]):
-            groups.union(a, b)
+            groups.union(b, a)
     return groups
 
 

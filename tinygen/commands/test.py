@@ -275,9 +275,10 @@ def golden(prep: Prepared, vectors: np.ndarray) -> tuple[list[dict[str, np.ndarr
     refs, oracle = [], []
     use_tflm = prep.model_bytes is not None and prep.rounding == "double" and tflm_available()
     state = None  # a streaming model's state carries from vector to vector, as the firmware runs them
+    executor = reference.Executor(prep.graph, prep.rounding)
     for v, vector in enumerate(vectors):
         x = graph_input(prep, vector)
-        ref = reference.run(prep.graph, x, rounding=prep.rounding, state=state)
+        ref = executor.run(x, state=state)
         state = reference.next_state(prep.graph, ref, state)
         core_in = np.concatenate([np.ascontiguousarray(ref[p.core]).reshape(-1).view(np.int8) for p in prep.ports[0]])
         if not np.array_equal(core_in, vector.reshape(-1)):

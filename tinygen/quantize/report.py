@@ -121,9 +121,10 @@ def run_int8(graph: Graph, x: np.ndarray | list[np.ndarray]) -> dict[str, np.nda
     from tinygen import reference
 
     xs = as_inputs(x)
+    executor = reference.Executor(graph)
     per_sample = []
     for i in range(xs[0].shape[0]):
-        values = reference.run(graph, [quantize_input(graph, a[i:i + 1], k) for k, a in enumerate(xs)])
+        values = executor.run([quantize_input(graph, a[i:i + 1], k) for k, a in enumerate(xs)])
         per_sample.append({n: dequantize(graph, n, v) for n, v in values.items()
                            if graph.tensors[n].dtype in ACTIVATION_TYPES})
     return {n: np.concatenate([s[n] for s in per_sample]) for n in per_sample[0]}

@@ -35,6 +35,12 @@ def const_ptr(ctx: LoweringContext, name: str) -> str:
     return f"(const int8_t *)({ctx.tensor_ptr(name)})"
 
 
+def elementwise_input_ptr(ctx: LoweringContext, t: Tensor) -> str:
+    """The input pointer of an element-wise kernel: ``const int8_t *`` for the int8 kernels, the tensor's own
+    ``int16_t *`` for the int16 ones."""
+    return ctx.tensor_ptr(t.name) if t.dtype == "int16" else const_ptr(ctx, t.name)
+
+
 def shape_str(t: Tensor) -> str:
     return "x".join(str(d) for d in t.shape) or "scalar"
 

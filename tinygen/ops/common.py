@@ -148,6 +148,23 @@ def unary_int8(graph: Graph, op: Op) -> tuple[Tensor, Tensor]:
     return x, out
 
 
+def unary_int8_or_int16(graph: Graph, op: Op, zero_points_zero: bool = False) -> tuple[Tensor, Tensor]:
+    """Input 0 and the output of an op on int8 (both int8) or on int16 (both int16, TFLite's 16x8 mode; with
+    ``zero_points_zero`` both zero points must be 0, as the op's TFLite Micro Prepare requires), checked."""
+    x, out = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    if x.dtype != "int16" and out.dtype != "int16":
+        return unary_int8(graph, op)
+    if x.dtype != out.dtype:
+        raise TinygenError(f"{where(op)}: input {x.name!r} is {x.dtype} and output {out.name!r} {out.dtype}; the op needs "
+                           "both int8 or both int16")
+    for t in (x, out):
+        zp = qp(t, op)[1]
+        if zero_points_zero and zp != 0:
+            raise TinygenError(f"{where(op)}: int16 tensor {t.name!r} has zero point {zp}; TFLite's int16 "
+                               f"{op.kind.upper()} needs zero point 0 (16x8 quantization is symmetric): re-quantize the model")
+    return x, out
+
+
 def same_layout(graph: Graph, op: Op) -> bool:
     """The in-place rule of element-wise kernels that read element i right before writing element i: the output
     may start at its dying first input's offset when both have the same shape and element size."""

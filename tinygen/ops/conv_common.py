@@ -152,22 +152,8 @@ def check(graph: Graph, op: Op, depthwise: bool) -> None:
         )
     for t in (x, w, out):
         common.require_int8(t, op)
-    common.require_const(graph, op, 1)
-    if w.quant is None:
-        raise UnsupportedError(f"{where}: weights {w.name!r} are not quantized: quantize the model to int8")
-    common.check_scales(w, op)
+    _check_weights(graph, op, w, out_c, depthwise, "quantize the model to int8")
     common.check_zero_points(w, op)
-    scales, axis = w.quant.scale.size, weight_axis(depthwise)
-    if scales not in (1, out_c):
-        raise TinygenError(
-            f"{where}: weights {w.name!r} shape {w.shape} have {scales} scales for {out_c} output channels: "
-            "use one scale per output channel or one per tensor"
-        )
-    if scales > 1 and w.quant.axis != axis:
-        raise TinygenError(
-            f"{where}: weights {w.name!r} shape {w.shape} are quantized per channel along axis {w.quant.axis}; "
-            f"this op's output channels are axis {axis}: re-quantize the model"
-        )
     bias = None
     if len(op.inputs) > 2:
         b = graph.tensor(op.inputs[2])
@@ -179,6 +165,27 @@ def check(graph: Graph, op: Op, depthwise: bool) -> None:
         bias = np.asarray(b.data, dtype=np.int64).reshape(-1)
     _check_accumulator(op, w, bias, common.qp(x, op)[1], depthwise)
     _check_requantization(graph, op, depthwise)
+
+
+def _check_weights(graph: Graph, op: Op, w: Tensor, out_c: int, depthwise: bool, remedy: str) -> None:
+    """Constant quantized weights with one scale per tensor or per output channel (along the op's channel axis):
+    the checks of the int8 and the 16x8 layer alike (``remedy``: what to do when they are not quantized)."""
+    where = common.where(op)
+    common.require_const(graph, op, 1)
+    if w.quant is None:
+        raise UnsupportedError(f"{where}: weights {w.name!r} are not quantized: {remedy}")
+    common.check_scales(w, op)
+    scales, axis = w.quant.scale.size, weight_axis(depthwise)
+    if scales not in (1, out_c):
+        raise TinygenError(
+            f"{where}: weights {w.name!r} shape {w.shape} have {scales} scales for {out_c} output channels: "
+            "use one scale per output channel or one per tensor"
+        )
+    if scales > 1 and w.quant.axis != axis:
+        raise TinygenError(
+            f"{where}: weights {w.name!r} shape {w.shape} are quantized per channel along axis {w.quant.axis}; "
+            f"this op's output channels are axis {axis}: re-quantize the model"
+        )
 
 
 def _check_accumulator(op: Op, w: Tensor, bias: np.ndarray | None, input_zp: int, depthwise: bool) -> None:
@@ -383,17 +390,7 @@ def check_16x8(graph: Graph, op: Op, depthwise: bool) -> None:
                 "Micro's 16x8 convolutions compute as if it were 0, so tinygen needs int16 zero points 0 (what "
                 "TFLite's 16x8 converter makes): re-convert the model"
             )
-    common.require_const(graph, op, 1)
-    if w.quant is None:
-        raise UnsupportedError(f"{where}: weights {w.name!r} are not quantized: quantize the model (16x8 mode)")
-    common.check_scales(w, op)
-    scales = w.quant.scale.size
-    if scales not in (1, out_c) or (scales > 1 and w.quant.axis != weight_axis(depthwise)):
-        raise TinygenError(
-            f"{where}: weights {w.name!r} shape {w.shape} have {scales} scales along axis {w.quant.axis} for {out_c} "
-            f"output channels (axis {weight_axis(depthwise)}): use one scale per output channel or one per tensor; "
-            "re-quantize the model"
-        )
+    _check_weights(graph, op, w, out_c, depthwise, "quantize the model (16x8 mode)")
     if np.any(w.quant.zero_point != 0):
         raise UnsupportedError(
             f"{where}: weights {w.name!r} have zero points {w.quant.zero_point.tolist()[:4]}; 16x8 convolutions need "

@@ -2,7 +2,10 @@
 ``out = clamp(output_zero_point + requantize(x - input_zero_point, multiplier, shift), q(0), 127)`` with
 the multiplier of ``input_scale / output_scale``. With equal scales and zero points the requantization is
 the identity (QuantizeMultiplier(1.0) = (2^30, 1), and MultiplyByQuantizedMultiplier(x, 2^30, 1) == x for
-every int8 difference, in both rounding modes), so the kernel becomes a plain clamp."""
+every int8 difference, in both rounding modes), so the kernel becomes a plain clamp.
+
+int16 (16x8 models): ``ReluQuantized<int16_t>``, the same arithmetic on int16 with zero points 0 (TFLite Micro's
+Prepare requires them) and the bounds ``[0, 32767]``."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ import numpy as np
 from tinygen import numerics
 from tinygen.activations import RELU, apply_float, apply_tf
 from tinygen.ir import Graph, Op
-from tinygen.lowering.args import const_ptr, in_out, shape_str
+from tinygen.lowering.args import elementwise_input_ptr, in_out, shape_str
 from tinygen.lowering.base import KernelCall, LoweringContext
 from tinygen.ops import common, relu6
 from tinygen.ops.base import OpDef, QatHooks, TfliteMapping
@@ -39,10 +42,13 @@ class ReluParams:
 
 
 def params(graph: Graph, op: Op, rounding: numerics.Rounding) -> ReluParams:
-    x, out = common.unary_int8(graph, op)
+    x, out = common.unary_int8_or_int16(graph, op, zero_points_zero=True)
     (si, zi), (so, zo) = common.qp(x, op), common.qp(out, op)
     m, sh = common.multiplier(float(np.float32(si)) / float(np.float32(so)), op, "input/output", rounding)
-    act_min, act_max = numerics.activation_range(RELU, so, zo)
+    if out.dtype == "int16":  # CalculateReluOpData<int16_t>: max(-32768, 0 + round(0 / scale)), 32767
+        act_min, act_max = 0, 32767
+    else:
+        act_min, act_max = numerics.activation_range(RELU, so, zo)
     return ReluParams(input_zero_point=zi, output_offset=zo, multiplier=m, shift=sh, act_min=act_min, act_max=act_max)
 
 
@@ -50,7 +56,7 @@ def reference(graph: Graph, op: Op, p: ReluParams, args: list[np.ndarray], round
     x = args[0].astype(np.int64) - p.input_zero_point
     scaled = numerics.multiply_by_quantized_multiplier(x, p.multiplier, p.shift, rounding)  # type: ignore[arg-type]
     raw = p.output_offset + scaled
-    return common.clamp_int8(raw, p.act_min, p.act_max)
+    return np.clip(raw, p.act_min, p.act_max).astype(args[0].dtype)
 
 
 def float_reference(op: Op, inputs: list[np.ndarray]) -> np.ndarray:
@@ -93,12 +99,13 @@ def from_keras(b: Any, layer: Any, inputs: list[str]) -> str:
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     x, out = in_out(ctx, op)
+    suffix = "s16" if x.dtype == "int16" else "s8"
     if (p.multiplier, p.shift) == _IDENTITY and p.input_zero_point == p.output_offset:
-        args = (const_ptr(ctx, x.name), str(x.size), str(p.act_min), str(p.act_max), ctx.tensor_ptr(out.name))
-        return KernelCall("tg_relu_clamp_s8", args, comment=f"relu {shape_str(x)}: clamp [{p.act_min}, {p.act_max}]")
-    args = (const_ptr(ctx, x.name), str(x.size), str(p.input_zero_point), str(p.multiplier), str(p.shift),
+        args = (elementwise_input_ptr(ctx, x), str(x.size), str(p.act_min), str(p.act_max), ctx.tensor_ptr(out.name))
+        return KernelCall(f"tg_relu_clamp_{suffix}", args, comment=f"relu {shape_str(x)}: clamp [{p.act_min}, {p.act_max}]")
+    args = (elementwise_input_ptr(ctx, x), str(x.size), str(p.input_zero_point), str(p.multiplier), str(p.shift),
             str(p.output_offset), str(p.act_min), str(p.act_max), ctx.tensor_ptr(out.name))
-    return KernelCall("tg_relu_s8", args, comment=f"relu {shape_str(x)} with requantization")
+    return KernelCall(f"tg_relu_{suffix}", args, comment=f"relu {shape_str(x)} with requantization")
 
 
 # --------------------------------------------------------------------------- QAT
@@ -115,7 +122,7 @@ OP = OpDef(
     reference=reference,
     float_reference=float_reference,
     is_activation=RELU,
-    tflite=(TfliteMapping("RELU", from_tflite),),
+    tflite=(TfliteMapping("RELU", from_tflite, int16=True),),
     keras_layers={"ReLU": from_keras},
     keras_activations={RELU: emit},
     lowerings=(lower,),

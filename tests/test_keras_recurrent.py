@@ -1,7 +1,7 @@
 """Keras LSTM and GRU through tinygen's quantizer: sequence classifiers trained here on sequences made here (which
 of four frequencies dominates a short noisy two-channel signal), quantized int8, bit-exact in C against tinygen's
 reference (host; QEMU on M4/M7 with the ``emulator`` mark), within 1 point of float accuracy; the variants
-(stacked LSTMs, return_sequences, reset_after=False, stateful) and the layers TFLite Micro cannot run."""
+(stacked LSTMs, return_sequences, reset_after=False, stateful LSTM and GRU) and the layers TFLite Micro cannot run."""
 
 from __future__ import annotations
 
@@ -189,6 +189,45 @@ def test_stateful_lstm_keeps_its_state(tmp_path: Path) -> None:
     again = reference.run(graph, [sample], state=reference.next_state(graph, first))
     assert not np.array_equal(first[graph.outputs[0]], again[graph.outputs[0]])
     check_c(graph, tmp_path, vectors_with_every_value(STEPS * FEATURES, 3, seed=2))
+
+
+def test_stateful_gru_keeps_its_state(tmp_path: Path) -> None:
+    """A stateful GRU (lowered to FC/LOGISTIC/TANH/MUL/ADD/SUB) on two-step sequences, where the kept state
+    matters: its last hidden state is written back after each invocation, on the grid it is read back on, and
+    calibration runs the samples as a stream (each from the state the one before left). Over five invocations in
+    a row the int8 output follows Keras's stateful float layer within 3 steps of its grid, while a fresh-state
+    float run is over 10 steps away; C keeps the state the same way (check_c runs its vectors one after the
+    other against the reference carrying the state)."""
+    x = sequences(40, seed=6)[0][:, :2]
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((2, FEATURES), batch_size=1)
+    model = keras.Model(inp, keras.layers.GRU(6, stateful=True, return_sequences=True)(inp))
+    graph = quantize_keras(model, x, ptq="plain").graph
+    assert len(graph.states) == 1 and graph.states[0].write is not None
+    read, write = graph.tensor(graph.states[0].read), graph.tensor(graph.states[0].write)
+    assert read.quant.scalar() == write.quant.scalar() and read.shape == write.shape
+    fresh = keras.models.clone_model(model)
+    fresh.set_weights(model.get_weights())
+
+    def reset(m: Any) -> None:
+        for layer in m.layers:
+            if getattr(layer, "stateful", False):
+                layer.reset_state()
+
+    reset(model)
+    scale, zero_point = graph.tensor(graph.outputs[0]).quant.scalar()
+    state = None
+    for i in range(5):
+        values = reference.run(graph, [quantize_input(graph, x[i:i + 1], 0)], state=state)
+        state = reference.next_state(graph, values, state)
+        got = (values[graph.outputs[0]].astype(np.float64) - zero_point) * scale
+        want = np.asarray(model.predict(x[i:i + 1], verbose=0), np.float64)
+        reset(fresh)
+        stateless = np.asarray(fresh.predict(x[i:i + 1], verbose=0), np.float64)
+        assert float(np.max(np.abs(got - want))) < 3 * scale, f"invocation {i}: int8 {got} vs Keras's stateful {want}"
+        if i > 0:
+            assert float(np.max(np.abs(want - stateless))) > 10 * scale
+    check_c(graph, tmp_path, vectors_with_every_value(2 * FEATURES, 3, seed=2))
 
 
 @pytest.mark.parametrize("layer, message", [

@@ -183,14 +183,15 @@ class Graph:
                 raise TinygenError(f"graph {self.name!r}: output tensor {name!r} is never produced")
 
     def _check_states(self) -> None:
-        """Each state's tensors exist, are non-constant int8 or int16 of its initial value's type and size."""
+        """Each state's tensors exist, are non-constant int8 or int16 (float32 in the quantizer's float graph) of its
+        initial value's type and size."""
         for s in self.states:
             initial = np.asarray(s.initial)
             for name in (s.read, s.write):
                 if name is None:
                     continue
                 t = self.tensors.get(name)
-                if t is None or t.is_const or t.dtype not in ("int8", "int16") or t.dtype != initial.dtype.name or (
+                if t is None or t.is_const or t.dtype not in ("int8", "int16", "float32") or t.dtype != initial.dtype.name or (
                     t.size != initial.size
                 ):
                     raise TinygenError(

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tinygen.ir import Graph, Op, Tensor
+from tinygen.ir import Graph, Op, State, Tensor
 
 #: Internal op kind of a BatchNormalization until it is folded or lowered (never leaves tinygen.quantize).
 AFFINE = "affine"
@@ -32,6 +32,17 @@ class Builder:
         name = self.unique(name)
         self.graph.add_tensor(Tensor(name, shape, "float32"))
         return name
+
+    def keep_state(self, name: str, shape: tuple[int, ...]) -> str:
+        """A state the model keeps between invocations (a stateful recurrent layer's): the tensor each invocation
+        reads it as, zero initially; :meth:`write_state` names the tensor stored back into it."""
+        read = self.act(name, shape)
+        self.graph.states.append(State(read, read, None, np.zeros(int(np.prod(shape)), np.float32)))
+        return read
+
+    def write_state(self, read: str, write: str) -> None:
+        """Store ``write`` into the state read as ``read`` at the end of each invocation."""
+        self.graph.states = [State(s.name, s.read, write, s.initial) if s.read == read else s for s in self.graph.states]
 
     def const(self, name: str, data: np.ndarray) -> str:
         name = self.unique(name)

@@ -38,7 +38,8 @@ Groups = UnionFind
 
 def tensor_groups(graph: Graph) -> Groups:
     """The tensors that must share one quantization: the inputs and output of an op that does not requantize
-    (its module's ``quant_rule``: the first input, or every input), and an LSTM's shared outputs."""
+    (its module's ``quant_rule``: the first input, or every input), an LSTM's shared outputs, and a kept state's
+    read and write tensors."""
     from tinygen.ops.base import SAME_AS_INPUT, SHARED_BY_ALL
 
     groups = Groups()
@@ -52,6 +53,9 @@ def tensor_groups(graph: Graph) -> Groups:
         shared = recurrent.shared_outputs(op)
         for a, b in zip(shared, shared[1:]):
             groups.union(b, a)
+    for state in graph.states:  # a kept state is read back on the grid it was written on
+        if state.read is not None and state.write is not None:
+            groups.union(state.write, state.read)
     return groups
 
 

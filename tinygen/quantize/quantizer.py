@@ -23,7 +23,8 @@ import numpy as np
 
 from tinygen import ops
 from tinygen.errors import TinygenError
-from tinygen.ir import Graph, Op, Quantization, Tensor
+from tinygen.ir import Graph, Op, Quantization, State, Tensor
+from tinygen.ops.common import INT_RANGES
 from tinygen.quantize import recurrent
 from tinygen.quantize.precision import tensor_groups, with_boundaries
 from tinygen.quantize.observers import QMAX, QMIN, Ranges, activation_params
@@ -291,6 +292,12 @@ def quantize_graph(fgraph: Graph, ranges: Ranges, fold_inputs: bool = True, int1
     graph = Graph(fgraph.name, inputs=list(fgraph.inputs), outputs=list(fgraph.outputs))
     for name in fgraph.inputs:
         graph.add_tensor(Tensor(name, fgraph.tensors[name].shape, dtype(name), act[name]))
+    for state in fgraph.states:  # a stateful layer's state: its initial value on the grid it shares with its write
+        assert state.read is not None
+        q, kind = act[state.read], dtype(state.read)
+        graph.add_tensor(Tensor(state.read, fgraph.tensors[state.read].shape, kind, q))
+        initial = round_half_away(np.asarray(state.initial, np.float64) / float(q.scale[0])) + int(q.zero_point[0])
+        graph.states.append(State(state.name, state.read, state.write, np.clip(initial, *INT_RANGES[kind]).astype(kind)))
     for fop in fgraph.ops:
         if fop.name in folds:  # the rescale op folded: a view of the input (alias: no code) on y's grid
             out = fop.outputs[0]

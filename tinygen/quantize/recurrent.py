@@ -41,7 +41,6 @@ def _check_gru(layer: Any) -> None:
     for key, want in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
         lstm.require_keras_activation(layer, key, want, "tinygen lowers the GRU to int8 LOGISTIC and TANH")
     for key, problem in (("go_backwards", "reverse the sequence before the model instead"),
-                         ("stateful", "tinygen's GRU starts from a zero state at each invocation"),
                          ("return_state", "use return_sequences=True or False")):
         if cfg.get(key):
             raise layer_error(layer, f"{key}=True is not supported; {problem}")
@@ -135,7 +134,9 @@ def _gru_step(e: _Emit, g: _GruWeights, x: str, h: str | None, step: int) -> str
 def gru(b: Builder, layer: Any, inputs: list[str]) -> str:
     """keras.layers.GRU -> float FULLY_CONNECTED, ADD, SUB, MUL, LOGISTIC, TANH ops unrolled over the steps (each
     step's input a STRIDED_SLICE of the sequence); with return_sequences the steps' states are concatenated
-    into [N, T, U]. Every intermediate is calibrated and quantized int8 like any other op's output."""
+    into [N, T, U]. Every intermediate is calibrated and quantized int8 like any other op's output. A stateful
+    layer's last state is kept between invocations (``NAME_reset()`` zeroes it), quantized as the state it is
+    read back as."""
     from tinygen.ops import concatenation, reshape, slice as slice_op
     from tinygen.quantize.layers import _require_rank, single_input
 
@@ -145,7 +146,10 @@ def gru(b: Builder, layer: Any, inputs: list[str]) -> str:
     n, steps, f = b.shape(x)
     g = _gru_weights(layer)
     e = _Emit(b, layer.name, g.units)
-    h: str | None = None
+    stateful = bool(layer.get_config().get("stateful"))
+    # stateful: the state kept between invocations (zero after NAME_reset()) is the first step's h
+    h: str | None = b.keep_state(f"{layer.name}/h", (n, g.units)) if stateful else None
+    first = h
     states = []
     for step in range(steps):
         xt = b.op(slice_op.KIND, f"{layer.name}/t{step}/x", [x], (n, f), slices=((0, n, 1), (step, step + 1, 1),
@@ -153,6 +157,8 @@ def gru(b: Builder, layer: Any, inputs: list[str]) -> str:
         h = _gru_step(e, g, xt, h, step)
         states.append(h)
     assert h is not None  # a sequence has at least one step (fixed_shape)
+    if first is not None:
+        b.write_state(first, h)
     if not layer.get_config().get("return_sequences"):
         return h
     rows = [b.op(reshape.KIND, f"{layer.name}/t{k}/row", [s], (n, 1, g.units)) for k, s in enumerate(states)]

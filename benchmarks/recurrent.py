@@ -186,6 +186,54 @@ def render(runs: dict[str, dict[str, Any]], acc: dict[str, dict[str, float]]) ->
     return "\n".join(lines) + "\n"
 
 
+#: the 16x8 LSTM (int16 activations, int8 weights, int64 biases) against the int8 one of the same shape: the Coral
+#: model's LSTM (28 steps of 28 features, 20 units), hand-built as tests/test_lstm_int16.py and tests/test_op_lstm.py
+#: build them (TensorFlow's converter refuses the LSTM in 16x8 mode); one batch, a cell clip of 3
+SHAPE_16X8 = (1, 28, 28, 20)
+
+
+def speed_16x8(work: Path, boards: list[str]) -> dict[str, dict[str, Any]]:
+    """Instructions of the hand-built 16x8 LSTM and of the int8 LSTM of the same shape and seed, per board."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import test_lstm_int16
+    import test_op_lstm
+
+    runs: dict[str, dict[str, Any]] = {}
+    models = {"lstm_16x8": test_lstm_int16.lstm16_model(*SHAPE_16X8, seed=3, cell_clip=3.0),
+              "lstm_int8": test_op_lstm.lstm_model(*SHAPE_16X8, seed=3, cell_clip=3.0)}
+    for name, model in models.items():
+        path = work / f"{name}.tflite"
+        path.write_bytes(model)
+        for board in boards:
+            run = measure(path, board, work / f"{name}_{board}", None, SHAPE_16X8[1])
+            runs[f"{name}|{board}"] = run
+            print(f"{name:32s} {board:11s} {run['total']:>10,} instructions, LSTM {run['recurrent']:,} "
+                  f"({run['recurrent'] / run['steps']:,.0f} per step)", flush=True)
+    return runs
+
+
+def render_16x8(runs: dict[str, dict[str, Any]]) -> str:
+    b, t, f, u = SHAPE_16X8
+    lines = [
+        "", "## The 16x8 LSTM (int16 activations)", "",
+        f"A hand-built UNIDIRECTIONAL_SEQUENCE_LSTM of the Coral model's shape ({t} steps of {f} features, {u} units, "
+        "batch 1, cell clip 3) in 16x8 (int16 input, state and output; int8 weights; int64 biases: kernel "
+        "tg_lstm_s16) and in int8 (tg_lstm_s8), same weights. TensorFlow 2.21's converter refuses this op in 16x8 "
+        "mode, and no TFLite Micro count of a 16x8 LSTM is stored (this benchmark does not build TFLite Micro), so "
+        "there is no TFLite Micro column here.",
+        "",
+        "| LSTM | core | LSTM instructions | per step | MACs/instr | vs int8 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for key, run in runs.items():
+        name, board = key.split("|")
+        base = runs.get(f"lstm_int8|{board}")
+        ratio = f"{run['recurrent'] / base['recurrent']:.2f}x" if base else ""
+        lines.append(f"| {name} | {CORES[board]} | {run['recurrent']:,} | {run['recurrent'] / run['steps']:,.0f} | "
+                     f"{run['macs'] / max(run['recurrent'], 1):.3f} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--boards", nargs="+", default=list(BOARDS), choices=BOARDS)
@@ -196,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         made = keras_models(work)
         runs = speed(work, args.boards, made)
         acc = accuracy(made)
-    args.out.write_text(render(runs, acc))
+        runs16 = speed_16x8(work, args.boards)
+    args.out.write_text(render(runs, acc) + render_16x8(runs16))
     print(f"wrote {args.out}")
     return 0
 

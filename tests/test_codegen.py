@@ -212,7 +212,8 @@ def test_kernel_selection(tmp_path: Path) -> None:
         ({"k": (1, 1)}, "tg_conv_1x1_s8"),
         ({"k": (3, 3)}, "tg_conv_s8"),
         ({"kind": "depthwise_conv2d", "k": (3, 3)}, "tg_depthwise_3x3_s8"),
-        ({"kind": "depthwise_conv2d", "k": (3, 3), "mult": 2}, "tg_depthwise_s8"),
+        ({"kind": "depthwise_conv2d", "k": (3, 3), "mult": 2}, "tg_depthwise_mult_s8"),
+        ({"kind": "depthwise_conv2d", "k": (5, 5), "mult": 2}, "tg_depthwise_s8"),
         ({"kind": "depthwise_conv2d", "k": (3, 3), "dilation": (2, 2)}, "tg_depthwise_s8"),
     ]
     for i, (change, kernel) in enumerate(cases):

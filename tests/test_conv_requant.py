@@ -100,13 +100,14 @@ def test_mixed_layer_equals_reference(case: str, rounding: str, tmp_path: Path) 
 
 @pytest.mark.parametrize("board", (*opcheck.QEMU_BOARDS, "mps2_an386", "mps3_an547"))
 def test_fomo_mixed_layer_bit_exact_in_qemu(board: str, shared_models: Path, tmp_path: Path) -> None:
-    """openmv_fomo_face_detection: its 1x1 conv on 8 channels (shifts -23..-1) runs the mixed mode (the GEMM's
-    GEMM_ANY copy); the model equals tinygen's reference and TFLite Micro on the Cortex-M3, M4, M7 and M55 (whose
-    Helium kernel takes the layer where its vector requantization allows, the DSP path elsewhere)."""
+    """openmv_fomo_face_detection: its 1x1 conv on 8 channels (shifts -23..-1, mixed fast and general
+    requantization) runs tg_conv_1x1_c8_s8 (each channel's own form); the model equals tinygen's reference and
+    TFLite Micro on the Cortex-M3, M4, M7 and M55 (whose Helium kernel takes the layer where its vector
+    requantization allows, the DSP path elsewhere)."""
 
     def layout(manifest: dict) -> None:
         if board != "mps3_an547":
-            assert manifest["layers"][3]["kernel"] == "tg_conv_1x1_s8" and "GEMM_ANY" in manifest["variants"]
+            assert manifest["layers"][3]["kernel"] == "tg_conv_1x1_c8_s8"
 
     path = shared_models / "real" / "openmv_fomo_face_detection.tflite"
     if not path.is_file():

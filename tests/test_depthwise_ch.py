@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import opcheck
-from test_kernels_depthwise import dw_graph, run_kernel
+from test_kernels_depthwise import _Ctx, check_both_roundings, dw_graph, run_kernel
 from tinygen import reference
 from tinygen.ops import depthwise_conv2d
 
@@ -78,6 +78,19 @@ def test_small_images_take_this_kernel() -> None:
         assert not depthwise_conv2d.uses_ring(graph, graph.ops[0])
 
 
+@pytest.mark.parametrize("dsp", [False, True])
+def test_tiny_stride2_outputs_take_the_generic_kernel(dsp: bool, tmp_path: Path) -> None:
+    """Stride 2x2 to outputs of at most 2x2 (depthwise_ops.GENERIC_MAX_LINE_S2): tg_depthwise_s8, faster there than
+    this kernel's plane (mltk_kws_mobilenetv2's 4x4x96 layer), bit-exact with both roundings; from 3x3 outputs on
+    (person_detect's 6x6x128 layer) this kernel."""
+    graph = dw_graph(11, 1, 4, 4, 96, (2, 2), "same", "relu6", out_scale=16.0)
+    x = opcheck.vectors_with_every_value(4 * 4 * 96, 1, 11).reshape(1, 4, 4, 96)
+    check_both_roundings(graph, x, tmp_path, dsp, True, "tg_depthwise_s8", 9 * 96)
+    for h, c, kernel in ((3, 96, "tg_depthwise_s8"), (6, 128, KERNEL), (5, 96, KERNEL)):
+        graph = dw_graph(12, 1, h, h, c, (2, 2), "same", "relu6")
+        assert depthwise_conv2d.lower(_Ctx(graph, "double", False), graph.ops[0]).kernel == kernel
+
+
 @pytest.mark.parametrize("core", ["cortex-m7", "cortex-m4", "cortex-m3", "cortex-m0"])
 def test_cross_compiles_with_dsp_exactly_where_the_core_has_it(core: str, tmp_path: Path) -> None:
     """-Werror clean for Cortex-M; the plane's pairs (PKHBT/SXTB16), the MACs (SMLAD, SMLATB) and the fast
@@ -98,15 +111,16 @@ def test_cross_compiles_with_dsp_exactly_where_the_core_has_it(core: str, tmp_pa
 
 @pytest.mark.parametrize("board", ("mps2_an385", "mps2_an386", "mps2_an500"))
 def test_model_bit_exact_in_qemu(board: str, shared_models: Path, tmp_path: Path) -> None:
-    """mltk_kws_mobilenetv2: this kernel at stride 1 (4x4, 2x2) and 2 (9x9 -> 4x4, 5x5 -> 2x2), against the reference
-    and TFLite Micro."""
+    """mltk_kws_mobilenetv2: this kernel at stride 1 (4x4, 2x2) and 2 (9x9 -> 4x4; its 5x5 -> 2x2 layer on
+    tg_depthwise_s8: depthwise_ops.GENERIC_MAX_LINE_S2), against the reference and TFLite Micro."""
     model = shared_models / "real" / "mltk_kws_mobilenetv2.tflite"
     if not model.is_file():
         pytest.skip(f"{model} is absent")
 
     def layout(manifest: dict) -> None:
         calls = [layer for layer in manifest["layers"] if layer["kernel"] == KERNEL]
-        assert len(calls) == 11
+        assert len(calls) == 10
+        assert sum(layer["kernel"] == "tg_depthwise_s8" for layer in manifest["layers"]) == 1
         assert "DW3C_RELU_SAT" in manifest["variants"]
 
     opcheck.check_qemu(model, board, tmp_path, layout=layout)

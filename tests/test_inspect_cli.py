@@ -95,6 +95,14 @@ def test_svdf_model_is_shown(capsys: pytest.CaptureFixture[str], shared_models: 
     assert out.count("kept between invocations") == 7
 
 
+def test_lstm_states_show_their_types(capsys: pytest.CaptureFixture[str], shared_models: Path) -> None:
+    """TFLite Micro's LSTM example: its int8 output state and int16 cell state, each with its own type."""
+    code, out, err = _run(capsys, str(shared_models / "trained_lstm_int8.tflite"))
+    assert code == 0 and not err
+    states = [line for line in out.splitlines() if "kept between invocations" in line]
+    assert len(states) == 2 and ": int8 " in states[0] and ": int16 " in states[1], states
+
+
 def test_error_nonexistent(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     _assert_one_line_error(*_run(capsys, str(tmp_path / "nope.tflite")), "no such file")
 

@@ -36,3 +36,18 @@ def test_kernel_compiles_for_every_core(source: str, tmp_path: Path) -> None:
                    str(KERNELS / source), "-o", str(tmp_path / "k.o")]
             res = subprocess.run(cmd, capture_output=True, text=True, check=False)
             assert res.returncode == 0, f"{source} for {cpu}, TG_SINGLE_ROUNDING={single}:\n{res.stderr}"
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_kernel_compiles_keeping_the_frame_pointer(source: str, tmp_path: Path) -> None:
+    """-fno-omit-frame-pointer takes a register the inline-assembly loops need: with TG_DSP_NO_ASM and
+    TG_MVE_NO_ASM (README: build flags) every kernel compiles on the C loops (M7 for the DSP path, M55 for
+    Helium)."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed (scripts/setup.sh installs it)")
+    cpu = ["-mcpu=cortex-m55", "-mfloat-abi=hard"] if "_mve_" in source else ["-mcpu=cortex-m7"]
+    cmd = ["arm-none-eabi-gcc", *cpu, "-mthumb", "-O2", "-fno-omit-frame-pointer", "-DTG_DSP_NO_ASM",
+           "-DTG_MVE_NO_ASM", *hostbuild.WARNINGS, f"-I{KERNELS}", "-c", str(KERNELS / source), "-o",
+           str(tmp_path / "k.o")]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, f"{source} with -fno-omit-frame-pointer:\n{res.stderr}"

@@ -76,7 +76,9 @@ class _Ctx:
 
 
 def run_kernel(graph: Graph, x: np.ndarray, work: Path, in_place: bool, dsp: bool, sanitize: bool,
-               rounding: str = "double") -> tuple[np.ndarray, KernelCall, _Ctx]:
+               rounding: str = "double", every_variant: bool = False) -> tuple[np.ndarray, KernelCall, _Ctx]:
+    """Compile the lowered call with the specialisations it names (as its library would: a missing one traps), or
+    with ``every_variant`` compiled, run it on ``x`` and return (output, call, context)."""
     ctx = _Ctx(graph, rounding, in_place)
     call = depthwise_conv2d.lower(ctx, graph.ops[0])
     in_size = x.size
@@ -109,6 +111,8 @@ def run_kernel(graph: Graph, x: np.ndarray, work: Path, in_place: bool, dsp: boo
         flags.append("-DTG_SINGLE_ROUNDING=1")
     if sanitize:
         flags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
+    if not every_variant:
+        flags += ["-DTG_SELECTED_VARIANTS=1", *(f"-DTG_VARIANT_{v}=1" for v in call.variants)]
     exe = work / "dw"
     proc = subprocess.run([CC, *flags, f"-I{KERNELS}", str(work / "main.c"), "-o", str(exe)], capture_output=True,
                           text=True)
@@ -121,12 +125,14 @@ def run_kernel(graph: Graph, x: np.ndarray, work: Path, in_place: bool, dsp: boo
 
 
 def check_both_roundings(graph: Graph, x: np.ndarray, work: Path, dsp: bool, sanitize: bool, kernel: str,
-                         weight_bytes: int) -> None:
+                         weight_bytes: int, every_variant: bool = False) -> None:
     """The lowering of ``graph``'s depthwise op picks ``kernel``, whose output equals the reference bit for bit
-    with either rounding, and emits ``weight_bytes`` bytes of weights (TFLite's int8 bytes, reordered at most)."""
+    with either rounding (compiled with the call's specialisations, or ``every_variant``), and emits
+    ``weight_bytes`` bytes of weights (TFLite's int8 bytes, reordered at most)."""
     for rounding in ("double", "single"):
         want = reference.run(graph, x, rounding=rounding)["y"]
-        got, call, ctx = run_kernel(graph, x, work, in_place=False, dsp=dsp, sanitize=sanitize, rounding=rounding)
+        got, call, ctx = run_kernel(graph, x, work, in_place=False, dsp=dsp, sanitize=sanitize, rounding=rounding,
+                                    every_variant=every_variant)
         assert call.kernel == kernel
         bad = np.flatnonzero(got != want)
         assert bad.size == 0, f"{rounding}: {bad.size} of {want.size} differ, first at {bad[0]}"
@@ -158,6 +164,9 @@ CONFIGS = [
     (2, 16, 9, 5, (2, 2), "same", "relu"),
     (1, 15, 13, 20, (2, 2), "valid", "none"),
 ]
+#: the configs compiled with every specialisation of their kernel (the first of each kernel: the whole source under
+#: -Wall -Wextra -Werror on the host; the others compile only what their call names, as a library does)
+EVERY_VARIANT = (0, 10)
 #: the kernel each config must select
 KERNEL = (["tg_depthwise_3x3_s8"] * 10 + ["tg_depthwise_3x3_ch_s8"] * 4 + ["tg_depthwise_3x3_s8", "tg_depthwise_3x3_ch_s8"]
           + ["tg_depthwise_3x3_s8"] * 2 + ["tg_depthwise_3x3_ch_s8"])
@@ -169,7 +178,7 @@ def test_depthwise_3x3_equals_reference(index: int, dsp: bool, tmp_path: Path) -
     n, h, w, c, stride, padding, act = CONFIGS[index]
     graph = dw_graph(100 + index, n, h, w, c, stride, padding, act)
     x = np.random.default_rng(index).integers(-128, 128, (n, h, w, c)).astype(np.int8)
-    check_both_roundings(graph, x, tmp_path, dsp, index % 3 == 0, KERNEL[index], 9 * c)
+    check_both_roundings(graph, x, tmp_path, dsp, index % 3 == 0, KERNEL[index], 9 * c, index in EVERY_VARIANT)
 
 
 @pytest.mark.parametrize("dsp", [False, True])

@@ -21,8 +21,8 @@ CONFIGS = [
     (2, 9, 8, 20, (5, 5), (1, 1), (1, 1), "same", "none", 1, 16.0),  # 5x5, mostly padding at the edges
     (1, 5, 5, 16, (7, 7), (1, 1), (1, 1), "same", "relu6", 1, 16.0),  # the window larger than the image
     (1, 11, 10, 7, (5, 3), (2, 1), (1, 1), "valid", "relu_n1_to_1", 1, 16.0),  # channel tail (7 = 4 + 3)
-    (1, 7, 7, 16, (3, 3), (1, 1), (1, 1), "same", "relu", 2, 16.0),  # multiplier 2 (TinyMaix MNIST)
-    (1, 6, 7, 5, (3, 3), (2, 1), (1, 1), "same", "none", 3, 1.0),  # multiplier 3, output tail
+    (1, 7, 7, 16, (5, 5), (1, 1), (1, 1), "same", "relu", 2, 16.0),  # multiplier 2 (3x3 ones: tg_depthwise_mult_s8)
+    (1, 6, 7, 5, (3, 2), (2, 1), (1, 1), "same", "none", 3, 1.0),  # multiplier 3, output tail
     (1, 8, 8, 3, (3, 3), (1, 1), (2, 2), "same", "relu6", 4, 16.0),  # dilated 3x3, multiplier 4
     (1, 9, 9, 6, (3, 3), (1, 1), (2, 3), "valid", "none", 1, 16.0),  # dilated 3x3, multiplier 1
     (1, 6, 6, 8, (5, 5), (1, 1), (1, 1), "same", "none", 1, 1e-4),  # tiny output scale: the general mode

@@ -154,15 +154,23 @@ def _refused(model: bytes, pattern: str, error: type = UnsupportedError) -> None
         import_tflite(model)
 
 
-@pytest.mark.parametrize("position, what", [(9, "peephole"), (16, "projection weights"), (22, "layer-norm")])
-def test_unsupported_operands_are_refused(position: int, what: str) -> None:
+@pytest.mark.parametrize("position, error, pattern", [
+    (9, TinygenError, "its peephole operands \\[9, 10, 11\\] must be all present or all absent.*corrupt model"),
+    (16, UnsupportedError, "has 0 intermediate tensors; TFLite's integer LSTM \\(8x8_16\\) needs 5"),
+    (22, TinygenError, "its layer norm operands \\[20, 21, 22, 23\\] must be all present or all absent"),
+], ids=["peephole", "projection", "layer-norm"])
+def test_incomplete_variant_operands_are_refused(position: int, error: type, pattern: str) -> None:
+    """One operand of a variant (peephole, projection, layer norm: tests/test_lstm_variants.py runs the complete
+    ones) added to a plain LSTM: refused as corrupt, or for the quantization TFLite's variant needs."""
     extra = FbTensor("extra", (4, 4) if position == 16 else (4,), "int8", 0.01, 0, data=np.ones(16 if position == 16
                                                                                                else 4, np.int8))
-    _refused(lstm_model(1, 2, 3, 4, 0, edits={position: extra}), f"{what}.*tinygen supports the int8 LSTM")
+    _refused(lstm_model(1, 2, 3, 4, 0, edits={position: extra}), pattern, error)
 
 
 def test_cifg_time_major_int16_and_activation_are_refused() -> None:
-    _refused(lstm_model(1, 2, 3, 4, 0, edits={1: -1}), "no input-to-input weights \\(a CIFG LSTM")
+    _refused(lstm_model(1, 2, 3, 4, 0, edits={1: -1}),
+             "the input gate's weights \\(inputs 1, 5\\) and bias \\(12\\) must be all present or all absent \\(CIFG\\); "
+             "corrupt model", TinygenError)
     _refused(lstm_model(1, 2, 3, 4, 0, time_major=True), "is time major")
     _refused(lstm_model(1, 2, 3, 4, 0, x_dtype="int16"), "int16.*16x8")  # the importer refuses it first
     _refused(lstm_model(1, 2, 3, 4, 0, activation=1), "fused \\(cell\\) activation RELU.*TANH only")

@@ -37,13 +37,13 @@ _BASE = {"kind": "conv2d", "batch": 1, "h": 6, "w": 5, "c": 8, "out_c": 6, "mult
 #: A relu with an output zero point above -128 clamps (TG_RQ_FAST, not FULL); a given ratio puts the layer's
 #: shift outside 2..22 (TG_RQ_GENERAL); without one the output scale keeps every shift inside (fast modes).
 CASES: dict[str, tuple[dict, int | None, float | None]] = {
-    "1x1_full_depth8": ({}, None, None),
+    "1x1_full_depth16": ({"c": 16}, None, None),
     "1x1_full_one_group": ({"c": 4}, None, None),
     "1x1_full_depth12": ({"c": 12, "out_c": 4}, None, None),
     "1x1_tail": ({"c": 5}, None, None),
     "1x1_depth1_odd_channels": ({"c": 1, "out_c": 3, "batch": 2}, None, None),
     "1x1_clamped": ({"c": 16, "out_c": 4, "activation": "relu"}, 7, None),
-    "1x1_general_odd_channels": ({"c": 8, "out_c": 5, "per_channel": False}, None, 3.0),
+    "1x1_general_odd_channels": ({"c": 12, "out_c": 5, "per_channel": False}, None, 3.0),
     "1x1_stride2_tail_clamped": ({"c": 6, "out_c": 4, "stride": (2, 2), "activation": "relu6"}, -20, None),
     "3x3_grouped_depth72": ({"k": (3, 3), "padding": "same", "c": 8, "out_c": 4}, None, None),
     "3x3_grouped_depth36": ({"k": (3, 3), "padding": "same", "c": 4, "out_c": 4, "stride": (2, 2)}, None, None),
@@ -60,9 +60,18 @@ CASES: dict[str, tuple[dict, int | None, float | None]] = {
 }
 
 
+#: 1x1 layers whose channels mix fast and general requantization (test_conv_requant.mixed_graph's multipliers):
+#: split, the GEMM's fast copy then CONV1X1_MIXED recomputing the general channels
+MIXED_CASES: dict[str, dict] = {"1x1_mixed_split": {"c": 16, "out_c": 6}}
+
+
 def _graph(case: str) -> Graph:
     from test_codegen import conv_graph
 
+    if case in MIXED_CASES:
+        from test_conv_requant import mixed_graph
+
+        return mixed_graph(0, MIXED_CASES[case])
     change, zero_point, ratio = CASES[case]
     graph = conv_graph(sorted(CASES).index(case), {**_BASE, **change})
     x, w, y = (graph.tensor(n) for n in ("x", "w", "y"))
@@ -89,7 +98,7 @@ def taken_variants(lib: codegen.Library, graph: Graph, work: Path, inputs: np.nd
     return taken
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted([*CASES, *MIXED_CASES]))
 def test_mirror_names_exactly_the_specialisations_taken(case: str, tmp_path: Path) -> None:
     from test_codegen import check_library, random_inputs
 
@@ -112,14 +121,14 @@ def test_cases_reach_every_specialisation() -> None:
     for mode, depth, out_ch in itertools.product((0, 1, 2, 3), range(1, 20), (1, 2, 3)):
         named |= set(gemm_variants(mode, depth, out_ch))
     for in_c, dil_w in itertools.product(range(1, 9), (1, 2)):
-        named |= set(conv_variants(in_c, dil_w)) | set(conv_1x1_variants(in_c))
+        named |= set(conv_variants(in_c, dil_w)) | set(conv_1x1_variants(in_c, split=True))
     assert named == defined
     from test_kernels_mac import _Ctx
 
     from tinygen import ops
 
     reached = set()
-    for case in CASES:
+    for case in [*CASES, *MIXED_CASES]:
         graph = _graph(case)
         calls = (lower(_Ctx(graph), graph.ops[0]) for lower in ops.get(graph.ops[0].kind).lowerings)
         reached |= set(next(call for call in calls if call is not None).variants)  # the lowering that runs it
@@ -177,6 +186,7 @@ def _selections() -> list[tuple[str, tuple[str, ...]]]:
         out += [("tg_conv_s8", (*im2col, "GEMM_FULL")), ("tg_conv_s8", (*im2col, "CONV_DILATED", "GEMM_ANY"))]
     for cols in (("CONV1X1_GROUPED",), ("CONV1X1_TAIL",), ("CONV1X1_GROUPED", "CONV1X1_TAIL")):
         out.append(("tg_conv_1x1_s8", (*cols, "GEMM_FULL_EVEN")))
+    out.append(("tg_conv_1x1_s8", ("CONV1X1_GROUPED", "CONV1X1_MIXED", "GEMM_FULL_EVEN")))
     return out
 
 

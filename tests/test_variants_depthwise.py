@@ -1,7 +1,8 @@
-"""The 3x3 depthwise kernels' specialisations (TG_VARIANT) are selected exactly: the lowering's mirrors in
-tinygen/lowering/depthwise_ops.py (dw3_variants, dw3c_variants, vp_variants) name the paths and line copies
-the C dispatch of tg_depthwise_3x3_s8 / tg_depthwise_3x3_ch_s8 / tg_depthwise_3x3_vp_s8 really takes, on every
-dispatch case (pair path or ring or four-channel loop; requantization mode; along-line stride; one/two lines).
+"""The 3x3 and 1-D depthwise kernels' specialisations (TG_VARIANT) are selected exactly: the lowering's mirrors in
+tinygen/lowering/depthwise_ops.py (dw3_variants, dw3c_variants, vp_variants, dw1d_variants) name the paths and
+line copies the C dispatch of tg_depthwise_3x3_s8 / tg_depthwise_3x3_ch_s8 / tg_depthwise_3x3_vp_s8 /
+tg_depthwise_1d_s8 really takes, on every dispatch case (pair path or ring or four-channel loop; requantization
+mode; along-line stride; one/two lines; the 1-D kernel's tap pairs and direct forms, through chains of layers).
 
 Proof, per case: the manifest's variants equal the case's expected set (the C conditions, spelled out below);
 the library as emitted (only those copies compiled) equals the reference bit for bit with gcc (under ASan/UBSan
@@ -14,6 +15,7 @@ is missing stops loudly (TG_UNREACHABLE) instead of computing nothing.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -22,13 +24,13 @@ import pytest
 
 import hostbuild
 from tinygen import codegen, reference
-from tinygen.ir import Graph
+from tinygen.ir import Graph, Op, Tensor
 from tinygen.resources import resource_dir
 
 KERNELS = resource_dir("templates") / "kernels"
-DW_KERNELS = ("tg_depthwise_3x3_s8", "tg_depthwise_3x3_ch_s8", "tg_depthwise_3x3_vp_s8")
+DW_KERNELS = ("tg_depthwise_3x3_s8", "tg_depthwise_3x3_ch_s8", "tg_depthwise_3x3_vp_s8", "tg_depthwise_1d_s8")
 #: the variant families these kernels own (other kernels' variants are not traced here)
-FAMILIES = ("DW3_", "DW3C_", "DWVP_")
+FAMILIES = ("DW3_", "DW3C_", "DWVP_", "DW1D_")
 HUGE_BIAS = 2**31 - 2**20  # past the fast requantization's bounds: fast = 0
 
 #: case -> ((n, h, w, c), stride, padding, activation, output zero point, bias range, rounding; expected variants).
@@ -118,6 +120,17 @@ def taken_variants(lib: codegen.Library, graph: Graph, work: Path, rounding: str
     return taken
 
 
+def _emitted_library(graph: Graph, rounding: str, index: int, expected: set[str], tmp_path: Path) -> codegen.Library:
+    """The library as emitted (only the named copies compiled) equals the reference on the portable and the emulated
+    DSP path, under ASan/UBSan on every other case; its manifest names exactly ``expected`` of these kernels."""
+    from test_codegen import check_library
+
+    lib = check_library(graph, tmp_path / "gcc", rounding=rounding, vectors=2, dsp=(False, True),
+                        sanitize=index % 2 == 0)
+    assert _ours(lib.manifest["variants"]) == expected
+    return lib
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_mirror_names_exactly_the_specialisations_taken(case: str, tmp_path: Path) -> None:
     from test_codegen import check_library, random_inputs
@@ -125,10 +138,7 @@ def test_mirror_names_exactly_the_specialisations_taken(case: str, tmp_path: Pat
     graph, rounding = _graph(case)
     expected = set(CASES[case][1])
     index = sorted(CASES).index(case)
-    # (ASan/UBSan on every other case, clang on the others: the suite stays fast)
-    lib = check_library(graph, tmp_path / "gcc", rounding=rounding, vectors=2, dsp=(False, True),
-                        sanitize=index % 2 == 0)
-    assert _ours(lib.manifest["variants"]) == expected
+    lib = _emitted_library(graph, rounding, index, expected, tmp_path)
     if index % 2 == 1:
         check_library(graph, tmp_path / "clang", rounding=rounding, vectors=1, compilers=("clang",), dsp=(False, True))
     x = random_inputs(graph, 2, 5)
@@ -138,9 +148,102 @@ def test_mirror_names_exactly_the_specialisations_taken(case: str, tmp_path: Pat
         assert _ours(taken_variants(lib, graph, tmp_path, rounding, x, dsp=False)) == set()
 
 
+#: tg_depthwise_1d_s8: chain -> ((n, h, w, c), lines along w, activation, output zero point, bias range, rounding,
+#: the layers' tap counts; the forms expected on the DSP path). Stride 1, same padding: even tap counts take the line
+#: copy of their tap pairs (P1..P5, N past 5), 3 and 5 taps the direct forms (D3, D5; 5 taps: the line copy P3 on
+#: the portable path). The modes as for the 3x3 cases: RELU (relu at zero point -100), RELU_SAT (relu at -128),
+#: SIGNED (relu_n1_to_1 at 5), SIGNED_SAT (none at 5); beyond the fast form's bounds, DW1D_ANY.
+TAPS_1D = (2, 4, 6, 8, 10, 12, 3, 5)
+CHAINS_1D: dict[str, tuple[tuple, tuple[str, ...]]] = {
+    f"dw1d_{mode.lower()}": ((shape, along_w, act, zp, 3000, rounding, TAPS_1D),
+                             tuple(f"DW1D_{form}_{mode}" for form in ("P1", "P2", "P3", "P4", "P5", "PN", "D3", "D5")))
+    for mode, shape, along_w, act, zp, rounding in (
+        ("RELU", (1, 1, 20, 8), True, "relu", -100, "double"),
+        ("RELU_SAT", (1, 17, 3, 5), False, "relu", -128, "single"),
+        ("SIGNED", (2, 1, 13, 4), True, "relu_n1_to_1", 5, "double"),
+        ("SIGNED_SAT", (1, 12, 1, 6), False, "none", 5, "double"),
+    )
+}
+#: the chains' activation scale: ReLU-n1-to-1 clamps at the zero point -+20
+ACT_SCALE_1D = 0.05
+CHAINS_1D["dw1d_any"] = (((1, 1, 16, 5), True, "relu", -128, HUGE_BIAS, "double", (3, 9)), ("DW1D_ANY",))
+
+
+def _chain_1d(chain: str, taps: tuple[int, ...] | None = None) -> tuple[Graph, str]:
+    """A chain of 1-D depthwise layers (one per tap count: the chain's, or ``taps``), each layer's input quantized as
+    the previous output."""
+    from test_kernels_depthwise import dw_graph
+
+    (shape, along_w, act, zp, bias_range, rounding, chain_taps), _ = CHAINS_1D[chain]
+    taps = chain_taps if taps is None else taps
+    graph = Graph("dw1d")
+    src = "x"
+    for i, k in enumerate(taps):
+        layer = dw_graph(900 + 10 * sorted(CHAINS_1D).index(chain) + i, *shape, (1, 1), "same", act, out_zp=zp,
+                         bias_range=bias_range, k=(1, k) if along_w else (k, 1))
+        x, w, b, y = (layer.tensor(t) for t in ("x", "w", "b", "y"))
+        if bias_range == HUGE_BIAS:  # past the fast form's bounds whatever the seed draws
+            b.data[0] = HUGE_BIAS
+        # every activation at one scale: right shifts (the fast form needs them), ReLU-n1-to-1 within int8
+        y.quant.scale = np.array([ACT_SCALE_1D], dtype=np.float32)
+        if i == 0:
+            x.quant.scale = y.quant.scale
+            graph.add_tensor(x)
+        last = i == len(taps) - 1
+        out = "y" if last else f"t{i}"
+        graph.add_tensor(Tensor(f"w{i}", w.shape, w.dtype, w.quant, w.data))
+        graph.add_tensor(Tensor(f"b{i}", b.shape, b.dtype, b.quant, b.data))
+        graph.add_tensor(Tensor(out, y.shape, y.dtype, y.quant))
+        op = layer.ops[0]
+        graph.add_op(Op(op.kind, f"dw{i}", [src, f"w{i}", f"b{i}"], [out], dict(op.attrs)))
+        src = out
+    graph.inputs, graph.outputs = ["x"], ["y"]
+    return graph, rounding
+
+
+@pytest.mark.parametrize("chain", sorted(CHAINS_1D))
+def test_1d_mirror_names_exactly_the_forms_taken(chain: str, tmp_path: Path) -> None:
+    """tg_depthwise_1d_s8: the manifest names exactly the forms the run takes on the DSP path, and on the portable
+    path those less D5 (its five taps take the line copy P3 there); the library as emitted equals the reference."""
+    from test_codegen import random_inputs
+
+    graph, rounding = _chain_1d(chain)
+    expected = set(CHAINS_1D[chain][1])
+    lib = _emitted_library(graph, rounding, sorted(CHAINS_1D).index(chain), expected, tmp_path)
+    x = random_inputs(graph, 2, 5)
+    assert _ours(taken_variants(lib, graph, tmp_path, rounding, x, dsp=True)) == expected
+    portable = {v for v in expected if not v.startswith("DW1D_D5_")}
+    assert _ours(taken_variants(lib, graph, tmp_path / "portable", rounding, x, dsp=False)) == portable
+
+
+def test_1d_library_object_holds_only_its_forms(tmp_path: Path) -> None:
+    """A library's tg_depthwise_1d_s8 object (Cortex-M4, its config header) holds the code of exactly the forms its
+    calls name: each form's trace hook left as an assembler comment shows which copies were compiled."""
+    gcc = shutil.which("arm-none-eabi-gcc")
+    if gcc is None:
+        pytest.fail("arm-none-eabi-gcc is not installed (see README: toolchain)")
+    graph, rounding = _chain_1d("dw1d_signed", taps=(2,))
+    lib = codegen.generate(graph, tmp_path / "lib", rounding=rounding, force=True)
+    assert _ours(lib.manifest["variants"]) == {"DW1D_P1_SIGNED"}
+    hook = "-DTG_TRACE_VARIANT(name)=__asm__ volatile(\"@ form \" #name)"
+    compiled: dict[bool, set[str]] = {}
+    # the library's copy (its config header first: only its forms), and the template alone (every form)
+    for selected, source in ((True, next(lib.out_dir.glob("*tg_depthwise_1d_s8.c"))),
+                             (False, KERNELS / "tg_depthwise_1d_s8.c")):
+        cmd = [gcc, "-mcpu=cortex-m4", "-mthumb", "-std=gnu99", "-O2", "-S", hook, f"-I{lib.out_dir}",
+               f"-I{KERNELS}", str(source), "-o", "-"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        compiled[selected] = set(re.findall(r"@ form (DW1D_\w+)", proc.stdout))
+    assert compiled[True] == {"DW1D_P1_SIGNED"}
+    assert len(compiled[False]) == 33  # every form when nothing is selected: the selection is what removed them
+
+
 def test_cases_reach_every_specialisation() -> None:
     """The cases above cover every specialisation the kernels define, and the mirrors name nothing else."""
-    from tinygen.lowering.depthwise_ops import dw3_variants, dw3c_variants
+    from tinygen.lowering.depthwise_ops import (DW1D_FAST_RELU, DW1D_FAST_SIGNED, dw1d_variants, dw3_variants,
+                                                dw3c_variants)
+    from tinygen.lowering.mac_common import RQ_GENERAL, RQ_MIXED
 
     defined: set[str] = set()
     for kernel in DW_KERNELS:
@@ -154,16 +257,45 @@ def test_cases_reach_every_specialisation() -> None:
                                                  (True, -100, -100, 127), (True, -100, -100, 20), (True, 5, -100, 20)):
                         args = (oh, ow, sh, sw, fast, offset, lo, hi)
                         named |= set(dw3_variants(*args)) | set(dw3c_variants(*args))
+    for taps in range(1, 17):
+        for mode in (DW1D_FAST_RELU, DW1D_FAST_SIGNED, RQ_GENERAL, RQ_MIXED):
+            for lo, hi in ((-128, 127), (-100, 127)):
+                for direct in (False, True):
+                    named |= set(dw1d_variants(taps, mode, lo, hi, direct))
     assert named == defined
-    assert set().union(*(set(v) for _, v in CASES.values())) == defined
+    assert set().union(*(set(v) for _, v in (*CASES.values(), *CHAINS_1D.values()))) == defined
 
 
-def test_missing_specialisation_stops_loudly(tmp_path: Path) -> None:
-    """A library lacking the copy its call runs (a mirror bug) does not return unchanged memory: it traps."""
-    graph, rounding = _graph("ring_pairs_relu_sat_cols_odd")
+@pytest.mark.parametrize(("kernel", "dsp"), [("3x3", True), ("1d", False)])
+def test_missing_specialisation_stops_loudly(kernel: str, dsp: bool, tmp_path: Path) -> None:
+    """A library lacking the copy its call runs (a mirror bug) does not return unchanged memory: it traps (the 3x3
+    pair path's line function on the DSP path; a 1-D line form, on the portable path too)."""
+    if kernel == "3x3":
+        graph, rounding = _graph("ring_pairs_relu_sat_cols_odd")
+        form = "DWVP_TWO_RELU_SAT"
+    else:
+        graph, rounding = _chain_1d("dw1d_signed", taps=(2,))
+        form = "DW1D_P1_SIGNED"
     lib = codegen.generate(graph, tmp_path / "lib", rounding=rounding, force=True)
-    broken = hostbuild.config_copy(lib.out_dir, lib.name, tmp_path / "broken", "#define TG_VARIANT_DWVP_TWO_RELU_SAT 1", "")
-    hb = hostbuild.build(broken, lib.manifest, tmp_path / "build", dsp_emulate=True)
+    broken = hostbuild.config_copy(lib.out_dir, lib.name, tmp_path / "broken", f"#define TG_VARIANT_{form} 1", "")
+    hb = hostbuild.build(broken, lib.manifest, tmp_path / "build", dsp_emulate=dsp)
     x = np.zeros((1, *graph.tensor("x").shape), dtype=np.int8)
     proc = subprocess.run([str(hb.exe), "1"], input=x.tobytes(), capture_output=True)
     assert proc.returncode != 0
+
+
+@pytest.mark.parametrize("emulate", [False, True], ids=["portable", "dsp-emulated"])
+def test_each_1d_form_alone_compiles_warning_free(emulate: bool, tmp_path: Path) -> None:
+    """A library may select any one of tg_depthwise_1d_s8's forms: each alone compiles with clang's -Werror (which,
+    unlike gcc, reports a static inline helper that the selection leaves uncalled)."""
+    if shutil.which("clang") is None:
+        pytest.skip("clang is not installed (scripts/setup.sh installs it)")
+    source = KERNELS / "tg_depthwise_1d_s8.c"
+    forms = sorted(set(re.findall(r"TG_VARIANT\((DW1D_\w+)\)", source.read_text())))
+    assert len(forms) > 30
+    for form in forms:
+        cmd = ["clang", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-DTG_SELECTED_VARIANTS=1",
+               f"-DTG_VARIANT_{form}=1", *(["-DTG_DSP_EMULATE"] if emulate else []), f"-I{KERNELS}", "-c",
+               str(source), "-o", str(tmp_path / "k.o")]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, f"{form}:\n{proc.stderr}"

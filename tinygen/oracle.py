@@ -12,6 +12,7 @@ tensors (weights, biases, shapes) are not returned.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections import OrderedDict
 from typing import Any, Mapping, Sequence
 
@@ -42,6 +43,9 @@ def _interpreter(model_bytes: bytes) -> tuple[Any, list[int], list[str], tuple[i
         _interpreters.move_to_end(key)
         return _interpreters[key]
     raw = _parse(model_bytes, "model")
+    refusal = _tflm_refusal(raw)
+    if refusal is not None:
+        raise TinygenError(f"TFLite Micro cannot run the model: {refusal}")
     names = _unique_names(raw.tensors)
     # The tensors the importer keeps: non-constant ones that an op or the graph interface uses.
     used = {*raw.inputs, *raw.outputs, *(i for op in raw.ops for i in (*op.inputs, *op.outputs))}
@@ -62,6 +66,52 @@ def _interpreter(model_bytes: bytes) -> tuple[Any, list[int], list[str], tuple[i
     while len(_interpreters) > _CACHE_SIZE:
         _interpreters.popitem(last=False)
     return entry
+
+
+def _tflm_refusal(raw: Any) -> str | None:
+    """Why TFLite Micro refuses a model tinygen runs (None: it does not): an LSTM with peephole, projection,
+    layer norm or CIFG, which TFLite Micro's integer LSTM does not compute (tinygen follows TensorFlow Lite's
+    own kernel there: compare with :func:`tflite_run`)."""
+    from tinygen.ops import lstm
+
+    for op in raw.ops:
+        if op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM" and len(op.inputs) == 24 and lstm.is_variant(op):
+            return (f"its UNIDIRECTIONAL_SEQUENCE_LSTM (operator {op.index}) has a peephole, projection, layer norm or "
+                    "coupled input and forget gates (CIFG), which TFLite Micro's integer LSTM refuses; tinygen runs it "
+                    "as TensorFlow Lite's interpreter does, and `tinygen test` compares with that interpreter instead")
+    return None
+
+
+def tflm_refusal(model_bytes: bytes) -> str | None:
+    """Why TFLite Micro cannot be the oracle of ``model_bytes`` although tinygen runs it; None when it can."""
+    return _tflm_refusal(_parse(bytes(model_bytes), "model"))
+
+
+def tflite_run(model_bytes: bytes, vectors: Sequence[np.ndarray], reference_kernels: bool = True
+               ) -> list[dict[str, np.ndarray]]:
+    """TensorFlow Lite's own interpreter (its reference kernels, or its default ones) on consecutive invocations
+    of ``vectors`` (one array per invocation, a single-input model; its VARIABLE tensors carried): each
+    invocation's graph outputs by IR name. The oracle of the ops TFLite Micro refuses (:func:`tflm_refusal`)."""
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        raise ToolMissingError(f"TensorFlow is not installed ({exc}): pip install tensorflow") from None
+    model_bytes = bytes(model_bytes)
+    names = _unique_names(_parse(model_bytes, "model").tensors)
+    resolver = tf.lite.experimental.OpResolverType
+    with warnings.catch_warnings():  # TF 2.20 announces tf.lite.Interpreter's move to LiteRT on every construction
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_content=model_bytes, experimental_op_resolver_type=resolver.BUILTIN_REF
+                                          if reference_kernels else resolver.AUTO)
+    interpreter.allocate_tensors()
+    results = []
+    for vector in vectors:
+        detail = interpreter.get_input_details()[0]
+        interpreter.set_tensor(detail["index"], np.asarray(vector).reshape(detail["shape"]).astype(detail["dtype"]))
+        interpreter.invoke()
+        results.append({names[d["index"]]: interpreter.get_tensor(d["index"]).copy()
+                        for d in interpreter.get_output_details()})
+    return results
 
 
 def _input_list(inputs: Any, names: list[str], input_indices: tuple[int, ...]) -> list[np.ndarray]:

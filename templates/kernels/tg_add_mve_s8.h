@@ -6,6 +6,8 @@
  *   a = RoundingDivideByPOT(SRDHM(a, m1), e1), b likewise (VQRDMULH, then the exact rounding shift of
  *       tg_mve_s8.h: VQADD of the sign fix-up -[v < 0] when e > 0, then VRSHL by -e; e = -shift >= 0);
  *   out = clamp(RoundingDivideByPOT(SRDHM(a + b, mo), eo) + out_offset).
+ * The input of the larger scale has multiplier 2^30 and e == 0 (exactly 0.5): its value is exactly
+ * (x + off) << 19, one VMLAS (the kernel takes it as input 1, the sum being symmetric).
  * Reads the four elements of both inputs before writing the four outputs: out may be either input.
  */
 #ifndef TG_ADD_MVE_S8_H

@@ -20,7 +20,15 @@
  * outputs is written.
  *
  * Specialisations (TG_VARIANT, selected per library: conv_1x1_variants() in tinygen/lowering/mac_ops.py
- * mirrors tg_conv_1x1_s8.c): CONV1X1_GROUPED (in_c % 4 == 0) or CONV1X1_TAIL, plus tg_conv_gemm_s8's GEMM_*.
+ * mirrors tg_conv_1x1_s8.c): CONV1X1_GROUPED (in_c % 4 == 0) or CONV1X1_TAIL, plus tg_conv_gemm_s8's
+ * GEMM_*, and CONV1X1_MIXED (below). Eight input channels take tg_conv_1x1_c8_s8 instead.
+ *
+ * Mixed layers (mode TG_RQ_MIXED, specialisation CONV1X1_MIXED) with in_c % 4 == 0 and an even out_c are split: the
+ * GEMM runs every channel pair in the fast form (TG_RQ_FAST_FULL when act_min..act_max is -128..127, else
+ * TG_RQ_FAST; the general channels hold stand-in values {0, 0, 1} there), then each block's few general channels
+ * are computed again and overwritten, from params[4 * out_c..]: their count n, then per channel its index, multiplier
+ * and shift (built by conv_1x1_mixed_split() in tinygen/lowering/mac_ops.py). Other mixed layers run the GEMM's
+ * per-channel copy (GEMM_ANY).
  *
  * In place: with stride 1 and out_c <= in_c, `output` may equal `input`: each block of pixels is
  * copied into the scratch before its outputs are written, and those outputs end before the next block's

@@ -105,6 +105,40 @@ TG_INLINE int32_t tg_sxtb16_ror8(uint32_t x)
     return tg_sxtb16(tg_ror8(x));
 }
 #endif
+/* int16 pairs: PKHBT a, b, LSL #16 = a's low half below b's low half (bytes a0 a1 b0 b1); PKHTB b, a, ASR #16 =
+   a's high half below b's high half (bytes a2 a3 b2 b3). One instruction each (no ACLE intrinsics; GCC makes two
+   of the C forms). */
+TG_INLINE uint32_t tg_pkhbt(uint32_t a, uint32_t b)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (a & 0xffffu) | (b << 16);
+#endif
+}
+TG_INLINE uint32_t tg_pkhtb(uint32_t b, uint32_t a)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
+    return r;
+#else
+    return (b & 0xffff0000u) | (a >> 16);
+#endif
+}
+/* both of a and b at once: *lo = PKHBT a, b; *hi = PKHTB b, a (one asm statement: the registers GCC gives it differ
+   from those of the two above, which matters in tight loops) */
+TG_INLINE void tg_pkh_both(uint32_t a, uint32_t b, uint32_t *lo, uint32_t *hi)
+{
+#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
+    __asm__("pkhbt %0, %2, %3, lsl #16\n\tpkhtb %1, %3, %2, asr #16" : "=&r"(*lo), "=r"(*hi) : "r"(a), "r"(b));
+#else
+    *lo = (a & 0xffffu) | (b << 16);
+    *hi = (b & 0xffff0000u) | (a >> 16);
+#endif
+}
 /* SXTAB16: bytes 0 and 2 of x sign-extended, plus the int16 lanes of a (e.g. a packed input offset, for free) */
 TG_INLINE int32_t tg_sxtab16(uint32_t a, uint32_t x)
 {
@@ -310,6 +344,15 @@ TG_INLINE int32_t tg_rq_sat8(int32_t v)
 #else
     return TG_CLAMP(v, -128, 127);
 #endif
+}
+
+/* the input pixel of output pixel q (raster order) of a pointwise (1x1, unpadded) convolution with these strides */
+TG_INLINE const int8_t *tg_pointwise_pixel(const int8_t *image, int32_t q, int32_t in_w, int32_t in_c, int32_t out_w,
+                                           int32_t stride_h, int32_t stride_w)
+{
+    const int32_t oy = q / out_w;
+    const int32_t ox = q - oy * out_w;
+    return image + (oy * stride_h * in_w + ox * stride_w) * in_c;
 }
 
 #endif /* TG_CONV_DSP_S8_H */

@@ -44,6 +44,137 @@
     } while (0)
 #endif
 
+/*
+ * The aligned weights' groups in asm on Cortex-M with the DSP extension: the instructions of
+ * TG_GEMM_GROUP(TG_LDRD_NEXT), scheduled for the Cortex-M7's dual issue, which GCC's scheduler does not find (four
+ * groups: 83 instructions in about 65 cycles on LLVM's Cortex-M7 model, where GCC's copy of the C loop takes 85 in
+ * 83). The rules it follows: an SMLAD issues only as the younger of a pair, after an SXTB16, LDR or CMP it does not
+ * depend on; LDRD issues alone. So each SXTB16 sits just before an SMLAD, and a group's weights are loaded and
+ * extended while the SMLADs of the group before finish: its last two SMLADs need only v and the rotated weights,
+ * so the next group's weight words go to the registers of p0 and u, and their extended halves to those of p1 and
+ * w0r. The registers' roles therefore alternate between two assignments, from group A to group B and back:
+ *   A: w0r t0, w1r t1, p0 t2, p1 t3, u t4, v t5        B: w0r t2, w1r t4, p0 t0, p1 t3, u t1, v t5
+ * (p0 / p1 = SXTB16 of channel c's / c + 1's weight word, w0r / w1r the same rotated by 8, u / v a column's two
+ * words). TG_GEMM_QUADS loops over four groups (A B A B) while x != x_end (at least once): the same instructions as
+ * the C loop, with the same order of additions per sum. Only the copies for a depth that is a multiple of 8 (`even`)
+ * take it: in the others the C code around the asm (odd group, tails) then spills more than the loop saves.
+ * It takes 14 registers (the six sums, x, w and six temporaries; x_end is read from memory), all that Thumb has,
+ * so it is GCC's only, in builds optimized for speed: clang's allocator does not find them, and builds that
+ * keep r7 for a frame pointer or reserve another register (e.g. -fno-omit-frame-pointer: "'asm' operand has
+ * impossible constraints") define TG_DSP_NO_ASM. Those builds, and the host (TG_DSP_EMULATE), run the C loop.
+ */
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && !defined(__clang__) && defined(__OPTIMIZE__) &&         \
+    !defined(__OPTIMIZE_SIZE__) && !defined(TG_DSP_NO_ASM)
+/* group A's column 0's last two SMLADs, column 1, column 2's first two SMLADs */
+#define TG_GEMM_ASM_A_END                                                                                      \
+    "smlad %[a00], %[t5], %[t0], %[a00]\n\t"                                                                   \
+    "smlad %[a01], %[t5], %[t1], %[a01]\n\t"                                                                   \
+    "ldrd %[t4], %[t5], [%[x]], #8\n\t"                                                                        \
+    "smlad %[a10], %[t4], %[t2], %[a10]\n\t"                                                                   \
+    "smlad %[a11], %[t4], %[t3], %[a11]\n\t"                                                                   \
+    "smlad %[a10], %[t5], %[t0], %[a10]\n\t"                                                                   \
+    "smlad %[a11], %[t5], %[t1], %[a11]\n\t"                                                                   \
+    "ldrd %[t4], %[t5], [%[x]], #8\n\t"                                                                        \
+    "smlad %[a20], %[t4], %[t2], %[a20]\n\t"                                                                   \
+    "smlad %[a21], %[t4], %[t3], %[a21]\n\t"
+/* the first group (A): columns 2 and 1 first, so that their first SMLADs add the biases still in a00 / a01 */
+#define TG_GEMM_ASM_BIAS                                                                                       \
+    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                                        \
+    "ldrd %[t4], %[t5], [%[x], #16]\n\t"                                                                       \
+    "sxtb16 %[t2], %[t0]\n\t"                                                                                  \
+    "sxtb16 %[t3], %[t1]\n\t"                                                                                  \
+    "smlad %[a20], %[t4], %[t2], %[a00]\n\t"                                                                   \
+    "sxtb16 %[t0], %[t0], ror #8\n\t"                                                                          \
+    "smlad %[a21], %[t4], %[t3], %[a01]\n\t"                                                                   \
+    "sxtb16 %[t1], %[t1], ror #8\n\t"                                                                          \
+    "smlad %[a20], %[t5], %[t0], %[a20]\n\t"                                                                   \
+    "smlad %[a21], %[t5], %[t1], %[a21]\n\t"                                                                   \
+    "ldrd %[t4], %[t5], [%[x], #8]\n\t"                                                                        \
+    "smlad %[a10], %[t4], %[t2], %[a00]\n\t"                                                                   \
+    "smlad %[a11], %[t4], %[t3], %[a01]\n\t"                                                                   \
+    "smlad %[a10], %[t5], %[t0], %[a10]\n\t"                                                                   \
+    "smlad %[a11], %[t5], %[t1], %[a11]\n\t"                                                                   \
+    "ldrd %[t4], %[t5], [%[x]], #24\n\t"                                                                       \
+    "smlad %[a00], %[t4], %[t2], %[a00]\n\t"                                                                   \
+    "smlad %[a01], %[t4], %[t3], %[a01]\n\t"
+/* group A: its loads, columns 0 and 1, column 2's first two SMLADs */
+#define TG_GEMM_ASM_A_FIRST                                                                                    \
+    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                                        \
+    "ldrd %[t4], %[t5], [%[x]], #8\n\t"                                                                        \
+    "sxtb16 %[t2], %[t0]\n\t"                                                                                  \
+    "sxtb16 %[t3], %[t1]\n\t"                                                                                  \
+    "smlad %[a00], %[t4], %[t2], %[a00]\n\t"                                                                   \
+    "sxtb16 %[t0], %[t0], ror #8\n\t"                                                                          \
+    "smlad %[a01], %[t4], %[t3], %[a01]\n\t"                                                                   \
+    "sxtb16 %[t1], %[t1], ror #8\n\t"                                                                          \
+    TG_GEMM_ASM_A_END
+/* from group A to B: A's last two SMLADs (on c0 / c1: its column 2's, or 0's for the first group), B's loads and
+   columns 0 and 1 */
+#define TG_GEMM_ASM_A_TO_B(c0, c1)                                                                             \
+    "ldrd %[t2], %[t4], [%[w]], #8\n\t"                                                                        \
+    "sxtb16 %[t3], %[t4]\n\t"                                                                                  \
+    "smlad %[" #c0 "], %[t5], %[t0], %[" #c0 "]\n\t"                                                           \
+    "sxtb16 %[t0], %[t2]\n\t"                                                                                  \
+    "smlad %[" #c1 "], %[t5], %[t1], %[" #c1 "]\n\t"                                                           \
+    "ldrd %[t1], %[t5], [%[x]], #8\n\t"                                                                        \
+    "sxtb16 %[t2], %[t2], ror #8\n\t"                                                                          \
+    "smlad %[a00], %[t1], %[t0], %[a00]\n\t"                                                                   \
+    "sxtb16 %[t4], %[t4], ror #8\n\t"                                                                          \
+    "smlad %[a01], %[t1], %[t3], %[a01]\n\t"                                                                   \
+    "smlad %[a00], %[t5], %[t2], %[a00]\n\t"                                                                   \
+    "smlad %[a01], %[t5], %[t4], %[a01]\n\t"                                                                   \
+    "ldrd %[t1], %[t5], [%[x]], #8\n\t"                                                                        \
+    "smlad %[a10], %[t1], %[t0], %[a10]\n\t"                                                                   \
+    "smlad %[a11], %[t1], %[t3], %[a11]\n\t"                                                                   \
+    "smlad %[a10], %[t5], %[t2], %[a10]\n\t"                                                                   \
+    "smlad %[a11], %[t5], %[t4], %[a11]\n\t"
+/* B's column 2, from B to A as from A to B, A's column 1 and column 2's first two SMLADs */
+#define TG_GEMM_ASM_B_TO_A                                                                                     \
+    "ldrd %[t1], %[t5], [%[x]], #8\n\t"                                                                        \
+    "smlad %[a20], %[t1], %[t0], %[a20]\n\t"                                                                   \
+    "smlad %[a21], %[t1], %[t3], %[a21]\n\t"                                                                   \
+    "ldrd %[t0], %[t1], [%[w]], #8\n\t"                                                                        \
+    "sxtb16 %[t3], %[t1]\n\t"                                                                                  \
+    "smlad %[a20], %[t5], %[t2], %[a20]\n\t"                                                                   \
+    "sxtb16 %[t2], %[t0]\n\t"                                                                                  \
+    "smlad %[a21], %[t5], %[t4], %[a21]\n\t"                                                                   \
+    "ldrd %[t4], %[t5], [%[x]], #8\n\t"                                                                        \
+    "sxtb16 %[t0], %[t0], ror #8\n\t"                                                                          \
+    "smlad %[a00], %[t4], %[t2], %[a00]\n\t"                                                                   \
+    "sxtb16 %[t1], %[t1], ror #8\n\t"                                                                          \
+    "smlad %[a01], %[t4], %[t3], %[a01]\n\t"                                                                   \
+    TG_GEMM_ASM_A_END
+/* B's column 2, the loop test between its SMLADs */
+#define TG_GEMM_ASM_LOOP_END                                                                                   \
+    "ldrd %[t1], %[t5], [%[x]], #8\n\t"                                                                        \
+    "smlad %[a20], %[t1], %[t0], %[a20]\n\t"                                                                   \
+    "ldr %[t0], %[end]\n\t"                                                                                    \
+    "smlad %[a21], %[t1], %[t3], %[a21]\n\t"                                                                   \
+    "cmp %[x], %[t0]\n\t"                                                                                      \
+    "smlad %[a20], %[t5], %[t2], %[a20]\n\t"                                                                   \
+    "smlad %[a21], %[t5], %[t4], %[a21]\n\t"                                                                   \
+    "bne 1b\n\t"
+/* the copies of tg_gemm_body whose four-group loop is the asm: those for a depth that is a multiple of 8 */
+#define TG_GEMM_ASM_COPY(even) (even)
+/* the sums of four groups at a time from the biases in a00 / a01 (a10..a21 are set) */
+#define TG_GEMM_QUADS(a00, a01, a10, a11, a20, a21, x, w, x_end)                                               \
+    do                                                                                                         \
+    {                                                                                                          \
+        uint32_t t0, t1, t2, t3, t4, t5;                                                                       \
+        __asm__(TG_GEMM_ASM_BIAS TG_GEMM_ASM_A_TO_B(a00, a01) "b 2f\n\t"                                        \
+                "1:\n\t" TG_GEMM_ASM_A_FIRST TG_GEMM_ASM_A_TO_B(a20, a21)                                       \
+                "2:\n\t" TG_GEMM_ASM_B_TO_A TG_GEMM_ASM_A_TO_B(a20, a21) TG_GEMM_ASM_LOOP_END                   \
+                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [a20] "=&r"(a20),       \
+                  [a21] "=&r"(a21), [x] "+r"(x), [w] "+r"(w), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2),   \
+                  [t3] "=&r"(t3), [t4] "=&r"(t4), [t5] "=&r"(t5)                                               \
+                : [end] "m"(x_end)                                                                             \
+                : "cc", "memory");                                                                             \
+    } while (0)
+#else
+#define TG_GEMM_ASM_COPY(even) 0
+#endif
+
+
 /* lo, hi = the next two words of the int32 array p, then p advances by two (one post-indexed LDRD on the
    DSP path: int32 arrays are 4-byte aligned) */
 #if TG_DSP
@@ -146,15 +277,24 @@ TG_INLINE void tg_gemm_body(const int16_t *block, int32_t cols, int32_t depth, c
         int32_t r;
 #endif
         TG_NEXT2(a00, a01, prm); /* the biases */
-        a10 = a00;
-        a11 = a01;
-        a20 = a00;
-        a21 = a01;
+#if defined(TG_GEMM_QUADS)
+        if (TG_GEMM_ASM_COPY(even) && x != x_end4)
+        {
+            TG_GEMM_QUADS(a00, a01, a10, a11, a20, a21, x, w, x_end4);
+        }
+        else
+#endif
+        {
+            a10 = a00;
+            a11 = a01;
+            a20 = a00;
+            a21 = a01;
+        }
 #if TG_DSP
-        /* two groups per iteration (four while at least four remain) */
+        /* two groups per iteration (four while at least four remain, unless the asm has run them) */
         if (wal)
         {
-            while (x != x_end4)
+            while (!TG_GEMM_ASM_COPY(even) && x != x_end4)
             {
                 TG_GEMM_GROUP(TG_LDRD_NEXT);
                 TG_GEMM_GROUP(TG_LDRD_NEXT);

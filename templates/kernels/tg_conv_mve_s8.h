@@ -5,7 +5,10 @@
  * copies each pixel's whole input window (im2col, kh * kw * in_c values, padded taps = pad_value, the
  * input zero point; a window of at most 64 values within 256 bytes of its first, inside the image, by
  * VLDRB gathers) into its column of `scratch`, then computes the block's outputs from the columns
- * (tg_mve_gemm_columns in tg_mve_s8.h, weights in its quad layout, params per quad). So it reads all
+ * (tg_mve_gemm_columns in tg_mve_s8.h, weights in its quad layout, params per quad; in optimized target
+ * builds with out_c a multiple of 4 the column pairs by one assembly routine of tg_conv_mve_s8.c, with single
+ * rounding where every channel shifts right). Windows inside the image are copied a run of output pixels at a
+ * time. So it reads all
  * the input a block needs before writing the block's outputs: it may run over its own input as
  * tinygen/lowering/window_lag.py allows. scratch: TG_CONV_MVE_PIXELS columns of d16 bytes, d16 =
  * kh * kw * in_c rounded up to 16. The input offset is folded into the bias.

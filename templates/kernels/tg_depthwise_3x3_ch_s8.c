@@ -60,22 +60,10 @@ static void tg_dw3c_clear(void *plane, int32_t bytes, int32_t zp)
 #define TG_DW3C_SIGNED 3     /* fast form with the sign correction (act_min < output_offset), clamp */
 #define TG_DW3C_SIGNED_SAT 4 /* as SIGNED, clamp range -128..127 */
 
-/* PKHBT a, b, LSL #16 (lo: a's low half, hi: b's low half) and PKHTB b, a, ASR #16 (lo: a's high half, hi: b's
-   high half): one instruction each (no ACLE intrinsic; the C forms take two) */
-#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
-#define TG_DW3C_PKHBT(r, a, b) __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b))
-#define TG_DW3C_PKHTB(r, b, a) __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a))
-#else
-#define TG_DW3C_PKHBT(r, a, b) ((r) = ((uint32_t)(a) & 0xffffu) | ((uint32_t)(b) << 16))
-#define TG_DW3C_PKHTB(r, b, a) ((r) = ((uint32_t)(b) & 0xffff0000u) | ((uint32_t)(a) >> 16))
-#endif
-
 /* the four channels' pair words (x0, x1) of two adjacent pixels' words x0, x1 of four channels, to d[0..3] */
 TG_INLINE void tg_dw3c_split(int32_t *d, uint32_t x0, uint32_t x1)
 {
-    uint32_t lo, hi;
-    TG_DW3C_PKHBT(lo, x0, x1);
-    TG_DW3C_PKHTB(hi, x1, x0);
+    const uint32_t lo = tg_pkhbt(x0, x1), hi = tg_pkhtb(x1, x0);
     d[0] = tg_sxtb16(lo);
     d[1] = tg_sxtb16_ror8(lo);
     d[2] = tg_sxtb16(hi);
@@ -122,9 +110,15 @@ static void tg_dw3c_fill(int32_t *plane, const int8_t *src, int32_t in_h, int32_
                 tg_dw3c_split(d, zw, tg_load32(row));
                 d += 4;
             }
-            for (; k < full; ++k, d += 4, p += 2 * channels)
+            if (k < full)
             {
-                tg_dw3c_split(d, tg_load32(p), tg_load32(p + channels));
+                /* one pointer walks both columns (the second `channels` on), the destination ends the loop */
+                const int32_t *const d_end = d + 4 * (full - k);
+                for (; d != d_end; d += 4, p += 2 * channels)
+                {
+                    tg_dw3c_split(d, tg_load32(p), tg_load32(p + channels));
+                }
+                k = full;
             }
             if (k < k1)
             {
@@ -391,7 +385,6 @@ static void tg_dw3c_constants(tg_dw3c_chan *q, const int8_t *packed, int32_t cha
             const uint32_t t0 = tg_load32(w + 12 * r), t1 = tg_load32(w + 12 * r + 4), t2 = tg_load32(w + 12 * r + 8);
             int32_t e0 = tg_sxtb16(t0), e1 = tg_sxtb16(t1), e2 = tg_sxtb16(t2);
             int32_t o0 = tg_sxtb16_ror8(t0), o1 = tg_sxtb16_ror8(t1), o2 = tg_sxtb16_ror8(t2);
-            uint32_t v;
             if (fast)
             {
                 e0 = tg_sxtab16((uint32_t)e0, t0);
@@ -401,22 +394,14 @@ static void tg_dw3c_constants(tg_dw3c_chan *q, const int8_t *packed, int32_t cha
                 o1 = tg_sxtab16_ror8((uint32_t)o1, t1);
                 o2 = tg_sxtab16_ror8((uint32_t)o2, t2);
             }
-            TG_DW3C_PKHBT(v, e0, e1);
-            q[0].w[2 * r] = (int32_t)v;
-            TG_DW3C_PKHBT(v, e1, e2);
-            q[0].w[2 * r + 1] = (int32_t)v;
-            TG_DW3C_PKHBT(v, o0, o1);
-            q[1].w[2 * r] = (int32_t)v;
-            TG_DW3C_PKHBT(v, o1, o2);
-            q[1].w[2 * r + 1] = (int32_t)v;
-            TG_DW3C_PKHTB(v, e1, e0);
-            q[2].w[2 * r] = (int32_t)v;
-            TG_DW3C_PKHTB(v, e2, e1);
-            q[2].w[2 * r + 1] = (int32_t)v;
-            TG_DW3C_PKHTB(v, o1, o0);
-            q[3].w[2 * r] = (int32_t)v;
-            TG_DW3C_PKHTB(v, o2, o1);
-            q[3].w[2 * r + 1] = (int32_t)v;
+            q[0].w[2 * r] = (int32_t)tg_pkhbt((uint32_t)e0, (uint32_t)e1);
+            q[0].w[2 * r + 1] = (int32_t)tg_pkhbt((uint32_t)e1, (uint32_t)e2);
+            q[1].w[2 * r] = (int32_t)tg_pkhbt((uint32_t)o0, (uint32_t)o1);
+            q[1].w[2 * r + 1] = (int32_t)tg_pkhbt((uint32_t)o1, (uint32_t)o2);
+            q[2].w[2 * r] = (int32_t)tg_pkhtb((uint32_t)e1, (uint32_t)e0);
+            q[2].w[2 * r + 1] = (int32_t)tg_pkhtb((uint32_t)e2, (uint32_t)e1);
+            q[3].w[2 * r] = (int32_t)tg_pkhtb((uint32_t)o1, (uint32_t)o0);
+            q[3].w[2 * r + 1] = (int32_t)tg_pkhtb((uint32_t)o2, (uint32_t)o1);
         }
     }
     else
@@ -429,11 +414,8 @@ static void tg_dw3c_constants(tg_dw3c_chan *q, const int8_t *packed, int32_t cha
                 const int32_t w0 = m * tg_dw3c_tap(packed, channels, c0 + j, 3 * r);
                 const int32_t w1 = m * tg_dw3c_tap(packed, channels, c0 + j, 3 * r + 1);
                 const int32_t w2 = m * tg_dw3c_tap(packed, channels, c0 + j, 3 * r + 2);
-                uint32_t v;
-                TG_DW3C_PKHBT(v, w0, w1);
-                q[j].w[2 * r] = (int32_t)v;
-                TG_DW3C_PKHBT(v, w1, w2);
-                q[j].w[2 * r + 1] = (int32_t)v;
+                q[j].w[2 * r] = (int32_t)tg_pkhbt((uint32_t)w0, (uint32_t)w1);
+                q[j].w[2 * r + 1] = (int32_t)tg_pkhbt((uint32_t)w1, (uint32_t)w2);
             }
         }
     }

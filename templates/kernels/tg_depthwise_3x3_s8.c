@@ -337,12 +337,7 @@ typedef struct
 TG_INLINE void tg_dw3_g2_pairs(uint32_t a, uint32_t b, int32_t *e0, int32_t *e1, int32_t *e2, int32_t *e3)
 {
     uint32_t lo, hi;
-#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
-    __asm__("pkhbt %0, %2, %3, lsl #16\n\tpkhtb %1, %3, %2, asr #16" : "=&r"(lo), "=r"(hi) : "r"(a), "r"(b));
-#else
-    lo = (a & 0xffffu) | (b << 16);
-    hi = (b & 0xffff0000u) | (a >> 16);
-#endif
+    tg_pkh_both(a, b, &lo, &hi);
     *e0 = tg_sxtb16(lo);
     *e1 = tg_sxtb16_ror8(lo);
     *e2 = tg_sxtb16(hi);

@@ -25,7 +25,7 @@
 #if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
 #define TG_DWVP_STRD(lo, hi, p, off)                                                                           \
     __asm__("strd %1, %2, [%3, #" #off "]"                                                                     \
-            : "=m"(*(char(*)[(off) + 8])(void *)(p))                                                            \
+            : "=m"(*(char(*)[(off) + 8])(void *)(p))                                                           \
             : "r"(lo), "r"(hi), "r"(p))
 #else
 #define TG_DWVP_STRD(lo, hi, p, off)                                                                           \
@@ -35,29 +35,6 @@
         tg_store32((char *)(p) + (off) + 4, (hi));                                                             \
     } while (0)
 #endif
-
-/* PKHBT a, b, LSL #16: bytes a0 a1 b0 b1; PKHTB b, a, ASR #16: bytes a2 a3 b2 b3 (no ACLE intrinsics, and
-   GCC makes two instructions of the C forms) */
-TG_INLINE uint32_t tg_dwvp_pkhbt(uint32_t a, uint32_t b)
-{
-#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-#else
-    return (a & 0xffffu) | (b << 16);
-#endif
-}
-TG_INLINE uint32_t tg_dwvp_pkhtb(uint32_t b, uint32_t a)
-{
-#if defined(__ARM_FEATURE_DSP) && (defined(__GNUC__) || defined(__clang__))
-    uint32_t r;
-    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(b), "r"(a));
-    return r;
-#else
-    return (b & 0xffff0000u) | (a >> 16);
-#endif
-}
 
 /* per-channel requantization values of the current group */
 typedef struct
@@ -232,7 +209,7 @@ TG_INLINE void tg_dwvp_one(const int32_t *restrict t, const int32_t *restrict b,
 #define TG_DWVP_SPLIT(a, b, e0, e1, e2, e3)                                                                    \
     do                                                                                                         \
     {                                                                                                          \
-        const uint32_t lo_ = tg_dwvp_pkhbt((a), (b)), hi_ = tg_dwvp_pkhtb((b), (a));                           \
+        const uint32_t lo_ = tg_pkhbt((a), (b)), hi_ = tg_pkhtb((b), (a));                                     \
         (e0) = tg_sxtb16(lo_);                                                                                 \
         (e1) = tg_sxtb16_ror8(lo_);                                                                            \
         (e2) = tg_sxtb16(hi_);                                                                                 \
@@ -346,17 +323,17 @@ static void tg_dwvp_fill(int32_t *dst, int32_t width, const int8_t *src, int32_t
 typedef void (*tg_dwvp_line_fn)(const int32_t *t, const int32_t *b, const int32_t *w, int8_t *o0, int32_t ls,
                                 int32_t step, int32_t n, const tg_dwvp_rq *q, const int32_t *act);
 #define TG_DWVP_TWO_FN(name, mode, variant)                                                                    \
-    static TG_DWVP_NOINLINE void tg_dwvp_two_##name(const int32_t *t, const int32_t *b, const int32_t *w,       \
-                                                    int8_t *o0, int32_t ls, int32_t step, int32_t n,            \
-                                                    const tg_dwvp_rq *q, const int32_t *act)                    \
+    static TG_DWVP_NOINLINE void tg_dwvp_two_##name(const int32_t *t, const int32_t *b, const int32_t *w,      \
+                                                    int8_t *o0, int32_t ls, int32_t step, int32_t n,           \
+                                                    const tg_dwvp_rq *q, const int32_t *act)                   \
     {                                                                                                          \
         TG_TRACE_VARIANT(variant);                                                                             \
         tg_dwvp_two(t, b, w, o0, ls, step, n, (mode), q, act[0], act[1], act[2]);                              \
     }
 #define TG_DWVP_ONE_FN(name, mode, variant)                                                                    \
-    static TG_DWVP_NOINLINE void tg_dwvp_one_##name(const int32_t *t, const int32_t *b, const int32_t *w,       \
-                                                    int8_t *o0, int32_t ls, int32_t step, int32_t n,            \
-                                                    const tg_dwvp_rq *q, const int32_t *act)                    \
+    static TG_DWVP_NOINLINE void tg_dwvp_one_##name(const int32_t *t, const int32_t *b, const int32_t *w,      \
+                                                    int8_t *o0, int32_t ls, int32_t step, int32_t n,           \
+                                                    const tg_dwvp_rq *q, const int32_t *act)                   \
     {                                                                                                          \
         TG_TRACE_VARIANT(variant);                                                                             \
         (void)ls;                                                                                              \

@@ -5,18 +5,7 @@
 
 #include <stdint.h>
 
-/* The int32 parameter block `q` (tinygen/ops/lstm.py, quant_words): gates in the order input, forget,
- * cell, output (g = 0..3). */
-#define TG_LSTM_Q_IN(g) (2 * (g))          /* input FC multiplier, shift (to int16 Q3.12) */
-#define TG_LSTM_Q_REC(g) (8 + 2 * (g))     /* recurrent FC multiplier, shift */
-#define TG_LSTM_Q_FORGET_CELL 16           /* forget gate x cell state -> cell state */
-#define TG_LSTM_Q_INPUT_CELL 18            /* input gate x cell gate -> cell state */
-#define TG_LSTM_Q_HIDDEN 20                /* output gate x tanh(cell) -> int8 hidden state */
-#define TG_LSTM_Q_HIDDEN_ZP 22             /* hidden state zero point */
-#define TG_LSTM_Q_CLIP 23                  /* quantized cell clip, -1: no clipping */
-#define TG_LSTM_Q_TANH_MULT 24             /* tanh(cell) input rescaling: (c * mult + round) >> shift */
-#define TG_LSTM_Q_TANH_SHIFT 25
-#define TG_LSTM_Q_WORDS 26
+/* The int32 parameter block `q`: its layout is TG_LSTM_Q_* in tg_lstm_gates.h (tinygen/ops/lstm.py, quant_words). */
 
 /**
  * @brief A batch-major int8 LSTM over `steps` time steps, with the state carried in and out.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import numpy as np
 
 from tinygen.commands.common import load_from_options, model_options
 from tinygen.ir import Graph, Op, Tensor, op_macs
@@ -84,7 +85,8 @@ def _io_lines(graph: Graph) -> list[str]:
             quant = f"scale / zero point {_quant(t)}" if t.quant is not None else "not quantized"
             lines.append(f"{role} {name!r}: {t.dtype} {_shape(t)}, {quant}")
     for state in graph.states:
-        lines.append(f"state {state.name!r}: int8 {state.initial.size} values kept between invocations "
+        lines.append(f"state {state.name!r}: {np.asarray(state.initial).dtype.name} {state.initial.size} values kept "
+                     "between invocations "
                      f"(read as {state.read!r}, stored from {state.write!r})")
     return lines
 

@@ -273,7 +273,7 @@ def golden(prep: Prepared, vectors: np.ndarray) -> tuple[list[dict[str, np.ndarr
     from tinygen import reference
 
     refs, oracle = [], []
-    use_tflm = prep.model_bytes is not None and prep.rounding == "double" and tflm_available()
+    use_tflm = tflm_skip_reason(prep) is None
     state = None  # a streaming model's state carries from vector to vector, as the firmware runs them
     executor = reference.Executor(prep.graph, prep.rounding)
     for v, vector in enumerate(vectors):
@@ -327,7 +327,23 @@ def tflm_skip_reason(prep: Prepared) -> str | None:
         return "--rounding single is not TFLite Micro's arithmetic"
     if not tflm_available():
         return "its interpreter is not installed (pip install tflite-micro)"
-    return None
+    from tinygen.oracle import tflm_refusal
+
+    return tflm_refusal(prep.model_bytes)
+
+
+def tflite_oracle(prep: Prepared, vectors: np.ndarray) -> list[dict[str, np.ndarray]] | None:
+    """TensorFlow Lite's own interpreter's outputs per vector (carried from one to the next) where TFLite Micro
+    refuses an op tinygen runs as TFLite defines it (an LSTM with peephole, projection, layer norm or CIFG); None
+    where TFLite Micro is the oracle, or cannot be for another reason."""
+    if prep.model_bytes is None or prep.rounding != "double" or not tflm_available():
+        return None
+    from tinygen.oracle import tflite_run, tflm_refusal
+
+    inputs = [graph_input(prep, vector) for vector in vectors]
+    if tflm_refusal(prep.model_bytes) is None or any(len(x) != 1 for x in inputs):  # tflite_run: one input
+        return None
+    return tflite_run(prep.model_bytes, [x[0] for x in inputs])
 
 
 def run_test(
@@ -372,6 +388,10 @@ def run_test(
                 oracle_bad = (v, bad)
                 lines.append(f"note: tinygen's reference and TFLite Micro differ on vector {v}, first at tensor {bad!r}")
                 break
+    interpreted = tflite_oracle(prep, vectors) if oracle is None else None
+    if interpreted is not None:
+        comparisons.append(compare_outputs("TensorFlow Lite", [core_outputs(prep, o) for o in interpreted],
+                                           result.outputs))
     ok = all(c.ok for c in comparisons)
     lines += [("ok    " if c.ok else "FAIL  ") + c.summary() for c in comparisons]
     first_layer = None

@@ -81,6 +81,8 @@ class _RawOp:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     options: dict[str, Any] = field(default_factory=dict)
+    #: the op's intermediate tensors (an integer LSTM's gate and hidden quantization)
+    intermediates: tuple[int, ...] = ()
 
 
 @dataclass
@@ -202,7 +204,8 @@ def _parse(buf: bytes, label: str) -> _RawModel:
         for i in range(sg.OperatorsLength()):
             op = sg.Operators(i)
             name = _op_name(model, op.OpcodeIndex())
-            ops.append(_RawOp(i, name, _vector(op, "Inputs"), _vector(op, "Outputs"), _options(op, name)))
+            ops.append(_RawOp(i, name, _vector(op, "Inputs"), _vector(op, "Outputs"), _options(op, name),
+                              _vector(op, "Intermediates")))
         raw = _RawModel(num_subgraphs, tensors, ops, _vector(sg, "Inputs"), _vector(sg, "Outputs"))
         if any(op.name in variables.RESOURCE_OPS for op in ops) or num_subgraphs > 1:
             raw.variables = variables.parse(buf, model, lambda op: _op_name(model, op.OpcodeIndex()), label)

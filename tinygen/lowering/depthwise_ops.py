@@ -15,7 +15,8 @@ two output lines per pass), whose slots its scratch covers as well.
 Each call names the kernel specialisations its DSP path runs (KernelCall.variants): :func:`dw3_variants`,
 :func:`dw3c_variants` and :func:`vp_variants` mirror the kernels' C dispatch (tests/test_variants_depthwise.py
 proves it on every case), so a library compiles only the paths, line copies and requantization modes its model
-uses; the portable path (no TG_DSP) is the compiler's choice and always compiled.
+uses; the 3x3 kernels' portable path (no TG_DSP) is the compiler's choice and always compiled. The 1-D kernel's
+forms serve both paths: :func:`dw1d_variants` names those of either.
 """
 
 from __future__ import annotations
@@ -153,6 +154,22 @@ def uses_ring(graph: Graph, op: Op) -> bool:
     return max(out.shape[1], out.shape[2]) >= RING_MIN_LINE
 
 
+#: stride-2x2 layers of at most this output line length run on tg_depthwise_s8 rather than tg_depthwise_3x3_ch_s8,
+#: whose plane copy and per-group constants cost more than its MACs save there (measured on mltk_kws_mobilenetv2's
+#: 4x4x96 -> 2x2 layer, instructions M3/M4/M7: tg_depthwise_s8 26,095/24,625/24,576 against 27,429 (M7) with the
+#: faster plane copy, 46,866/29,714/28,998 before it; at 3x3 outputs, person_detect's 6x6x128,
+#: tg_depthwise_3x3_ch_s8 is the faster on M4/M7: 58,923/57,491 against 72,273/72,152)
+GENERIC_MAX_LINE_S2 = 2
+
+
+def generic_beats_channel_groups(graph: Graph, op: Op) -> bool:
+    """Whether a 3x3 depthwise layer (multiplier 1, undilated) that would run as tg_depthwise_3x3_ch_s8 (not
+    :func:`uses_ring`) runs faster on tg_depthwise_s8: stride 2x2 with output lines of at most GENERIC_MAX_LINE_S2."""
+    out = graph.tensor(op.outputs[0])
+    small = tuple(op.attrs.get("stride", (1, 1))) == (2, 2) and max(out.shape[1], out.shape[2]) <= GENERIC_MAX_LINE_S2
+    return small and not uses_ring(graph, op)
+
+
 def pack_channel_groups(weights: np.ndarray) -> np.ndarray:
     """TFLite [1, 3, 3, C] -> tg_depthwise_3x3_ch_s8's order (the same bytes): per group of four
     channels its nine taps' four weights, then the channels past the last group tap by tap."""
@@ -211,6 +228,38 @@ def requant_1d(op: Op, p: ConvParams, folded: np.ndarray, weights: np.ndarray) -
     return folded * np.int32(2), values, mode
 
 
+def direct_1d(in_shape: tuple[int, ...], out_shape: tuple[int, ...], along_w: bool, taps: int, p: ConvParams) -> bool:
+    """Whether tg_depthwise_1d_s8's geometry lets a fast-form call of 3 (5 on the DSP path) taps read its lines
+    straight from the input (its `direct`, less the form and tap count): stride 1 along the line, padding there of
+    at most taps - 1, outputs as far apart as inputs, and no padding line across."""
+    _, h, w, _ = in_shape
+    _, oh, ow, _ = out_shape
+    if along_w:
+        stride, pad, line_stride, line_pad, lines, out_lines, same_step = (p.stride_w, p.pad_left, p.stride_h,
+                                                                           p.pad_top, h, oh, True)
+    else:
+        stride, pad, line_stride, line_pad, lines, out_lines, same_step = (p.stride_h, p.pad_top, p.stride_w,
+                                                                           p.pad_left, w, ow, ow == w)
+    return (stride == 1 and 0 <= pad <= taps - 1 and same_step and line_pad == 0
+            and (out_lines - 1) * line_stride < lines)
+
+
+def dw1d_variants(taps: int, mode: int, act_min: int, act_max: int, direct: bool) -> tuple[str, ...]:
+    """The specialisations tg_depthwise_1d_s8 runs for a call (TG_VARIANT names), mirroring its dispatch on both
+    paths: DW1D_ANY for the forms of tg_requant_fast.h (tg_dw1d_line_any); in the fast form (`mode`
+    DW1D_FAST_RELU or DW1D_FAST_SIGNED; _SAT where the clamp range is all of -128..127) the line copy's
+    DW1D_P<tap pairs, N past 5>_<form>, or where :func:`direct_1d` holds DW1D_D3_<form> for 3 taps, and for 5
+    DW1D_D5_<form> (the DSP path) with the line copy DW1D_P3_<form> (the portable path)."""
+    if mode not in (DW1D_FAST_RELU, DW1D_FAST_SIGNED):
+        return ("DW1D_ANY",)
+    form = ("SIGNED" if mode == DW1D_FAST_SIGNED else "RELU") + ("_SAT" if (act_min, act_max) == (-128, 127) else "")
+    pairs = (taps + 1) // 2
+    line = f"DW1D_P{pairs if pairs <= 5 else 'N'}_{form}"
+    if not direct or taps not in (3, 5):
+        return (line,)
+    return (f"DW1D_D3_{form}",) if taps == 3 else (f"DW1D_D5_{form}", line)
+
+
 def call_1d(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, folded: np.ndarray,
             comment: str) -> KernelCall:
     """The tg_depthwise_1d_s8 call of a layer :func:`line_1d` accepts: TFLite's int8 ``weights`` [1, kh, kw, C] and
@@ -231,4 +280,50 @@ def call_1d(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, fo
         str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.pad_top), str(p.pad_left), str(-p.input_offset),
         str(p.output_offset), str(p.act_min), str(p.act_max), f"(int16_t *)(void *){ctx.scratch_ptr()}",
     )
-    return KernelCall("tg_depthwise_1d_s8", args, (), scratch_1d(out_len, stride, kh * kw), comment)
+    variants = dw1d_variants(kh * kw, mode, p.act_min, p.act_max, direct_1d(x.shape, out.shape, along_w, kh * kw, p))
+    return KernelCall("tg_depthwise_1d_s8", args, (), scratch_1d(out_len, stride, kh * kw), comment, variants)
+
+
+def uses_mult(kh: int, kw: int, p: ConvParams) -> bool:
+    """Whether a depthwise op runs as tg_depthwise_mult_s8: a depth multiplier > 1 with a 3x3 undilated filter
+    (then the multiplier-1 3x3 kernel over the input with each channel repeated)."""
+    return p.depth_multiplier > 1 and (kh, kw) == (3, 3) and (p.dilation_h, p.dilation_w) == (1, 1)
+
+
+def mult_expands_in_output(in_shape: tuple[int, ...], out_shape: tuple[int, ...], p: ConvParams) -> bool:
+    """Whether tg_depthwise_mult_s8 repeats the input into its output buffer and runs the 3x3 kernel in place there
+    (stride 1, the output the input's height and width), else into scratch."""
+    return (p.stride_h, p.stride_w) == (1, 1) and tuple(in_shape[1:3]) == tuple(out_shape[1:3])
+
+
+def call_mult(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, folded: np.ndarray,
+              comment: str) -> KernelCall:
+    """The tg_depthwise_mult_s8 call of a layer :func:`uses_mult` accepts: tg_depthwise_3x3_s8's arguments for
+    in_c * multiplier channels (TFLite's ``weights`` [1, 3, 3, in_c * multiplier] unchanged, the ``folded``
+    biases), the repeated input in the output buffer (:func:`mult_expands_in_output`) or at the start of the
+    scratch, the 3x3 kernel's scratch after it (the portable path: its requantization values and zero points)."""
+    from tinygen.lowering.mac_common import _requant_arrays
+
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    n, h, wd, c = x.shape
+    _, oh, ow, out_c = out.shape
+    mult, shift = _requant_arrays(ctx, op, p, CONST_STEM)
+    fast = fast_requantization(folded, weights, p)
+    # the fast requantization accumulates twice the sum (exact: fast_requantization bounds it)
+    bias = ctx.const_array(f"{CONST_STEM}_bias", folded * np.int32(2) if fast else folded, "int32_t", WEIGHTS)
+    if mult_expands_in_output(x.shape, out.shape, p):
+        expanded, offset = ctx.tensor_ptr(out.name), 0
+    else:
+        expanded, offset = ctx.scratch_ptr(), (n * h * wd * out_c + 7) & ~7  # the 3x3 scratch 8-byte aligned
+    args = (
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), str(p.depth_multiplier), expanded,
+        ctx.const_array(f"{CONST_STEM}_w", weights, "int8_t", WEIGHTS), bias, mult, shift, ctx.tensor_ptr(out.name),
+        str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.pad_top), str(p.pad_left), str(-p.input_offset),
+        str(p.output_offset), str(p.act_min), str(p.act_max), "1" if fast else "0",
+        f"(int16_t *)(void *)((int8_t *){ctx.scratch_ptr()} + {offset})",
+    )
+    variants = dw3_variants(oh, ow, p.stride_h, p.stride_w, fast, p.output_offset, p.act_min, p.act_max)
+    # after the repeated input: the 3x3 kernel's scratch (DSP path), or the portable path's three int32
+    # requantization values per output channel and in_c zero points
+    scratch = offset + max(scratch_3x3(oh, ow, p.stride_h, p.stride_w), 12 * out_c + c)
+    return KernelCall("tg_depthwise_mult_s8", args, (), scratch, comment, variants)

@@ -14,7 +14,7 @@ import numpy as np
 from tinygen.ir import Op
 from tinygen.lowering.base import WEIGHTS, KernelCall, LoweringContext
 from tinygen.lowering.fc_ops import fc_variants
-from tinygen.lowering.mac_common import RQ_FAST_FULL, _blocked_layout, _folded_bias, _rq_array
+from tinygen.lowering.mac_common import RQ_FAST, RQ_FAST_FULL, RQ_MIXED, _blocked_layout, _folded_bias, _rq_array
 
 if TYPE_CHECKING:
     from tinygen.ops.conv_common import ConvParams
@@ -69,10 +69,50 @@ def conv_variants(in_c: int, dil_w: int) -> tuple[str, ...]:
     return (im2col, "CONV_DILATED") if dil_w != 1 else (im2col,)
 
 
-def conv_1x1_variants(in_c: int) -> tuple[str, ...]:
+def conv_1x1_variants(in_c: int, split: bool = False) -> tuple[str, ...]:
     """tg_conv_1x1_s8 (conditions at the top of tg_conv_1x1_s8.c): CONV1X1_GROUPED when in_c % 4 == 0, else
-    CONV1X1_TAIL."""
-    return ("CONV1X1_GROUPED",) if in_c % 4 == 0 else ("CONV1X1_TAIL",)
+    CONV1X1_TAIL; CONV1X1_MIXED for a split mixed layer (:func:`conv_1x1_split`)."""
+    copy = ("CONV1X1_GROUPED",) if in_c % 4 == 0 else ("CONV1X1_TAIL",)
+    return (*copy, "CONV1X1_MIXED") if split else copy
+
+
+#: output pixels per block of tg_conv_1x1_c8_s8 (TG_CONV_1X1_C8_PIXELS)
+CONV_1X1_C8_PIXELS = 16
+
+
+def conv_1x1_kernel(in_c: int) -> str:
+    """The pointwise kernel: tg_conv_1x1_c8_s8 for eight input channels (too few for the GEMM's column blocks to
+    pay), tg_conv_1x1_s8 (tg_conv_gemm_s8) for the others."""
+    return "tg_conv_1x1_c8_s8" if in_c == 8 else "tg_conv_1x1_s8"
+
+
+def conv_1x1_c8_scratch_bytes() -> int:
+    """tg_conv_1x1_c8_s8's scratch: a block of pixels, eight int16 each."""
+    return 2 * 8 * CONV_1X1_C8_PIXELS
+
+
+def conv_1x1_split(mode: int, in_c: int, out_c: int) -> bool:
+    """Whether tg_conv_1x1_s8 splits a mixed layer (TG_CONV_1X1_SPLIT in tg_conv_1x1_s8.c): mode RQ_MIXED,
+    in_c % 4 == 0 and out_c even. Its few general channels
+    would otherwise take every channel pair to the GEMM's per-channel copy (GEMM_ANY); split, the pairs run the fast
+    copy and the general channels are computed again."""
+    return mode == RQ_MIXED and in_c % 4 == 0 and out_c % 2 == 0
+
+
+#: the fast-form values a split mixed layer's general channels hold in the GEMM's params (overwritten results)
+_GENERAL_STAND_IN = (0, 0, 1)
+
+
+def conv_1x1_mixed_split(rq: np.ndarray, act_full: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """A split mixed layer's [out_c][3] rq values (tinygen.lowering.mac_common.rq_values_per_channel): the
+    GEMM's values (the general channels' replaced by stand-ins), the general channels' list that follows the GEMM's
+    params (their count, then per channel its index, multiplier and shift; tg_conv_1x1_s8.h) and the GEMM's mode
+    (RQ_FAST_FULL when the activation is the full int8 range, as tg_conv_1x1_s8 chooses, else RQ_FAST)."""
+    general = np.flatnonzero(rq[:, 2] == 0)  # the general form's third value (the fast form's e - 1 >= 1)
+    gemm_rq = rq.copy()
+    gemm_rq[general] = _GENERAL_STAND_IN
+    listed = np.concatenate([[general.size], np.stack([general, rq[general, 0], rq[general, 1]], axis=1).reshape(-1)])
+    return gemm_rq, listed.astype(np.int32), RQ_FAST_FULL if act_full else RQ_FAST
 
 
 def _int16_scratch(ctx: LoweringContext) -> str:

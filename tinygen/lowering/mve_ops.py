@@ -15,7 +15,7 @@ Offline work (templates/kernels/tg_mve_s8.h documents the layouts):
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -101,6 +101,39 @@ def _tap_quad_layout(weights: np.ndarray) -> np.ndarray:
     return taps.reshape(taps.shape[0], -1, 4).transpose(1, 0, 2).reshape(-1)
 
 
+
+
+def s16_sums_fit_int32(per_channel: np.ndarray, bias: np.ndarray | None) -> bool:
+    """Whether every channel's |bias| + 32768 x sum|w| (``per_channel``: [taps, channels] int8 weights) stays below
+    2^31, so int32 sums of int16 x int8 products are exact (tg_conv_mve_s16, tg_depthwise_mve_s16)."""
+    bound = np.abs(per_channel.astype(np.int64)).sum(axis=0) * 32768 + (0 if bias is None else np.abs(bias))
+    return bool(np.all(bound < 2**31))
+
+
+def s16_group_params(columns: list[np.ndarray], group: int, even_odd: bool = False) -> np.ndarray:
+    """Per group of ``group`` channels (zeros pad the last), each per-channel column's ``group`` values in turn
+    ([group][column][values], int32); ``even_odd``: each group's values of the even channels first, then of the odd
+    (the lanes of VMULLB / VMULLT.S16, tg_depthwise_mve_s16)."""
+    count = len(columns[0])
+    padded = np.zeros((len(columns), _round_up(count, group)), dtype=np.int64)
+    padded[:, :count] = np.stack([np.asarray(c, dtype=np.int64).reshape(-1) for c in columns])
+    blocks = padded.reshape(len(columns), -1, group)
+    if even_odd:
+        blocks = np.concatenate([blocks[..., 0::2], blocks[..., 1::2]], axis=-1)
+    return blocks.transpose(1, 0, 2).reshape(-1).astype(np.int32)
+
+
+def s16_requant_arrays(ctx: LoweringContext, stem: str, p: Any, fast: np.ndarray | None, bias: np.ndarray | None,
+                       group: int, even_odd: bool = False) -> tuple[str, str]:
+    """The C symbols of tg_conv_mve_s16's / tg_depthwise_mve_s16's params (:func:`s16_group_params` of the pairs of
+    conv_common.fast_requant_16x8, else of the bias and zeros) and per-channel {multiplier, shift} pairs for
+    TFLite's requantization (a null pointer with ``fast``); ``p``: the layer's ConvParams."""
+    zeros = np.zeros(p.multiplier.size, dtype=np.int64)
+    columns = [fast[:, 0], fast[:, 1]] if fast is not None else [zeros if bias is None else bias, zeros]
+    prm = s16_group_params(columns, group, even_odd)
+    rq = np.stack([p.multiplier, p.shift], axis=1)
+    return (ctx.const_array(f"{stem}_mve_p", prm, "int32_t", {WEIGHTS: prm.nbytes // 2, QUANT: prm.nbytes // 2}),
+            "(const int32_t *)0" if fast is not None else ctx.const_array(f"{stem}_mve_rq", rq, "int32_t", QUANT))
 
 
 def _sums_stay_int32(bias: np.ndarray, weights: np.ndarray) -> bool:

@@ -21,10 +21,12 @@ from tinygen.ir import Graph, Op
 from tinygen.lowering.base import QUANT, WEIGHTS, KernelCall, LoweringContext
 from tinygen.lowering.fc_ops import s16_layout
 from tinygen.lowering.mac_common import _folded_bias, _weights, rq_values_per_channel
-from tinygen.lowering.mac_ops import (_gemm_params, _pair_layout, block_int16, conv_1x1_variants, conv_variants,
-                                      gemm_variants, is_pixel_fc, pixel_fc_call)
+from tinygen.lowering.mac_ops import (_gemm_params, _pair_layout, block_int16, conv_1x1_c8_scratch_bytes,
+                                      conv_1x1_kernel, conv_1x1_mixed_split, conv_1x1_split, conv_1x1_variants,
+                                      conv_variants, gemm_variants, is_pixel_fc, pixel_fc_call)
 from tinygen.lowering.mve_ops import (CONV_PIXELS, STEP, _quad_params_kinds, _round_up, _vector_requant_ok, quad_layout,
                                       quad_params)
+from tinygen.lowering.mve_ops import STEP_S16, s16_requant_arrays, s16_sums_fit_int32
 from tinygen.lowering.window_lag import window_lag
 from tinygen.ops import common, conv_common
 from tinygen.ops import pad as pad_op
@@ -187,8 +189,13 @@ def conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, 
     rq, rq_mode = rq_values_per_channel(op, p, out_c)
     mode = str(rq_mode)
     depth = kh * kw * c
-    gemm = _gemm_params(_folded_bias(ctx, op, sums, p.input_offset), rq)
-    prm = ctx.const_array(f"{hint}_params", gemm, "int32_t", {WEIGHTS: 4 * out_c, QUANT: 12 * out_c})
+    one_by_one = kh == 1 and kw == 1 and p.pad_top == 0 and p.pad_left == 0
+    c8 = one_by_one and conv_1x1_kernel(c) == "tg_conv_1x1_c8_s8"  # each channel's own form: no split
+    split = one_by_one and not c8 and conv_1x1_split(rq_mode, c, out_c)
+    gemm_rq, general, gemm_mode = (conv_1x1_mixed_split(rq, (p.act_min, p.act_max) == (-128, 127)) if split
+                                   else (rq, np.zeros(0, np.int32), rq_mode))
+    gemm = np.concatenate([_gemm_params(_folded_bias(ctx, op, sums, p.input_offset), gemm_rq), general])
+    prm = ctx.const_array(f"{hint}_params", gemm, "int32_t", {WEIGHTS: 4 * out_c, QUANT: 12 * out_c + 4 * general.size})
     wsym = ctx.const_array(f"{hint}_w", _pair_layout(weights.reshape(out_c, -1)), "int8_t", WEIGHTS)
     act = (str(p.output_offset), str(p.act_min), str(p.act_max))
     scratch = f"(int16_t *)(void *){ctx.scratch_ptr()}"
@@ -196,13 +203,19 @@ def conv_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarray, 
         f"{what} {kh}x{kw} stride {p.stride_h}x{p.stride_w} dil {p.dilation_h}x{p.dilation_w} "
         f"{x.shape} -> {out.shape} {op.activation}"
     )
-    if kh == 1 and kw == 1 and p.pad_top == 0 and p.pad_left == 0:
+    if c8:
+        args = (
+            ctx.tensor_ptr(x.name), str(n), str(h), str(wd), wsym, prm, ctx.tensor_ptr(out.name), str(oh), str(ow),
+            str(out_c), str(p.stride_h), str(p.stride_w), *act, scratch,
+        )
+        return KernelCall("tg_conv_1x1_c8_s8", args, (), conv_1x1_c8_scratch_bytes(), comment)
+    if one_by_one:
         args = (
             ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, prm, mode,
             ctx.tensor_ptr(out.name), str(oh), str(ow), str(out_c), str(p.stride_h), str(p.stride_w),
             *act, scratch,
         )
-        variants = conv_1x1_variants(c) + gemm_variants(rq_mode, depth, out_c)
+        variants = conv_1x1_variants(c, split) + gemm_variants(gemm_mode, depth, out_c)
         return KernelCall("tg_conv_1x1_s8", args, ("tg_conv_gemm_s8",), 2 * block_int16(c), comment, variants)
     args = (
         ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c), wsym, str(kh), str(kw), prm, mode,
@@ -287,9 +300,42 @@ def conv_call_mve(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.ndarr
     return KernelCall("tg_conv_mve_s8", args, (), CONV_PIXELS * _round_up(depth, STEP), comment)
 
 
+def lower_mve_s16(ctx: LoweringContext, op: Op) -> KernelCall | None:
+    """tg_conv_mve_s16 (Helium) for a 16x8 layer: weights in mve_ops.quad_layout with steps of 8; int32 sums with
+    the fast requantization where conv_common.fast_requant_16x8 applies, int32 sums with TFLite's where they are
+    exact (the int32 accumulator, or bounded sums), else exact int64 sums (TG_CONV_MVE_S16_*); None for int8."""
+    if not conv_common.is_16x8(ctx.graph, op):
+        return None
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    weights = _weights(ctx, op).data.astype(np.int8)
+    n, h, wd, c = x.shape
+    out_c, kh, kw, _ = weights.shape
+    _, oh, ow, _ = out.shape
+    w2d = weights.reshape(out_c, -1)
+    bias = conv_common.bias_16x8(ctx.graph, op, depthwise=False)
+    fast = conv_common.fast_requant_16x8(ctx.graph, op, p, depthwise=False)
+    mode = 0 if fast is not None else 1 if not p.wide or s16_sums_fit_int32(w2d.T, bias) else 2
+    prm, rq = s16_requant_arrays(ctx, CONST_STEM, p, fast, bias, 4)
+    bias64 = np.zeros(_round_up(out_c, 4), dtype=np.int64)
+    bias64[:out_c] = 0 if bias is None else bias
+    args = (
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c),
+        ctx.const_array(f"{CONST_STEM}_mve_w16x8", quad_layout(w2d, STEP_S16), "int8_t", WEIGHTS), str(kh), str(kw),
+        prm, ctx.const_array(f"{CONST_STEM}_mve_bias64", bias64, "int64_t", WEIGHTS) if mode == 2
+        else "(const int64_t *)0", rq, "1" if p.wide else "0", str(mode), ctx.tensor_ptr(out.name), str(oh),
+        str(ow), str(out_c), str(p.stride_h), str(p.stride_w), str(p.dilation_h), str(p.dilation_w), str(p.pad_top),
+        str(p.pad_left), str(p.act_min), str(p.act_max), f"(int16_t *)(void *){ctx.scratch_ptr()}",
+    )
+    comment = (f"conv 16x8 {kh}x{kw} stride {p.stride_h}x{p.stride_w} dil {p.dilation_h}x{p.dilation_w} "
+               f"{x.shape} -> {out.shape} {op.activation}, {('fast', 'int32', 'int64')[mode]} sums (MVE)")
+    # TG_CONV_MVE_S16_SCRATCH_BYTES: the zero-padded int16 columns of two pixels
+    return KernelCall("tg_conv_mve_s16", args, (), 4 * _round_up(kh * kw * c, STEP_S16), comment)
+
+
 def lower_mve(ctx: LoweringContext, op: Op) -> KernelCall | None:
     if conv_common.is_16x8(ctx.graph, op):
-        return None  # the portable/DSP 16x8 kernel (lower_s16)
+        return None  # lower_mve_s16
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     x = ctx.graph.tensor(op.inputs[0])
     weights = _weights(ctx, op).data.astype(np.int8)
@@ -363,7 +409,7 @@ OP = OpDef(
     tflite=(TfliteMapping("CONV_2D", from_tflite, tflite.Conv2DOptions, conv_common.OPTION_FIELDS, int16=True),),
     keras_layers={"Conv2D": from_keras, "Conv1D": from_keras_1d, "SeparableConv2D": from_keras_separable},
     lowerings=(lower_s16, lower),
-    mve_lowerings=(lower_mve,),
+    mve_lowerings=(lower_mve_s16, lower_mve),
     in_place=in_place,
     in_place_lag=in_place_lag,
     macs=macs,

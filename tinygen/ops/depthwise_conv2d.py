@@ -27,6 +27,7 @@ from tinygen.lowering.depthwise_ops import (dw3_variants, dw3c_variants, fast_re
 from tinygen.lowering.mac_common import (_folded_bias, _requant_arrays, _rq_array, _weights)
 from tinygen.lowering.mve_ops import (DW_GATHER, DW_GENERAL, DW_RING, _channel_taps_layout, _quad_params_kinds,
                                       _sums_stay_int32, _tap_quad_layout, _vector_requant_ok, quad_params)
+from tinygen.lowering.mve_ops import _round_up, s16_requant_arrays, s16_sums_fit_int32
 from tinygen.ops import common, conv2d, conv_common
 from tinygen.ops.base import ACTIVATION, Attr, OpDef, QatHooks, TfliteMapping, positive_int
 from tinygen.ops.conv_common import ConvParams
@@ -156,8 +157,8 @@ def one_channel_fits(kh: int, kw: int) -> bool:
     """Whether a one-input-channel layer with a kh x kw window runs faster on tg_depthwise_ch1_s8 than on the conv
     kernels: its 3x3 path (person_detect's first layer: 0.31 against 0.16 MACs/instruction on M7; other windows
     take its general path, slower than im2col + GEMM: micro_speech's 10x8 0.19 against 0.51, heartkit's 1x7
-    0.11 against 0.22)."""
-    return (kh, kw) == (3, 3)
+    0.11 against 0.22) but 1 x 7 and 1 x 8, which take its four-tap-pair row path (heartkit's first layer)."""
+    return (kh, kw) == (3, 3) or (kh == 1 and kw in (7, 8))
 
 
 def lower_s16(ctx: LoweringContext, op: Op) -> KernelCall | None:
@@ -187,8 +188,8 @@ def lower_s16(ctx: LoweringContext, op: Op) -> KernelCall | None:
 
 def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     """tg_depthwise_3x3_s8 (ring) / tg_depthwise_3x3_ch_s8 (channel groups) for 3x3, multiplier 1, no
-    dilation; one input channel: tg_depthwise_ch1_s8 (3x3 windows, else the conv kernels); 1 x K / K x 1 filters (multiplier 1): tg_depthwise_1d_s8;
-    tg_depthwise_s8 otherwise."""
+    dilation (but tiny stride-2 outputs: depthwise_ops.generic_beats_channel_groups); one input channel: tg_depthwise_ch1_s8 (3x3, 1 x 7 and 1 x 8 windows, else the conv kernels); 1 x K / K x 1 filters (multiplier 1): tg_depthwise_1d_s8;
+    3x3 undilated with multiplier > 1: tg_depthwise_mult_s8; tg_depthwise_s8 otherwise."""
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
     w = _weights(ctx, op)
@@ -212,7 +213,8 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
     tail = (str(-p.input_offset), str(p.output_offset), str(p.act_min), str(p.act_max))
     geometry = (str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.dilation_h), str(p.dilation_w),
                 str(p.pad_top), str(p.pad_left))
-    if kh == 3 and kw == 3 and p.depth_multiplier == 1 and p.dilation_h == 1 and p.dilation_w == 1:
+    if (kh == 3 and kw == 3 and p.depth_multiplier == 1 and p.dilation_h == 1 and p.dilation_w == 1
+            and not depthwise_ops.generic_beats_channel_groups(ctx.graph, op)):
         mult, shift = _requant_arrays(ctx, op, p, hint)
         fast = fast_requantization(folded, weights, p)
         # the fast path accumulates twice the sum (exact: fast_requantization bounds it)
@@ -234,6 +236,8 @@ def lower(ctx: LoweringContext, op: Op) -> KernelCall:
                           dw3c_variants(*dispatch))
     if depthwise_ops.line_1d(kh, kw, oh, ow, p) is not None:
         return depthwise_ops.call_1d(ctx, op, p, weights, folded, comment)
+    if depthwise_ops.uses_mult(kh, kw, p):
+        return depthwise_ops.call_mult(ctx, op, p, weights, folded, comment)
     bias = ctx.const_array(f"{hint}_bias", folded, "int32_t", WEIGHTS)
     wsym = ctx.const_array(f"{hint}_w", weights, "int8_t", WEIGHTS)
     rq, mode = _rq_array(ctx, op, p, hint, out_c)
@@ -264,7 +268,8 @@ def one_channel_call(ctx: LoweringContext, op: Op, p: ConvParams, weights: np.nd
         str(kh), str(kw), str(out_c), ctx.const_array(f"{hint}_bias", folded, "int32_t", WEIGHTS), rq, mode,
         ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.dilation_h),
         str(p.dilation_w), str(p.pad_top), str(p.pad_left), str(-p.input_offset), str(p.output_offset),
-        str(p.act_min), str(p.act_max), ctx.scratch_ptr(),
+        str(p.act_min), str(p.act_max), "1" if depthwise_ops.fast_requantization(folded, weights, p) else "0",
+        ctx.scratch_ptr(),
     )
     # TG_DEPTHWISE_CH1_SCRATCH_BYTES: the filters as int16 tap pairs, then the windows of an output row
     return KernelCall("tg_depthwise_ch1_s8", args, (), 4 * ((kh * kw + 1) // 2) * (out_c + ow), comment)
@@ -285,11 +290,45 @@ def _in_place_covered(ctx: LoweringContext, op: Op, p: ConvParams, kernel: tuple
     )
 
 
+def lower_mve_s16(ctx: LoweringContext, op: Op) -> KernelCall | None:
+    """tg_depthwise_mve_s16 (Helium, eight channels per vector, any window, stride, dilation and multiplier) for a
+    16x8 layer whose int32 sums are exact (every real layer; the others: None, tg_depthwise_s16's int64 sums), with
+    the fast requantization where conv_common.fast_requant_16x8 applies; None for int8."""
+    if not conv_common.is_16x8(ctx.graph, op):
+        return None
+    p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
+    x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
+    weights = _weights(ctx, op).data.astype(np.int8)
+    n, h, wd, c = x.shape
+    _, kh, kw, out_c = weights.shape
+    _, oh, ow, _ = out.shape
+    taps = weights.reshape(kh * kw, out_c)
+    bias = conv_common.bias_16x8(ctx.graph, op, depthwise=True)
+    if not s16_sums_fit_int32(taps, bias):
+        return None
+    fast = conv_common.fast_requant_16x8(ctx.graph, op, p, depthwise=True)
+    prm, rq = s16_requant_arrays(ctx, CONST_STEM, p, fast, bias, 8, even_odd=True)
+    args = (
+        ctx.tensor_ptr(x.name), str(n), str(h), str(wd), str(c),
+        ctx.const_array(f"{CONST_STEM}_mve_w16x8", np.pad(taps, ((0, 0), (0, -out_c % 8))), "int8_t", WEIGHTS),
+        str(kh), str(kw), str(p.depth_multiplier), prm, rq, "1" if p.wide else "0", "1" if fast is not None else "0",
+        ctx.tensor_ptr(out.name), str(oh), str(ow), str(p.stride_h), str(p.stride_w), str(p.dilation_h), str(p.dilation_w), str(p.pad_top), str(p.pad_left),
+        str(p.act_min), str(p.act_max),
+        f"(uint16_t *)(void *){ctx.scratch_ptr()}" if p.depth_multiplier > 1 else "(uint16_t *)0",
+    )
+    comment = (f"depthwise 16x8 {kh}x{kw} x{p.depth_multiplier} stride {p.stride_h}x{p.stride_w} "
+               f"dil {p.dilation_h}x{p.dilation_w} {x.shape} -> {out.shape} {op.activation}, "
+               f"{'fast' if fast is not None else 'int32'} sums (MVE)")
+    # TG_DEPTHWISE_MVE_S16_SCRATCH_BYTES: the gather offsets of a multiplier above 1
+    return KernelCall("tg_depthwise_mve_s16", args, (), 2 * _round_up(out_c, 8) if p.depth_multiplier > 1 else 0,
+                      comment)
+
+
 def lower_mve(ctx: LoweringContext, op: Op) -> KernelCall | None:
     """tg_depthwise_mve_s8 (multiplier 1, channels a multiple of 4, kernels up to 16 rows; 3x3 undilated as a
     row ring), a one-channel input as the MVE conv; None for the rest (the portable/DSP kernels)."""
     if conv_common.is_16x8(ctx.graph, op):
-        return None  # the portable/DSP 16x8 kernel (lower_s16)
+        return None  # lower_mve_s16, else lower_s16
     p = params(ctx.graph, op, ctx.rounding)  # type: ignore[arg-type]
     x, out = ctx.graph.tensor(op.inputs[0]), ctx.graph.tensor(op.outputs[0])
     weights = _weights(ctx, op).data.astype(np.int8)
@@ -372,7 +411,7 @@ OP = OpDef(
                           {**conv_common.OPTION_FIELDS, "DepthMultiplier": 0}, int16=True),),
     keras_layers={"DepthwiseConv2D": from_keras},
     lowerings=(lower_s16, lower),
-    mve_lowerings=(lower_mve,),
+    mve_lowerings=(lower_mve_s16, lower_mve),
     in_place=in_place,
     macs=macs,
     qat=QatHooks(linear=_qat_linear),

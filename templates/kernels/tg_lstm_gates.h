@@ -183,4 +183,24 @@ TG_INLINE int32_t tg_lstm_rq(int32_t acc, const tg_lstm_rq_t *r, const int fast)
     return r->e1 == 0 ? tg_lstm_rq_half(acc, r->m) : tg_requantize_mac(acc, r->m, r->shift);
 }
 
+#if TG_DSP
+/* a0..a3 += the four gate rows' group of four columns . the vector's four values, given as two int16 pairs xa, xb
+ * (their order matching the weights' SXTB16 / SXTB16 ror 8 halves); each row's four weight bytes are w0..w3, and
+ * the group ends by advancing v by four values and w by 16 bytes. Shared by tg_lstm_s8 and tg_lstm_s16. */
+#define TG_LSTM_QUAD_SMLADS(xa, xb)                                                                            \
+    do                                                                                                         \
+    {                                                                                                          \
+        a0 = tg_smlad((xa), tg_sxtb16(w0), a0);                                                                \
+        a0 = tg_smlad((xb), tg_sxtb16_ror8(w0), a0);                                                           \
+        a1 = tg_smlad((xa), tg_sxtb16(w1), a1);                                                                \
+        a1 = tg_smlad((xb), tg_sxtb16_ror8(w1), a1);                                                           \
+        a2 = tg_smlad((xa), tg_sxtb16(w2), a2);                                                                \
+        a2 = tg_smlad((xb), tg_sxtb16_ror8(w2), a2);                                                           \
+        a3 = tg_smlad((xa), tg_sxtb16(w3), a3);                                                                \
+        a3 = tg_smlad((xb), tg_sxtb16_ror8(w3), a3);                                                           \
+        v += 4;                                                                                                \
+        w += 16;                                                                                               \
+    } while (0)
+#endif
+
 #endif /* TG_LSTM_GATES_H */

@@ -25,16 +25,7 @@
         uint32_t w0, w1, w2, w3;                                                                               \
         LOAD(w0, w1, w, 0);                                                                                    \
         LOAD(w2, w3, w, 8);                                                                                    \
-        a0 = tg_smlad(x02, tg_sxtb16(w0), a0);                                                                 \
-        a0 = tg_smlad(x13, tg_sxtb16_ror8(w0), a0);                                                            \
-        a1 = tg_smlad(x02, tg_sxtb16(w1), a1);                                                                 \
-        a1 = tg_smlad(x13, tg_sxtb16_ror8(w1), a1);                                                            \
-        a2 = tg_smlad(x02, tg_sxtb16(w2), a2);                                                                 \
-        a2 = tg_smlad(x13, tg_sxtb16_ror8(w2), a2);                                                            \
-        a3 = tg_smlad(x02, tg_sxtb16(w3), a3);                                                                 \
-        a3 = tg_smlad(x13, tg_sxtb16_ror8(w3), a3);                                                            \
-        v += 4;                                                                                                \
-        w += 16;                                                                                               \
+        TG_LSTM_QUAD_SMLADS(x02, x13);                                                                         \
     } while (0)
 #endif
 
